@@ -1,0 +1,41 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "luapiped",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "LuaPipeline", targets: ["LuaPipeline"]),
+        .executable(name: "luapiped", targets: ["luapiped"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
+        // every Lua error on the C side, and the PCRE2 wrapper used by the matcher.
+        .target(
+            name: "CLua",
+            cSettings: [.define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"])],
+            linkerSettings: [
+                .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("dl"), .linkedLibrary("m"),
+            ]
+        ),
+        .target(
+            name: "LuaPipeline",
+            dependencies: ["CLua"]
+        ),
+        .executableTarget(
+            name: "luapiped",
+            dependencies: [
+                "LuaPipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "LuaPipelineTests",
+            dependencies: ["LuaPipeline"],
+            resources: [.copy("Fixtures")]
+        ),
+    ]
+)

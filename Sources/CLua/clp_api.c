@@ -1,0 +1,266 @@
+/* clp_api.c: Heka's Lua API (read_message, inject_message, inject_payload,
+ * add_to_payload, read_config, read_next_field, decode_message, encode_message,
+ * write_message). Values come from the host as plain clp_values and are pushed here;
+ * host refusals become Lua errors raised here, in C. */
+#include <stdio.h>
+#include <string.h>
+#include "clp_internal.h"
+
+static void push_value(lua_State *L, const clp_value *v) {
+    switch (v->type) {
+    case CLP_V_STRING: lua_pushlstring(L, v->s ? v->s : "", v->len); break;
+    case CLP_V_INTEGER: lua_pushinteger(L, (lua_Integer)v->i); break;
+    case CLP_V_DOUBLE: lua_pushnumber(L, v->d); break;
+    case CLP_V_BOOL: lua_pushboolean(L, (int)v->i); break;
+    default: lua_pushnil(L); break;
+    }
+}
+
+/* Maps a read_message/write_message name to a CLP_RM_ code (0 when unknown). */
+static int parse_name(const char *s, size_t n, const char **field, size_t *flen) {
+    static const struct { const char *name; int code; } names[] = {
+        {"Payload", CLP_RM_PAYLOAD}, {"Type", CLP_RM_TYPE}, {"Logger", CLP_RM_LOGGER},
+        {"Timestamp", CLP_RM_TIMESTAMP}, {"Severity", CLP_RM_SEVERITY}, {"Hostname", CLP_RM_HOSTNAME},
+        {"Uuid", CLP_RM_UUID}, {"Pid", CLP_RM_PID}, {"EnvVersion", CLP_RM_ENVVERSION},
+        {"raw", CLP_RM_RAW}, {"framed", CLP_RM_FRAMED}, {"size", CLP_RM_SIZE},
+    };
+    *field = NULL;
+    *flen = 0;
+    if (n > 8 && memcmp(s, "Fields[", 7) == 0 && s[n - 1] == ']') {
+        *field = s + 7;
+        *flen = n - 8;
+        return CLP_RM_FIELD;
+    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i].name) == n && memcmp(names[i].name, s, n) == 0) return names[i].code;
+    return 0;
+}
+
+static int api_read_message(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    lua_Integer fi = luaL_optinteger(L, 2, 0);
+    lua_Integer ai = luaL_optinteger(L, 3, 0);
+    if (fi < 0) return luaL_error(L, "read_message() field index must be >= 0");
+    if (ai < 0) return luaL_error(L, "read_message() array index must be >= 0");
+    const char *field;
+    size_t flen;
+    int what = parse_name(name, n, &field, &flen);
+    if (!what) {
+        lua_pushnil(L);
+        return 1;
+    }
+    clp_value v = {0};
+    if (sb->cb.read_message(sb->host, what, field, flen, (int)fi, (int)ai, &v) != CLP_HOST_OK) v.type = CLP_V_NIL;
+    push_value(L, &v);
+    return 1;
+}
+
+static int api_read_next_field(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    clp_value name = {0}, value = {0}, rep = {0};
+    int vt = 0, count = 0;
+    if (sb->cb.read_next_field(sb->host, &name, &value, &rep, &vt, &count) != CLP_HOST_OK) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushinteger(L, vt);
+    push_value(L, &name);
+    push_value(L, &value);
+    if (rep.type == CLP_V_STRING) push_value(L, &rep);
+    else lua_pushliteral(L, "");
+    lua_pushinteger(L, count);
+    return 5;
+}
+
+static int api_read_config(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    size_t n;
+    const char *key = luaL_checklstring(L, 1, &n);
+    clp_value v = {0};
+    if (sb->cb.read_config(sb->host, key, n, &v) != CLP_HOST_OK) v.type = CLP_V_NIL;
+    push_value(L, &v);
+    return 1;
+}
+
+/* Hands data to the host; raises its refusal. */
+static void deliver(lua_State *L, const char *fname, int kind, const char *data, size_t len, const char *pt,
+                    size_t ptl, const char *pn, size_t pnl) {
+    clp_sandbox *sb = clp_get(L);
+    char err[256] = {0};
+    int rc = sb->cb.inject(sb->host, kind, data, len, pt, ptl, pn, pnl, err, sizeof err);
+    if (rc == CLP_HOST_OK) return;
+    if (rc == CLP_HOST_FATAL) {
+        char buf[CLP_ERR_SIZE];
+        luaL_where(L, 1);
+        snprintf(buf, sizeof buf, "%s%s %s", lua_tostring(L, -1), fname, err);
+        lua_pop(L, 1);
+        clp_mark_terminated(sb, buf);
+        clp_check_limits(L);
+    }
+    luaL_error(L, "%s %s", fname, err);
+}
+
+static int api_inject_message(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    clp_check_limits(L);
+    int t = lua_type(L, 1);
+    if (t == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, 1, &n);
+        clp_check_output(L, n);
+        deliver(L, "inject_message()", CLP_INJECT_RAW, s, n, NULL, 0, NULL, 0);
+    } else if (t == LUA_TTABLE) {
+        clp_encode_table(L, 1, 0);
+        deliver(L, "inject_message()", CLP_INJECT_MESSAGE, sb->out.data, sb->out.len, NULL, 0, NULL, 0);
+    } else {
+        return luaL_error(L, "inject_message() takes a table or a protobuf string, got %s", luaL_typename(L, 1));
+    }
+    return 0;
+}
+
+/* Appends arguments first..top to the payload buffer (Heka's output semantics). */
+static void add_values(lua_State *L, int first) {
+    clp_sandbox *sb = clp_get(L);
+    int top = lua_gettop(L);
+    for (int i = first; i <= top; i++) {
+        size_t n;
+        const char *s;
+        switch (lua_type(L, i)) {
+        case LUA_TSTRING:
+            s = lua_tolstring(L, i, &n);
+            break;
+        case LUA_TNUMBER: {
+            char num[64];
+            if (lua_isinteger(L, i)) n = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i));
+            else n = (size_t)snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, i));
+            lua_pushlstring(L, num, n);
+            lua_replace(L, i);
+            s = lua_tolstring(L, i, &n);
+            break;
+        }
+        case LUA_TBOOLEAN:
+            s = lua_toboolean(L, i) ? "true" : "false";
+            n = strlen(s);
+            break;
+        case LUA_TUSERDATA:
+            /* Output-capable userdata (circular_buffer) provide __clp_output. */
+            if (luaL_getmetafield(L, i, "__clp_output") == LUA_TFUNCTION) {
+                lua_pushvalue(L, i);
+                lua_call(L, 1, 1);
+                if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "add_to_payload() userdata output is not a string");
+                lua_replace(L, i);
+                s = lua_tolstring(L, i, &n);
+                break;
+            }
+            /* fallthrough */
+        default:
+            luaL_error(L, "add_to_payload() unsupported type: %s", luaL_typename(L, i));
+            return;
+        }
+        if (sb->limits.output_limit && sb->payload.len + n > sb->limits.output_limit) {
+            sb->payload.len = 0;
+            clp_check_output(L, sb->limits.output_limit + 1);
+        }
+        if (clp_buf_add(&sb->payload, s, n)) luaL_error(L, "add_to_payload() out of memory");
+        clp_check_output(L, sb->payload.len);
+    }
+}
+
+static int api_add_to_payload(lua_State *L) {
+    clp_check_limits(L);
+    add_values(L, 1);
+    return 0;
+}
+
+static int api_inject_payload(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    clp_check_limits(L);
+    size_t ptl, pnl;
+    const char *pt = luaL_optlstring(L, 1, "txt", &ptl);
+    const char *pn = luaL_optlstring(L, 2, "", &pnl);
+    if (lua_gettop(L) > 2) add_values(L, 3);
+    size_t len = sb->payload.len;
+    sb->payload.len = 0; /* the payload is handed over or dropped, never kept */
+    deliver(L, "inject_payload()", CLP_INJECT_PAYLOAD, sb->payload.data ? sb->payload.data : "", len, pt, ptl, pn, pnl);
+    return 0;
+}
+
+static int api_decode_message(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    return clp_push_decoded(L, (const unsigned char *)s, n);
+}
+
+static int api_encode_message(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int framed = lua_toboolean(L, 2);
+    clp_encode_table(L, 1, 1);
+    if (!framed) {
+        lua_pushlstring(L, sb->out.data, sb->out.len);
+        return 1;
+    }
+    unsigned char hdr[16];
+    size_t h = 0;
+    hdr[h++] = 0x1E;
+    hdr[h++] = 0; /* header length, patched below */
+    hdr[h++] = 0x08;
+    unsigned long long v = sb->out.len;
+    while (v >= 0x80) {
+        hdr[h++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    hdr[h++] = (unsigned char)v;
+    hdr[1] = (unsigned char)(h - 2);
+    hdr[h++] = 0x1F;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, (const char *)hdr, h);
+    luaL_addlstring(&b, sb->out.data, sb->out.len);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int api_write_message(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    clp_value v = {0};
+    switch (lua_type(L, 2)) {
+    case LUA_TSTRING: v.type = CLP_V_STRING; v.s = lua_tolstring(L, 2, &v.len); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, 2)) { v.type = CLP_V_INTEGER; v.i = lua_tointeger(L, 2); }
+        else { v.type = CLP_V_DOUBLE; v.d = lua_tonumber(L, 2); }
+        break;
+    case LUA_TBOOLEAN: v.type = CLP_V_BOOL; v.i = lua_toboolean(L, 2); break;
+    case LUA_TNIL: v.type = CLP_V_NIL; break;
+    default: return luaL_error(L, "write_message() unsupported value type: %s", luaL_typename(L, 2));
+    }
+    size_t rl;
+    const char *rep = luaL_optlstring(L, 3, "", &rl);
+    lua_Integer fi = luaL_optinteger(L, 4, 0), ai = luaL_optinteger(L, 5, 0);
+    if (fi < 0) return luaL_error(L, "write_message() field index must be >= 0");
+    if (ai < 0) return luaL_error(L, "write_message() array index must be >= 0");
+    const char *field;
+    size_t flen;
+    int what = parse_name(name, n, &field, &flen);
+    if (!what || what >= CLP_RM_RAW) return luaL_error(L, "write_message() invalid field name");
+    char err[256] = {0};
+    if (sb->cb.write_message(sb->host, what, field, flen, &v, rep, rl, (int)fi, (int)ai, err, sizeof err) != CLP_HOST_OK)
+        return luaL_error(L, "write_message() %s", err);
+    return 0;
+}
+
+void clp_register_api(lua_State *L, clp_kind kind) {
+    lua_register(L, "read_message", api_read_message);
+    lua_register(L, "read_next_field", api_read_next_field);
+    lua_register(L, "read_config", api_read_config);
+    lua_register(L, "inject_message", api_inject_message);
+    lua_register(L, "inject_payload", api_inject_payload);
+    lua_register(L, "add_to_payload", api_add_to_payload);
+    lua_register(L, "decode_message", api_decode_message);
+    lua_register(L, "encode_message", api_encode_message);
+    if (kind != CLP_FILTER) lua_register(L, "write_message", api_write_message);
+}

@@ -1,0 +1,169 @@
+/* clp_decode.c: decode_message(), Heka protobuf bytes -> Heka's Lua message table,
+ * with Fields in array form: { {name=, value_type=, representation=, value={...}}, ... } */
+#include <stdint.h>
+#include <string.h>
+#include "clp_internal.h"
+
+typedef struct {
+    const unsigned char *p, *end;
+} reader;
+
+static int rd_varint(reader *r, uint64_t *v) {
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+        unsigned char c = *r->p++;
+        x |= (uint64_t)(c & 0x7F) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int rd_len(reader *r, const unsigned char **s, size_t *n) {
+    uint64_t l;
+    if (!rd_varint(r, &l) || l > (uint64_t)(r->end - r->p)) return 0;
+    *s = r->p;
+    *n = (size_t)l;
+    r->p += l;
+    return 1;
+}
+
+static int skip(reader *r, int wire) {
+    uint64_t v;
+    const unsigned char *s;
+    size_t n;
+    switch (wire) {
+    case 0: return rd_varint(r, &v);
+    case 1: if (r->end - r->p < 8) return 0; r->p += 8; return 1;
+    case 2: return rd_len(r, &s, &n);
+    case 5: if (r->end - r->p < 4) return 0; r->p += 4; return 1;
+    default: return 0;
+    }
+}
+
+static int bad(lua_State *L) {
+    return luaL_error(L, "decode_message() invalid protobuf string");
+}
+
+static void append(lua_State *L, int t) {
+    lua_rawseti(L, t, (lua_Integer)lua_rawlen(L, t) + 1);
+}
+
+/* Pushes one Field table; returns 0 on malformed input. */
+static int push_field(lua_State *L, const unsigned char *p, size_t n) {
+    reader r = {p, p + n};
+    lua_createtable(L, 0, 4);
+    int ft = lua_gettop(L);
+    lua_newtable(L);
+    int vt = lua_gettop(L);
+    int value_type = 0;
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        const unsigned char *s;
+        size_t l;
+        if (!rd_varint(&r, &tag)) return 0;
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if (field == 1 && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return 0;
+            lua_pushlstring(L, (const char *)s, l);
+            lua_setfield(L, ft, "name");
+        } else if (field == 2 && wire == 0) {
+            if (!rd_varint(&r, &v)) return 0;
+            value_type = (int)v;
+        } else if (field == 3 && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return 0;
+            lua_pushlstring(L, (const char *)s, l);
+            lua_setfield(L, ft, "representation");
+        } else if ((field == 4 || field == 5) && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return 0;
+            lua_pushlstring(L, (const char *)s, l);
+            append(L, vt);
+        } else if ((field == 6 || field == 8) && wire == 0) {
+            if (!rd_varint(&r, &v)) return 0;
+            if (field == 6) lua_pushinteger(L, (lua_Integer)(int64_t)v);
+            else lua_pushboolean(L, v != 0);
+            append(L, vt);
+        } else if (field == 7 && wire == 1) {
+            double d;
+            if (r.end - r.p < 8) return 0;
+            memcpy(&d, r.p, 8);
+            r.p += 8;
+            lua_pushnumber(L, d);
+            append(L, vt);
+        } else if ((field == 6 || field == 7 || field == 8) && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return 0;
+            reader sub = {s, s + l};
+            while (sub.p < sub.end) {
+                if (field == 7) {
+                    double d;
+                    if (sub.end - sub.p < 8) return 0;
+                    memcpy(&d, sub.p, 8);
+                    sub.p += 8;
+                    lua_pushnumber(L, d);
+                } else {
+                    if (!rd_varint(&sub, &v)) return 0;
+                    if (field == 6) lua_pushinteger(L, (lua_Integer)(int64_t)v);
+                    else lua_pushboolean(L, v != 0);
+                }
+                append(L, vt);
+            }
+        } else if (!skip(&r, wire)) {
+            return 0;
+        }
+    }
+    lua_setfield(L, ft, "value");
+    lua_pushinteger(L, value_type);
+    lua_setfield(L, ft, "value_type");
+    return 1;
+}
+
+int clp_push_decoded(lua_State *L, const unsigned char *p, size_t n) {
+    static const char *const names[] = {NULL, "Uuid", "Timestamp", "Type", "Logger", "Severity",
+                                        "Payload", "EnvVersion", "Pid", "Hostname"};
+    reader r = {p, p + n};
+    lua_createtable(L, 0, 10);
+    int t = lua_gettop(L);
+    int fields = 0, have_uuid = 0, have_ts = 0;
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        const unsigned char *s;
+        size_t l;
+        if (!rd_varint(&r, &tag)) return bad(L);
+        int field = (int)(tag >> 3), wire = (int)(tag & 7);
+        if (field >= 1 && field <= 9 && field != 2 && field != 5 && field != 8 && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return bad(L);
+            if (field == 1) {
+                if (l != 16) return bad(L);
+                have_uuid = 1;
+            }
+            lua_pushlstring(L, (const char *)s, l);
+            lua_setfield(L, t, names[field]);
+        } else if ((field == 2 || field == 5 || field == 8) && wire == 0) {
+            if (!rd_varint(&r, &v)) return bad(L);
+            if (field == 2) {
+                have_ts = 1;
+                lua_pushinteger(L, (lua_Integer)(int64_t)v);
+            } else {
+                lua_pushinteger(L, (lua_Integer)(int32_t)(int64_t)v);
+            }
+            lua_setfield(L, t, names[field]);
+        } else if (field == 10 && wire == 2) {
+            if (!rd_len(&r, &s, &l)) return bad(L);
+            if (!fields) {
+                lua_newtable(L);
+                lua_pushvalue(L, -1);
+                lua_setfield(L, t, "Fields");
+                fields = lua_gettop(L);
+            }
+            if (!push_field(L, s, l)) return bad(L);
+            lua_rawseti(L, fields, (lua_Integer)lua_rawlen(L, fields) + 1);
+        } else if (!skip(&r, wire)) {
+            return bad(L);
+        }
+    }
+    if (!have_uuid || !have_ts) return bad(L);
+    lua_settop(L, t);
+    return 1;
+}

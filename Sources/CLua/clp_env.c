@@ -1,0 +1,377 @@
+/* clp_env.c: the restricted environment (an allow-list) and the wrappers that keep
+ * limits in force inside pcall, xpcall, coroutines and metatables.
+ *
+ * Holes closed here:
+ *  - pcall/xpcall/coroutine.resume swallow errors: after each, a tripped limit is
+ *    raised again (clp_check_limits), so a caught limit still ends the plugin;
+ *  - an xpcall message handler raised by the count hook would run with hooks off:
+ *    once the sandbox is terminated the handler is skipped;
+ *  - __gc finalizers run with hooks off and cannot be stopped: setmetatable refuses a
+ *    metatable with a __gc field (Lua only registers finalizers at setmetatable time);
+ *  - binary chunks can break the VM: load is text only, string.dump is gone;
+ *  - collectgarbage("stop"/tuning) could defeat the memory limit: refused. */
+#define _DEFAULT_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "clp_internal.h"
+
+#define CLP_LOADED "clp.loaded"
+#define CLP_SKIP "clp.skip"
+
+static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
+    if (status != LUA_OK && status != LUA_YIELD) {
+        if (status == LUA_ERRMEM) clp_get(L)->mem_pending = 1;
+        clp_check_limits(L);
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    return lua_gettop(L) - (int)extra;
+}
+
+static int sb_pcall(lua_State *L) {
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
+    lua_insert(L, 1);
+    int status = lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 0, 0, finish_pcall);
+    return finish_pcall(L, status, 0);
+}
+
+static int xpcall_handler(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    if (sb->terminated || sb->mem_pending) return 1; /* leave the error as it is */
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, 1);
+    return 1;
+}
+
+static int sb_xpcall(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);
+    int status = lua_pcallk(L, n - 2, LUA_MULTRET, 2, 2, finish_pcall);
+    return finish_pcall(L, status, 2);
+}
+
+static int sb_resume(lua_State *L) {
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    clp_check_limits(L);
+    return lua_gettop(L);
+}
+
+static int sb_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable() __gc metamethods are not allowed in the sandbox");
+        lua_pop(L, 1);
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+static int sb_collectgarbage(lua_State *L) {
+    static const char *const allowed[] = {"collect", "count", "step", "isrunning", NULL};
+    const char *opt = luaL_optstring(L, 1, "collect");
+    int ok = 0;
+    for (int i = 0; allowed[i]; i++)
+        if (strcmp(opt, allowed[i]) == 0) ok = 1;
+    if (!ok) return luaL_error(L, "collectgarbage() option '%s' is not allowed in the sandbox", opt);
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int sb_load(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_checkany(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushliteral(L, "t"); /* text only, whatever the script asks */
+    if (n >= 4) lua_pushvalue(L, 4);
+    lua_call(L, n >= 4 ? 4 : 3, LUA_MULTRET);
+    return lua_gettop(L) - n;
+}
+
+static int sb_print(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1) luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (len > 4096) len = 4096; /* bounded: a script cannot flood the log */
+    if (sb->cb.log) sb->cb.log(sb->host, 6, s, len);
+    return 0;
+}
+
+/* os.time in UTC, whatever the host's TZ (lua_sandbox does the same). */
+static int getfield(lua_State *L, const char *k, int d, int delta) {
+    int isnum;
+    int t = lua_getfield(L, -1, k);
+    lua_Integer res = lua_tointegerx(L, -1, &isnum);
+    if (!isnum) {
+        if (t != LUA_TNIL) return luaL_error(L, "field '%s' is not an integer", k);
+        if (d < 0) return luaL_error(L, "field '%s' missing in date table", k);
+        res = d;
+    } else {
+        res -= delta;
+    }
+    lua_pop(L, 1);
+    return (int)res;
+}
+
+static int sb_os_time(lua_State *L) {
+    time_t t;
+    if (lua_isnoneornil(L, 1)) {
+        t = time(NULL);
+    } else {
+        struct tm ts;
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+        ts.tm_year = getfield(L, "year", -1, 1900);
+        ts.tm_mon = getfield(L, "month", -1, 1);
+        ts.tm_mday = getfield(L, "day", -1, 0);
+        ts.tm_hour = getfield(L, "hour", 12, 0);
+        ts.tm_min = getfield(L, "min", 0, 0);
+        ts.tm_sec = getfield(L, "sec", 0, 0);
+        ts.tm_isdst = 0;
+        t = timegm(&ts);
+    }
+    lua_pushinteger(L, (lua_Integer)t);
+    return 1;
+}
+
+static int sb_os_date(lua_State *L) {
+    const char *fmt = luaL_optstring(L, 1, "%c");
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    if (fmt[0] == '!') lua_pushstring(L, fmt);
+    else lua_pushfstring(L, "!%s", fmt);
+    if (n >= 2) lua_pushvalue(L, 2);
+    lua_call(L, n >= 2 ? 2 : 1, 1);
+    return 1;
+}
+
+static void open_os(lua_State *L) {
+    lua_pushcfunction(L, luaopen_os);
+    lua_call(L, 0, 1); /* the full os library, used only for its date and clock */
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, sb_os_time);
+    lua_setfield(L, -2, "time");
+    lua_getfield(L, -2, "date");
+    lua_pushcclosure(L, sb_os_date, 1);
+    lua_setfield(L, -2, "date");
+    lua_getfield(L, -2, "clock");
+    lua_setfield(L, -2, "clock");
+    lua_remove(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "os");
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "os");
+    lua_pop(L, 1);
+}
+
+/* Native modules from Debian's packages, loaded by soname from the host's library path:
+ * never from a path a script controls. */
+static int load_native(lua_State *L, const char *soname, const char *sym) {
+    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (!h) return luaL_error(L, "native module %s is not installed (%s)", soname, dlerror());
+    lua_CFunction f = (lua_CFunction)dlsym(h, sym);
+    if (!f) return luaL_error(L, "native module %s lacks %s", soname, sym);
+    lua_pushcfunction(L, f);
+    lua_call(L, 0, 1);
+    return 1;
+}
+
+static int load_file_module(lua_State *L, const char *path, const char *name) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) luaL_addlstring(&b, chunk, n);
+    fclose(f);
+    luaL_pushresult(&b);
+    size_t len;
+    const char *src = lua_tolstring(L, -1, &len);
+    lua_pushfstring(L, "@%s", path);
+    if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK) return lua_error(L);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return 1;
+}
+
+static int valid_module_name(const char *s, size_t n) {
+    if (n == 0 || n > 128 || s[0] == '.' || s[n - 1] == '.') return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.')) return 0;
+        if (c == '.' && s[i + 1] == '.') return 0;
+    }
+    return 1;
+}
+
+static int find_module(lua_State *L, const char *name, size_t n) {
+    clp_sandbox *sb = clp_get(L);
+    char rel[160];
+    for (size_t i = 0; i <= n; i++) rel[i] = name[i] == '.' ? '/' : name[i];
+    const char *p = sb->module_path;
+    while (p && *p) {
+        const char *e = strchr(p, ';');
+        size_t dl = e ? (size_t)(e - p) : strlen(p);
+        if (dl > 0 && dl < 3900) {
+            char path[4096];
+            snprintf(path, sizeof path, "%.*s/%s.lua", (int)dl, p, rel);
+            if (load_file_module(L, path, name)) return 1;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
+
+static int sb_require(lua_State *L) {
+    size_t n;
+    const char *name = luaL_checklstring(L, 1, &n);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED); /* 2 */
+    if (lua_getfield(L, 2, name) != LUA_TNIL) return 1;
+    lua_pop(L, 1);
+    static const char *const stdlib[] = {"string", "table", "math", "os", "utf8", "coroutine", NULL};
+    for (int i = 0; stdlib[i]; i++) {
+        if (strcmp(name, stdlib[i]) == 0) {
+            luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+            lua_getfield(L, -1, name);
+            return 1;
+        }
+    }
+    int setglobal = 0;
+    if (strcmp(name, "lpeg") == 0) {
+        load_native(L, "liblua5.4-lpeg.so.2", "luaopen_lpeg");
+        setglobal = 1;
+    } else if (strcmp(name, "cjson") == 0) {
+        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson");
+        setglobal = 1;
+    } else if (strcmp(name, "cjson.safe") == 0) {
+        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson_safe");
+    } else if (strcmp(name, "re") == 0) {
+        if (!load_file_module(L, "/usr/share/lua/5.4/re.lua", name))
+            return luaL_error(L, "module 're' not found (install lua-lpeg)");
+    } else {
+        if (!valid_module_name(name, n)) return luaL_error(L, "module '%s' is not a valid module name", name);
+        if (!find_module(L, name, n)) return luaL_error(L, "module '%s' not found", name);
+        if (strcmp(name, "circular_buffer") == 0) setglobal = 1;
+    }
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 2, name);
+    /* Modules are code, not state: preserve_data skips them. */
+    lua_getfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    lua_pushvalue(L, -2);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    if (setglobal) {
+        lua_pushvalue(L, -1);
+        lua_setglobal(L, name);
+    }
+    return 1;
+}
+
+static void wrap_global(lua_State *L, const char *name, lua_CFunction f) {
+    lua_getglobal(L, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setglobal(L, name);
+}
+
+int clp_open_environment(lua_State *L) {
+    clp_sandbox *sb = clp_get(L);
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    luaL_requiref(L, LUA_COLIBNAME, luaopen_coroutine, 1);
+    lua_settop(L, 0);
+    open_os(L);
+
+    static const char *const removed[] = {"dofile", "loadfile", "warn", NULL};
+    for (int i = 0; removed[i]; i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, removed[i]);
+    }
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    wrap_global(L, "load", sb_load);
+    wrap_global(L, "collectgarbage", sb_collectgarbage);
+    wrap_global(L, "setmetatable", sb_setmetatable);
+    lua_register(L, "pcall", sb_pcall);
+    lua_register(L, "xpcall", sb_xpcall);
+    lua_register(L, "print", sb_print);
+    lua_register(L, "require", sb_require);
+    lua_getglobal(L, "coroutine");
+    lua_getfield(L, -1, "resume");
+    lua_pushcclosure(L, sb_resume, 1);
+    lua_setfield(L, -2, "resume");
+    lua_pop(L, 1);
+    /* Lua 5.1 shim (Heka-era scripts): unpack is table.unpack. */
+    lua_getglobal(L, "table");
+    lua_getfield(L, -1, "unpack");
+    lua_setglobal(L, "unpack");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_LOADED);
+    clp_register_api(L, sb->kind);
+
+    /* Everything global now is the environment, not the script's state. */
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -1) == LUA_TTABLE || lua_type(L, -1) == LUA_TFUNCTION) {
+            lua_pushboolean(L, 1);
+            lua_rawset(L, -5);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3); /* the global table itself */
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    return 0;
+}

@@ -1,0 +1,157 @@
+/* clp_preserve.c: preserve_data. The script's globals are written as Lua source,
+ *     _G["count"] = 42
+ *     _G["t"] = {}
+ *     _G["t"]["a"] = 1.5
+ *     _G["alias"] = _G["t"]      -- shared tables stay shared, cycles are fine
+ * skipping functions, threads, userdata, the environment and required modules.
+ * Restoring runs this text in a scratch table (clp_sandbox_restore). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "clp_internal.h"
+
+static void out(lua_State *L, clp_buf *b, const char *s, size_t n) {
+    if (clp_buf_add(b, s, n)) luaL_error(L, "preserve_data() out of memory");
+}
+
+static void outs(lua_State *L, clp_buf *b, const char *s) {
+    out(L, b, s, strlen(s));
+}
+
+static void quote(lua_State *L, clp_buf *b, const char *s, size_t n) {
+    out(L, b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            out(L, b, esc, 2);
+        } else if (c == '\n') {
+            out(L, b, "\\n", 2);
+        } else if (c < 0x20 || c == 0x7F) {
+            snprintf(esc, sizeof esc, "\\%03d", c); /* three digits: safe before a digit */
+            out(L, b, esc, 4);
+        } else {
+            out(L, b, (const char *)&c, 1);
+        }
+    }
+    out(L, b, "\"", 1);
+}
+
+/* Writes a key or scalar value; returns 0 for types that are not serialized. */
+static int scalar(lua_State *L, clp_buf *b, int idx) {
+    char num[64];
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        quote(L, b, s, n);
+        return 1;
+    }
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            lua_Integer i = lua_tointeger(L, idx);
+            if (i == LUA_MININTEGER) outs(L, b, "math.mininteger");
+            else {
+                snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)i);
+                outs(L, b, num);
+            }
+        } else {
+            double d = (double)lua_tonumber(L, idx);
+            if (isnan(d)) outs(L, b, "(0/0)");
+            else if (isinf(d)) outs(L, b, d > 0 ? "math.huge" : "-math.huge");
+            else {
+                snprintf(num, sizeof num, "%.17g", d);
+                outs(L, b, num);
+                if (!strpbrk(num, ".eEn")) outs(L, b, ".0"); /* keep 3.0 a float */
+            }
+        }
+        return 1;
+    case LUA_TBOOLEAN:
+        outs(L, b, lua_toboolean(L, idx) ? "true" : "false");
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int serializable_key(lua_State *L, int idx) {
+    int t = lua_type(L, idx);
+    if (t == LUA_TNUMBER && !lua_isinteger(L, idx)) {
+        double d = (double)lua_tonumber(L, idx);
+        return !isnan(d);
+    }
+    return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
+}
+
+/* Stack: seen (table -> path string) at `seen`, skip set at `skipset`. Serializes the
+ * table at `tidx`, whose path (e.g. _G["t"]) is the string at `pidx`. */
+static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, int skipset, int depth) {
+    if (depth > 200) luaL_error(L, "preserve_data() tables nested deeper than 200");
+    luaL_checkstack(L, 16, "preserve_data() tables nested too deep");
+    lua_pushnil(L);
+    while (lua_next(L, tidx)) {
+        int k = lua_gettop(L) - 1, v = k + 1;
+        int vt = lua_type(L, v);
+        int skip = !serializable_key(L, k) || vt == LUA_TFUNCTION || vt == LUA_TUSERDATA || vt == LUA_TTHREAD ||
+                   vt == LUA_TLIGHTUSERDATA;
+        if (!skip && vt == LUA_TTABLE) {
+            lua_pushvalue(L, v);
+            skip = lua_rawget(L, skipset) != LUA_TNIL;
+            lua_pop(L, 1);
+        }
+        if (skip) {
+            lua_pop(L, 1);
+            continue;
+        }
+        /* path of this entry */
+        clp_buf key = {0};
+        scalar(L, &key, k);
+        lua_pushvalue(L, pidx);
+        lua_pushliteral(L, "[");
+        lua_pushlstring(L, key.data, key.len);
+        lua_pushliteral(L, "]");
+        lua_concat(L, 4);
+        clp_buf_free(&key);
+        int path = lua_gettop(L);
+        size_t pl;
+        const char *ps = lua_tolstring(L, path, &pl);
+        out(L, b, ps, pl);
+        outs(L, b, " = ");
+        if (vt == LUA_TTABLE) {
+            lua_pushvalue(L, v);
+            if (lua_rawget(L, seen) == LUA_TSTRING) {
+                size_t sl;
+                const char *s = lua_tolstring(L, -1, &sl);
+                out(L, b, s, sl);
+                outs(L, b, "\n");
+                lua_pop(L, 1);
+            } else {
+                lua_pop(L, 1);
+                outs(L, b, "{}\n");
+                lua_pushvalue(L, v);
+                lua_pushvalue(L, path);
+                lua_rawset(L, seen);
+                table_body(L, b, v, path, seen, skipset, depth + 1);
+            }
+        } else {
+            scalar(L, b, v);
+            outs(L, b, "\n");
+        }
+        lua_settop(L, k);
+    }
+}
+
+int clp_serialize_globals(lua_State *L, clp_buf *b) {
+    lua_settop(L, 1);
+    lua_newtable(L);                                 /* 2: seen */
+    lua_getfield(L, LUA_REGISTRYINDEX, "clp.skip");  /* 3: skip set */
+    lua_pushglobaltable(L);                          /* 4: _G */
+    lua_pushliteral(L, "_G");                        /* 5: path */
+    lua_pushvalue(L, 4);
+    lua_pushvalue(L, 5);
+    lua_rawset(L, 2);
+    table_body(L, b, 4, 5, 2, 3, 0);
+    return 0;
+}

@@ -1,0 +1,140 @@
+/* clp_sandbox.h: one Lua 5.4 state per plugin, with memory, instruction and output
+ * limits, a restricted environment and Heka's Lua API.
+ *
+ * Every call into Lua goes through lua_pcall inside this C code: no Lua error (a
+ * longjmp) ever reaches a Swift frame. Lua->host callbacks (read_message, inject_...)
+ * call the host through the function pointers in clp_callbacks; the host answers with
+ * plain values and a status, and the C side raises the Lua error if needed.
+ *
+ * A sandbox is used by one thread at a time. */
+#ifndef CLP_SANDBOX_H
+#define CLP_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct clp_sandbox clp_sandbox;
+
+/* Which of Heka's plugin kinds the script is; it decides the API exposed. */
+typedef enum { CLP_DECODER = 0, CLP_FILTER = 1, CLP_ENCODER = 2 } clp_kind;
+
+typedef struct {
+    size_t memory_limit;                  /* bytes; 0 = unlimited */
+    unsigned long long instruction_limit; /* per call; 0 = unlimited */
+    size_t output_limit;                  /* bytes per payload or injected message */
+    double max_process_duration;          /* seconds of wall clock per call; 0 = none */
+    unsigned instruction_step;            /* count-hook granularity; 0 = default (1000) */
+} clp_limits;
+
+typedef struct {
+    size_t memory_current, memory_peak;
+    unsigned long long instructions_last, instructions_peak;
+    size_t output_peak;
+} clp_usage;
+
+typedef enum { CLP_V_NIL = 0, CLP_V_STRING = 1, CLP_V_INTEGER = 2, CLP_V_DOUBLE = 3, CLP_V_BOOL = 4 } clp_vtype;
+
+/* A plain value crossing the C/host boundary. Strings point into host memory that
+ * stays valid until the host is called again. */
+typedef struct {
+    int type; /* clp_vtype */
+    long long i;
+    double d;
+    const char *s;
+    size_t len;
+} clp_value;
+
+/* What read_message asks for. Header codes equal Heka's protobuf field numbers. */
+enum {
+    CLP_RM_UUID = 1, CLP_RM_TIMESTAMP = 2, CLP_RM_TYPE = 3, CLP_RM_LOGGER = 4,
+    CLP_RM_SEVERITY = 5, CLP_RM_PAYLOAD = 6, CLP_RM_ENVVERSION = 7, CLP_RM_PID = 8,
+    CLP_RM_HOSTNAME = 9, CLP_RM_FIELD = 10, CLP_RM_RAW = 11, CLP_RM_FRAMED = 12, CLP_RM_SIZE = 13
+};
+
+/* Host answers. */
+enum { CLP_HOST_OK = 0, CLP_HOST_ERROR = 1, CLP_HOST_FATAL = 2, CLP_HOST_NONE = 3 };
+
+/* What inject hands over. */
+enum { CLP_INJECT_MESSAGE = 0, CLP_INJECT_PAYLOAD = 1, CLP_INJECT_RAW = 2 };
+
+/* Headers a table injection gets when the script leaves them unset (decoders inherit
+ * the input's; filters get fresh ones). A CLP_V_NIL entry means "leave absent". */
+typedef struct {
+    clp_value type, logger, payload, env_version, hostname;
+    clp_value timestamp, severity, pid;
+    unsigned char uuid[16];
+    int has_uuid;
+    const char *type_prefix; /* filters: "heka.sandbox." prepended to Type */
+    size_t type_prefix_len;
+    int force_logger;        /* filters: Logger is always the plugin name */
+} clp_defaults;
+
+typedef struct {
+    /* read_message(what, field name, fi, ai): fill out (CLP_V_NIL when absent).
+     * Returns CLP_HOST_OK, or CLP_HOST_NONE when there is no current message. */
+    int (*read_message)(void *host, int what, const char *field, size_t flen, int fi, int ai, clp_value *out);
+    /* read_next_field: fill name/value/representation, *value_type and *count;
+     * CLP_HOST_NONE at the end. */
+    int (*read_next_field)(void *host, clp_value *name, clp_value *value, clp_value *rep, int *value_type, int *count);
+    /* inject: kind CLP_INJECT_*; for payloads ptype/pname are the type and name. On
+     * CLP_HOST_ERROR or CLP_HOST_FATAL the host writes a reason into err. */
+    int (*inject)(void *host, int kind, const char *data, size_t len, const char *ptype, size_t ptlen,
+                  const char *pname, size_t pnlen, char *err, size_t errlen);
+    /* read_config(key): fill out; CLP_V_NIL when absent. */
+    int (*read_config)(void *host, const char *key, size_t klen, clp_value *out);
+    /* write_message(what, field, value, representation, fi, ai). */
+    int (*write_message)(void *host, int what, const char *field, size_t flen, const clp_value *v,
+                         const char *rep, size_t replen, int fi, int ai, char *err, size_t errlen);
+    /* defaults for a table injection (for_encode: encode_message rather than inject). */
+    void (*defaults)(void *host, int for_encode, clp_defaults *d);
+    /* print() and warnings: one line, already bounded. */
+    void (*log)(void *host, int level, const char *msg, size_t len);
+} clp_callbacks;
+
+/* Results of a call. */
+enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2 };
+
+/* Creates a state with the restricted environment. module_path: directories searched
+ * by require, separated by ';'. Returns NULL only when out of memory. */
+clp_sandbox *clp_sandbox_new(clp_kind kind, const clp_limits *limits, const clp_callbacks *cb, void *host,
+                             const char *module_path);
+void clp_sandbox_free(clp_sandbox *sb);
+/* Sets the pointer handed back to every callback. */
+void clp_sandbox_set_host(clp_sandbox *sb, void *host);
+
+/* Compiles and runs the script's top level (text only). CLP_OK or CLP_TERMINATED. */
+int clp_sandbox_load(clp_sandbox *sb, const char *chunkname, const char *code, size_t len);
+
+/* Calls process_message(). On CLP_OK, *status is the script's status and
+ * clp_sandbox_message() its error message (NULL when none). */
+int clp_sandbox_process(clp_sandbox *sb, int *status);
+/* Calls timer_event(ns, shutdown); CLP_MISSING when the script defines none. */
+int clp_sandbox_timer(clp_sandbox *sb, long long ns, int shutdown);
+/* Whether the script defines the global function `name`. */
+int clp_sandbox_has_function(clp_sandbox *sb, const char *name);
+
+const char *clp_sandbox_message(clp_sandbox *sb, size_t *len);
+/* The termination reason, or NULL while running. */
+const char *clp_sandbox_error(clp_sandbox *sb);
+int clp_sandbox_terminated(clp_sandbox *sb);
+/* Terminates from the host (watchdog, failed invariant). */
+void clp_sandbox_terminate(clp_sandbox *sb, const char *reason);
+void clp_sandbox_usage(clp_sandbox *sb, clp_usage *u);
+
+/* preserve_data: serializes the script's globals as Lua source into a malloc'd buffer
+ * (*out, *len; free() it). CLP_OK or CLP_TERMINATED (error in clp_sandbox_error). */
+int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len);
+/* Restores globals written by clp_sandbox_preserve. Returns CLP_OK, CLP_MISSING when
+ * _PRESERVATION_VERSION differs (nothing restored), or CLP_TERMINATED with a reason
+ * in *err (a malloc'd string; free() it) when the data does not load; the sandbox
+ * stays usable in that case. */
+int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

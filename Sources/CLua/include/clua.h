@@ -1,0 +1,6 @@
+/* Umbrella header of the CLua module: the sandbox and the matcher's regex engine.
+ * Lua's own headers stay private to the C files: Swift never calls Lua directly. */
+#ifndef CLUA_H
+#define CLUA_H
+#include "clp_sandbox.h"
+#endif

@@ -1,0 +1,145 @@
+/// Heka's stream framing: `0x1E`, one byte of header length, a `Header` protobuf whose
+/// field 1 is the message length, `0x1F`, then the message.
+public enum StreamFraming {
+    public static let recordSeparator: UInt8 = 0x1E
+    public static let unitSeparator: UInt8 = 0x1F
+    /// Heka's default `max_message_size`.
+    public static let defaultMaxMessageSize = 64 * 1024
+
+    /// Frames one encoded message.
+    public static func frame(_ message: some Collection<UInt8>) -> [UInt8] {
+        var header: [UInt8] = []
+        header.appendTag(1, .varint)
+        header.appendVarint(UInt64(message.count))
+        var out: [UInt8] = [recordSeparator, UInt8(header.count)]
+        out.reserveCapacity(3 + header.count + message.count)
+        out.append(contentsOf: header)
+        out.append(unitSeparator)
+        out.append(contentsOf: message)
+        return out
+    }
+}
+
+/// What a framed stream yields: a message, or a stretch of bytes it had to skip and why.
+public enum FramedRecord: Equatable, Sendable {
+    case message([UInt8])
+    case error(FrameError)
+}
+
+/// A framing problem; the reader resynchronises on the next `0x1E` and goes on.
+public struct FrameError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: Equatable, Sendable {
+        case garbage
+        case badHeader
+        case oversize(length: Int, max: Int)
+        case truncated
+    }
+    public let kind: Kind
+    /// Offset in the stream where the bad frame or garbage began.
+    public let offset: Int
+    /// Bytes skipped.
+    public let skipped: Int
+
+    public var description: String {
+        switch kind {
+        case .garbage: "\(skipped) bytes of garbage before a frame at byte \(offset)"
+        case .badHeader: "bad frame header at byte \(offset)"
+        case .oversize(let length, let max): "frame at byte \(offset) declares \(length) bytes, over max_message_size \(max)"
+        case .truncated: "stream ended inside a frame at byte \(offset)"
+        }
+    }
+}
+
+/// Splits a byte stream into framed messages, chunk by chunk.
+///
+/// Feed any chunking of the stream: the records come out the same. A bad header or an
+/// oversize frame costs only the bytes up to the next record separator.
+public struct FramedStreamReader: Sendable {
+    public let maxMessageSize: Int
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// Stream offset of `buffer[0]`.
+    private var base = 0
+
+    public init(maxMessageSize: Int = StreamFraming.defaultMaxMessageSize) {
+        self.maxMessageSize = maxMessageSize
+    }
+
+    /// Appends `chunk` and returns every record now complete.
+    public mutating func feed(_ chunk: some Collection<UInt8>) -> [FramedRecord] {
+        buffer.append(contentsOf: chunk)
+        var out: [FramedRecord] = []
+        while let r = next() { out.append(r) }
+        if start > 65536 || start == buffer.count {
+            buffer.removeFirst(start)
+            base += start
+            start = 0
+        }
+        return out
+    }
+
+    /// Call at end of stream: reports a partial frame, if any.
+    public mutating func finish() -> [FramedRecord] {
+        defer { buffer.removeAll(); start = 0 }
+        guard start < buffer.count else { return [] }
+        return [.error(FrameError(kind: .truncated, offset: base + start, skipped: buffer.count - start))]
+    }
+
+    private mutating func skipToSeparator(from: Int) -> Int {
+        var i = from
+        while i < buffer.count && buffer[i] != StreamFraming.recordSeparator { i += 1 }
+        return i
+    }
+
+    private mutating func next() -> FramedRecord? {
+        guard start < buffer.count else { return nil }
+        if buffer[start] != StreamFraming.recordSeparator {
+            let s = skipToSeparator(from: start)
+            let err = FrameError(kind: .garbage, offset: base + start, skipped: s - start)
+            start = s
+            return .error(err)
+        }
+        guard buffer.count - start >= 2 else { return nil }
+        let headerLen = Int(buffer[start + 1])
+        let headerEnd = start + 2 + headerLen
+        guard buffer.count > headerEnd else { return nil }
+        guard headerLen > 0, buffer[headerEnd] == StreamFraming.unitSeparator,
+              let length = Self.messageLength(buffer[(start + 2)..<headerEnd])
+        else {
+            return resync(.badHeader)
+        }
+        if length > maxMessageSize {
+            return resync(.oversize(length: length, max: maxMessageSize))
+        }
+        let end = headerEnd + 1 + length
+        guard buffer.count >= end else { return nil }
+        let msg = Array(buffer[(headerEnd + 1)..<end])
+        start = end
+        return .message(msg)
+    }
+
+    private mutating func resync(_ kind: FrameError.Kind) -> FramedRecord {
+        let s = skipToSeparator(from: start + 1)
+        let err = FrameError(kind: kind, offset: base + start, skipped: s - start)
+        start = s
+        return .error(err)
+    }
+
+    /// Reads `message_length` (field 1) from a Header protobuf.
+    static func messageLength(_ header: ArraySlice<UInt8>) -> Int? {
+        Array(header).withUnsafeBytes { raw -> Int? in
+            var reader = WireReader(raw)
+            var length: Int?
+            while !reader.atEnd {
+                guard let (f, wire) = try? reader.readTag() else { return nil }
+                if f == 1 && wire == 0 {
+                    guard let v = try? reader.readVarint(), v <= UInt64(Int32.max) else { return nil }
+                    length = Int(v)
+                } else if (try? reader.skip(wire: wire)) == nil {
+                    return nil
+                }
+            }
+            return length
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import CLua
+
+/// The C side calls these with the sandbox as its host pointer. They only read and
+/// write plain values: a Lua error is raised by the C caller, never from Swift.
+extension Sandbox {
+    static var callbacks: clp_callbacks {
+        clp_callbacks(
+            read_message: { host, what, field, flen, fi, ai, out in
+                Sandbox.from(host).readMessage(Int(what), field, flen, Int(fi), Int(ai), &out!.pointee)
+            },
+            read_next_field: { host, name, value, rep, vt, count in
+                Sandbox.from(host).readNextField(&name!.pointee, &value!.pointee, &rep!.pointee, &vt!.pointee, &count!.pointee)
+            },
+            inject: { host, kind, data, len, ptype, ptlen, pname, pnlen, err, errlen in
+                Sandbox.from(host).inject(Int(kind), data, len, ptype, ptlen, pname, pnlen, err, errlen)
+            },
+            read_config: { host, key, klen, out in
+                Sandbox.from(host).readConfig(key, klen, &out!.pointee)
+            },
+            write_message: { host, what, field, flen, value, rep, replen, fi, ai, err, errlen in
+                Sandbox.from(host).writeMessage(Int(what), field, flen, value!.pointee, rep, replen, Int(fi), Int(ai), err, errlen)
+            },
+            defaults: { host, forEncode, d in
+                Sandbox.from(host).fillDefaults(forEncode: forEncode != 0, &d!.pointee)
+            },
+            log: { host, level, msg, len in
+                let s = msg.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: len), as: UTF8.self) } ?? ""
+                Sandbox.from(host).onLog(Int(level), s)
+            }
+        )
+    }
+
+    static func from(_ host: UnsafeMutableRawPointer?) -> Sandbox {
+        Unmanaged<Sandbox>.fromOpaque(host!).takeUnretainedValue()
+    }
+
+    private static let ok = Int32(CLP_HOST_OK), none = Int32(CLP_HOST_NONE)
+    private static let error = Int32(CLP_HOST_ERROR), fatal = Int32(CLP_HOST_FATAL)
+
+    private func stringValue(_ m: MessageView, _ r: Range<Int>) -> clp_value {
+        clp_value(
+            type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0,
+            s: m.bytes.baseAddress!.advanced(by: r.lowerBound).assumingMemoryBound(to: CChar.self), len: r.count)
+    }
+
+    private static func integer(_ v: Int64) -> clp_value {
+        clp_value(type: Int32(CLP_V_INTEGER.rawValue), i: v, d: 0, s: nil, len: 0)
+    }
+
+    private func fieldValue(_ m: MessageView, _ v: MessageView.Value) -> clp_value {
+        switch v {
+        case .bytes(let r): stringValue(m, r)
+        case .integer(let i): Self.integer(i)
+        case .double(let d): clp_value(type: Int32(CLP_V_DOUBLE.rawValue), i: 0, d: d, s: nil, len: 0)
+        case .bool(let b): clp_value(type: Int32(CLP_V_BOOL.rawValue), i: b ? 1 : 0, d: 0, s: nil, len: 0)
+        }
+    }
+
+    func readMessage(_ what: Int, _ field: UnsafePointer<CChar>?, _ flen: Int, _ fi: Int, _ ai: Int,
+                     _ out: inout clp_value) -> Int32 {
+        guard let m = currentMessage else { return Self.none }
+        out = clp_value()
+        switch what {
+        case CLP_RM_UUID, CLP_RM_TYPE, CLP_RM_LOGGER, CLP_RM_PAYLOAD, CLP_RM_ENVVERSION, CLP_RM_HOSTNAME:
+            if let r = m.rangeOfHeader(fieldNumber: what) { out = stringValue(m, r) }
+        case CLP_RM_TIMESTAMP: out = Self.integer(m.timestamp)
+        case CLP_RM_SEVERITY: out = Self.integer(Int64(m.severity))
+        case CLP_RM_PID: if let p = m.pid { out = Self.integer(Int64(p)) }
+        case CLP_RM_FIELD:
+            let name = UnsafeRawBufferPointer(start: field, count: flen)
+            if let idx = m.fieldIndex(named: name, occurrence: fi), let v = m.value(ofField: idx, arrayIndex: ai) {
+                out = fieldValue(m, v)
+            }
+        case CLP_RM_RAW: out = stringValue(m, 0..<m.bytes.count)
+        case CLP_RM_FRAMED:
+            let framed = PinnedBytes(StreamFraming.frame(m.bytes))
+            scratch = framed
+            out = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: framed.base, len: framed.count)
+        case CLP_RM_SIZE: out = Self.integer(Int64(m.bytes.count))
+        default: break
+        }
+        return Self.ok
+    }
+
+    func readNextField(_ name: inout clp_value, _ value: inout clp_value, _ rep: inout clp_value,
+                       _ vt: inout Int32, _ count: inout Int32) -> Int32 {
+        guard let m = currentMessage, nextFieldIndex < m.fieldRanges.count else { return Self.none }
+        let i = nextFieldIndex
+        nextFieldIndex += 1
+        let ref = m.fieldRef(at: i)
+        name = stringValue(m, ref.name)
+        rep = ref.representation.map { stringValue(m, $0) } ?? clp_value()
+        vt = Int32(ref.valueType)
+        value = m.value(ofField: i, arrayIndex: 0).map { fieldValue(m, $0) } ?? clp_value()
+        var n = 0
+        while m.value(ofField: i, arrayIndex: n) != nil { n += 1 }
+        count = Int32(n)
+        return Self.ok
+    }
+
+    func readConfig(_ key: UnsafePointer<CChar>?, _ klen: Int, _ out: inout clp_value) -> Int32 {
+        let k = String(decoding: UnsafeRawBufferPointer(start: key, count: klen), as: UTF8.self)
+        out = clp_value()
+        switch config[k] {
+        case .string?:
+            let p = pinnedConfig[k]!
+            out = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: p.base, len: p.length)
+        case .integer(let i)?: out = Self.integer(i)
+        case .double(let d)?: out = clp_value(type: Int32(CLP_V_DOUBLE.rawValue), i: 0, d: d, s: nil, len: 0)
+        case .bool(let b)?: out = clp_value(type: Int32(CLP_V_BOOL.rawValue), i: b ? 1 : 0, d: 0, s: nil, len: 0)
+        case nil: break
+        }
+        return Self.ok
+    }
+
+    private static func text(_ p: UnsafePointer<CChar>?, _ n: Int) -> String {
+        String(decoding: UnsafeRawBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+
+    private static func setError(_ err: UnsafeMutablePointer<CChar>?, _ errlen: Int, _ text: String) {
+        guard let err, errlen > 0 else { return }
+        let bytes = Array(text.utf8.prefix(errlen - 1))
+        for (i, b) in bytes.enumerated() { err[i] = CChar(bitPattern: b) }
+        err[bytes.count] = 0
+    }
+
+    func inject(_ kind: Int, _ data: UnsafePointer<CChar>?, _ len: Int, _ ptype: UnsafePointer<CChar>?, _ ptlen: Int,
+                _ pname: UnsafePointer<CChar>?, _ pnlen: Int, _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
+        let bytes = UnsafeRawBufferPointer(start: data, count: len)
+        let injection: Injection
+        switch kind {
+        case CLP_INJECT_PAYLOAD:
+            let type = Self.text(ptype, ptlen), pname = Self.text(pname, pnlen)
+            if self.kind == .encoder {
+                injection = .payload(type: type, name: pname, bytes: Array(bytes))
+            } else {
+                injection = .message(payloadMessage(type: type, name: pname, payload: bytes))
+            }
+        default:
+            do {
+                injection = .message(try MessageView(encoded: bytes))
+            } catch {
+                Self.setError(err, errlen, "\(error)")
+                return Self.error
+            }
+        }
+        injectionsThisCall += 1
+        switch onInject(injection) {
+        case .accept: return Self.ok
+        case .reject(let why):
+            Self.setError(err, errlen, why)
+            return Self.error
+        case .fatal(let why):
+            Self.setError(err, errlen, why)
+            return Self.fatal
+        }
+    }
+
+    /// Heka's `inject_payload` message: Type `heka.sandbox-output` from a filter (a
+    /// decoder's inherits its input's headers), Logger the plugin, the payload type and
+    /// name as fields.
+    private func payloadMessage(type: String, name payloadName: String, payload: UnsafeRawBufferPointer) -> MessageView {
+        var m: Message
+        if kind == .decoder, let input = currentMessage {
+            m = input.decoded()
+            m.fields = []
+            if injectionsThisCall > 0 { m.uuid = uuids.next() }
+        } else {
+            m = Message(uuid: uuids.next(), timestamp: clock(), type: "heka.sandbox-output", logger: name,
+                        pid: pid, hostname: hostname)
+        }
+        m.payload = String(decoding: payload, as: UTF8.self)
+        m.fields = [
+            Field(name: "payload_type", value: .string([type])),
+            Field(name: "payload_name", value: .string([payloadName])),
+        ]
+        return MessageView(m)
+    }
+
+    func fillDefaults(forEncode: Bool, _ d: inout clp_defaults) {
+        let uuid: [UInt8]
+        if !forEncode, kind == .decoder, let m = currentMessage {
+            for (fieldNumber, path) in [(3, \clp_defaults.type), (4, \.logger), (6, \.payload), (7, \.env_version), (9, \.hostname)] {
+                if let r = m.rangeOfHeader(fieldNumber: fieldNumber) { d[keyPath: path] = stringValue(m, r) }
+            }
+            d.timestamp = Self.integer(m.timestamp)
+            if let s = m.severityValue { d.severity = Self.integer(Int64(s)) }
+            if let p = m.pid { d.pid = Self.integer(Int64(p)) }
+            if injectionsThisCall == 0, let r = m.rangeOfHeader(fieldNumber: 1) {
+                uuid = Array(m.bytes[r])
+            } else {
+                uuid = uuids.next()
+            }
+        } else {
+            uuid = uuids.next()
+            d.timestamp = Self.integer(clock())
+            if !forEncode && kind == .filter {
+                d.type_prefix = pinnedPrefix.base
+                d.type_prefix_len = pinnedPrefix.length
+                d.force_logger = 1
+                d.logger = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: pinnedName.base, len: pinnedName.length)
+                d.hostname = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: pinnedHostname.base, len: pinnedHostname.length)
+                d.pid = Self.integer(Int64(pid))
+            }
+        }
+        withUnsafeMutableBytes(of: &d.uuid) { dst in
+            for i in 0..<16 { dst[i] = uuid[i] }
+        }
+        d.has_uuid = 1
+    }
+}

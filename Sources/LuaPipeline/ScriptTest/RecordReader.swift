@@ -1,0 +1,75 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a file or standard input in large chunks.
+struct ChunkReader {
+    private let fd: Int32
+    private let owned: Bool
+
+    /// - Throws: a message when the file cannot be opened.
+    init(path: String?) throws(ScriptTestError) {
+        if path == nil || path == "-" {
+            fd = 0
+            owned = false
+        } else {
+            fd = open(path!, O_RDONLY)
+            guard fd >= 0 else { throw ScriptTestError("cannot open \(path!): \(String(cString: strerror(errno)))") }
+            owned = true
+        }
+    }
+
+    /// The next chunk, empty at end of input.
+    func read(max: Int = 1 << 20) -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: max)
+        while true {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, max) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return [] }
+            buf.removeLast(max - n)
+            return buf
+        }
+    }
+
+    func close() { if owned { _ = Glibc.close(fd) } }
+}
+
+/// Splits chunks into lines (without their newline); a last line without a newline
+/// still counts.
+struct LineSplitter {
+    private var pending: [UInt8] = []
+
+    /// Calls `body` with each complete line in `chunk`.
+    mutating func feed(_ chunk: [UInt8], _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        var start = 0
+        var keepGoing = true
+        chunk.withUnsafeBytes { raw in
+            while keepGoing, start < raw.count {
+                guard let nl = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(nl))
+                if pending.isEmpty {
+                    keepGoing = body(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                } else {
+                    pending.append(contentsOf: raw[start..<end])
+                    keepGoing = pending.withUnsafeBytes { body($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = end + 1
+            }
+            if keepGoing, start < raw.count { pending.append(contentsOf: raw[start...]) }
+        }
+        return keepGoing
+    }
+
+    mutating func finish(_ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
+        guard !pending.isEmpty else { return true }
+        defer { pending.removeAll() }
+        return pending.withUnsafeBytes { body($0) }
+    }
+}
+
+/// A harness problem outside the script (unreadable input file, bad state file).
+public struct ScriptTestError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}

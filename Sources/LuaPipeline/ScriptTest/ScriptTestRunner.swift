@@ -1,0 +1,232 @@
+import Foundation
+
+/// Runs one plugin script on recorded input and prints what it injects:
+/// `luapiped test`, for script authors and their CI.
+///
+/// Decoders get each input record through `process_message`; what they inject (or, when
+/// they inject nothing and return 0, the message itself, as Heka passes it on) is
+/// printed. Filters get the messages their matcher accepts, `timer_event` every N
+/// messages and once at the end with `shutdown = true`. Encoders' output is written as
+/// a FileOutput would write it. Uuids and default Timestamps are deterministic.
+public final class ScriptTestRunner {
+    public let options: ScriptTestOptions
+    public let out: ByteSink
+    public let err: ByteSink
+    public private(set) var stats = ScriptTestStats()
+    private var sandbox: Sandbox!
+    private var kind: PluginKind = .filter
+    private var inputUuids = UUIDSource.deterministic.makeGenerator()
+    private var lastTimestamp: Int64 = 0
+    private var terminated = false
+
+    public init(options: ScriptTestOptions, out: ByteSink, err: ByteSink) {
+        self.options = options
+        self.out = out
+        self.err = err
+    }
+
+    private func report(_ line: String) {
+        err.write(line + "\n")
+    }
+
+    /// Runs to the end of input and returns the outcome for the exit code.
+    /// - Throws: ``ScriptTestError`` for problems outside the script (unreadable
+    ///   script, input or state file).
+    public func run() throws(ScriptTestError) -> ScriptTestOutcome {
+        defer { out.flush(); err.flush() }
+        let outcome = try execute()
+        if options.stats {
+            if let sandbox { stats.usage = sandbox.usage }
+            report(stats.json)
+        }
+        return outcome
+    }
+
+    private func execute() throws(ScriptTestError) -> ScriptTestOutcome {
+        guard let script = FileManager.default.contents(atPath: options.scriptPath) else {
+            throw ScriptTestError("cannot read script \(options.scriptPath)")
+        }
+        kind = options.kind ?? ModuleSearchPath.kind(forScript: options.scriptPath) ?? .filter
+        var limits = options.limits
+        if options.stats && limits.instructionStep == 0 { limits.instructionStep = 1 }  // exact counts
+        let name = URL(fileURLWithPath: options.scriptPath).deletingPathExtension().lastPathComponent
+        let sb = Sandbox(
+            kind: kind, name: name, limits: limits, config: options.config,
+            modulePaths: ModuleSearchPath.forScript(at: options.scriptPath, extra: options.modulePaths),
+            hostname: "localhost", pid: 0, uuids: .deterministic)
+        sandbox = sb
+        sb.clock = { [unowned self] in self.lastTimestamp }
+        sb.onLog = { [unowned self] _, line in self.report("print: " + line) }
+        sb.onInject = { [unowned self] injection in self.emit(injection) }
+        do {
+            try sb.load(script: script, chunkName: Self.displayName(options.scriptPath))
+        } catch {
+            report("error: \(error.message)")
+            return .loadFailed
+        }
+        if let state = options.statePath, let data = FileManager.default.contents(atPath: state) {
+            do {
+                if try !sb.restore(Array(data)) { report("state: _PRESERVATION_VERSION changed, \(state) ignored") }
+            } catch {
+                throw ScriptTestError("\(state): \(error.message)")
+            }
+        }
+        let reader = try ChunkReader(path: options.inputPath)
+        defer { reader.close() }
+        switch options.format ?? (kind == .decoder ? .lines : .json) {
+        case .lines: readLines(reader, json: false)
+        case .json: readLines(reader, json: true)
+        case .framed: readFramed(reader)
+        }
+        if !terminated && kind == .filter {
+            do {
+                try sb.timerEvent(ns: lastTimestamp, shutdown: true)
+            } catch {
+                return terminate(error)
+            }
+        }
+        if terminated { return .terminated }
+        if let state = options.statePath {
+            do {
+                let data = try sb.preserve()
+                guard FileManager.default.createFile(atPath: state, contents: Data(data)) else {
+                    throw ScriptTestError("cannot write state file \(state)")
+                }
+            } catch let e as SandboxError {
+                return terminate(e)
+            } catch {
+                throw error as! ScriptTestError
+            }
+        }
+        return .completed
+    }
+
+    /// `filters/x.lua` for a script in a plugin folder, else the file name.
+    static func displayName(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().lastPathComponent
+        if ["filters", "decoders", "encoders"].contains(dir) { return dir + "/" + url.lastPathComponent }
+        return url.lastPathComponent
+    }
+
+    private func terminate(_ error: SandboxError) -> ScriptTestOutcome {
+        terminated = true
+        report("terminated: \(error.message)")
+        return .terminated
+    }
+
+    private func emit(_ injection: Injection) -> InjectVerdict {
+        stats.injected += 1
+        guard options.output == .json else { return .accept }
+        switch injection {
+        case .message(let view):
+            if kind == .encoder {
+                out.write(StreamFraming.frame(view.bytes))
+            } else {
+                out.write(view.decoded().jsonBytes())
+                out.write(CollectionOfOne(0x0A))
+            }
+        case .payload(_, _, let bytes):
+            out.write(bytes)
+        }
+        return .accept
+    }
+
+    /// Feeds one message; false once the sandbox is terminated.
+    private func process(_ view: MessageView, record: String) -> Bool {
+        if kind == .filter, let matcher = options.matcher, !matcher(view) { return true }
+        lastTimestamp = view.timestamp
+        stats.processed += 1
+        switch sandbox.processMessage(view) {
+        case .terminated(let e):
+            _ = terminate(e)
+            return false
+        case .ok(let status, let message):
+            if status < 0 && !(kind == .encoder && status == -2) {
+                stats.failures += 1
+                report("\(record): process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
+            } else if status == 0, kind == .decoder, sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
+                _ = emit(.message(m))  // Heka passes the (possibly rewritten) message on
+            }
+        }
+        if options.timerEvery > 0 && stats.processed % options.timerEvery == 0 {
+            do {
+                try sandbox.timerEvent(ns: lastTimestamp, shutdown: false)
+            } catch {
+                _ = terminate(error)
+                return false
+            }
+        }
+        return true
+    }
+
+    private func readLines(_ reader: ChunkReader, json: Bool) {
+        var splitter = LineSplitter()
+        var lineNo = 0
+        let handle: (UnsafeRawBufferPointer) -> Bool = { [unowned self] line in
+            lineNo += 1
+            var bytes = line
+            if let last = bytes.last, last == 0x0D { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
+            if json {
+                if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return true }
+                do {
+                    var (m, hasUuid, _) = try Message.fromJSON(bytes)
+                    if !hasUuid { m.uuid = inputUuids.next() }
+                    return process(MessageView(m), record: "line \(lineNo)")
+                } catch {
+                    stats.rejected += 1
+                    report("line \(lineNo): rejected: \(error)")
+                    return true
+                }
+            }
+            guard String(validating: bytes, as: UTF8.self) != nil else {
+                stats.rejected += 1
+                report("line \(lineNo): rejected: invalid UTF-8 in Payload")
+                return true
+            }
+            let view = MessageView.make(uuid: inputUuids.next(), timestamp: 0, type: "stdin", payload: bytes)
+            return process(view, record: "line \(lineNo)")
+        }
+        while true {
+            let chunk = reader.read()
+            if chunk.isEmpty { break }
+            if !splitter.feed(chunk, handle) { return }
+        }
+        _ = splitter.finish(handle)
+    }
+
+    private func readFramed(_ reader: ChunkReader) {
+        var framing = FramedStreamReader(maxMessageSize: options.maxMessageSize)
+        var recordNo = 0
+        func handle(_ records: [FramedRecord]) -> Bool {
+            for r in records {
+                switch r {
+                case .error(let e):
+                    stats.rejected += 1
+                    report("record \(recordNo + 1): rejected: \(e)")
+                case .message(let bytes):
+                    recordNo += 1
+                    do {
+                        let view = try MessageView(encoded: bytes)
+                        if let p = view.range(of: .payload), String(validating: view.bytes[p], as: UTF8.self) == nil {
+                            stats.rejected += 1
+                            report("record \(recordNo): rejected: invalid UTF-8 in Payload")
+                            continue
+                        }
+                        if !process(view, record: "record \(recordNo)") { return false }
+                    } catch {
+                        stats.rejected += 1
+                        report("record \(recordNo): rejected: \(error)")
+                    }
+                }
+            }
+            return true
+        }
+        while true {
+            let chunk = reader.read()
+            if chunk.isEmpty { break }
+            if !handle(framing.feed(chunk)) { return }
+        }
+        _ = handle(framing.finish())
+    }
+}

@@ -1,0 +1,48 @@
+-- Plain-Lua baseline for scripts/bench.
+--
+--   lua5.4 scripts/bench-baseline.lua FILE [modules_dir]
+--
+-- Parses an nginx access log line by line exactly as lua/decoders/nginx_access.lua does
+-- with its default configuration (same common_log_format module, same grammar, same
+-- message table), without a sandbox and without injecting anything, and prints
+--
+--   parsed=N failed=M
+--
+-- modules_dir defaults to lua/modules next to this script's directory.
+-- Set NGINX_LOG_FORMAT in the environment to parse with another log_format.
+
+local file, modules_dir = arg[1], arg[2]
+if not file then
+    io.stderr:write("usage: lua5.4 scripts/bench-baseline.lua FILE [modules_dir]\n")
+    os.exit(2)
+end
+if not modules_dir then
+    local here = arg[0]:match("^(.*)[/\\][^/\\]*$") or "."
+    modules_dir = here .. "/../lua/modules"
+end
+package.path = modules_dir .. "/?.lua;" .. package.path
+
+local clf = require "common_log_format"
+
+local COMBINED = '$remote_addr - $remote_user [$time_local] "$request" $status '
+              .. '$body_bytes_sent "$http_referer" "$http_user_agent"'
+local grammar = clf.build_nginx_grammar(os.getenv("NGINX_LOG_FORMAT") or COMBINED)
+
+-- the decoder's message table (default config: no Type, no Payload kept)
+local msg = {Timestamp = nil, Type = nil, Payload = nil, Fields = nil}
+
+local parsed, failed = 0, 0
+local fh = assert(io.open(file, "rb"))
+for line in fh:lines() do
+    local fields = grammar:match(line)
+    if fields then
+        msg.Timestamp = fields.time
+        fields.time = nil
+        msg.Fields = fields
+        parsed = parsed + 1
+    else
+        failed = failed + 1
+    end
+end
+fh:close()
+io.write(string.format("parsed=%d failed=%d\n", parsed, failed))
