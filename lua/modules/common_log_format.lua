@@ -49,8 +49,8 @@ local string = require "string"
 local table  = require "table"
 
 local P, S, R, C, Cc, Ct = lpeg.P, lpeg.S, lpeg.R, lpeg.C, lpeg.Cc, lpeg.Ct
-local byte, sub, find, lower, gsub, char = string.byte, string.sub, string.find,
-                                           string.lower, string.gsub, string.char
+local byte, sub, find, lower, gsub = string.byte, string.sub, string.find,
+                                     string.lower, string.gsub
 local concat = table.concat
 local tonumber, type, error, ipairs = tonumber, type, error, ipairs
 
@@ -225,8 +225,13 @@ local up_status  = C(digit * digit * digit) / tonumber + dash * Cc(0)
 ---------------------------------------------------------------------------------------
 
 local status_value = C(digit * digit * digit) / tonumber
-local bytes_value  = represented(int_value, "B")
-local secs_value   = represented(float_value, "s")
+-- one function capture converts and wraps (cheaper than converting, then wrapping)
+local bytes_value  = C(digit^1) / function(s)
+    return {value = tonumber(s), representation = "B"}
+end
+local secs_value   = C(digit^1 * ("." * digit^1)^-1) / function(s)
+    return {value = tonumber(s) + 0.0, representation = "s"}
+end
 
 -- name -> pattern producing the field's single value; `-` alone means "absent"
 local nginx_typed = {

@@ -3,4 +3,5 @@
 #ifndef CLUA_H
 #define CLUA_H
 #include "clp_sandbox.h"
+#include "clp_regex.h"
 #endif

@@ -196,24 +196,34 @@ public struct JSONParser {
         return s
     }
 
+    private mutating func digits() -> Int {
+        let d = i
+        while i < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) { i += 1 }
+        return i - d
+    }
+
+    /// RFC 8259 `number`: no leading zeros, digits on both sides of `.`, digits in the
+    /// exponent. Without fraction or exponent it is an exact Int64 when it fits.
     private mutating func number() throws(JSONError) -> JSONValue {
         let s = i
         var isFloat = false
         if b[i] == UInt8(ascii: "-") { i += 1 }
         guard i < b.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b[i]) else { throw fail("bad number") }
-        while i < b.count {
-            let c = b[i]
-            if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) { i += 1; continue }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E") || c == UInt8(ascii: "+") || c == UInt8(ascii: "-") {
-                isFloat = true
-                i += 1
-                continue
-            }
-            break
+        if b[i] == UInt8(ascii: "0") { i += 1 } else { _ = digits() }
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            isFloat = true
+            guard digits() > 0 else { throw fail("bad number: digits must follow '.'") }
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            isFloat = true
+            if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw fail("bad number: digits must follow the exponent") }
         }
         let text = String(decoding: b[s..<i], as: UTF8.self)
         if !isFloat, let v = Int64(text) { return .integer(v) }
-        guard let d = Double(text) else { throw JSONError(reason: "bad number", offset: s) }
+        guard let d = Double(text), d.isFinite else { throw JSONError(reason: "number out of range", offset: s) }
         return .double(d)
     }
 }

@@ -5,7 +5,8 @@ import Foundation
 /// `{"Timestamp":ns,"Type":..,"Logger":..,"Severity":..,"Payload":..,"Hostname":..,"Pid":..,
 /// "EnvVersion":..,"Uuid":"<32 hex>","Fields":{..}}`. Absent headers are omitted. A field
 /// is its value (one value) or an array (several); with a representation it is
-/// `{"value":..,"representation":".."}`; a bytes field is `{"value_type":1,"value":"<base64>"}`.
+/// `{"value":..,"representation":".."}`; a bytes field is `{"value_type":1,"value":"<base64>"}`,
+/// and an empty array of a type other than string is `{"value_type":N,"value":[]}`.
 /// When a field name repeats, `Fields` is Heka's array form `[{"name":..,"value":..},…]`.
 /// See docs/message-json.md.
 extension Message {
@@ -77,8 +78,10 @@ extension Field {
     }
 
     fileprivate func appendJSONValue(_ o: inout [UInt8], arrayForm: Bool) {
-        let isBytes = value.valueType == 1
-        if !arrayForm && !isBytes && representation == nil {
+        // The type is spelled out where the values cannot tell it: bytes (base64 reads as a
+        // string) and an empty array of anything but strings.
+        let showType = value.valueType == 1 || (value.count == 0 && value.valueType != 0)
+        if !arrayForm && !showType && representation == nil {
             appendValues(&o)
             return
         }
@@ -88,7 +91,7 @@ extension Field {
             JSONWriter.appendString(&o, name)
             o.append(44)
         }
-        if isBytes { o.append(contentsOf: Array("\"value_type\":1,".utf8)) }
+        if showType { o.append(contentsOf: Array("\"value_type\":\(value.valueType),".utf8)) }
         o.append(contentsOf: Array("\"value\":".utf8))
         appendValues(&o)
         if let representation {
@@ -178,26 +181,32 @@ extension Message {
     private static func parseFields(_ v: JSONValue) throws -> [Field] {
         switch v {
         case .object(let kv):
-            return try kv.map { try parseField(name: $0.0, $0.1) }
+            return try kv.map { try parseField(name: $0.0, $0.1, arrayForm: false) }
         case .array(let items):
             return try items.map { item in
                 guard case .string(let name)? = item["name"] else { throw MessageJSONError(reason: "each entry of the Fields array needs a \"name\"") }
                 guard item["value"] != nil else { throw MessageJSONError(reason: "field \"\(name)\" has no \"value\"") }
-                return try parseField(name: name, item)
+                return try parseField(name: name, item, arrayForm: true)
             }
         default:
             throw MessageJSONError(reason: "Fields must be an object or an array")
         }
     }
 
-    private static func parseField(name: String, _ v: JSONValue) throws -> Field {
+    private static func parseField(name: String, _ v: JSONValue, arrayForm: Bool) throws -> Field {
         var representation: String?
         var valueType: Int?
         var raw = v
-        if case .object = v {
+        if case .object(let kv) = v {
             guard let inner = v["value"] else { throw MessageJSONError(reason: "field \"\(name)\" is an object without \"value\"") }
             raw = inner
-            if case .string(let r)? = v["representation"] { representation = r }
+            for (k, _) in kv where !(k == "value" || k == "value_type" || k == "representation" || (arrayForm && k == "name")) {
+                throw MessageJSONError(reason: "field \"\(name)\": unknown key \"\(k)\"")
+            }
+            if let r = v["representation"] {
+                guard case .string(let rs) = r else { throw MessageJSONError(reason: "field \"\(name)\": representation must be a string") }
+                representation = rs
+            }
             if let t = v["value_type"] {
                 guard case .integer(let ti) = t, (0...4).contains(ti) else { throw MessageJSONError(reason: "field \"\(name)\": value_type must be 0…4") }
                 valueType = Int(ti)

@@ -130,7 +130,11 @@ extension Field {
             let (field, wire) = try reader.readTag()
             switch (field, wire) {
             case (1, 2): name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
-            case (2, 0): valueType = Int(try reader.readVarint())
+            case (2, 0):
+                let at = reader.offset
+                let t = try reader.readVarint()
+                guard t <= 4 else { throw ProtobufError(reason: "unknown value_type \(t)", offset: at) }
+                valueType = Int(t)
             case (3, 2): representation = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
             case (4, 2): strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self))
             case (5, 2): bytes.append(Array(raw[try reader.readLengthDelimited()]))
@@ -160,8 +164,7 @@ extension Field {
         case 1: value = .bytes(bytes)
         case 2: value = .integer(ints)
         case 3: value = .double(doubles)
-        case 4: value = .bool(bools)
-        default: throw ProtobufError(reason: "unknown value_type \(valueType)", offset: range.lowerBound)
+        default: value = .bool(bools)
         }
         return Field(name: name, value: value, representation: representation)
     }

@@ -24,12 +24,10 @@ public final class MessageView: @unchecked Sendable {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(encoded.count, 1), alignment: 8)
         _ = buf.initializeMemory(as: UInt8.self, from: encoded)
         bytes = UnsafeRawBufferPointer(rebasing: buf[0..<encoded.count])
-        do throws(ProtobufError) {
-            try scan()
-        } catch {
-            buf.deallocate()
-            throw error
-        }
+        // Every stored property is set by now, so when scan() throws Swift releases the
+        // half-made object and `deinit` frees the buffer: freeing it here too would be a
+        // double free.
+        try scan()
     }
 
     /// Encodes `message` and views the result.
@@ -74,7 +72,12 @@ public final class MessageView: @unchecked Sendable {
         while !reader.atEnd {
             let (f, wire) = try reader.readTag()
             if f == 1 && wire == 2 { named = true }
-            if wire == 2 && (f == 6 || f == 7 || f == 8) {
+            if f == 2 && wire == 0 {
+                // As Message(protobuf:) does: a view that `decoded()` could not decode
+                // would trap there.
+                let at = reader.offset
+                guard try reader.readVarint() <= 4 else { throw ProtobufError(reason: "unknown value_type", offset: at) }
+            } else if wire == 2 && (f == 6 || f == 7 || f == 8) {
                 let sub = try reader.readLengthDelimited()
                 if f == 7 && sub.count % 8 != 0 { throw ProtobufError(reason: "packed doubles not a multiple of 8 bytes", offset: sub.lowerBound) }
                 if f != 7 {

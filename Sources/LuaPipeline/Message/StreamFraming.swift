@@ -42,7 +42,7 @@ public struct FrameError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch kind {
-        case .garbage: "\(skipped) bytes of garbage before a frame at byte \(offset)"
+        case .garbage: "\(skipped) bytes of garbage at byte \(offset)"
         case .badHeader: "bad frame header at byte \(offset)"
         case .oversize(let length, let max): "frame at byte \(offset) declares \(length) bytes, over max_message_size \(max)"
         case .truncated: "stream ended inside a frame at byte \(offset)"
@@ -60,6 +60,16 @@ public struct FramedStreamReader: Sendable {
     private var start = 0
     /// Stream offset of `buffer[0]`.
     private var base = 0
+    /// A skip in progress (garbage, or a bad or oversize frame): its error is reported once
+    /// the next record separator, or the end of the stream, shows how long it is, so that
+    /// it comes out once and the same whatever the chunking.
+    private var skipping: Skip?
+
+    private struct Skip: Sendable {
+        let kind: FrameError.Kind
+        /// Stream offset where the skipped bytes begin.
+        let offset: Int
+    }
 
     public init(maxMessageSize: Int = StreamFraming.defaultMaxMessageSize) {
         self.maxMessageSize = maxMessageSize
@@ -78,26 +88,38 @@ public struct FramedStreamReader: Sendable {
         return out
     }
 
-    /// Call at end of stream: reports a partial frame, if any.
+    /// Call at end of stream: reports what is left over (a partial frame, or bytes being
+    /// skipped), if anything.
     public mutating func finish() -> [FramedRecord] {
-        defer { buffer.removeAll(); start = 0 }
-        guard start < buffer.count else { return [] }
-        return [.error(FrameError(kind: .truncated, offset: base + start, skipped: buffer.count - start))]
+        var out: [FramedRecord] = []
+        if let skip = skipping {
+            out.append(.error(FrameError(kind: skip.kind, offset: skip.offset, skipped: base + buffer.count - skip.offset)))
+        } else if start < buffer.count {
+            out.append(.error(FrameError(kind: .truncated, offset: base + start, skipped: buffer.count - start)))
+        }
+        base += buffer.count
+        buffer.removeAll()
+        start = 0
+        skipping = nil
+        return out
     }
 
-    private mutating func skipToSeparator(from: Int) -> Int {
+    private func separator(from: Int) -> Int {
         var i = from
         while i < buffer.count && buffer[i] != StreamFraming.recordSeparator { i += 1 }
         return i
     }
 
     private mutating func next() -> FramedRecord? {
+        if let skip = skipping {
+            start = separator(from: start)
+            guard start < buffer.count else { return nil }
+            skipping = nil
+            return .error(FrameError(kind: skip.kind, offset: skip.offset, skipped: base + start - skip.offset))
+        }
         guard start < buffer.count else { return nil }
         if buffer[start] != StreamFraming.recordSeparator {
-            let s = skipToSeparator(from: start)
-            let err = FrameError(kind: .garbage, offset: base + start, skipped: s - start)
-            start = s
-            return .error(err)
+            return beginSkip(.garbage, from: start)
         }
         guard buffer.count - start >= 2 else { return nil }
         let headerLen = Int(buffer[start + 1])
@@ -106,10 +128,10 @@ public struct FramedStreamReader: Sendable {
         guard headerLen > 0, buffer[headerEnd] == StreamFraming.unitSeparator,
               let length = Self.messageLength(buffer[(start + 2)..<headerEnd])
         else {
-            return resync(.badHeader)
+            return beginSkip(.badHeader, from: start + 1)
         }
         if length > maxMessageSize {
-            return resync(.oversize(length: length, max: maxMessageSize))
+            return beginSkip(.oversize(length: length, max: maxMessageSize), from: start + 1)
         }
         let end = headerEnd + 1 + length
         guard buffer.count >= end else { return nil }
@@ -118,11 +140,11 @@ public struct FramedStreamReader: Sendable {
         return .message(msg)
     }
 
-    private mutating func resync(_ kind: FrameError.Kind) -> FramedRecord {
-        let s = skipToSeparator(from: start + 1)
-        let err = FrameError(kind: kind, offset: base + start, skipped: s - start)
-        start = s
-        return .error(err)
+    /// Starts skipping at `start`; the search for the next separator begins at `from`.
+    private mutating func beginSkip(_ kind: FrameError.Kind, from: Int) -> FramedRecord? {
+        skipping = Skip(kind: kind, offset: base + start)
+        start = from
+        return next()
     }
 
     /// Reads `message_length` (field 1) from a Header protobuf.

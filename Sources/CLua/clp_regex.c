@@ -1,0 +1,108 @@
+/* PCRE2 wrapper for the message matcher; see include/clp_regex.h. */
+#ifndef PCRE2_CODE_UNIT_WIDTH
+#define PCRE2_CODE_UNIT_WIDTH 8
+#endif
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clp_regex.h"
+
+struct clp_regex {
+    pcre2_code *code;
+    int jit; /* 1 when pcre2_jit_compile succeeded */
+};
+
+/*
+ * One match-data block per thread, shared by every pattern: since captures are never
+ * read, a block with a single ovector pair serves any pattern (PCRE2 returns 0 instead
+ * of the capture count when the ovector is too small, which still means "matched").
+ * A pthread key rather than _Thread_local so the block is freed when the thread exits.
+ */
+static pthread_key_t match_data_key;
+static pthread_once_t match_data_once = PTHREAD_ONCE_INIT;
+static int match_data_key_ok;
+
+static void free_match_data(void *md)
+{
+    pcre2_match_data_free((pcre2_match_data *)md);
+}
+
+static void make_match_data_key(void)
+{
+    match_data_key_ok = pthread_key_create(&match_data_key, free_match_data) == 0;
+}
+
+static pcre2_match_data *thread_match_data(void)
+{
+    pthread_once(&match_data_once, make_match_data_key);
+    if (!match_data_key_ok) return NULL;
+    pcre2_match_data *md = pthread_getspecific(match_data_key);
+    if (md) return md;
+    md = pcre2_match_data_create(1, NULL);
+    if (md && pthread_setspecific(match_data_key, md) != 0) {
+        pcre2_match_data_free(md);
+        return NULL;
+    }
+    return md;
+}
+
+clp_regex *clp_regex_compile(const char *pattern, size_t length,
+                             char *error_message, size_t error_message_size,
+                             size_t *error_offset)
+{
+    int errcode = 0;
+    PCRE2_SIZE erroff = 0;
+    uint32_t options = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY;
+    /* An empty pattern may come with a NULL pointer; PCRE2 wants a valid one. */
+    PCRE2_SPTR p = length ? (PCRE2_SPTR)pattern : (PCRE2_SPTR)"";
+    pcre2_code *code = pcre2_compile(p, length, options, &errcode, &erroff, NULL);
+    if (!code) {
+        if (error_message && error_message_size) {
+            if (pcre2_get_error_message(errcode, (PCRE2_UCHAR *)error_message,
+                                        error_message_size) < 0) {
+                error_message[error_message_size - 1] = 0;
+            }
+        }
+        if (error_offset) *error_offset = erroff;
+        return NULL;
+    }
+    clp_regex *re = malloc(sizeof *re);
+    if (!re) {
+        pcre2_code_free(code);
+        if (error_message && error_message_size) {
+            strncpy(error_message, "out of memory", error_message_size - 1);
+            error_message[error_message_size - 1] = 0;
+        }
+        if (error_offset) *error_offset = 0;
+        return NULL;
+    }
+    re->code = code;
+    /* The JIT is an optimisation only: when unavailable, the interpreter is used. */
+    re->jit = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE) == 0;
+    return re;
+}
+
+int clp_regex_match(const clp_regex *re, const void *subject, size_t length)
+{
+    pcre2_match_data *md = thread_match_data();
+    if (!md) return -1;
+    PCRE2_SPTR s = length ? (PCRE2_SPTR)subject : (PCRE2_SPTR)"";
+    int rc = re->jit ? pcre2_jit_match(re->code, s, length, 0, 0, md, NULL)
+                     : pcre2_match(re->code, s, length, 0, 0, md, NULL);
+    if (rc >= 0) return 1;
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+int clp_regex_is_jit(const clp_regex *re)
+{
+    return re->jit;
+}
+
+void clp_regex_free(clp_regex *re)
+{
+    if (!re) return;
+    pcre2_code_free(re->code);
+    free(re);
+}
