@@ -105,7 +105,8 @@ static int sb_load(lua_State *L) {
     luaL_checkany(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushvalue(L, 1);
-    lua_pushvalue(L, 2);
+    if (n >= 2) lua_pushvalue(L, 2);
+    else lua_pushnil(L);
     lua_pushliteral(L, "t"); /* text only, whatever the script asks */
     if (n >= 4) lua_pushvalue(L, 4);
     lua_call(L, n >= 4 ? 4 : 3, LUA_MULTRET);
@@ -373,5 +374,16 @@ int clp_open_environment(lua_State *L) {
     lua_pushboolean(L, 1);
     lua_rawset(L, -3); /* the global table itself */
     lua_setfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    /* ... and so are its other initial values (_VERSION): a shallow copy to compare with. */
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -5);
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "clp.initial");
     return 0;
 }

@@ -101,6 +101,14 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
             skip = lua_rawget(L, skipset) != LUA_TNIL;
             lua_pop(L, 1);
         }
+        if (!skip && depth == 0) {
+            /* a global still holding its initial value is environment, not state */
+            lua_getfield(L, LUA_REGISTRYINDEX, "clp.initial");
+            lua_pushvalue(L, k);
+            lua_rawget(L, -2);
+            skip = lua_rawequal(L, -1, v);
+            lua_pop(L, 2);
+        }
         if (skip) {
             lua_pop(L, 1);
             continue;

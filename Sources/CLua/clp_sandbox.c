@@ -418,7 +418,9 @@ static int restore_trampoline(lua_State *L) {
     lua_pop(L, 1);
     lua_pushvalue(L, 2);
     lua_setupvalue(L, 1, 1);
-    lua_call(L, 0, 0); /* T stays at 1 */
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 0);
+    lua_remove(L, 1); /* T at 1 */
     lua_pushglobaltable(L); /* G at 2 */
     lua_getfield(L, 1, "_PRESERVATION_VERSION");
     lua_pushliteral(L, "_PRESERVATION_VERSION");

@@ -1,0 +1,245 @@
+import Testing
+@testable import LuaPipeline
+
+/// Heka's Lua API as scripts see it.
+@Suite struct SandboxAPITests {
+    /// Runs `body` as process_message and returns the payload it injects.
+    private func payload(_ body: String, kind: PluginKind = .filter, config: [String: ConfigValue] = [:]) throws -> String? {
+        let h = try ScriptHarness("function process_message() \(body) return 0 end", kind: kind, config: config)
+        let r = h.process()
+        if let reason = terminationReason(r) { return "terminated: " + reason }
+        return h.messages.last?.payload
+    }
+
+    @Test func readMessageHeaders() throws {
+        let out = try payload("""
+            local u = read_message('Uuid')
+            inject_payload('txt', '', #u, " ", u:byte(16), ' ', math.type(read_message('Timestamp')), ' ',
+              read_message('Timestamp'), ' ', read_message('Type'), ' ', read_message('Logger'), ' ',
+              read_message('Severity'), ' ', read_message('Payload'), ' ', read_message('EnvVersion'), ' ',
+              read_message('Pid'), ' ', read_message('Hostname'), ' ', tostring(read_message('Nope')))
+            """)
+        #expect(out == "16 15 integer 1795514400123456789 nginx.access input 6 GET / 200 0.8 1234 web1 nil")
+    }
+
+    @Test func readMessageFields() throws {
+        let out = try payload("""
+            inject_payload('txt', '', math.type(read_message('Fields[status]')), ' ', read_message('Fields[bytes]'), ' ',
+              read_message('Fields[multi]', 0, 2), ' ', read_message('Fields[multi]', 1), ' ',
+              tostring(read_message('Fields[multi]', 2)), ' ', read_message('Fields[ratio]'), ' ',
+              tostring(read_message('Fields[ok]')), ' ', tostring(read_message('Fields[missing]')), ' ',
+              tostring(read_message('Fields[multi]', 0, 3)))
+            """)
+        #expect(out == "integer 5120 c second nil 0.25 true nil nil")
+    }
+
+    @Test func readMessageRawFramedSize() throws {
+        let out = try payload("""
+            local raw = read_message('raw')
+            local framed = read_message('framed')
+            inject_payload('txt', '', #raw == read_message('size'), ' ', framed:byte(1), ' ', framed:sub(-#raw) == raw,
+              ' ', decode_message(raw).Payload)
+            """)
+        #expect(out == "true 30 true GET / 200")
+    }
+
+    @Test func negativeIndexesKeepHekasWording() throws {
+        #expect(try payload("read_message('Fields[x]', -1)") == "terminated: process_message() test.lua:1: read_message() field index must be >= 0")
+        #expect(try payload("read_message('Fields[x]', 0, -1)") == "terminated: process_message() test.lua:1: read_message() array index must be >= 0")
+    }
+
+    @Test func readNextFieldIterates() throws {
+        let out = try payload("""
+            local parts = {}
+            while true do
+              local vt, name, value, rep, count = read_next_field()
+              if not vt then break end
+              parts[#parts + 1] = string.format('%s:%d:%s:%s:%d', name, vt, tostring(value), rep, count)
+            end
+            inject_payload('txt', '', table.concat(parts, ' '))
+            """)
+        #expect(out == "status:2:200::1 bytes:2:5120:B:1 multi:0:a::3 ratio:3:0.25::1 ok:4:true::1 multi:0:second::1")
+    }
+
+    @Test func readConfigTypes() throws {
+        let out = try payload("""
+            inject_payload('txt', '', read_config('s'), ' ', math.type(read_config('i')), ' ', read_config('d'), ' ',
+              tostring(read_config('b')), ' ', tostring(read_config('absent')))
+            """, config: ["s": .string("hello"), "i": .integer(7), "d": .double(2.5), "b": .bool(false)])
+        #expect(out == "hello integer 2.5 false nil")
+    }
+
+    @Test func injectMessageHashForm() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              inject_message({Type = 'counts', Payload = 'p', Severity = 3, Timestamp = 5.9,
+                Fields = {i = 1, d = 1.0, s = 'x', b = false, arr = {1, 2, 3}, mixed = {1, 2.5},
+                  sized = {value = 5120, representation = 'B'}, raw = {value = '\\0\\1', value_type = 1},
+                  forced = {value = 3, value_type = 3}, strs = {'a', 'b'}}})
+              return 0
+            end
+            """)
+        #expect(h.process() == .ok(status: 0, message: nil))
+        let m = try #require(h.messages.first)
+        #expect(m.type == "heka.sandbox.counts")
+        #expect(m.logger == "test")
+        #expect(m.hostname == "testhost")
+        #expect(m.pid == 42)
+        #expect(m.severity == 3)
+        #expect(m.timestamp == 5)
+        #expect(m.payload == "p")
+        #expect(m.fields.map(\.name) == ["arr", "b", "d", "forced", "i", "mixed", "raw", "s", "sized", "strs"])
+        #expect(m.field("i")?.value == .integer([1]))
+        #expect(m.field("d")?.value == .double([1.0]))
+        #expect(m.field("s")?.value == .string(["x"]))
+        #expect(m.field("b")?.value == .bool([false]))
+        #expect(m.field("arr")?.value == .integer([1, 2, 3]))
+        #expect(m.field("mixed")?.value == .double([1, 2.5]))
+        #expect(m.field("sized") == Field(name: "sized", value: .integer([5120]), representation: "B"))
+        #expect(m.field("raw")?.value == .bytes([[0, 1]]))
+        #expect(m.field("forced")?.value == .double([3]))
+        #expect(m.field("strs")?.value == .string(["a", "b"]))
+    }
+
+    @Test func injectMessageArrayFormKeepsOrderAndRepeats() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              inject_message({Fields = {{name = 'z', value = 1}, {name = 'a', value = {'x', 'y'}, representation = 'r'},
+                {name = 'z', value = 2.5}}})
+              return 0
+            end
+            """)
+        h.process()
+        let m = try #require(h.messages.first)
+        #expect(m.fields == [
+            Field(name: "z", value: .integer([1])),
+            Field(name: "a", value: .string(["x", "y"]), representation: "r"),
+            Field(name: "z", value: .double([2.5])),
+        ])
+        #expect(m.type == "heka.sandbox.")
+    }
+
+    @Test func timestampsSurviveTheRoundTrip() throws {
+        let h = try ScriptHarness("function process_message() inject_message({Timestamp = read_message('Timestamp')}) return 0 end")
+        h.process()
+        #expect(h.messages.first?.timestamp == 1_795_514_400_123_456_789)
+    }
+
+    @Test func decodersInheritUnsetHeaders() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              inject_message({Type = 'parsed', Fields = {n = 1}})
+              inject_message({Payload = 'second'})
+              return 0
+            end
+            """, kind: .decoder)
+        h.process()
+        let ms = h.messages
+        #expect(ms.count == 2)
+        #expect(ms[0].type == "parsed")
+        #expect(ms[0].uuid == Array(0..<16))
+        #expect(ms[0].timestamp == ScriptHarness.sample.timestamp)
+        #expect(ms[0].logger == "input" && ms[0].hostname == "web1" && ms[0].pid == 1234 && ms[0].severity == 6)
+        #expect(ms[0].payload == "GET / 200" && ms[0].envVersion == "0.8")
+        #expect(ms[1].uuid != ms[0].uuid)  // a second message from one input needs its own Uuid
+        #expect(ms[1].type == "nginx.access" && ms[1].payload == "second")
+    }
+
+    @Test func injectProtobufStringPassesThrough() throws {
+        let h = try ScriptHarness("function process_message() inject_message(read_message('raw')) return 0 end")
+        h.process()
+        #expect(h.messages.first == ScriptHarness.sample)
+        let bad = try ScriptHarness("function process_message() local ok, e = pcall(inject_message, 'junk') inject_payload('txt', '', e) return 0 end")
+        bad.process()
+        #expect(bad.messages.first?.payload?.hasPrefix("inject_message() invalid protobuf") == true)
+    }
+
+    @Test func injectPayloadMakesSandboxOutput() throws {
+        let h = try ScriptHarness("function process_message() add_to_payload('a', 1, ' ', 2.5, ' ', true) inject_payload('json', 'stats', '!') return 0 end")
+        h.process()
+        let m = try #require(h.messages.first)
+        #expect(m.type == "heka.sandbox-output")
+        #expect(m.logger == "test")
+        #expect(m.payload == "a1 2.5 true!")
+        #expect(m.field("payload_type")?.value == .string(["json"]))
+        #expect(m.field("payload_name")?.value == .string(["stats"]))
+    }
+
+    @Test func encodersOutputTheirPayloadAsIs() throws {
+        let h = try ScriptHarness("function process_message() inject_payload('txt', '', read_message('Payload'), '\\n') return 0 end", kind: .encoder)
+        h.process()
+        guard case .payload(let type, _, let bytes)? = h.injected.first else {
+            Issue.record("no payload")
+            return
+        }
+        #expect(type == "txt")
+        #expect(bytes == Array("GET / 200\n".utf8))
+    }
+
+    @Test func decodeAndEncodeMessage() throws {
+        let out = try payload("""
+            local m = decode_message(read_message('raw'))
+            local f = m.Fields[3]
+            local again = decode_message(encode_message({Timestamp = 1, Payload = 'x', Fields = {a = {1, 2}}}))
+            local framed = encode_message({Timestamp = 1}, true)
+            inject_payload('txt', '', m.Type, ' ', m.Severity, ' ', #m.Fields, ' ', f.name, ' ', #f.value, ' ', f.value[3], ' ',
+              m.Fields[2].representation, ' ', again.Payload, ' ', again.Fields[1].value[2], ' ', again.Fields[1].value_type,
+              ' ', framed:byte(1))
+            """)
+        #expect(out == "nginx.access 6 6 multi 3 c B x 2 2 30")
+        #expect(try payload("decode_message('junk')") == "terminated: process_message() test.lua:1: decode_message() invalid protobuf string")
+    }
+
+    @Test func writeMessageRewritesTheMessageADecoderPassesOn() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              write_message('Type', 'rewritten')
+              write_message('Fields[status]', 404)
+              write_message('Fields[new]', 'v', 'unit')
+              return 0
+            end
+            """, kind: .decoder)
+        h.process()
+        let m = try #require(h.sandbox.currentMessage?.decoded())
+        #expect(h.sandbox.wroteMessage)
+        #expect(m.type == "rewritten")
+        #expect(m.field("status")?.value == .integer([404]))
+        #expect(m.field("new") == Field(name: "new", value: .string(["v"]), representation: "unit"))
+    }
+
+    @Test func statusConventions() throws {
+        let failing = try ScriptHarness("function process_message() return -1, 'bad line' end")
+        #expect(failing.process() == .ok(status: -1, message: "bad line"))
+        #expect(!failing.sandbox.isTerminated)
+        let fatal = try ScriptHarness("function process_message() return 1, 'giving up' end")
+        #expect(terminationReason(fatal.process()) == "process_message() giving up")
+        let none = try ScriptHarness("function process_message() end")
+        #expect(terminationReason(none.process()) == "process_message() must return a numeric status")
+        let badMessage = try ScriptHarness("function process_message() return -1, {} end")
+        #expect(terminationReason(badMessage.process()) == "process_message() must return a nil or string error message")
+        let runtime = try ScriptHarness("function process_message() local x = nil; return x.y end")
+        #expect(terminationReason(runtime.process()) == "process_message() test.lua:1: attempt to index a nil value (local 'x')")
+    }
+
+    @Test func loadErrors() throws {
+        #expect(throws: SandboxError(.load, "test.lua:1: unexpected symbol near '+'")) { try ScriptHarness("+") }
+        #expect(throws: SandboxError(.load, "process_message() function was not found")) { try ScriptHarness("x = 1") }
+        #expect(throws: SandboxError(.load, "test.lua:1: attempt to index a nil value (global 'io')")) {
+            try ScriptHarness("io.write('x')")
+        }
+    }
+
+    @Test func timerEvent() throws {
+        let h = try ScriptHarness("function process_message() return 0 end function timer_event(ns, shutdown) inject_payload('txt', '', math.type(ns), ns, tostring(shutdown)) end")
+        #expect(try h.sandbox.timerEvent(ns: 77, shutdown: true))
+        #expect(h.messages.first?.payload == "integer77true")
+        let without = try ScriptHarness("function process_message() return 0 end")
+        #expect(try without.sandbox.timerEvent(ns: 1, shutdown: false) == false)
+    }
+
+    @Test func printGoesToTheLogBounded() throws {
+        let h = try ScriptHarness("print('a', 1, nil, true) print(string.rep('x', 10000)) function process_message() return 0 end")
+        #expect(h.logs.first == "a\t1\tnil\ttrue")
+        #expect(h.logs.last?.utf8.count == 4096)
+    }
+}
