@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// The `luapiped` binary itself: exit codes and streams as users and their CI see them.
+@Suite struct CommandLineTests {
+    /// The built `luapiped`, beside the test bundle.
+    static let binary: URL = {
+        let testBundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var dir = testBundle.deletingLastPathComponent()
+        if dir.lastPathComponent == "MacOS" || dir.lastPathComponent == "Contents" { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("luapiped")
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func luapiped(_ args: [String], stdin: String = "") throws -> Result {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = outPipe
+        p.standardError = errPipe
+        try p.run()
+        inPipe.fileHandleForWriting.write(Data(stdin.utf8))
+        try inPipe.fileHandleForWriting.close()
+        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
+        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    func script(_ text: String) -> String {
+        let url = temporaryDirectory().appendingPathComponent("s.lua")
+        FileManager.default.createFile(atPath: url.path, contents: Data(text.utf8))
+        return url.path
+    }
+
+    @Test func exitCodes() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the luapiped product first")
+        let ok = try luapiped(["test", script("function process_message() inject_payload('txt', '', read_message('Payload')) return 0 end"), "--format", "lines"], stdin: "a\nb\n")
+        #expect(ok.status == 0)
+        #expect(ok.stdout.split(separator: "\n").count == 2)
+        let broken = try luapiped(["test", script("this is not lua")], stdin: "{}\n")
+        #expect(broken.status == 1)
+        #expect(broken.stderr.hasPrefix("error: s.lua:1:"))
+        let killed = try luapiped(["test", script("function process_message() local t = {} while true do t[#t+1] = {} end end")], stdin: "{}\n")
+        #expect(killed.status == 2)
+        #expect(killed.stderr.contains("terminated: process_message() memory_limit exceeded"))
+        let usage = try luapiped(["test", "--no-such-flag"])
+        #expect(usage.status == 64)
+        let badMatcher = try luapiped(["test", script("function process_message() return 0 end"), "--matcher", "Type =="], stdin: "")
+        #expect(badMatcher.status == 64)
+        #expect(badMatcher.stderr.contains("message_matcher: syntax error"))
+    }
+
+    @Test func statsAndVersion() throws {
+        let r = try luapiped(["test", script("function process_message() return 0 end"), "--stats", "--output", "none"], stdin: "{}\nnot json\n")
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("line 2: rejected:"))
+        #expect(r.stderr.split(separator: "\n").last?.hasPrefix("{\"processed\":1,\"failures\":0,\"injected\":0,\"rejected\":1,") == true)
+        let v = try luapiped(["version"])
+        #expect(v.status == 0 && v.stdout.hasPrefix("luapiped "))
+    }
+}
