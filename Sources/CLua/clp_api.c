@@ -51,6 +51,27 @@ static int api_read_message(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
+    if (sb->has_message && what != CLP_RM_FIELD && what != CLP_RM_FRAMED) {
+        const clp_message_headers *h = &sb->msg_headers;
+        switch (what) {
+        case CLP_RM_UUID: push_value(L, &h->uuid); break;
+        case CLP_RM_TIMESTAMP: push_value(L, &h->timestamp); break;
+        case CLP_RM_TYPE: push_value(L, &h->type); break;
+        case CLP_RM_LOGGER: push_value(L, &h->logger); break;
+        case CLP_RM_SEVERITY:
+            if (h->severity.type == CLP_V_NIL) lua_pushinteger(L, 7); /* Heka's default */
+            else push_value(L, &h->severity);
+            break;
+        case CLP_RM_PAYLOAD: push_value(L, &h->payload); break;
+        case CLP_RM_ENVVERSION: push_value(L, &h->env_version); break;
+        case CLP_RM_PID: push_value(L, &h->pid); break;
+        case CLP_RM_HOSTNAME: push_value(L, &h->hostname); break;
+        case CLP_RM_RAW: lua_pushlstring(L, h->raw, h->size); break;
+        case CLP_RM_SIZE: lua_pushinteger(L, (lua_Integer)h->size); break;
+        default: lua_pushnil(L); break;
+        }
+        return 1;
+    }
     clp_value v = {0};
     if (sb->cb.read_message(sb->host, what, field, flen, (int)fi, (int)ai, &v) != CLP_HOST_OK) v.type = CLP_V_NIL;
     push_value(L, &v);
@@ -111,9 +132,11 @@ static int api_inject_message(lua_State *L) {
         const char *s = lua_tolstring(L, 1, &n);
         clp_check_output(L, n);
         deliver(L, "inject_message()", CLP_INJECT_RAW, s, n, NULL, 0, NULL, 0);
+        sb->injects_this_call++;
     } else if (t == LUA_TTABLE) {
         clp_encode_table(L, 1, 0);
         deliver(L, "inject_message()", CLP_INJECT_MESSAGE, sb->out.data, sb->out.len, NULL, 0, NULL, 0);
+        sb->injects_this_call++;
     } else {
         return luaL_error(L, "inject_message() takes a table or a protobuf string, got %s", luaL_typename(L, 1));
     }
@@ -184,6 +207,7 @@ static int api_inject_payload(lua_State *L) {
     size_t len = sb->payload.len;
     sb->payload.len = 0; /* the payload is handed over or dropped, never kept */
     deliver(L, "inject_payload()", CLP_INJECT_PAYLOAD, sb->payload.data ? sb->payload.data : "", len, pt, ptl, pn, pnl);
+    sb->injects_this_call++;
     return 0;
 }
 

@@ -14,13 +14,6 @@ int clp_buf_reserve(clp_buf *b, size_t extra) {
     return 0;
 }
 
-int clp_buf_add(clp_buf *b, const void *p, size_t n) {
-    if (clp_buf_reserve(b, n)) return -1;
-    if (n) memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
 void clp_buf_free(clp_buf *b) {
     free(b->data);
     b->data = NULL;

@@ -13,25 +13,37 @@ static void oom(lua_State *L) {
     luaL_error(L, "inject_message() out of memory");
 }
 
-static void put_varint(lua_State *L, clp_buf *b, uint64_t v) {
-    unsigned char tmp[10];
-    size_t n = 0;
+static inline void reserve(lua_State *L, clp_buf *b, size_t n) {
+    if (b->len + n > b->cap && clp_buf_reserve(b, n)) oom(L);
+}
+
+/* Appends a varint; the caller reserved 10 bytes. */
+static inline void raw_varint(clp_buf *b, uint64_t v) {
+    unsigned char *p = (unsigned char *)b->data + b->len;
     while (v >= 0x80) {
-        tmp[n++] = (unsigned char)(v | 0x80);
+        *p++ = (unsigned char)(v | 0x80);
         v >>= 7;
     }
-    tmp[n++] = (unsigned char)v;
-    if (clp_buf_add(b, tmp, n)) oom(L);
+    *p++ = (unsigned char)v;
+    b->len = (size_t)(p - (unsigned char *)b->data);
 }
 
-static void put_tag(lua_State *L, clp_buf *b, int field, int wire) {
-    put_varint(L, b, (uint64_t)(field << 3 | wire));
+static inline void put_varint(lua_State *L, clp_buf *b, uint64_t v) {
+    reserve(L, b, 10);
+    raw_varint(b, v);
 }
 
-static void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
-    put_tag(L, b, field, 2);
-    put_varint(L, b, n);
-    if (clp_buf_add(b, s, n)) oom(L);
+static inline void put_tag(lua_State *L, clp_buf *b, int field, int wire) {
+    reserve(L, b, 1);
+    b->data[b->len++] = (char)(field << 3 | wire);
+}
+
+static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
+    reserve(L, b, n + 11);
+    b->data[b->len++] = (char)(field << 3 | 2);
+    raw_varint(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
 }
 
 static void put_value(lua_State *L, clp_buf *b, int field, const clp_value *v) {
@@ -42,18 +54,21 @@ static void put_value(lua_State *L, clp_buf *b, int field, const clp_value *v) {
     }
 }
 
-static int rawfield(lua_State *L, int idx, const char *k) {
-    lua_pushstring(L, k);
+/* t[key] without metamethods; idx must be absolute. */
+static int rawkey(lua_State *L, int idx, int key) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, clp_get(L)->kref[key]);
     return lua_rawget(L, idx);
 }
 
 /* A string header: the table's value (strings; numbers are converted), else the default. */
-static void string_header(lua_State *L, clp_buf *b, int idx, const char *key, int field, const clp_value *def,
+/* Header values are found by one pass over the table (clp_encode_table) and left on the
+ * stack; `sidx` is a value's stack index, 0 when the script did not set it. */
+static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def,
                           const char *prefix, size_t plen) {
-    int t = rawfield(L, idx, key);
+    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t == LUA_TSTRING || t == LUA_TNUMBER) {
         size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
+        const char *s = lua_tolstring(L, sidx, &n);
         if (plen) {
             put_tag(L, b, field, 2);
             put_varint(L, b, plen + n);
@@ -68,7 +83,6 @@ static void string_header(lua_State *L, clp_buf *b, int idx, const char *key, in
     } else {
         put_value(L, b, field, def);
     }
-    lua_pop(L, 1);
 }
 
 static int64_t to_int64(lua_State *L, int idx) {
@@ -78,10 +92,10 @@ static int64_t to_int64(lua_State *L, int idx) {
     return (int64_t)d;
 }
 
-static void int_header(lua_State *L, clp_buf *b, int idx, const char *key, int field, const clp_value *def) {
-    int t = rawfield(L, idx, key);
+static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def) {
+    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t == LUA_TNUMBER) {
-        int64_t v = to_int64(L, -1);
+        int64_t v = to_int64(L, sidx);
         if (field != 2) v = (int32_t)v; /* Severity and Pid are int32 */
         put_tag(L, b, field, 0);
         put_varint(L, b, (uint64_t)v);
@@ -90,7 +104,6 @@ static void int_header(lua_State *L, clp_buf *b, int idx, const char *key, int f
     } else {
         put_value(L, b, field, def);
     }
-    lua_pop(L, 1);
 }
 
 static int hexval(char c) {
@@ -100,12 +113,12 @@ static int hexval(char c) {
     return -1;
 }
 
-static void uuid_header(lua_State *L, clp_buf *b, int idx, const clp_defaults *d) {
+static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *d) {
     unsigned char u[16];
-    int t = rawfield(L, idx, "Uuid");
+    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t == LUA_TSTRING) {
         size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
+        const char *s = lua_tolstring(L, sidx, &n);
         if (n == 16) {
             memcpy(u, s, 16);
         } else {
@@ -125,7 +138,6 @@ static void uuid_header(lua_State *L, clp_buf *b, int idx, const clp_defaults *d
     } else {
         memcpy(u, d->uuid, 16);
     }
-    lua_pop(L, 1);
     put_bytes(L, b, 1, (const char *)u, 16);
 }
 
@@ -148,23 +160,89 @@ static void check_elem(lua_State *L, const char *name, int vt, int idx) {
     if (!ok) luaL_error(L, "inject_message() field '%s': %s value in a field of value_type %d", name, lua_typename(L, t), vt);
 }
 
-/* Writes one Field submessage for name/value (value at vidx) into sb->field. */
+/* Opens a length-delimited field 10 in out; returns where its body starts. The length
+ * is guessed to fit one byte and fixed up by close_field. */
+static size_t open_field(lua_State *L, clp_buf *out) {
+    reserve(L, out, 2);
+    out->data[out->len++] = (char)(10 << 3 | 2);
+    out->len++; /* one-byte length placeholder */
+    return out->len;
+}
+
+static void close_field(lua_State *L, clp_buf *out, size_t body) {
+    size_t n = out->len - body;
+    if (n < 0x80) {
+        out->data[body - 1] = (char)n;
+    } else {
+        unsigned char tmp[10];
+        size_t k = 0;
+        uint64_t v = n;
+        while (v >= 0x80) {
+            tmp[k++] = (unsigned char)(v | 0x80);
+            v >>= 7;
+        }
+        tmp[k++] = (unsigned char)v;
+        reserve(L, out, k - 1);
+        memmove(out->data + body - 1 + k, out->data + body, n);
+        memcpy(out->data + body - 1, tmp, k);
+        out->len += k - 1;
+    }
+    clp_check_output(L, out->len);
+}
+
+/* Writes one Field submessage for name/value (value at vidx) into sb->out. */
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
-    clp_buf *f = &sb->field;
-    f->len = 0;
+    clp_buf *f = &sb->out;
+    int vtype = lua_type(L, vidx);
+    /* Fast path: one plain value, by far the common case. */
+    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
+        size_t body = open_field(L, f);
+        put_bytes(L, f, 1, name, nlen);
+        if (vtype == LUA_TSTRING) {
+            size_t n;
+            const char *s = lua_tolstring(L, vidx, &n);
+            put_bytes(L, f, 4, s, n);
+        } else if (vtype == LUA_TBOOLEAN) {
+            reserve(L, f, 5);
+            f->data[f->len++] = 2 << 3;
+            f->data[f->len++] = VT_BOOL;
+            f->data[f->len++] = (char)(8 << 3 | 2);
+            f->data[f->len++] = 1;
+            f->data[f->len++] = (char)lua_toboolean(L, vidx);
+        } else if (lua_isinteger(L, vidx)) {
+            reserve(L, f, 14);
+            f->data[f->len++] = 2 << 3;
+            f->data[f->len++] = VT_INTEGER;
+            f->data[f->len++] = (char)(6 << 3 | 2);
+            size_t at = f->len++;
+            raw_varint(f, (uint64_t)lua_tointeger(L, vidx));
+            f->data[at] = (char)(f->len - at - 1);
+        } else {
+            double d = (double)lua_tonumber(L, vidx);
+            reserve(L, f, 12);
+            f->data[f->len++] = 2 << 3;
+            f->data[f->len++] = VT_DOUBLE;
+            f->data[f->len++] = (char)(7 << 3 | 2);
+            f->data[f->len++] = 8;
+            memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
+            f->len += 8;
+        }
+        close_field(L, f, body);
+        return;
+    }
     vidx = lua_absindex(L, vidx);
     int vt = -1;
     const char *rep = NULL;
     size_t replen = 0;
     int values = vidx; /* a single value or an array table */
     int single = 1;
-    if (lua_type(L, vidx) == LUA_TTABLE) {
-        if (rawfield(L, vidx, "value") != LUA_TNIL) {
+    if (vtype == LUA_TTABLE) {
+        if (rawkey(L, vidx, CLP_K_VALUE) != LUA_TNIL) {
             values = lua_gettop(L);
-            if (rawfield(L, vidx, "representation") == LUA_TSTRING) rep = lua_tolstring(L, -1, &replen);
+            if (rawkey(L, vidx, CLP_K_REPRESENTATION) == LUA_TSTRING) rep = lua_tolstring(L, -1, &replen);
             lua_pop(L, 1); /* still referenced by the table */
-            if (rawfield(L, vidx, "value_type") == LUA_TNUMBER) {
+            if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
                 vt = (int)lua_tointeger(L, -1);
                 if (vt < 0 || vt > 4) luaL_error(L, "inject_message() field '%s': value_type %d is not 0..4", name, vt);
             }
@@ -194,6 +272,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
         }
         if (vt < 0) luaL_error(L, "inject_message() field '%s': unsupported value type", name);
     }
+    size_t body = open_field(L, f);
     put_bytes(L, f, 1, name, nlen);
     if (vt != VT_STRING) {
         put_tag(L, f, 2, 0);
@@ -228,13 +307,13 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     }
     if (packed->len) put_bytes(L, f, vt == VT_INTEGER ? 6 : vt == VT_DOUBLE ? 7 : 8, packed->data, packed->len);
     if (values != vidx) lua_pop(L, 1);
-    put_bytes(L, &sb->out, 10, f->data ? f->data : "", f->len);
-    clp_check_output(L, sb->out.len);
+    close_field(L, f, body);
 }
 
 typedef struct {
     const char *s;
     size_t n;
+    int vidx; /* the value's stack index */
 } key_ref;
 
 static int cmp_keys(const void *a, const void *b) {
@@ -245,6 +324,7 @@ static int cmp_keys(const void *a, const void *b) {
 }
 
 static void encode_fields(lua_State *L, int fidx) {
+    clp_sandbox *sb = clp_get(L);
     fidx = lua_absindex(L, fidx);
     /* Array form: { {name=..., value=..., representation=..., value_type=...}, ... } */
     if (lua_rawgeti(L, fidx, 1) == LUA_TTABLE) {
@@ -253,7 +333,7 @@ static void encode_fields(lua_State *L, int fidx) {
         for (lua_Integer i = 1; i <= n; i++) {
             if (lua_rawgeti(L, fidx, i) != LUA_TTABLE) luaL_error(L, "inject_message() Fields[%d] must be a table", (int)i);
             int e = lua_gettop(L);
-            if (rawfield(L, e, "name") != LUA_TSTRING) luaL_error(L, "inject_message() Fields[%d] has no name", (int)i);
+            if (rawkey(L, e, CLP_K_NAME) != LUA_TSTRING) luaL_error(L, "inject_message() Fields[%d] has no name", (int)i);
             size_t nl;
             const char *name = lua_tolstring(L, -1, &nl);
             encode_field(L, name, nl, e);
@@ -262,45 +342,53 @@ static void encode_fields(lua_State *L, int fidx) {
         return;
     }
     lua_pop(L, 1);
-    size_t cap = 16, count = 0;
-    key_ref stack_keys[16];
-    key_ref *keys = stack_keys;
+    /* Hash form: one pass leaves every value on the stack, then names are sorted so the
+     * output does not depend on Lua's table order. Names stay valid: the table holds them. */
+    int base = lua_gettop(L);
+    clp_buf *keys = &sb->keys;
+    keys->len = 0;
+    size_t count = 0;
     lua_pushnil(L);
     while (lua_next(L, fidx)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING) {
-            if (keys != stack_keys) free(keys);
-            luaL_error(L, "inject_message() field names must be strings, got %s", luaL_typename(L, -1));
-        }
-        if (count == cap) {
-            key_ref *nk = malloc(cap * 2 * sizeof *nk);
-            if (!nk) {
-                if (keys != stack_keys) free(keys);
-                oom(L);
-            }
-            memcpy(nk, keys, cap * sizeof *nk);
-            if (keys != stack_keys) free(keys);
-            keys = nk;
-            cap *= 2;
-        }
-        keys[count].s = lua_tolstring(L, -1, &keys[count].n);
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "inject_message() field names must be strings, got %s", luaL_typename(L, -2));
+        luaL_checkstack(L, 3, "inject_message() too many fields");
+        lua_insert(L, -2); /* [.. value, key] */
+        key_ref k;
+        k.s = lua_tolstring(L, -1, &k.n);
+        k.vidx = lua_gettop(L) - 1;
+        if (clp_buf_add(keys, &k, sizeof k)) oom(L);
         count++;
     }
-    qsort(keys, count, sizeof *keys, cmp_keys);
-    /* Errors below would leak a heap key array: encode from a Lua-owned copy instead. */
-    key_ref *owned = keys;
-    if (keys != stack_keys) {
-        owned = lua_newuserdatauv(L, count * sizeof *keys, 0);
-        memcpy(owned, keys, count * sizeof *keys);
-        free(keys);
+    key_ref *ks = (key_ref *)keys->data;
+    if (count > 16) {
+        qsort(ks, count, sizeof *ks, cmp_keys);
+    } else {
+        for (size_t i = 1; i < count; i++) {
+            key_ref k = ks[i];
+            size_t j = i;
+            while (j > 0 && cmp_keys(&ks[j - 1], &k) > 0) {
+                ks[j] = ks[j - 1];
+                j--;
+            }
+            ks[j] = k;
+        }
     }
-    for (size_t i = 0; i < count; i++) {
-        lua_pushlstring(L, owned[i].s, owned[i].n);
-        lua_rawget(L, fidx);
-        encode_field(L, owned[i].s, owned[i].n, -1);
-        lua_pop(L, 1);
-    }
-    if (owned != stack_keys) lua_pop(L, 1);
+    for (size_t i = 0; i < count; i++) encode_field(L, ks[i].s, ks[i].n, ks[i].vidx);
+    lua_settop(L, base);
+}
+
+enum { H_UUID, H_TIMESTAMP, H_TYPE, H_LOGGER, H_SEVERITY, H_PAYLOAD, H_ENVVERSION, H_PID, H_HOSTNAME, H_FIELDS, H_COUNT };
+
+/* The header a table key names, or -1. */
+static int header_index(const char *k, size_t n) {
+    static const struct { const char *name; size_t len; } names[H_COUNT] = {
+        {"Uuid", 4}, {"Timestamp", 9}, {"Type", 4}, {"Logger", 6}, {"Severity", 8},
+        {"Payload", 7}, {"EnvVersion", 10}, {"Pid", 3}, {"Hostname", 8}, {"Fields", 6},
+    };
+    for (int i = 0; i < H_COUNT; i++)
+        if (names[i].len == n && memcmp(names[i].name, k, n) == 0) return i;
+    return -1;
 }
 
 void clp_encode_table(lua_State *L, int idx, int for_encode) {
@@ -308,22 +396,58 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     idx = lua_absindex(L, idx);
     clp_defaults d;
     memset(&d, 0, sizeof d);
-    sb->cb.defaults(sb->host, for_encode, &d);
+    if (sb->kind == CLP_DECODER && !for_encode && sb->has_message && sb->injects_this_call == 0) {
+        /* A decoder's first message inherits every unset header, Uuid included, from its
+         * input: all at hand, no call into the host. */
+        const clp_message_headers *h = &sb->msg_headers;
+        d.type = h->type;
+        d.logger = h->logger;
+        d.payload = h->payload;
+        d.env_version = h->env_version;
+        d.hostname = h->hostname;
+        d.timestamp = h->timestamp;
+        d.severity = h->severity;
+        d.pid = h->pid;
+        if (h->uuid.type == CLP_V_STRING && h->uuid.len == 16) memcpy(d.uuid, h->uuid.s, 16);
+    } else {
+        sb->cb.defaults(sb->host, for_encode, &d);
+    }
+    /* One pass over the message table instead of a lookup per header. */
+    int slot[H_COUNT] = {0};
+    int base = lua_gettop(L);
+    luaL_checkstack(L, H_COUNT + 4, "inject_message() stack overflow");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int h = -1;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t n;
+            const char *k = lua_tolstring(L, -2, &n);
+            h = header_index(k, n);
+        }
+        if (h >= 0 && !slot[h]) {
+            lua_insert(L, -2); /* keep the value, key back on top */
+            slot[h] = lua_gettop(L) - 1;
+        } else {
+            lua_pop(L, 1); /* other keys are ignored, as in Heka */
+        }
+    }
     clp_buf *b = &sb->out;
     b->len = 0;
-    uuid_header(L, b, idx, &d);
-    int_header(L, b, idx, "Timestamp", 2, &d.timestamp);
-    string_header(L, b, idx, "Type", 3, &d.type, d.type_prefix, d.type_prefix_len);
+    uuid_header(L, b, slot[H_UUID], &d);
+    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", 2, &d.timestamp);
+    string_header(L, b, slot[H_TYPE], "Type", 3, &d.type, d.type_prefix, d.type_prefix_len);
     if (d.force_logger) put_value(L, b, 4, &d.logger);
-    else string_header(L, b, idx, "Logger", 4, &d.logger, NULL, 0);
-    int_header(L, b, idx, "Severity", 5, &d.severity);
-    string_header(L, b, idx, "Payload", 6, &d.payload, NULL, 0);
-    string_header(L, b, idx, "EnvVersion", 7, &d.env_version, NULL, 0);
-    int_header(L, b, idx, "Pid", 8, &d.pid);
-    string_header(L, b, idx, "Hostname", 9, &d.hostname, NULL, 0);
+    else string_header(L, b, slot[H_LOGGER], "Logger", 4, &d.logger, NULL, 0);
+    int_header(L, b, slot[H_SEVERITY], "Severity", 5, &d.severity);
+    string_header(L, b, slot[H_PAYLOAD], "Payload", 6, &d.payload, NULL, 0);
+    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", 7, &d.env_version, NULL, 0);
+    int_header(L, b, slot[H_PID], "Pid", 8, &d.pid);
+    string_header(L, b, slot[H_HOSTNAME], "Hostname", 9, &d.hostname, NULL, 0);
     clp_check_output(L, b->len);
-    int t = rawfield(L, idx, "Fields");
-    if (t == LUA_TTABLE) encode_fields(L, lua_gettop(L));
-    else if (t != LUA_TNIL) luaL_error(L, "inject_message() Fields must be a table");
-    lua_pop(L, 1);
+    if (slot[H_FIELDS]) {
+        int t = lua_type(L, slot[H_FIELDS]);
+        if (t == LUA_TTABLE) encode_fields(L, slot[H_FIELDS]);
+        else if (t != LUA_TNIL) luaL_error(L, "inject_message() Fields must be a table");
+    }
+    lua_settop(L, base);
 }

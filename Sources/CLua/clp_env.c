@@ -358,6 +358,11 @@ int clp_open_environment(lua_State *L) {
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, CLP_LOADED);
     clp_register_api(L, sb->kind);
+    static const char *const keys[] = {"value", "representation", "value_type", "name"};
+    for (int i = 0; i < 4; i++) {
+        lua_pushstring(L, keys[i]);
+        sb->kref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
 
     /* Everything global now is the environment, not the script's state. */
     lua_newtable(L);

@@ -5,6 +5,7 @@
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
 #include <lua5.4/lualib.h>
+#include <string.h>
 #include <time.h>
 #include "clp_sandbox.h"
 
@@ -19,7 +20,14 @@ typedef struct {
 } clp_buf;
 
 int clp_buf_reserve(clp_buf *b, size_t extra);
-int clp_buf_add(clp_buf *b, const void *p, size_t n);
+
+/* Inline: the encoder appends many small pieces. */
+static inline int clp_buf_add(clp_buf *b, const void *p, size_t n) {
+    if (b->len + n > b->cap && clp_buf_reserve(b, n)) return -1;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 void clp_buf_free(clp_buf *b);
 
 struct clp_sandbox {
@@ -48,8 +56,8 @@ struct clp_sandbox {
     /* output */
     clp_buf payload;
     clp_buf out;
-    clp_buf field;  /* scratch: one Field submessage while encoding */
     clp_buf packed; /* scratch: its packed numeric values */
+    clp_buf keys;   /* scratch: hash-form field names being sorted */
     size_t output_peak;
 
     int terminated;
@@ -60,6 +68,11 @@ struct clp_sandbox {
     const char *entry; /* "process_message() ", "timer_event() ", "" */
 
     int pm_ref, te_ref;
+    clp_message_headers msg_headers;
+    int has_message;
+    int injects_this_call;
+    /* interned keys the encoder looks up often: value, representation, value_type, name */
+    int kref[4];
 };
 
 /* The sandbox of a state (kept in its extra space). */
@@ -74,6 +87,8 @@ void clp_mark_terminated(clp_sandbox *sb, const char *reason);
 void clp_check_limits(lua_State *L);
 /* Raises "output_limit exceeded" (terminating) when n exceeds the output limit. */
 void clp_check_output(lua_State *L, size_t n);
+
+enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };
 
 /* clp_env.c */
 int clp_open_environment(lua_State *L);

@@ -96,7 +96,7 @@ void clp_check_output(lua_State *L, size_t n) {
 static int past_deadline(clp_sandbox *sb) {
     if (!sb->has_deadline) return 0;
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
     return now.tv_sec > sb->deadline.tv_sec || (now.tv_sec == sb->deadline.tv_sec && now.tv_nsec > sb->deadline.tv_nsec);
 }
 
@@ -124,11 +124,12 @@ static void begin_call(clp_sandbox *sb, const char *entry) {
     sb->entry = entry;
     sb->instr_used = 0;
     sb->has_msg = 0;
+    sb->injects_this_call = 0;
     sb->count_instructions = 1;
     lua_sethook(sb->L, clp_hook, LUA_MASKCOUNT, (int)sb->step); /* also resets the count */
     sb->has_deadline = sb->limits.max_process_duration > 0;
     if (sb->has_deadline) {
-        clock_gettime(CLOCK_MONOTONIC, &sb->deadline);
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &sb->deadline);
         double d = sb->limits.max_process_duration;
         long long ns = (long long)(d * 1e9) + sb->deadline.tv_nsec;
         sb->deadline.tv_sec += ns / 1000000000LL;
@@ -201,6 +202,15 @@ clp_sandbox *clp_sandbox_new(clp_kind kind, const clp_limits *limits, const clp_
     return sb;
 }
 
+void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h) {
+    if (h) {
+        sb->msg_headers = *h;
+        sb->has_message = 1;
+    } else {
+        sb->has_message = 0;
+    }
+}
+
 void clp_sandbox_set_host(clp_sandbox *sb, void *host) {
     sb->host = host;
 }
@@ -213,8 +223,8 @@ void clp_sandbox_free(clp_sandbox *sb) {
     }
     clp_buf_free(&sb->payload);
     clp_buf_free(&sb->out);
-    clp_buf_free(&sb->field);
     clp_buf_free(&sb->packed);
+    clp_buf_free(&sb->keys);
     free(sb->module_path);
     free(sb);
 }

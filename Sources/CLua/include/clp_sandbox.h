@@ -95,6 +95,18 @@ typedef struct {
     void (*log)(void *host, int level, const char *msg, size_t len);
 } clp_callbacks;
 
+/* The current message's headers, handed over once per message so that read_message
+ * of a header (and a decoder's inherited headers) need no call into the host. Strings
+ * point into the host's message, valid until the next clp_sandbox_set_message. */
+typedef struct {
+    clp_value uuid, timestamp, type, logger, severity, payload, env_version, pid, hostname;
+    const char *raw;
+    size_t size;
+} clp_message_headers;
+
+/* Sets (or, with NULL, clears) the current message's headers. */
+void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
+
 /* Results of a call. */
 enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2 };
 

@@ -13,4 +13,63 @@ extension MessageView {
         // Well-formed by construction.
         return try! MessageView(encoded: out)
     }
+
+    /// As above, with the next Uuid of `uuids`, written straight into the view's own
+    /// buffer: one allocation for the bytes, no scan (the layout is known).
+    public static func make(uuids: inout UUIDGenerator, timestamp: Int64, type: String, payload: UnsafeRawBufferPointer) -> MessageView {
+        var typeBytes = type
+        return typeBytes.withUTF8 { t in
+            let capacity = 18 + 11 + 1 + 5 + t.count + 1 + 5 + payload.count
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+            var w = RawWriter(buf)
+            w.byte(0x0A)
+            w.byte(16)
+            uuids.write(into: buf.baseAddress! + 2)
+            w.offset = 18
+            w.byte(0x10)
+            w.varint(UInt64(bitPattern: timestamp))
+            w.byte(0x1A)
+            w.varint(UInt64(t.count))
+            let typeRange = w.offset..<(w.offset + t.count)
+            w.bytes(UnsafeRawBufferPointer(t))
+            w.byte(0x32)
+            w.varint(UInt64(payload.count))
+            let payloadRange = w.offset..<(w.offset + payload.count)
+            w.bytes(payload)
+            var layout = Layout()
+            layout.uuid = 2..<18
+            layout.timestamp = timestamp
+            layout.type = typeRange
+            layout.payload = payloadRange
+            return MessageView(owning: buf, count: w.offset, layout: layout)
+        }
+    }
+}
+
+/// Writes protobuf pieces into a buffer sized by the caller.
+private struct RawWriter {
+    let buf: UnsafeMutableRawBufferPointer
+    var offset = 0
+
+    init(_ buf: UnsafeMutableRawBufferPointer) { self.buf = buf }
+
+    mutating func byte(_ b: UInt8) {
+        buf[offset] = b
+        offset += 1
+    }
+
+    mutating func varint(_ v: UInt64) {
+        var v = v
+        while v >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        byte(UInt8(v))
+    }
+
+    mutating func bytes(_ b: UnsafeRawBufferPointer) {
+        guard let base = b.baseAddress, !b.isEmpty else { return }
+        (buf.baseAddress! + offset).copyMemory(from: base, byteCount: b.count)
+        offset += b.count
+    }
 }

@@ -19,7 +19,7 @@ extension MessageView {
 
     /// Parses the field at position `index` (0-based, in message order).
     public func fieldRef(at index: Int) -> FieldRef {
-        let r = fieldRanges[index]
+        let r = rangeOfField(index)
         var reader = WireReader(bytes, from: r.lowerBound, to: r.upperBound)
         var ref = FieldRef(name: r.lowerBound..<r.lowerBound, valueType: 0, representation: nil, range: r)
         // The structure was validated in init, so these reads cannot fail.
@@ -38,9 +38,9 @@ extension MessageView {
     /// Index (into ``fieldRanges``) of the `occurrence`-th field (0-based) called `name`.
     public func fieldIndex(named name: UnsafeRawBufferPointer, occurrence: Int = 0) -> Int? {
         var seen = 0
-        for i in fieldRanges.indices {
-            let ref = fieldRef(at: i)
-            if ref.name.count == name.count && memcmpEqual(ref.name.lowerBound, name) {
+        for i in 0..<fieldCount {
+            let n = nameRange(ofField: i)
+            if n.count == name.count && memcmpEqual(n.lowerBound, name) {
                 if seen == occurrence { return i }
                 seen += 1
             }

@@ -9,25 +9,72 @@
 public final class MessageView: @unchecked Sendable {
     /// The encoded protobuf message (no framing).
     public let bytes: UnsafeRawBufferPointer
-    /// Byte ranges of the string/bytes headers, indexed by protobuf field number (1…9).
-    private var headerRanges: [Range<Int>?] = Array(repeating: nil, count: 10)
-    public private(set) var timestamp: Int64 = 0
+    private let layout: Layout
+    public var timestamp: Int64 { layout.timestamp }
     /// `nil` when absent (readers then see 7).
-    public private(set) var severityValue: Int32?
-    public private(set) var pidValue: Int32?
+    public var severityValue: Int32? { layout.severity }
+    public var pidValue: Int32? { layout.pid }
     /// Ranges of the `Field` submessages, in order.
-    public private(set) var fieldRanges: [Range<Int>] = []
+    public var fieldRanges: [Range<Int>] { layout.fields.map(\.range) }
+    /// How many fields the message has.
+    public var fieldCount: Int { layout.fields.count }
+
+    /// Where a field and its name are.
+    struct FieldSlot {
+        var range: Range<Int>
+        var name: Range<Int>
+    }
+
+    /// The offsets a scan finds; a value type so a view holds it in one `let`.
+    struct Layout {
+        var uuid: Range<Int>?
+        var type: Range<Int>?
+        var logger: Range<Int>?
+        var payload: Range<Int>?
+        var envVersion: Range<Int>?
+        var hostname: Range<Int>?
+        var timestamp: Int64 = 0
+        var severity: Int32?
+        var pid: Int32?
+        var fields: [FieldSlot] = []
+    }
 
     /// Copies `encoded` and scans it.
     /// - Throws: ``ProtobufError`` when the bytes are not a Heka message.
-    public init(encoded: some Collection<UInt8>) throws(ProtobufError) {
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(encoded.count, 1), alignment: 8)
-        _ = buf.initializeMemory(as: UInt8.self, from: encoded)
-        bytes = UnsafeRawBufferPointer(rebasing: buf[0..<encoded.count])
-        // Every stored property is set by now, so when scan() throws Swift releases the
-        // half-made object and `deinit` frees the buffer: freeing it here too would be a
-        // double free.
-        try scan()
+    public convenience init(encoded: some Collection<UInt8>) throws(ProtobufError) {
+        let count = encoded.count
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 8)
+        let copied = encoded.withContiguousStorageIfAvailable { src -> Bool in
+            if let base = src.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: count) }
+            return true
+        }
+        if copied == nil { _ = buf.initializeMemory(as: UInt8.self, from: encoded) }
+        try self.init(owning: buf, count: count)
+    }
+
+    /// Copies raw bytes (from C) and scans them.
+    public convenience init(copying raw: UnsafeRawBufferPointer) throws(ProtobufError) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(raw.count, 1), alignment: 8)
+        if let base = raw.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
+        try self.init(owning: buf, count: raw.count)
+    }
+
+    /// Takes ownership of `buffer` (freed by the view, also when the scan throws).
+    private init(owning buffer: UnsafeMutableRawBufferPointer, count: Int) throws(ProtobufError) {
+        let view = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+        do throws(ProtobufError) {
+            layout = try Self.scan(view)
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+        bytes = view
+    }
+
+    /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan).
+    init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
+        self.layout = layout
+        bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
     }
 
     /// Encodes `message` and views the result.
@@ -40,39 +87,45 @@ public final class MessageView: @unchecked Sendable {
         UnsafeMutableRawBufferPointer(mutating: bytes).deallocate()
     }
 
-    private func scan() throws(ProtobufError) {
+    private static func scan(_ bytes: UnsafeRawBufferPointer) throws(ProtobufError) -> Layout {
+        var l = Layout()
         var reader = WireReader(bytes)
         var haveTimestamp = false
         while !reader.atEnd {
             let (field, wire) = try reader.readTag()
             switch (field, wire) {
-            case (1, 2), (3, 2), (4, 2), (6, 2), (7, 2), (9, 2):
-                headerRanges[field] = try reader.readLengthDelimited()
+            case (1, 2): l.uuid = try reader.readLengthDelimited()
+            case (3, 2): l.type = try reader.readLengthDelimited()
+            case (4, 2): l.logger = try reader.readLengthDelimited()
+            case (6, 2): l.payload = try reader.readLengthDelimited()
+            case (7, 2): l.envVersion = try reader.readLengthDelimited()
+            case (9, 2): l.hostname = try reader.readLengthDelimited()
             case (2, 0):
-                timestamp = Int64(bitPattern: try reader.readVarint())
+                l.timestamp = Int64(bitPattern: try reader.readVarint())
                 haveTimestamp = true
-            case (5, 0): severityValue = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
-            case (8, 0): pidValue = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
+            case (5, 0): l.severity = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
+            case (8, 0): l.pid = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
             case (10, 2):
                 let r = try reader.readLengthDelimited()
-                try Self.validateField(bytes, r)
-                fieldRanges.append(r)
+                l.fields.append(FieldSlot(range: r, name: try validateField(bytes, r)))
             default:
                 try reader.skip(wire: wire)
             }
         }
-        guard let u = headerRanges[1], u.count == 16 else { throw ProtobufError(reason: "missing or malformed Uuid", offset: 0) }
+        guard let u = l.uuid, u.count == 16 else { throw ProtobufError(reason: "missing or malformed Uuid", offset: 0) }
         guard haveTimestamp else { throw ProtobufError(reason: "missing Timestamp", offset: 0) }
+        return l
     }
 
     /// Checks a field's wire structure once so later reads cannot fail.
-    private static func validateField(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) throws(ProtobufError) {
+    private static func validateField(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) throws(ProtobufError) -> Range<Int> {
         var reader = WireReader(bytes, from: r.lowerBound, to: r.upperBound)
-        var named = false
+        var name: Range<Int>?
         while !reader.atEnd {
             let (f, wire) = try reader.readTag()
-            if f == 1 && wire == 2 { named = true }
-            if f == 2 && wire == 0 {
+            if f == 1 && wire == 2 {
+                name = try reader.readLengthDelimited()
+            } else if f == 2 && wire == 0 {
                 // As Message(protobuf:) does: a view that `decoded()` could not decode
                 // would trap there.
                 let at = reader.offset
@@ -88,7 +141,8 @@ public final class MessageView: @unchecked Sendable {
                 try reader.skip(wire: wire)
             }
         }
-        if !named { throw ProtobufError(reason: "field without a name", offset: r.lowerBound) }
+        guard let name else { throw ProtobufError(reason: "field without a name", offset: r.lowerBound) }
+        return name
     }
 
     /// The byte range of a string header (Type, Logger, Payload, EnvVersion, Hostname) or
@@ -100,8 +154,20 @@ public final class MessageView: @unchecked Sendable {
 
 
     func rangeOfHeader(fieldNumber: Int) -> Range<Int>? {
-        headerRanges[fieldNumber]
+        switch fieldNumber {
+        case 1: layout.uuid
+        case 3: layout.type
+        case 4: layout.logger
+        case 6: layout.payload
+        case 7: layout.envVersion
+        case 9: layout.hostname
+        default: nil
+        }
     }
+
+    /// The byte range of the name of the field at `index`.
+    func nameRange(ofField index: Int) -> Range<Int> { layout.fields[index].name }
+    func rangeOfField(_ index: Int) -> Range<Int> { layout.fields[index].range }
 
     /// Severity as readers see it (7 when absent).
     public var severity: Int32 { severityValue ?? 7 }

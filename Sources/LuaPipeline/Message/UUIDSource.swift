@@ -19,20 +19,28 @@ public struct UUIDGenerator {
 
     /// The next Uuid (16 bytes, RFC 4122 version 4 layout).
     public mutating func next() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: 16)
+        [UInt8](unsafeUninitializedCapacity: 16) { buf, n in
+            write(into: UnsafeMutableRawPointer(buf.baseAddress!))
+            n = 16
+        }
+    }
+
+    /// Writes the next Uuid's 16 bytes at `dst`, without allocating.
+    public mutating func write(into dst: UnsafeMutableRawPointer) {
+        let a: UInt64, b: UInt64
         switch source {
         case .random:
-            let a = rng.next() as UInt64, b = rng.next() as UInt64
-            for i in 0..<8 {
-                bytes[i] = UInt8(truncatingIfNeeded: a >> (8 * UInt64(i)))
-                bytes[8 + i] = UInt8(truncatingIfNeeded: b >> (8 * UInt64(i)))
-            }
+            a = rng.next()
+            b = rng.next()
         case .deterministic:
             counter += 1
-            for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: counter >> (8 * UInt64(7 - i))) }
+            a = 0
+            b = counter.byteSwapped  // big-endian: the counter reads in hex order
         }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return bytes
+        dst.storeBytes(of: a, toByteOffset: 0, as: UInt64.self)
+        dst.storeBytes(of: b, toByteOffset: 8, as: UInt64.self)
+        let p = dst.assumingMemoryBound(to: UInt8.self)
+        p[6] = (p[6] & 0x0F) | 0x40
+        p[8] = (p[8] & 0x3F) | 0x80
     }
 }

@@ -82,9 +82,24 @@ extension Sandbox {
         return Self.ok
     }
 
+    /// Hands the message's headers to the C side once, so reading a header (and a
+    /// decoder's inheritance) needs no callback.
+    func publishHeaders(_ m: MessageView) {
+        func str(_ r: Range<Int>?) -> clp_value { r.map { stringValue(m, $0) } ?? clp_value() }
+        var h = clp_message_headers(
+            uuid: str(m.rangeOfHeader(fieldNumber: 1)), timestamp: Self.integer(m.timestamp),
+            type: str(m.rangeOfHeader(fieldNumber: 3)), logger: str(m.rangeOfHeader(fieldNumber: 4)),
+            severity: m.severityValue.map { Self.integer(Int64($0)) } ?? clp_value(),
+            payload: str(m.rangeOfHeader(fieldNumber: 6)), env_version: str(m.rangeOfHeader(fieldNumber: 7)),
+            pid: m.pid.map { Self.integer(Int64($0)) } ?? clp_value(),
+            hostname: str(m.rangeOfHeader(fieldNumber: 9)),
+            raw: m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), size: m.bytes.count)
+        clp_sandbox_set_message(handle, &h)
+    }
+
     func readNextField(_ name: inout clp_value, _ value: inout clp_value, _ rep: inout clp_value,
                        _ vt: inout Int32, _ count: inout Int32) -> Int32 {
-        guard let m = currentMessage, nextFieldIndex < m.fieldRanges.count else { return Self.none }
+        guard let m = currentMessage, nextFieldIndex < m.fieldCount else { return Self.none }
         let i = nextFieldIndex
         nextFieldIndex += 1
         let ref = m.fieldRef(at: i)
@@ -127,25 +142,34 @@ extension Sandbox {
     func inject(_ kind: Int, _ data: UnsafePointer<CChar>?, _ len: Int, _ ptype: UnsafePointer<CChar>?, _ ptlen: Int,
                 _ pname: UnsafePointer<CChar>?, _ pnlen: Int, _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
         let bytes = UnsafeRawBufferPointer(start: data, count: len)
-        let injection: Injection
+        let verdict: InjectVerdict
         switch kind {
         case CLP_INJECT_PAYLOAD:
             let type = Self.text(ptype, ptlen), pname = Self.text(pname, pnlen)
             if self.kind == .encoder {
-                injection = .payload(type: type, name: pname, bytes: Array(bytes))
+                injectionsThisCall += 1
+                verdict = onInject(.payload(type: type, name: pname, bytes: bytes))
             } else {
-                injection = .message(payloadMessage(type: type, name: pname, payload: bytes))
+                let encoded = payloadMessage(type: type, name: pname, payload: bytes)
+                injectionsThisCall += 1
+                verdict = encoded.withUnsafeBytes { onInject(.message($0)) }
             }
-        default:
+        case CLP_INJECT_RAW:
+            // A protobuf string from the script: check it before anyone routes it.
             do {
-                injection = .message(try MessageView(encoded: bytes))
+                _ = try MessageView(copying: bytes)
             } catch {
                 Self.setError(err, errlen, "\(error)")
                 return Self.error
             }
+            injectionsThisCall += 1
+            verdict = onInject(.message(bytes))
+        default:
+            // Written by our own encoder from a table: well-formed by construction.
+            injectionsThisCall += 1
+            verdict = onInject(.message(bytes))
         }
-        injectionsThisCall += 1
-        switch onInject(injection) {
+        switch verdict {
         case .accept: return Self.ok
         case .reject(let why):
             Self.setError(err, errlen, why)
@@ -159,7 +183,7 @@ extension Sandbox {
     /// Heka's `inject_payload` message: Type `heka.sandbox-output` from a filter (a
     /// decoder's inherits its input's headers), Logger the plugin, the payload type and
     /// name as fields.
-    private func payloadMessage(type: String, name payloadName: String, payload: UnsafeRawBufferPointer) -> MessageView {
+    private func payloadMessage(type: String, name payloadName: String, payload: UnsafeRawBufferPointer) -> [UInt8] {
         var m: Message
         if kind == .decoder, let input = currentMessage {
             m = input.decoded()
@@ -174,25 +198,23 @@ extension Sandbox {
             Field(name: "payload_type", value: .string([type])),
             Field(name: "payload_name", value: .string([payloadName])),
         ]
-        return MessageView(m)
+        return m.encoded()
     }
 
     func fillDefaults(forEncode: Bool, _ d: inout clp_defaults) {
-        let uuid: [UInt8]
+        var inheritUuid: Range<Int>?
         if !forEncode, kind == .decoder, let m = currentMessage {
-            for (fieldNumber, path) in [(3, \clp_defaults.type), (4, \.logger), (6, \.payload), (7, \.env_version), (9, \.hostname)] {
-                if let r = m.rangeOfHeader(fieldNumber: fieldNumber) { d[keyPath: path] = stringValue(m, r) }
-            }
+            if let r = m.rangeOfHeader(fieldNumber: 3) { d.type = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: 4) { d.logger = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: 6) { d.payload = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: 7) { d.env_version = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: 9) { d.hostname = stringValue(m, r) }
             d.timestamp = Self.integer(m.timestamp)
             if let s = m.severityValue { d.severity = Self.integer(Int64(s)) }
             if let p = m.pid { d.pid = Self.integer(Int64(p)) }
-            if injectionsThisCall == 0, let r = m.rangeOfHeader(fieldNumber: 1) {
-                uuid = Array(m.bytes[r])
-            } else {
-                uuid = uuids.next()
-            }
+            // The first message a decoder makes of its input keeps the input's Uuid.
+            if injectionsThisCall == 0 { inheritUuid = m.rangeOfHeader(fieldNumber: 1) }
         } else {
-            uuid = uuids.next()
             d.timestamp = Self.integer(clock())
             if !forEncode && kind == .filter {
                 d.type_prefix = pinnedPrefix.base
@@ -204,7 +226,11 @@ extension Sandbox {
             }
         }
         withUnsafeMutableBytes(of: &d.uuid) { dst in
-            for i in 0..<16 { dst[i] = uuid[i] }
+            if let r = inheritUuid, let m = currentMessage {
+                dst.baseAddress!.copyMemory(from: m.bytes.baseAddress! + r.lowerBound, byteCount: 16)
+            } else {
+                uuids.write(into: dst.baseAddress!)
+            }
         }
         d.has_uuid = 1
     }

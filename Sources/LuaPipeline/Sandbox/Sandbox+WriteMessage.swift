@@ -75,7 +75,9 @@ extension Sandbox {
         default:
             return fail("invalid field name")
         }
-        currentMessage = MessageView(m)
+        let rewritten = MessageView(m)
+        currentMessage = rewritten
+        publishHeaders(rewritten)
         wroteMessage = true
         return Int32(CLP_HOST_OK)
     }

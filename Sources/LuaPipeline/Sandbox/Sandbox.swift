@@ -1,11 +1,22 @@
 import CLua
 
 /// What a script hands to the host.
+///
+/// The bytes are valid only while the `onInject` callback runs: a consumer copies what it
+/// keeps (the router appends them to its log), so an injection costs no allocation of its
+/// own. Messages arrive encoded and already validated.
 public enum Injection {
-    /// A message (from `inject_message`, or a filter's `inject_payload`).
-    case message(MessageView)
+    /// A Heka protobuf message (from `inject_message`, or a filter's `inject_payload`).
+    case message(UnsafeRawBufferPointer)
     /// An encoder's output bytes (`inject_payload`), with the payload type and name.
-    case payload(type: String, name: String, bytes: [UInt8])
+    case payload(type: String, name: String, bytes: UnsafeRawBufferPointer)
+
+    /// A view over a copy of an injected message; `nil` for payloads.
+    public func copyView() -> MessageView? {
+        guard case .message(let bytes) = self else { return nil }
+        // Validated before it was handed over.
+        return try! MessageView(copying: bytes)
+    }
 }
 
 /// The host's answer to an injection.
@@ -148,6 +159,7 @@ public final class Sandbox {
     /// Runs `process_message()` on `message`.
     public func processMessage(_ message: MessageView) -> ProcessResult {
         currentMessage = message
+        publishHeaders(message)
         nextFieldIndex = 0
         injectionsThisCall = 0
         wroteMessage = false
@@ -168,6 +180,7 @@ public final class Sandbox {
     @discardableResult
     public func timerEvent(ns: Int64, shutdown: Bool) throws(SandboxError) -> Bool {
         currentMessage = nil
+        clp_sandbox_set_message(handle, nil)
         injectionsThisCall = 0
         let rc = clp_sandbox_timer(handle, ns, shutdown ? 1 : 0)
         if rc == CLP_MISSING { return false }

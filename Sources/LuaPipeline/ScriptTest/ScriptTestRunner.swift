@@ -119,11 +119,11 @@ public final class ScriptTestRunner {
         stats.injected += 1
         guard options.output == .json else { return .accept }
         switch injection {
-        case .message(let view):
+        case .message(let bytes):
             if kind == .encoder {
-                out.write(StreamFraming.frame(view.bytes))
+                out.write(StreamFraming.frame(bytes))
             } else {
-                out.write(view.decoded().jsonBytes())
+                out.write(injection.copyView()!.decoded().jsonBytes())
                 out.write(CollectionOfOne(0x0A))
             }
         case .payload(_, _, let bytes):
@@ -146,7 +146,7 @@ public final class ScriptTestRunner {
                 stats.failures += 1
                 report("\(record): process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
             } else if status == 0, kind == .decoder, sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
-                _ = emit(.message(m))  // Heka passes the (possibly rewritten) message on
+                _ = emit(.message(m.bytes))  // Heka passes the (possibly rewritten) message on
             }
         }
         if options.timerEvery > 0 && stats.processed % options.timerEvery == 0 {
@@ -179,12 +179,12 @@ public final class ScriptTestRunner {
                     return true
                 }
             }
-            guard String(validating: bytes, as: UTF8.self) != nil else {
+            guard UTF8Check.isValid(bytes) else {
                 stats.rejected += 1
                 report("line \(lineNo): rejected: invalid UTF-8 in Payload")
                 return true
             }
-            let view = MessageView.make(uuid: inputUuids.next(), timestamp: 0, type: "stdin", payload: bytes)
+            let view = MessageView.make(uuids: &inputUuids, timestamp: 0, type: "stdin", payload: bytes)
             return process(view, record: "line \(lineNo)")
         }
         while true {
@@ -208,7 +208,7 @@ public final class ScriptTestRunner {
                     recordNo += 1
                     do {
                         let view = try MessageView(encoded: bytes)
-                        if let p = view.range(of: .payload), String(validating: view.bytes[p], as: UTF8.self) == nil {
+                        if let p = view.range(of: .payload), !UTF8Check.isValid(UnsafeRawBufferPointer(rebasing: view.bytes[p])) {
                             stats.rejected += 1
                             report("record \(recordNo): rejected: invalid UTF-8 in Payload")
                             continue

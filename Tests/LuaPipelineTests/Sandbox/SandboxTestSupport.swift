@@ -4,7 +4,12 @@ import Foundation
 /// A sandbox running `source` as `test.lua`, collecting what it injects.
 final class ScriptHarness {
     let sandbox: Sandbox
-    var injected: [Injection] = []
+    /// Copies of what the script injected (the callback's bytes are transient).
+    enum Injected {
+        case message(MessageView)
+        case payload(type: String, name: String, bytes: [UInt8])
+    }
+    var injected: [Injected] = []
     var logs: [String] = []
 
     init(_ source: String, kind: PluginKind = .filter, limits: SandboxLimits = SandboxLimits(),
@@ -12,8 +17,11 @@ final class ScriptHarness {
         sandbox = Sandbox(kind: kind, name: name, limits: limits, config: config, modulePaths: modulePaths,
                           hostname: "testhost", pid: 42, uuids: .deterministic)
         sandbox.clock = { 1_000 }
-        sandbox.onInject = { [unowned self] in
-            injected.append($0)
+        sandbox.onInject = { [unowned self] injection in
+            switch injection {
+            case .message: injected.append(.message(injection.copyView()!))
+            case .payload(let type, let name, let bytes): injected.append(.payload(type: type, name: name, bytes: Array(bytes)))
+            }
             return .accept
         }
         sandbox.onLog = { [unowned self] _, line in logs.append(line) }
