@@ -10,7 +10,7 @@
 #include "clp_internal.h"
 
 static void oom(lua_State *L) {
-    luaL_error(L, "inject_message() out of memory");
+    luaL_error(L, "%s out of memory", clp_get(L)->encode_fname);
 }
 
 static inline void reserve(lua_State *L, clp_buf *b, size_t n) {
@@ -77,7 +77,7 @@ static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, i
             put_bytes(L, b, field, s, n);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "inject_message() %s must be a string, got %s", key, lua_typename(L, t));
+        luaL_error(L, "%s %s must be a string, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
     } else if (plen) {
         put_bytes(L, b, field, prefix, plen); /* filters: "heka.sandbox." even without a Type */
     } else {
@@ -100,7 +100,7 @@ static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int 
         put_tag(L, b, field, 0);
         put_varint(L, b, (uint64_t)v);
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "inject_message() %s must be a number, got %s", key, lua_typename(L, t));
+        luaL_error(L, "%s %s must be a number, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
     } else {
         put_value(L, b, field, def);
     }
@@ -131,10 +131,10 @@ static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *
                 else u[k / 2] |= (unsigned char)h;
                 k++;
             }
-            if (k != 32 || (n != 32 && n != 36)) luaL_error(L, "inject_message() Uuid must be 16 bytes or 36 characters");
+            if (k != 32 || (n != 32 && n != 36)) luaL_error(L, "%s Uuid must be 16 bytes or 36 characters", clp_get(L)->encode_fname);
         }
     } else if (t != LUA_TNIL) {
-        luaL_error(L, "inject_message() Uuid must be a string");
+        luaL_error(L, "%s Uuid must be a string", clp_get(L)->encode_fname);
     } else {
         memcpy(u, d->uuid, 16);
     }
@@ -157,7 +157,7 @@ static void check_elem(lua_State *L, const char *name, int vt, int idx) {
     int t = lua_type(L, idx);
     int ok = (vt == VT_STRING || vt == VT_BYTES) ? (t == LUA_TSTRING || t == LUA_TNUMBER)
            : (vt == VT_BOOL) ? t == LUA_TBOOLEAN : t == LUA_TNUMBER;
-    if (!ok) luaL_error(L, "inject_message() field '%s': %s value in a field of value_type %d", name, lua_typename(L, t), vt);
+    if (!ok) luaL_error(L, "%s field '%s': %s value in a field of value_type %d", clp_get(L)->encode_fname, name, lua_typename(L, t), vt);
 }
 
 /* Opens a length-delimited field 10 in out; returns where its body starts. The length
@@ -244,7 +244,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             lua_pop(L, 1); /* still referenced by the table */
             if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
                 vt = (int)lua_tointeger(L, -1);
-                if (vt < 0 || vt > 4) luaL_error(L, "inject_message() field '%s': value_type %d is not 0..4", name, vt);
+                if (vt < 0 || vt > 4) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
             }
             lua_pop(L, 1);
         } else {
@@ -270,7 +270,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
         } else {
             vt = VT_STRING;
         }
-        if (vt < 0) luaL_error(L, "inject_message() field '%s': unsupported value type", name);
+        if (vt < 0) luaL_error(L, "%s field '%s': unsupported value type", clp_get(L)->encode_fname, name);
     }
     size_t body = open_field(L, f);
     put_bytes(L, f, 1, name, nlen);
@@ -331,9 +331,9 @@ static void encode_fields(lua_State *L, int fidx) {
         lua_pop(L, 1);
         lua_Integer n = (lua_Integer)lua_rawlen(L, fidx);
         for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, fidx, i) != LUA_TTABLE) luaL_error(L, "inject_message() Fields[%d] must be a table", (int)i);
+            if (lua_rawgeti(L, fidx, i) != LUA_TTABLE) luaL_error(L, "%s Fields[%d] must be a table", clp_get(L)->encode_fname, (int)i);
             int e = lua_gettop(L);
-            if (rawkey(L, e, CLP_K_NAME) != LUA_TSTRING) luaL_error(L, "inject_message() Fields[%d] has no name", (int)i);
+            if (rawkey(L, e, CLP_K_NAME) != LUA_TSTRING) luaL_error(L, "%s Fields[%d] has no name", clp_get(L)->encode_fname, (int)i);
             size_t nl;
             const char *name = lua_tolstring(L, -1, &nl);
             encode_field(L, name, nl, e);
@@ -351,8 +351,8 @@ static void encode_fields(lua_State *L, int fidx) {
     lua_pushnil(L);
     while (lua_next(L, fidx)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "inject_message() field names must be strings, got %s", luaL_typename(L, -2));
-        luaL_checkstack(L, 3, "inject_message() too many fields");
+            luaL_error(L, "%s field names must be strings, got %s", clp_get(L)->encode_fname, luaL_typename(L, -2));
+        luaL_checkstack(L, 3, "too many fields");
         lua_insert(L, -2); /* [.. value, key] */
         key_ref k;
         k.s = lua_tolstring(L, -1, &k.n);
@@ -393,6 +393,7 @@ static int header_index(const char *k, size_t n) {
 
 void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_sandbox *sb = clp_get(L);
+    sb->encode_fname = for_encode ? "encode_message()" : "inject_message()";
     idx = lua_absindex(L, idx);
     clp_defaults d;
     memset(&d, 0, sizeof d);
@@ -400,10 +401,8 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
         /* A decoder's first message inherits every unset header, Uuid included, from its
          * input: all at hand, no call into the host. */
         const clp_message_headers *h = &sb->msg_headers;
-        d.type = h->type;
+        d.type = h->type; /* Heka copies these headers, not Payload nor EnvVersion */
         d.logger = h->logger;
-        d.payload = h->payload;
-        d.env_version = h->env_version;
         d.hostname = h->hostname;
         d.timestamp = h->timestamp;
         d.severity = h->severity;
@@ -415,7 +414,7 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     /* One pass over the message table instead of a lookup per header. */
     int slot[H_COUNT] = {0};
     int base = lua_gettop(L);
-    luaL_checkstack(L, H_COUNT + 4, "inject_message() stack overflow");
+    luaL_checkstack(L, H_COUNT + 4, "stack overflow");
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int h = -1;
@@ -447,7 +446,7 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     if (slot[H_FIELDS]) {
         int t = lua_type(L, slot[H_FIELDS]);
         if (t == LUA_TTABLE) encode_fields(L, slot[H_FIELDS]);
-        else if (t != LUA_TNIL) luaL_error(L, "inject_message() Fields must be a table");
+        else if (t != LUA_TNIL) luaL_error(L, "%s Fields must be a table", clp_get(L)->encode_fname);
     }
     lua_settop(L, base);
 }

@@ -71,6 +71,7 @@ struct clp_sandbox {
     clp_message_headers msg_headers;
     int has_message;
     int injects_this_call;
+    const char *encode_fname; /* names the API function in encoder errors */
     /* interned keys the encoder looks up often: value, representation, value_type, name */
     int kref[4];
 };

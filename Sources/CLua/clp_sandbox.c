@@ -292,7 +292,15 @@ int clp_sandbox_process(clp_sandbox *sb, int *status) {
     }
     int isint = 0;
     lua_Integer st = lua_tointegerx(L, 1, &isint);
-    if (!isint) st = (lua_Integer)lua_tonumber(L, 1);
+    if (!isint) {
+        lua_Number d = lua_tonumber(L, 1);
+        if (d != d) { /* NaN is no status */
+            clp_mark_terminated(sb, "must return a numeric status");
+            lua_settop(L, 0);
+            return CLP_TERMINATED;
+        }
+        st = d > 1e6 ? 1000000 : (d < -1e6 ? -1000000 : (lua_Integer)d);
+    }
     *status = st > 1000000 ? 1000000 : (st < -1000000 ? -1000000 : (int)st);
     if (t2 == LUA_TSTRING) {
         size_t n;
@@ -400,8 +408,8 @@ int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len) {
     restore_limits(sb);
     if (rc != LUA_OK) {
         const char *e = sb->entry;
-        sb->entry = "preserve_data() ";
-        clp_mark_terminated(sb, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "serialization failed");
+        sb->entry = ""; /* the serializer's errors already name preserve_data() */
+        clp_mark_terminated(sb, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserve_data() failed");
         sb->entry = e;
         lua_settop(L, 0);
         clp_buf_free(&b);
@@ -469,17 +477,33 @@ int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **er
     lua_State *L = sb->L;
     *err = NULL;
     if (sb->terminated) return CLP_TERMINATED;
-    lift_limits(sb);
+    /* Preserved data is straight-line code: bound it anyway (a corrupt or edited file
+     * must not hang or exhaust the host), with room for the transient copy it makes. */
+    begin_call(sb, "");
+    sb->mem_limit_now = sb->limits.memory_limit ? sb->limits.memory_limit * 2 : 0;
+    unsigned long long saved_limit = sb->limits.instruction_limit;
+    sb->limits.instruction_limit = 1000000ULL + 20ULL * len;
     lua_settop(L, 0);
     lua_pushcfunction(L, restore_trampoline);
     lua_pushlightuserdata(L, (void *)data);
     lua_pushinteger(L, (lua_Integer)len);
     int rc = lua_pcall(L, 2, 1, 0);
+    sb->limits.instruction_limit = saved_limit;
     restore_limits(sb);
+    sb->has_deadline = 0;
     int result = CLP_OK;
-    if (rc != LUA_OK) {
-        *err = strdup(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserved data did not load");
+    if (rc != LUA_OK || sb->mem_pending || sb->terminated) {
+        const char *why = sb->terminated ? sb->err
+                        : (rc == LUA_ERRMEM || sb->mem_pending) ? "memory_limit exceeded"
+                        : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserved data did not load";
+        *err = strdup(why);
         result = CLP_TERMINATED;
+        /* Only the scratch table was touched: the script's own state is intact, so the
+         * sandbox goes on without the preserved data. */
+        sb->terminated = 0;
+        sb->err[0] = 0;
+        sb->mem_pending = 0;
+        lua_sethook(L, clp_hook, LUA_MASKCOUNT, (int)sb->step);
     } else if (!lua_toboolean(L, -1)) {
         result = CLP_MISSING;
     }

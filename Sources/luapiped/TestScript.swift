@@ -20,13 +20,13 @@ struct TestScript: ParsableCommand {
     @Option(help: "Input file, or - for standard input.") var input: String = "-"
     @Option(help: "lines, json or framed (default: lines for decoders, json otherwise).")
     var format: InputFormatArgument?
-    @Option(help: "Message matcher for filters (default: every message).") var matcher: String?
+    @Option(help: "Message matcher for filters and encoders (default: every message).") var matcher: String?
     @Option(name: .customLong("config"), help: "KEY=VALUE for read_config (repeatable).") var config: [String] = []
     @Option(name: .customLong("memory-limit"), help: "Bytes of Lua memory (default 8 MiB).") var memoryLimit: Int?
     @Option(name: .customLong("instruction-limit"), help: "Instructions per call (default 1000000).") var instructionLimit: UInt64?
     @Option(name: .customLong("output-limit"), help: "Bytes per injected payload or message (default 64 KiB).") var outputLimit: Int?
     @Option(name: .customLong("max-process-duration"), help: "Seconds of wall clock per call (default 5).") var maxProcessDuration: Double?
-    @Option(name: .customLong("timer-every"), help: "Call timer_event after every N messages.") var timerEvery: Int = 0
+    @Option(name: .customLong("timer-every"), help: "Filters: call timer_event after every N messages.") var timerEvery: Int = 0
     @Flag(help: "Print counters as a JSON object, last line on stderr (exact instruction counts).") var stats = false
     @Option(name: .customLong("modules"), help: "Extra module directory for require (repeatable).") var modules: [String] = []
     @Option(help: "Restore preserved globals from FILE before the first call; write them back at the end.") var state: String?
@@ -37,6 +37,13 @@ struct TestScript: ParsableCommand {
             throw ValidationError("--config expects KEY=VALUE, got '\(c)'")
         }
         if timerEvery < 0 { throw ValidationError("--timer-every must be >= 0") }
+        let kind = type?.kind ?? ModuleSearchPath.kind(forScript: script) ?? .filter
+        if matcher != nil && kind == .decoder {
+            throw ValidationError("--matcher selects messages for filters and encoders; a decoder reads every input record")
+        }
+        if timerEvery > 0 && kind != .filter {
+            throw ValidationError("--timer-every applies to filters (decoders and encoders have no timer_event)")
+        }
     }
 
     func run() throws {

@@ -5,17 +5,22 @@ public enum UUIDSource: Sendable {
     /// A counter: run N's Uuids are always the same (for `luapiped test` and tests).
     case deterministic
 
-    /// A generator over this source.
-    public func makeGenerator() -> UUIDGenerator { UUIDGenerator(source: self) }
+    /// A generator over this source. Deterministic generators with different `stream`s
+    /// never produce the same Uuid.
+    public func makeGenerator(stream: UInt32 = 0) -> UUIDGenerator { UUIDGenerator(source: self, stream: stream) }
 }
 
 /// Produces Uuids; not shared between threads.
 public struct UUIDGenerator {
     let source: UUIDSource
+    let stream: UInt32
     private var counter: UInt64 = 0
     private var rng = SystemRandomNumberGenerator()
 
-    init(source: UUIDSource) { self.source = source }
+    init(source: UUIDSource, stream: UInt32 = 0) {
+        self.source = source
+        self.stream = stream
+    }
 
     /// The next Uuid (16 bytes, RFC 4122 version 4 layout).
     public mutating func next() -> [UInt8] {
@@ -34,7 +39,7 @@ public struct UUIDGenerator {
             b = rng.next()
         case .deterministic:
             counter += 1
-            a = 0
+            a = UInt64(stream).byteSwapped  // first bytes, away from the version nibble
             b = counter.byteSwapped  // big-endian: the counter reads in hex order
         }
         dst.storeBytes(of: a, toByteOffset: 0, as: UInt64.self)

@@ -145,12 +145,13 @@ extension Sandbox {
         let verdict: InjectVerdict
         switch kind {
         case CLP_INJECT_PAYLOAD:
-            let type = Self.text(ptype, ptlen), pname = Self.text(pname, pnlen)
             if self.kind == .encoder {
                 injectionsThisCall += 1
-                verdict = onInject(.payload(type: type, name: pname, bytes: bytes))
+                verdict = onInject(.payload(type: Self.text(ptype, ptlen), name: Self.text(pname, pnlen), bytes: bytes))
             } else {
-                let encoded = payloadMessage(type: type, name: pname, payload: bytes)
+                let encoded = payloadMessage(
+                    type: UnsafeRawBufferPointer(start: ptype, count: ptlen),
+                    name: UnsafeRawBufferPointer(start: pname, count: pnlen), payload: bytes)
                 injectionsThisCall += 1
                 verdict = encoded.withUnsafeBytes { onInject(.message($0)) }
             }
@@ -180,34 +181,59 @@ extension Sandbox {
         }
     }
 
-    /// Heka's `inject_payload` message: Type `heka.sandbox-output` from a filter (a
-    /// decoder's inherits its input's headers), Logger the plugin, the payload type and
-    /// name as fields.
-    private func payloadMessage(type: String, name payloadName: String, payload: UnsafeRawBufferPointer) -> [UInt8] {
-        var m: Message
+    /// Heka's `inject_payload` message: Type `heka.sandbox-output` and Logger the plugin
+    /// from a filter (a decoder's copies its input's headers), the payload type and name as
+    /// fields. Built from raw bytes: a binary payload reaches the output unchanged.
+    private func payloadMessage(type: UnsafeRawBufferPointer, name payloadName: UnsafeRawBufferPointer,
+                                payload: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(96 + payload.count)
         if kind == .decoder, let input = currentMessage {
-            m = input.decoded()
-            m.fields = []
-            if injectionsThisCall > 0 { m.uuid = uuids.next() }
+            if injectionsThisCall == 0, let u = input.rangeOfHeader(fieldNumber: 1) {
+                out.appendLengthDelimited(1, input.bytes[u])
+            } else {
+                out.appendLengthDelimited(1, uuids.next())
+            }
+            out.appendTag(2, .varint)
+            out.appendVarint(UInt64(bitPattern: input.timestamp))
+            if let r = input.rangeOfHeader(fieldNumber: 3) { out.appendLengthDelimited(3, input.bytes[r]) }
+            if let r = input.rangeOfHeader(fieldNumber: 4) { out.appendLengthDelimited(4, input.bytes[r]) }
+            if let s = input.severityValue {
+                out.appendTag(5, .varint)
+                out.appendVarint(UInt64(bitPattern: Int64(s)))
+            }
+            out.appendLengthDelimited(6, payload)
+            if let p = input.pid {
+                out.appendTag(8, .varint)
+                out.appendVarint(UInt64(bitPattern: Int64(p)))
+            }
+            if let r = input.rangeOfHeader(fieldNumber: 9) { out.appendLengthDelimited(9, input.bytes[r]) }
         } else {
-            m = Message(uuid: uuids.next(), timestamp: clock(), type: "heka.sandbox-output", logger: name,
-                        pid: pid, hostname: hostname)
+            out.appendLengthDelimited(1, uuids.next())
+            out.appendTag(2, .varint)
+            out.appendVarint(UInt64(bitPattern: clock()))
+            out.appendLengthDelimited(3, "heka.sandbox-output".utf8)
+            out.appendLengthDelimited(4, name.utf8)
+            out.appendLengthDelimited(6, payload)
+            out.appendTag(8, .varint)
+            out.appendVarint(UInt64(bitPattern: Int64(pid)))
+            out.appendLengthDelimited(9, hostname.utf8)
         }
-        m.payload = String(decoding: payload, as: UTF8.self)
-        m.fields = [
-            Field(name: "payload_type", value: .string([type])),
-            Field(name: "payload_name", value: .string([payloadName])),
-        ]
-        return m.encoded()
+        for (fieldName, value) in [("payload_type", type), ("payload_name", payloadName)] {
+            var f: [UInt8] = []
+            f.appendLengthDelimited(1, fieldName.utf8)
+            f.appendLengthDelimited(4, value)
+            out.appendLengthDelimited(10, f)
+        }
+        return out
     }
 
     func fillDefaults(forEncode: Bool, _ d: inout clp_defaults) {
         var inheritUuid: Range<Int>?
         if !forEncode, kind == .decoder, let m = currentMessage {
+            // Heka's decoders copy these headers of their input (not Payload, EnvVersion).
             if let r = m.rangeOfHeader(fieldNumber: 3) { d.type = stringValue(m, r) }
             if let r = m.rangeOfHeader(fieldNumber: 4) { d.logger = stringValue(m, r) }
-            if let r = m.rangeOfHeader(fieldNumber: 6) { d.payload = stringValue(m, r) }
-            if let r = m.rangeOfHeader(fieldNumber: 7) { d.env_version = stringValue(m, r) }
             if let r = m.rangeOfHeader(fieldNumber: 9) { d.hostname = stringValue(m, r) }
             d.timestamp = Self.integer(m.timestamp)
             if let s = m.severityValue { d.severity = Self.integer(Int64(s)) }

@@ -15,21 +15,26 @@ extension Sandbox {
             ? String(decoding: UnsafeRawBufferPointer(start: value.s, count: value.len), as: UTF8.self) : nil
         let num: Int64? = switch Int(value.type) {
         case Int(CLP_V_INTEGER.rawValue): value.i
-        case Int(CLP_V_DOUBLE.rawValue): value.d.isFinite ? Int64(value.d) : nil
+        case Int(CLP_V_DOUBLE.rawValue): Int64(exactly: value.d.rounded(.towardZero))
         default: nil
         }
         func fail(_ why: String) -> Int32 {
             Self.writeError(err, errlen, why)
             return Int32(CLP_HOST_ERROR)
         }
+        let isNil = value.type == Int32(CLP_V_NIL.rawValue)
         switch what {
-        case CLP_RM_TYPE: m.type = str
-        case CLP_RM_LOGGER: m.logger = str
-        case CLP_RM_PAYLOAD: m.payload = str
-        case CLP_RM_ENVVERSION: m.envVersion = str
-        case CLP_RM_HOSTNAME: m.hostname = str
+        case CLP_RM_TYPE, CLP_RM_LOGGER, CLP_RM_PAYLOAD, CLP_RM_ENVVERSION, CLP_RM_HOSTNAME:
+            guard str != nil || isNil else { return fail("\(Self.headerName(what)) must be a string or nil") }
+            switch what {
+            case CLP_RM_TYPE: m.type = str
+            case CLP_RM_LOGGER: m.logger = str
+            case CLP_RM_PAYLOAD: m.payload = str
+            case CLP_RM_ENVVERSION: m.envVersion = str
+            default: m.hostname = str
+            }
         case CLP_RM_TIMESTAMP:
-            guard let num else { return fail("Timestamp must be a number") }
+            guard let num else { return fail("Timestamp must be a number in the int64 range") }
             m.timestamp = num
         case CLP_RM_SEVERITY:
             guard let num else { return fail("Severity must be a number") }
@@ -38,9 +43,13 @@ extension Sandbox {
             guard let num else { return fail("Pid must be a number") }
             m.pid = Int32(truncatingIfNeeded: num)
         case CLP_RM_UUID:
-            guard let str else { return fail("Uuid must be a string") }
-            if str.utf8.count == 16 { m.uuid = Array(str.utf8) } else if let u = Message.parseUuid(str) { m.uuid = u } else {
-                return fail("Uuid must be 16 bytes or 36 characters")
+            guard value.type == Int32(CLP_V_STRING.rawValue) else { return fail("Uuid must be a string") }
+            if value.len == 16 {
+                m.uuid = Array(UnsafeRawBufferPointer(start: value.s, count: 16))
+            } else if let str, str.utf8.count == 32 || str.utf8.count == 36, let u = Message.parseUuid(str) {
+                m.uuid = u
+            } else {
+                return fail("Uuid must be 16 bytes, or 32 or 36 hex characters")
             }
         case CLP_RM_FIELD:
             let name = String(decoding: UnsafeRawBufferPointer(start: field, count: flen), as: UTF8.self)
@@ -93,7 +102,8 @@ extension Sandbox {
     }
 
     /// `old` with element `at` replaced (or appended when `at == count`) by the single
-    /// value in `new`; nil when the types differ or the index is past the end.
+    /// value in `new`; when the types differ, index 0 replaces the whole field with `new`
+    /// (a field may change type, as in Heka) and any other index gives nil.
     private static func setting(_ old: FieldValue, _ new: FieldValue, at: Int) -> FieldValue? {
         func put<T>(_ a: [T], _ v: [T]) -> [T]? {
             guard at <= a.count else { return nil }
@@ -108,6 +118,16 @@ extension Sandbox {
         case (.double(let a), .integer(let v)): return put(a, v.map(Double.init)).map { .double($0) }
         case (.bool(let a), .bool(let v)): return put(a, v).map { .bool($0) }
         default: return at == 0 ? new : nil
+        }
+    }
+
+    private static func headerName(_ what: Int) -> String {
+        switch what {
+        case CLP_RM_TYPE: "Type"
+        case CLP_RM_LOGGER: "Logger"
+        case CLP_RM_PAYLOAD: "Payload"
+        case CLP_RM_ENVVERSION: "EnvVersion"
+        default: "Hostname"
         }
     }
 

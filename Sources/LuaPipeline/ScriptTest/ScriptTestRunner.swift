@@ -15,9 +15,13 @@ public final class ScriptTestRunner {
     public private(set) var stats = ScriptTestStats()
     private var sandbox: Sandbox!
     private var kind: PluginKind = .filter
-    private var inputUuids = UUIDSource.deterministic.makeGenerator()
+    private var inputUuids = UUIDSource.deterministic.makeGenerator(stream: 1)  // apart from the script's
     private var lastTimestamp: Int64 = 0
     private var terminated = false
+    /// A decoder's output of the current call, kept until its status is known: Heka drops
+    /// what a failing decode injected.
+    private var pending: [[UInt8]] = []
+    private var pendingCount = 0
 
     public init(options: ScriptTestOptions, out: ByteSink, err: ByteSink) {
         self.options = options
@@ -116,8 +120,18 @@ public final class ScriptTestRunner {
     }
 
     private func emit(_ injection: Injection) -> InjectVerdict {
+        if kind == .decoder {
+            pendingCount += 1
+            if options.output == .json, case .message(let bytes) = injection { pending.append(Array(bytes)) }
+            return .accept
+        }
+        write(injection)
+        return .accept
+    }
+
+    private func write(_ injection: Injection) {
         stats.injected += 1
-        guard options.output == .json else { return .accept }
+        guard options.output == .json else { return }
         switch injection {
         case .message(let bytes):
             if kind == .encoder {
@@ -129,15 +143,36 @@ public final class ScriptTestRunner {
         case .payload(_, _, let bytes):
             out.write(bytes)
         }
-        return .accept
+    }
+
+    /// Writes (status >= 0) or drops a decoder's output of the call just made.
+    private func settleDecoderOutput(keep: Bool) {
+        defer { pending.removeAll(keepingCapacity: true); pendingCount = 0 }
+        guard keep else { return }
+        if options.output == .json {
+            for bytes in pending { bytes.withUnsafeBytes { write(.message($0)) } }
+        } else {
+            stats.injected += pendingCount
+        }
     }
 
     /// Feeds one message; false once the sandbox is terminated.
     private func process(_ view: MessageView, record: String) -> Bool {
-        if kind == .filter, let matcher = options.matcher, !matcher(view) { return true }
+        if kind != .decoder, let matcher = options.matcher, !matcher(view) { return true }
         lastTimestamp = view.timestamp
         stats.processed += 1
-        switch sandbox.processMessage(view) {
+        let result = sandbox.processMessage(view)
+        if kind == .decoder {
+            if case .ok(let status, _) = result, status >= 0 {
+                if sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
+                    _ = emit(.message(m.bytes))  // Heka passes the (possibly rewritten) message on
+                }
+                settleDecoderOutput(keep: true)
+            } else {
+                settleDecoderOutput(keep: false)
+            }
+        }
+        switch result {
         case .terminated(let e):
             _ = terminate(e)
             return false
@@ -145,11 +180,9 @@ public final class ScriptTestRunner {
             if status < 0 && !(kind == .encoder && status == -2) {
                 stats.failures += 1
                 report("\(record): process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
-            } else if status == 0, kind == .decoder, sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
-                _ = emit(.message(m.bytes))  // Heka passes the (possibly rewritten) message on
             }
         }
-        if options.timerEvery > 0 && stats.processed % options.timerEvery == 0 {
+        if kind == .filter && options.timerEvery > 0 && stats.processed % options.timerEvery == 0 {
             do {
                 try sandbox.timerEvent(ns: lastTimestamp, shutdown: false)
             } catch {

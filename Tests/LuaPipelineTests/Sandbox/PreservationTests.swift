@@ -97,4 +97,22 @@ import Testing
         let data = try h.sandbox.preserve()
         #expect(data.count > 20000 * 10)
     }
+
+    @Test func hostileStateIsBoundedAndTheSandboxGoesOn() throws {
+        let h = try ScriptHarness(script + "\nfunction timer_event() inject_payload('txt', '', count) end")
+        #expect(throws: SandboxError(.restore, "restore: preserved data:1: instruction_limit exceeded")) {
+            try h.sandbox.restore(Array("while true do end".utf8))
+        }
+        #expect(throws: SandboxError(.restore, "restore: memory_limit exceeded")) {
+            try h.sandbox.restore(Array("local s = 'x' for i = 1, 40 do s = s .. s end".utf8))
+        }
+        #expect(h.process() == .ok(status: 0, message: nil))
+        try h.sandbox.timerEvent(ns: 0, shutdown: false)
+        #expect(h.messages.last?.payload == "1")
+    }
+
+    @Test func tooDeepStateIsAnErrorWithOnePrefix() throws {
+        let h = try ScriptHarness("t = {} local c = t for i = 1, 300 do c.n = {} c = c.n end function process_message() return 0 end")
+        #expect(throws: SandboxError(.terminated, "preserve_data() tables nested deeper than 200")) { try h.sandbox.preserve() }
+    }
 }

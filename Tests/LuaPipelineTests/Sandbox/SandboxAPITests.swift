@@ -140,7 +140,8 @@ import Testing
         #expect(ms[0].uuid == Array(0..<16))
         #expect(ms[0].timestamp == ScriptHarness.sample.timestamp)
         #expect(ms[0].logger == "input" && ms[0].hostname == "web1" && ms[0].pid == 1234 && ms[0].severity == 6)
-        #expect(ms[0].payload == "GET / 200" && ms[0].envVersion == "0.8")
+        // As Heka: Payload and EnvVersion are not inherited.
+        #expect(ms[0].payload == nil && ms[0].envVersion == nil)
         #expect(ms[1].uuid != ms[0].uuid)  // a second message from one input needs its own Uuid
         #expect(ms[1].type == "nginx.access" && ms[1].payload == "second")
     }
@@ -241,5 +242,53 @@ import Testing
         let h = try ScriptHarness("print('a', 1, nil, true) print(string.rep('x', 10000)) function process_message() return 0 end")
         #expect(h.logs.first == "a\t1\tnil\ttrue")
         #expect(h.logs.last?.utf8.count == 4096)
+    }
+
+    @Test func binaryPayloadsReachTheHostUnchanged() throws {
+        let h = try ScriptHarness("function process_message() inject_payload('txt', 'bin', '\\255\\0\\1') return 0 end")
+        h.process()
+        guard case .message(let view)? = h.injected.first else {
+            Issue.record("no message")
+            return
+        }
+        let r = try #require(view.range(of: .payload))
+        #expect(Array(view.bytes[r]) == [0xFF, 0x00, 0x01])
+    }
+
+    @Test func statusesThatAreNotNumbersOrOutOfRange() throws {
+        let nan = try ScriptHarness("function process_message() return 0/0 end")
+        #expect(terminationReason(nan.process()) == "process_message() must return a numeric status")
+        let huge = try ScriptHarness("function process_message() return 1e300 end")
+        #expect(terminationReason(huge.process()) == "process_message() returned fatal status 1000000")
+        let hugeNegative = try ScriptHarness("function process_message() return -math.huge end")
+        #expect(hugeNegative.process() == .ok(status: -1_000_000, message: nil))
+    }
+
+    @Test func writeMessageRefusesBadValuesWithoutCrashing() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              local results = {}
+              for _, call in ipairs({
+                function() write_message('Timestamp', 1e30) end,
+                function() write_message('Type', 5) end,
+                function() write_message('Uuid', 'short') end,
+              }) do
+                local ok, e = pcall(call)
+                results[#results + 1] = tostring(ok) .. ':' .. tostring(e)
+              end
+              write_message('Uuid', '\\255\\254' .. string.rep('\\0', 14))
+              inject_message({Payload = table.concat(results, '|')})
+              return 0
+            end
+            """, kind: .decoder)
+        #expect(h.process() == .ok(status: 0, message: nil))
+        let m = try #require(h.messages.first)
+        #expect(m.payload == "false:test.lua:4: write_message() Timestamp must be a number in the int64 range|false:test.lua:5: write_message() Type must be a string or nil|false:test.lua:6: write_message() Uuid must be 16 bytes, or 32 or 36 hex characters")
+        #expect(m.uuid == [0xFF, 0xFE] + Array(repeating: 0, count: 14))
+    }
+
+    @Test func encodeMessageErrorsNameEncodeMessage() throws {
+        #expect(try payload("encode_message({Type = {}})") == "terminated: process_message() test.lua:1: encode_message() Type must be a string, got table")
+        #expect(try payload("inject_message({Type = {}})") == "terminated: process_message() test.lua:1: inject_message() Type must be a string, got table")
     }
 }

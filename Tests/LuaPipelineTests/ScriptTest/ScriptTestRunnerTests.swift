@@ -56,7 +56,8 @@ import Testing
         #expect(decoded.stderr.contains("line 97: process_message() failed with status -1: Failed to parse"))
         let first = try #require(decoded.messages.first)
         #expect(first.timestamp % 1_000_000_000 == 0 && first.timestamp >= 1_795_514_400_000_000_000)
-        #expect(first.field("status")?.value == .integer([Int64(first.payload!.split(separator: " ")[8])!]))
+        #expect(first.field("status")?.value == .integer([Int64(log.lines[0].split(separator: " ")[8])!]))
+        #expect(first.payload == nil)  // Heka does not keep the line unless payload_keep is set
         #expect(first.field("body_bytes_sent")?.representation == "B")
 
         let json = file("decoded.json", decoded.stdout)
@@ -163,5 +164,27 @@ import Testing
             $0.config = ["greeting": ConfigValue(parsing: "hi-"), "n": ConfigValue(parsing: "3")]
         })
         #expect(r.messages.first?.payload == "hi-integer")
+    }
+
+    @Test func failingDecodesDropWhatTheyInjected() throws {
+        let script = file("decoders/half.lua", """
+            function process_message()
+              inject_message({Payload = 'partial ' .. read_message('Payload')})
+              if read_message('Payload') == 'bad' then return -1, 'bad line' end
+              return 0
+            end
+            """)
+        let r = try run(options(script, input: file("half.txt", "good\nbad\nfine\n")))
+        #expect(r.messages.map(\.payload) == ["partial good", "partial fine"])
+        #expect(r.stats.injected == 2 && r.stats.failures == 1)
+        let counted = try run(options(script, input: file("half.txt", "good\nbad\nfine\n")) { $0.output = .none })
+        #expect(counted.stats.injected == 2)
+    }
+
+    @Test func inputAndScriptUuidsNeverCollide() throws {
+        let script = file("decoders/twice.lua", "function process_message() inject_message({}) inject_message({}) return 0 end")
+        let r = try run(options(script, input: file("two.txt", "a\nb\n")))
+        let uuids = r.messages.map(\.uuid)
+        #expect(uuids.count == 4 && Set(uuids).count == 4)
     }
 }
