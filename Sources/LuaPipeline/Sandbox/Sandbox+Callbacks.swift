@@ -132,7 +132,8 @@ extension Sandbox {
         String(decoding: UnsafeRawBufferPointer(start: p, count: n), as: UTF8.self)
     }
 
-    private static func setError(_ err: UnsafeMutablePointer<CChar>?, _ errlen: Int, _ text: String) {
+    /// Writes `text` as a NUL-terminated reason into the C caller's error buffer.
+    static func setError(_ err: UnsafeMutablePointer<CChar>?, _ errlen: Int, _ text: String) {
         guard let err, errlen > 0 else { return }
         let bytes = Array(text.utf8.prefix(errlen - 1))
         for (i, b) in bytes.enumerated() { err[i] = CChar(bitPattern: b) }

@@ -7,7 +7,7 @@ extension Sandbox {
                       _ rep: UnsafePointer<CChar>?, _ replen: Int, _ fi: Int, _ ai: Int,
                       _ err: UnsafeMutablePointer<CChar>?, _ errlen: Int) -> Int32 {
         guard let view = currentMessage else {
-            Self.writeError(err, errlen, "no active message")
+            Self.setError(err, errlen, "no active message")
             return Int32(CLP_HOST_ERROR)
         }
         var m = view.decoded()
@@ -19,7 +19,7 @@ extension Sandbox {
         default: nil
         }
         func fail(_ why: String) -> Int32 {
-            Self.writeError(err, errlen, why)
+            Self.setError(err, errlen, why)
             return Int32(CLP_HOST_ERROR)
         }
         let isNil = value.type == Int32(CLP_V_NIL.rawValue)
@@ -129,12 +129,5 @@ extension Sandbox {
         case CLP_RM_ENVVERSION: "EnvVersion"
         default: "Hostname"
         }
-    }
-
-    private static func writeError(_ err: UnsafeMutablePointer<CChar>?, _ errlen: Int, _ text: String) {
-        guard let err, errlen > 0 else { return }
-        let bytes = Array(text.utf8.prefix(errlen - 1))
-        for (i, b) in bytes.enumerated() { err[i] = CChar(bitPattern: b) }
-        err[bytes.count] = 0
     }
 }
