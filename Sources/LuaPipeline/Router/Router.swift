@@ -1,0 +1,207 @@
+import Foundation
+
+/// The message router: an append-only log of messages plus one cursor per reader.
+///
+/// ```
+///  inputs / decoders ──append──▶ ┌──────────────── log ────────────────┐
+///  filters (inject) ───append──▶ │ seq 17  18  19  20  21  22  23  …   │
+///                                └──▲────────▲──────────────▲─────────┘
+///                          reader A (ack)  reader B (ack)  reader C (ack)
+///                         each with a matcher, a lag budget and a full_action
+/// ```
+///
+/// Every message is stored once and shared by reference ( ``MessageView`` ): fan-out costs
+/// no copies and nothing is re-encoded. A reader pulls batches of the messages its matcher
+/// accepts and acknowledges them once done (an output: once written); the log forgets a
+/// message when every reader has acknowledged past it. A reader's lag is the bytes between
+/// its acknowledged position and the head; past its budget its ``FullAction`` applies:
+/// `block` holds appenders (inputs) back, `drop` skips its oldest messages and counts
+/// them, `shutdown` asks the daemon to stop. A reader within its budget is never held back
+/// by another, and a filter's own injections never block (they are bounded per call by
+/// `max_process_inject`/`max_timer_inject`), so a filter cannot wedge on itself — the
+/// pack-pool deadlock Heka could hit.
+///
+/// Not handled here yet: spilling to disk (the durable log arrives with events).
+///
+/// Thread safety: every method may be called from any thread; one lock guards the log.
+public final class Router: @unchecked Sendable {
+    struct Entry {
+        let view: MessageView
+        let seq: UInt64
+        /// Bytes appended before this entry (so lag is a subtraction).
+        let bytesBefore: UInt64
+        /// The reader that injected it (it is not delivered back to it).
+        let origin: Int?
+        let loops: Int
+    }
+
+    /// Counters of the whole log.
+    public struct Stats: Sendable, Equatable {
+        public var appended: UInt64 = 0
+        /// Messages refused because they looped more than `maxMessageLoops` times.
+        public var loopDrops: UInt64 = 0
+        /// Messages and bytes currently held.
+        public var held: Int = 0
+        public var heldBytes: UInt64 = 0
+    }
+
+    /// What happened to an appended message.
+    public enum AppendResult: Equatable, Sendable {
+        case appended(seq: UInt64)
+        /// Dropped: it had already looped through filters `maxMessageLoops` times.
+        case loopLimit
+        /// The router is closed.
+        case closed
+    }
+
+    let condition = NSCondition()
+    var entries: [Entry] = []
+    /// Index in `entries` of the oldest live entry.
+    var head = 0
+    var nextSeq: UInt64 = 0
+    var totalBytes: UInt64 = 0
+    var readers: [Int: RouterReader] = [:]
+    var nextReaderID = 0
+    var closed = false
+    var stats = Stats()
+    public let maxMessageLoops: Int
+    private var shutdownSignalled = false
+    /// Called once, outside the lock, when a `shutdown` reader exceeds its budget.
+    public var onShutdownRequest: (@Sendable (String) -> Void)?
+
+    /// - Parameter maxMessageLoops: how many times a message may pass through filters
+    ///   (Heka's `max_message_loops`, default 4).
+    public init(maxMessageLoops: Int = 4) {
+        self.maxMessageLoops = maxMessageLoops
+    }
+
+    /// Adds a reader that starts at the head (it sees messages appended from now on).
+    public func addReader(name: String, buffering: Buffering = Buffering(),
+                          matcher: (@Sendable (MessageView) -> Bool)? = nil) -> RouterReader {
+        condition.lock()
+        defer { condition.unlock() }
+        let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, start: nextSeq)
+        readers[nextReaderID] = r
+        nextReaderID += 1
+        return r
+    }
+
+    /// Removes a reader; what only it still needed is forgotten.
+    public func removeReader(_ reader: RouterReader) {
+        condition.lock()
+        readers[reader.id] = nil
+        trimLocked()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Appends a message.
+    ///
+    /// Blocks while a `block` reader is over its budget, unless `origin` is set (a
+    /// filter's injection). A `drop` reader over budget loses its oldest messages instead.
+    /// - Parameters:
+    ///   - origin: the reader (filter) that injected it; it is not delivered back to it.
+    ///   - loops: how many filters the message already went through (an injection made
+    ///     while processing a message with `loops` n has n + 1).
+    public func append(_ view: MessageView, from origin: RouterReader? = nil, loops: Int = 0) -> AppendResult {
+        let size = UInt64(view.bytes.count)
+        var shutdownReason: String?
+        condition.lock()
+        if loops > maxMessageLoops {
+            stats.loopDrops += 1
+            condition.unlock()
+            return .loopLimit
+        }
+        while !closed {
+            var mustWait = false
+            for r in readers.values where r.id != origin?.id {
+                let lag = totalBytes - bytesBefore(r.ackSeq)
+                guard lag > 0, lag + size > UInt64(r.buffering.maxBufferSize) else { continue }
+                switch r.buffering.fullAction {
+                case .block:
+                    if origin == nil { mustWait = true }
+                case .drop:
+                    dropOldestLocked(r, toFit: size)
+                case .shutdown:
+                    if !shutdownSignalled {
+                        shutdownSignalled = true
+                        shutdownReason = "reader \(r.name) exceeded its max_buffer_size of \(r.buffering.maxBufferSize) bytes"
+                    }
+                }
+            }
+            if !mustWait { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
+        }
+        if closed {
+            condition.unlock()
+            return .closed
+        }
+        let seq = nextSeq
+        entries.append(Entry(view: view, seq: seq, bytesBefore: totalBytes, origin: origin?.id, loops: loops))
+        nextSeq += 1
+        totalBytes += size
+        stats.appended += 1
+        condition.broadcast()
+        condition.unlock()
+        if let shutdownReason { onShutdownRequest?(shutdownReason) }
+        return .appended(seq: seq)
+    }
+
+    /// Wakes every waiting reader and appender; readers then drain what is left and get
+    /// `nil`.
+    public func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    public var currentStats: Stats {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = stats
+        s.held = entries.count - head
+        s.heldBytes = totalBytes - (head < entries.count ? entries[head].bytesBefore : totalBytes)
+        return s
+    }
+
+    // MARK: - Under the lock
+
+    /// Index in `entries` of `seq` (may be `entries.count` for the head).
+    func indexLocked(_ seq: UInt64) -> Int {
+        guard head < entries.count else { return entries.count }
+        return head + Int(seq - entries[head].seq)
+    }
+
+    /// Bytes appended before `seq`.
+    func bytesBefore(_ seq: UInt64) -> UInt64 {
+        let i = indexLocked(seq)
+        return i < entries.count ? entries[i].bytesBefore : totalBytes
+    }
+
+    private func dropOldestLocked(_ r: RouterReader, toFit size: UInt64) {
+        var i = indexLocked(r.ackSeq)
+        while i < entries.count, totalBytes - entries[i].bytesBefore + size > UInt64(r.buffering.maxBufferSize) {
+            let e = entries[i]
+            if e.seq >= r.readSeq && r.accepts(e) { r.counters.dropped += 1 }
+            i += 1
+        }
+        let newAck = i < entries.count ? entries[i].seq : nextSeq
+        r.ackSeq = newAck
+        r.readSeq = max(r.readSeq, newAck)
+        trimLocked()
+    }
+
+    /// Forgets entries every reader has acknowledged.
+    func trimLocked() {
+        let minAck = readers.values.map(\.ackSeq).min() ?? nextSeq
+        while head < entries.count && entries[head].seq < minAck { head += 1 }
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: entries.count < 65536)
+            head = 0
+        } else if head > 4096 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+
+/// One message delivered to a reader.
+public struct RoutedMessage: @unchecked Sendable {
+    public let view: MessageView
+    public let seq: UInt64
+    /// Filters this message went through; what a filter injects while processing it has
+    /// `loops + 1`.
+    public let loops: Int
+}
+
+/// A filter's or output's cursor into the ``Router``'s log.
+///
+/// Pull with ``next(maxCount:timeout:)``, then ``acknowledge(through:)`` what is done (an
+/// output: after a successful write): the lag budget counts from the acknowledged
+/// position. A reader is used by one thread at a time.
+public final class RouterReader: @unchecked Sendable {
+    public struct Counters: Sendable, Equatable {
+        /// Messages handed out.
+        public var delivered: UInt64 = 0
+        /// Messages this reader lost to its `drop` full_action.
+        public var dropped: UInt64 = 0
+    }
+
+    // Strong: a reader in use keeps its router alive (removeReader breaks the cycle).
+    let router: Router
+    let id: Int
+    public let name: String
+    public let buffering: Buffering
+    let matcher: (@Sendable (MessageView) -> Bool)?
+    // Guarded by the router's lock:
+    var readSeq: UInt64
+    var ackSeq: UInt64
+    /// The last message handed out, if any.
+    var lastDelivered: UInt64?
+    var counters = Counters()
+
+    init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?, start: UInt64) {
+        self.router = router
+        self.id = id
+        self.name = name
+        self.buffering = buffering
+        self.matcher = matcher
+        self.readSeq = start
+        self.ackSeq = start
+    }
+
+    /// Whether this reader takes the entry (its matcher, and never its own injections).
+    func accepts(_ e: Router.Entry) -> Bool {
+        e.origin != id && (matcher?(e.view) ?? true)
+    }
+
+    /// Up to `maxCount` messages the matcher accepts, waiting up to `timeout` seconds
+    /// (forever when nil) for the first one. Returns `[]` on timeout and `nil` once the
+    /// router is closed and nothing is left for this reader.
+    ///
+    /// Messages the matcher rejects are passed over (and count as read).
+    public func next(maxCount: Int = 256, timeout: Double? = nil) -> [RoutedMessage]? {
+        let deadline = timeout.map { Date(timeIntervalSinceNow: $0) }
+        let c = router.condition
+        c.lock()
+        defer { c.unlock() }
+        var out: [RoutedMessage] = []
+        while true {
+            var i = router.indexLocked(readSeq)
+            while i < router.entries.count && out.count < maxCount {
+                let e = router.entries[i]
+                if accepts(e) { out.append(RoutedMessage(view: e.view, seq: e.seq, loops: e.loops)) }
+                i += 1
+                readSeq = e.seq + 1
+            }
+            if !out.isEmpty {
+                counters.delivered += UInt64(out.count)
+                lastDelivered = out.last!.seq
+                return out
+            }
+            // Nothing for us: when all we were given is acknowledged, the passed-over
+            // messages are done too, or a reader whose matcher takes nothing would hold
+            // the log (and block the inputs) forever.
+            if ackSeq < readSeq && (lastDelivered.map { ackSeq > $0 } ?? true) {
+                ackSeq = readSeq
+                router.trimLocked()
+                c.broadcast()
+            }
+            if router.closed { return nil }
+            if let deadline {
+                if !c.wait(until: deadline) { return [] }
+            } else {
+                c.wait()
+            }
+        }
+    }
+
+    /// Marks everything up to and including `seq` (and any passed-over message before it)
+    /// as done; frees log space and wakes blocked appenders.
+    public func acknowledge(through seq: UInt64) {
+        let c = router.condition
+        c.lock()
+        ackSeq = max(ackSeq, min(seq + 1, readSeq))
+        router.trimLocked()
+        c.broadcast()
+        c.unlock()
+    }
+
+    /// Acknowledges everything read so far (including passed-over messages).
+    public func acknowledgeAll() {
+        let c = router.condition
+        c.lock()
+        ackSeq = max(ackSeq, readSeq)
+        router.trimLocked()
+        c.broadcast()
+        c.unlock()
+    }
+
+    public var currentCounters: Counters {
+        router.condition.lock()
+        defer { router.condition.unlock() }
+        return counters
+    }
+
+    /// Bytes appended after this reader's acknowledged position.
+    public var lagBytes: UInt64 {
+        router.condition.lock()
+        defer { router.condition.unlock() }
+        return router.totalBytes - router.bytesBefore(ackSeq)
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import LuaPipeline
+
+/// The router's log: fan-out, matchers, budgets and their full_actions.
+@Suite struct RouterTests {
+    static func message(_ n: Int, type: String = "t", size: Int = 0) -> MessageView {
+        MessageView(Message(uuid: Array(repeating: UInt8(n & 0xFF), count: 16), timestamp: Int64(n), type: type,
+                            payload: String(repeating: "x", count: size)))
+    }
+
+    /// Reads everything available, acknowledging each batch.
+    static func drain(_ r: RouterReader) -> [Int64] {
+        var out: [Int64] = []
+        while let batch = r.next(timeout: 0), !batch.isEmpty {
+            out += batch.map(\.view.timestamp)
+            r.acknowledge(through: batch.last!.seq)
+        }
+        return out
+    }
+
+    @Test func everyReaderGetsEveryMessageInOrder() {
+        let router = Router()
+        let a = router.addReader(name: "a"), b = router.addReader(name: "b")
+        for i in 0..<100 { _ = router.append(Self.message(i)) }
+        #expect(Self.drain(a) == (0..<100).map(Int64.init))
+        #expect(Self.drain(b) == (0..<100).map(Int64.init))
+        #expect(router.currentStats.held == 0)  // acknowledged by all: forgotten
+    }
+
+    @Test func matchersSelectAndInjectionsDoNotComeBack() throws {
+        let router = Router()
+        let m = try MessageMatcher("Type == 'keep'")
+        let picky = router.addReader(name: "picky", matcher: { m.matches($0) })
+        let filter = router.addReader(name: "filter")
+        _ = router.append(Self.message(1, type: "keep"))
+        _ = router.append(Self.message(2, type: "skip"))
+        _ = router.append(Self.message(3, type: "keep"), from: filter, loops: 1)
+        #expect(Self.drain(picky) == [1, 3])
+        #expect(Self.drain(filter) == [1, 2])
+    }
+
+    @Test func loopsAreBounded() {
+        let router = Router(maxMessageLoops: 2)
+        let r = router.addReader(name: "r")
+        #expect(router.append(Self.message(1), from: r, loops: 2) == .appended(seq: 0))
+        #expect(router.append(Self.message(2), from: r, loops: 3) == .loopLimit)
+        #expect(router.currentStats.loopDrops == 1)
+    }
+
+    @Test func aDropReaderLosesItsOldestAndHoldsNobodyBack() {
+        let router = Router()
+        let size = Self.message(999, size: 100).bytes.count  // every message from 128 on has this size
+        let stuck = router.addReader(name: "stuck", buffering: Buffering(maxBufferSize: size * 10, fullAction: .drop))
+        let fast = router.addReader(name: "fast")
+        var fastGot: [Int64] = []
+        for i in 0..<1000 {
+            #expect(router.append(Self.message(i, size: 100)) == .appended(seq: UInt64(i)))
+            fastGot += Self.drain(fast)
+        }
+        #expect(fastGot == (0..<1000).map(Int64.init))
+        #expect(stuck.lagBytes <= UInt64(size * 10))
+        let survivors = Self.drain(stuck)
+        #expect(survivors == (990..<1000).map(Int64.init))
+        #expect(stuck.currentCounters.dropped == 990)
+        #expect(router.currentStats.held == 0)
+    }
+
+    @Test func aBlockReaderHoldsInputsBackAndLosesNothing() async {
+        let router = Router()
+        let size = Self.message(0, size: 200).bytes.count
+        let slow = router.addReader(name: "slow", buffering: Buffering(maxBufferSize: size * 5, fullAction: .block))
+        let maxLag = Mutex<UInt64>(0)
+        let producer = Thread {
+            for i in 0..<500 { _ = router.append(Self.message(i, size: 200)) }
+            router.close()
+        }
+        producer.start()
+        var got: [Int64] = []
+        while let batch = slow.next(maxCount: 3) {
+            maxLag.withLock { $0 = max($0, slow.lagBytes) }
+            got += batch.map(\.view.timestamp)
+            slow.acknowledge(through: batch.last!.seq)
+        }
+        #expect(got == (0..<500).map(Int64.init))
+        #expect(maxLag.withLock { $0 } <= UInt64(size * 5))
+    }
+
+    @Test func injectionsNeverBlockOnABlockedReader() {
+        let router = Router()
+        let size = Self.message(0, size: 100).bytes.count
+        let filter = router.addReader(name: "filter", buffering: Buffering(maxBufferSize: size, fullAction: .block))
+        let other = router.addReader(name: "other", buffering: Buffering(maxBufferSize: size, fullAction: .block))
+        _ = router.append(Self.message(0, size: 100))
+        // Both readers are now at their budget; the filter still injects without waiting.
+        for i in 1...5 { #expect(router.append(Self.message(i, size: 100), from: filter, loops: 1) == .appended(seq: UInt64(i))) }
+        #expect(Self.drain(other).count == 6)
+        #expect(Self.drain(filter) == [0])
+    }
+
+    @Test func aReaderWhoseMatcherTakesNothingDoesNotHoldTheLog() {
+        let router = Router()
+        let size = Self.message(0).bytes.count
+        let none = router.addReader(name: "none", buffering: Buffering(maxBufferSize: size * 2, fullAction: .block), matcher: { _ in false })
+        let consumer = Thread {
+            while let batch = none.next() { #expect(!batch.isEmpty) }
+        }
+        consumer.start()
+        for i in 0..<200 { _ = router.append(Self.message(i)) }  // would block forever if passed-over messages held the budget
+        router.close()
+        #expect(router.currentStats.appended == 200)
+    }
+
+    @Test func shutdownReaderAsksOnce() {
+        let router = Router()
+        let asked = Mutex<[String]>([])
+        router.onShutdownRequest = { reason in asked.withLock { $0.append(reason) } }
+        let size = Self.message(0).bytes.count
+        _ = router.addReader(name: "critical", buffering: Buffering(maxBufferSize: size * 2, fullAction: .shutdown))
+        for i in 0..<10 { _ = router.append(Self.message(i)) }
+        #expect(asked.withLock { $0 } == ["reader critical exceeded its max_buffer_size of \(size * 2) bytes"])
+        #expect(router.currentStats.appended == 10)  // nothing is lost while the daemon stops
+    }
+
+    @Test func closeWakesWaitingReaders() {
+        let router = Router()
+        let r = router.addReader(name: "r")
+        let done = Mutex(false)
+        let t = Thread {
+            #expect(r.next() == nil ? true : false)
+            done.withLock { $0 = true }
+        }
+        t.start()
+        Thread.sleep(forTimeInterval: 0.01)
+        router.close()
+        while !done.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.001) }
+    }
+}
