@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
@@ -23,7 +24,7 @@ let package = Package(
         ),
         .target(
             name: "LuaPipeline",
-            dependencies: ["CLua"]
+            dependencies: ["CLua", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .executableTarget(
             name: "luapiped",

@@ -1,19 +1,67 @@
 import ArgumentParser
+import Dispatch
+import Foundation
 import LuaPipeline
 
-/// `luapiped run`: until the pipeline lands, the embedded default is a placeholder
-/// pipeline, standard input → LogOutput (each line printed as a message in JSON form).
+/// `luapiped run [-c FILE|DIR]`: the daemon.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the pipeline (default: the embedded default config).")
+        abstract: "Run the pipeline (default: the embedded default config: stdin → LogOutput).",
+        discussion: "SIGTERM or SIGINT stop it gracefully (drain, last timer_event, preserve_data); so does the end of every input.")
 
-    @Option(name: .shortAndLong, help: "Config file or directory (not yet supported: the embedded default runs).")
+    @Option(name: .shortAndLong, help: "Config file, or a directory whose *.toml files are read in name order.")
     var config: String?
 
+    @Flag(name: .shortAndLong, help: "Log per-plugin counters when stopping.") var verbose = false
+
     func run() throws {
-        if config != nil {
-            throw ValidationError("-c is not supported yet: this build runs only the embedded default pipeline")
+        let cfg: PipelineConfig
+        let pipeline: Pipeline
+        do {
+            cfg = try config.map { try PipelineConfig.load(path: $0) } ?? DefaultConfig.load(directory: FileManager.default.currentDirectoryPath)
+            pipeline = try Pipeline(config: cfg)
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
         }
-        try PlaceholderPipeline.run()
+        if config == nil {
+            FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): embedded default pipeline: stdin -> LogOutput (Ctrl-D to stop)\n".utf8))
+        }
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { pipeline.requestStop() }
+            s.resume()
+            sources.append(s)
+        }
+        pipeline.start()
+        pipeline.runUntilInputsEnd()
+        if verbose {
+            for c in pipeline.counters {
+                let fields = c.snapshot.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                FileHandle.standardError.write(Data("\(c.name): \(fields)\n".utf8))
+            }
+        }
+        _ = sources
+    }
+}
+
+/// `luapiped check -c FILE|DIR`: validate the config and compile every script.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a config and compile every script without starting anything (exit 0 clean, 1 otherwise).")
+
+    @Option(name: .shortAndLong, help: "Config file or directory.") var config: String
+
+    func run() throws {
+        do {
+            let cfg = try PipelineConfig.load(path: config)
+            _ = try Pipeline(config: cfg)
+            print("\(config): OK (\(cfg.plugins.count) plugins)")
+        } catch {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

@@ -16,10 +16,12 @@ extension MessageView {
 
     /// As above, with the next Uuid of `uuids`, written straight into the view's own
     /// buffer: one allocation for the bytes, no scan (the layout is known).
-    public static func make(uuids: inout UUIDGenerator, timestamp: Int64, type: String, payload: UnsafeRawBufferPointer) -> MessageView {
+    public static func make(uuids: inout UUIDGenerator, timestamp: Int64, type: String, payload: UnsafeRawBufferPointer,
+                            logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) -> MessageView {
         var typeBytes = type
         return typeBytes.withUTF8 { t in
-            let capacity = 18 + 11 + 1 + 5 + t.count + 1 + 5 + payload.count
+            let extra = (logger?.utf8.count ?? 0) + (hostname?.utf8.count ?? 0) + 32
+            let capacity = 18 + 11 + 1 + 5 + t.count + 1 + 5 + payload.count + extra
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
             var w = RawWriter(buf)
             w.byte(0x0A)
@@ -32,11 +34,30 @@ extension MessageView {
             w.varint(UInt64(t.count))
             let typeRange = w.offset..<(w.offset + t.count)
             w.bytes(UnsafeRawBufferPointer(t))
+            var layout = Layout()
+            if let logger {
+                w.byte(0x22)
+                w.varint(UInt64(logger.utf8.count))
+                layout.logger = w.offset..<(w.offset + logger.utf8.count)
+                var l = logger
+                l.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) }
+            }
             w.byte(0x32)
             w.varint(UInt64(payload.count))
             let payloadRange = w.offset..<(w.offset + payload.count)
             w.bytes(payload)
-            var layout = Layout()
+            if let pid {
+                w.byte(0x40)
+                w.varint(UInt64(bitPattern: Int64(pid)))
+                layout.pid = pid
+            }
+            if let hostname {
+                w.byte(0x4A)
+                w.varint(UInt64(hostname.utf8.count))
+                layout.hostname = w.offset..<(w.offset + hostname.utf8.count)
+                var h = hostname
+                h.withUTF8 { w.bytes(UnsafeRawBufferPointer($0)) }
+            }
             layout.uuid = 2..<18
             layout.timestamp = timestamp
             layout.type = typeRange

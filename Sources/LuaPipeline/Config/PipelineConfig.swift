@@ -1,0 +1,209 @@
+import Foundation
+
+/// The global section, `[luapiped]` (Heka's `[hekad]` is accepted).
+public struct GlobalConfig: Sendable {
+    public var baseDir: String
+    public var shareDir: String?
+    public var sandboxDir: String
+    public var maxMessageSize: Int
+    public var hostname: String
+    public var maxMessageLoops: Int
+    public var maxProcessInject: Int
+    public var maxTimerInject: Int
+    public var maxProcessDuration: Double
+}
+
+/// One plugin section, checked.
+public struct PluginConfig: Sendable {
+    public let name: String
+    public let type: PluginType
+    public let options: ResolvedOptions
+    public let file: String
+    public let line: Int?
+    /// A sandbox plugin's script, resolved to a path that exists.
+    public let script: String?
+
+    func error(_ key: String?, _ reason: String) -> ConfigError {
+        ConfigError(file: file, section: name, key: key, line: line, reason)
+    }
+}
+
+/// A whole configuration: the global section and every plugin, in file order.
+public struct PipelineConfig: Sendable {
+    public var global: GlobalConfig
+    public var plugins: [PluginConfig]
+    /// The folder relative paths resolve against.
+    public var directory: String
+
+    public func plugins(_ category: PluginCategory) -> [PluginConfig] {
+        plugins.filter { $0.type.category == category }
+    }
+
+    public func plugin(named name: String) -> PluginConfig? {
+        plugins.first { $0.name == name }
+    }
+
+    /// Loads a file, or every `*.toml` of a directory in name order (Heka's `-c DIR`).
+    /// `%ENV[VAR]` is replaced by the environment variable VAR before parsing.
+    /// - Throws: ``ConfigErrors`` listing every problem found.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> PipelineConfig {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ConfigErrors(errors: [ConfigError(file: path, "no such file or directory")])
+        }
+        var files: [String] = []
+        if isDir.boolValue {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            files = names.filter { $0.hasSuffix(".toml") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+            if files.isEmpty { throw ConfigErrors(errors: [ConfigError(file: path, "no *.toml files in this directory")]) }
+        } else {
+            files = [path]
+        }
+        var sources: [(file: String, text: String)] = []
+        for f in files {
+            guard let data = FileManager.default.contents(atPath: f) else {
+                throw ConfigErrors(errors: [ConfigError(file: f, "cannot read the file")])
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw ConfigErrors(errors: [ConfigError(file: f, "not UTF-8 text")])
+            }
+            sources.append((f, text))
+        }
+        let dir = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
+        return try parse(sources: sources, directory: dir.isEmpty ? "." : dir, environment: environment)
+    }
+
+    /// Parses configuration texts (the embedded default, tests).
+    public static func parse(sources: [(file: String, text: String)], directory: String,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> PipelineConfig {
+        var errors: [ConfigError] = []
+        var globalTable: [(key: String, value: ConfigNode)] = []
+        var globalFile = sources.first?.file ?? "config"
+        var globalOrder: TOMLKeyOrder?
+        var sections: [(name: String, table: [(key: String, value: ConfigNode)], file: String, order: TOMLKeyOrder)] = []
+        for (file, raw) in sources {
+            let text = substituteEnvironment(raw, environment)
+            let order = TOMLKeyOrder(text)
+            let root: ConfigNode
+            do {
+                root = try ConfigNode.parse(toml: text, file: file)
+            } catch {
+                errors.append(error)
+                continue
+            }
+            guard case .table(let top) = root else { continue }
+            for (name, value) in top {
+                guard case .table(let table) = value else {
+                    errors.append(ConfigError(file: file, key: name, line: order.line([name]), "top-level keys must be inside a section"))
+                    continue
+                }
+                if name == "luapiped" || name == "hekad" {
+                    globalTable += table
+                    globalFile = file
+                    globalOrder = order
+                } else if let prior = sections.first(where: { $0.name == name }) {
+                    errors.append(ConfigError(file: file, section: name, line: order.line([name]), "defined again (first in \(prior.file))"))
+                } else {
+                    sections.append((name, table, file, order))
+                }
+            }
+        }
+        let (g, globalErrors) = PluginCatalog.global.resolve(globalTable, file: globalFile, section: "luapiped",
+                                                             line: { globalOrder?.line(["luapiped", $0]) ?? globalOrder?.line(["hekad", $0]) })
+        errors += globalErrors
+        let global = GlobalConfig(
+            baseDir: resolve(g.string("base_dir")!, against: directory),
+            shareDir: g.string("share_dir").map { resolve($0, against: directory) } ?? ModuleSearchPath.bundledLuaDirectory(),
+            sandboxDir: resolve(g.string("sandbox_dir")!, against: directory),
+            maxMessageSize: Int(g.integer("max_message_size")!),
+            hostname: g.string("hostname") ?? Sandbox.defaultHostname(),
+            maxMessageLoops: Int(g.integer("max_message_loops")!),
+            maxProcessInject: Int(g.integer("max_process_inject")!),
+            maxTimerInject: Int(g.integer("max_timer_inject")!),
+            maxProcessDuration: g.double("max_process_duration")!)
+
+        var plugins: [PluginConfig] = []
+        for s in sections {
+            let typeName: String
+            if case .string(let t)? = s.table.first(where: { $0.key == "type" })?.value { typeName = t } else { typeName = s.name }
+            guard let type = PluginCatalog.types[typeName] else {
+                errors.append(ConfigError(file: s.file, section: s.name, key: "type", line: s.order.line([s.name, "type"]) ?? s.order.line([s.name]),
+                                          "unknown plugin type \"\(typeName)\" (known: \(PluginCatalog.types.keys.sorted().joined(separator: ", ")))"))
+                continue
+            }
+            let (options, optionErrors) = type.options.resolve(s.table, file: s.file, section: s.name, ignoring: ["type"],
+                                                               sectionLine: s.order.line([s.name]), line: { s.order.line([s.name, $0]) })
+            errors += optionErrors
+            var script: String?
+            if let filename = options.string("filename") {
+                let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(filename, against: $0)] } ?? [])
+                script = candidates.first { FileManager.default.fileExists(atPath: $0) }
+                if script == nil {
+                    errors.append(ConfigError(file: s.file, section: s.name, key: "filename", line: s.order.line([s.name, "filename"]),
+                                              "script not found (looked at \(candidates.joined(separator: ", ")))"))
+                }
+            }
+            plugins.append(PluginConfig(name: s.name, type: type, options: options, file: s.file, line: s.order.line([s.name]), script: script))
+        }
+        errors += crossCheck(plugins)
+        if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+        return PipelineConfig(global: global, plugins: plugins, directory: directory)
+    }
+
+    /// References between sections, matchers and enumerated values.
+    private static func crossCheck(_ plugins: [PluginConfig]) -> [ConfigError] {
+        var errors: [ConfigError] = []
+        let byName = Dictionary(plugins.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func reference(_ p: PluginConfig, _ key: String, _ category: PluginCategory) {
+            guard let name = p.options.string(key) else { return }
+            if let target = byName[name] {
+                if target.type.category != category {
+                    errors.append(p.error(key, "\"\(name)\" is a \(target.type.category.rawValue), not a \(category.rawValue)"))
+                }
+            } else {
+                errors.append(p.error(key, "no section named \"\(name)\""))
+            }
+        }
+        for p in plugins {
+            reference(p, "decoder", .decoder)
+            reference(p, "splitter", .splitter)
+            reference(p, "encoder", .encoder)
+            if let m = p.options.string("message_matcher") {
+                do {
+                    _ = try MessageMatcher(m)
+                } catch {
+                    errors.append(p.error("message_matcher", "\(error)"))
+                }
+            }
+            if let b = p.options.options("buffering"), let action = b.string("full_action"), FullAction(rawValue: action) == nil {
+                errors.append(p.error("buffering.full_action", "must be block, drop or shutdown, not \"\(action)\""))
+            }
+            if p.type.category == .output && p.options.string("encoder") == nil && p.type.name == "FileOutput" {
+                errors.append(p.error("encoder", "missing (an encoder section: ProtobufEncoder, PayloadEncoder, JsonEncoder or SandboxEncoder)"))
+            }
+        }
+        return errors
+    }
+
+    /// Heka's `%ENV[VAR]`: replaced by the variable's value (empty when unset).
+    static func substituteEnvironment(_ text: String, _ env: [String: String]) -> String {
+        guard text.contains("%ENV[") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let r = rest.range(of: "%ENV[") {
+            out += rest[..<r.lowerBound]
+            let after = rest[r.upperBound...]
+            guard let close = after.firstIndex(of: "]") else {
+                out += rest[r.lowerBound...]
+                return out
+            }
+            out += env[String(after[..<close])] ?? ""
+            rest = after[after.index(after: close)...]
+        }
+        return out + rest
+    }
+
+    static func resolve(_ path: String, against dir: String) -> String {
+        path.hasPrefix("/") ? path : (dir as NSString).appendingPathComponent(path)
+    }
+}

@@ -1,0 +1,88 @@
+/// What a plugin section configures.
+public enum PluginCategory: String, Sendable {
+    case input, splitter, decoder, filter, encoder, output
+}
+
+/// A plugin type as the config names it (Heka's names) and its declared options.
+public struct PluginType: Sendable {
+    public let name: String
+    public let category: PluginCategory
+    public let options: [ConfigOption]
+    public let doc: String
+}
+
+/// Every plugin type this build knows, with its options: the one place they are declared.
+public enum PluginCatalog {
+    static let sandbox: [ConfigOption] = [
+        ConfigOption("filename", .string, required: true, "the Lua script, relative to the config file's folder, then share_dir"),
+        ConfigOption("preserve_data", .bool, default: .bool(false), "save the script's globals on a clean stop and restore them on start"),
+        ConfigOption("memory_limit", .integer, default: .integer(Int64(SandboxLimits.defaultMemory)), "bytes of Lua memory (0 = unlimited)"),
+        ConfigOption("instruction_limit", .integer, default: .integer(Int64(SandboxLimits.defaultInstructions)), "Lua instructions per call (0 = unlimited)"),
+        ConfigOption("output_limit", .integer, default: .integer(Int64(SandboxLimits.defaultOutput)), "bytes per injected payload or message"),
+        ConfigOption("module_directory", .string, "an extra directory for require, searched first"),
+        ConfigOption("config", .table, "values read_config returns"),
+    ]
+
+    static let buffering = ConfigOption("buffering", .options([
+        ConfigOption("max_buffer_size", .integer, default: .integer(Int64(Buffering.defaultMaxBufferSize)), "bytes this reader may lag behind"),
+        ConfigOption("full_action", .string, default: .string("block"), "block, drop or shutdown when the lag passes max_buffer_size"),
+    ]), "the reader's lag budget")
+
+    static let reader: [ConfigOption] = [
+        ConfigOption("message_matcher", .string, required: true, "which messages it receives (docs/matcher.md)"),
+        ConfigOption("ticker_interval", .integer, default: .integer(0), "seconds between timer_event calls (0 = never)"),
+        buffering,
+    ]
+
+    static let input: [ConfigOption] = [
+        ConfigOption("decoder", .string, "the decoder section applied to each record"),
+        ConfigOption("splitter", .string, "the splitter section that cuts the stream into records"),
+        ConfigOption("send_decode_failures", .bool, default: .bool(false), "pass records that fail to decode on, with a decode_error field"),
+        ConfigOption("log_decode_failures", .bool, default: .bool(true), "log each record that fails to decode"),
+    ]
+
+    static let output: [ConfigOption] = reader + [
+        ConfigOption("encoder", .string, "the encoder section that turns messages into bytes"),
+        ConfigOption("use_framing", .bool, "Heka stream framing around each encoded message (default: true for ProtobufEncoder)"),
+    ]
+
+    public static let types: [String: PluginType] = Dictionary(uniqueKeysWithValues: [
+        PluginType(name: "StdinInput", category: .input, options: input, doc: "reads standard input"),
+        PluginType(name: "TokenSplitter", category: .splitter, options: [
+            ConfigOption("delimiter", .string, default: .string("\n"), "the byte that ends a record"),
+            ConfigOption("deliver_incomplete_final", .bool, default: .bool(true), "deliver a last record without its delimiter at end of stream"),
+        ], doc: "records end with a delimiter (lines by default)"),
+        PluginType(name: "HekaFramingSplitter", category: .splitter, options: [], doc: "Heka stream framing"),
+        PluginType(name: "NullSplitter", category: .splitter, options: [], doc: "each read is one record"),
+        PluginType(name: "ProtobufDecoder", category: .decoder, options: [], doc: "records are Heka protobuf messages"),
+        PluginType(name: "SandboxDecoder", category: .decoder, options: sandbox, doc: "a Lua decoder"),
+        PluginType(name: "SandboxFilter", category: .filter, options: sandbox + reader, doc: "a Lua filter"),
+        PluginType(name: "SandboxEncoder", category: .encoder, options: sandbox, doc: "a Lua encoder"),
+        PluginType(name: "PayloadEncoder", category: .encoder, options: [
+            ConfigOption("append_newlines", .bool, default: .bool(true), "end each payload with a newline"),
+            ConfigOption("prefix_ts", .bool, default: .bool(false), "prefix each payload with its timestamp"),
+        ], doc: "the Payload only"),
+        PluginType(name: "ProtobufEncoder", category: .encoder, options: [], doc: "Heka protobuf"),
+        PluginType(name: "JsonEncoder", category: .encoder, options: [], doc: "the JSON form, one message per line"),
+        PluginType(name: "FileOutput", category: .output, options: output + [
+            ConfigOption("path", .string, required: true, "the file written"),
+            ConfigOption("perm", .string, default: .string("644"), "octal permissions of a created file"),
+            ConfigOption("flush_interval", .integer, default: .integer(1000), "milliseconds between flushes"),
+            ConfigOption("flush_count", .integer, default: .integer(1), "messages between flushes"),
+        ], doc: "appends encoded messages to a file"),
+        PluginType(name: "LogOutput", category: .output, options: output, doc: "writes encoded messages to standard output"),
+    ].map { ($0.name, $0) })
+
+    /// Options of the global section, `[luapiped]` (or Heka's `[hekad]`).
+    public static let global: [ConfigOption] = [
+        ConfigOption("base_dir", .string, default: .string("luapiped-data"), "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
+        ConfigOption("share_dir", .string, "read-only files: bundled Lua scripts and modules (default: the bundled lua/ folder)"),
+        ConfigOption("sandbox_dir", .string, default: .string("lua.d"), "the drop-in script directory"),
+        ConfigOption("max_message_size", .integer, default: .integer(Int64(StreamFraming.defaultMaxMessageSize)), "largest message in bytes"),
+        ConfigOption("hostname", .string, "the Hostname of messages made here (default: the machine's)"),
+        ConfigOption("max_message_loops", .integer, default: .integer(4), "how often a message may pass through filters"),
+        ConfigOption("max_process_inject", .integer, default: .integer(1), "messages a filter may inject per process_message"),
+        ConfigOption("max_timer_inject", .integer, default: .integer(10), "messages a filter may inject per timer_event"),
+        ConfigOption("max_process_duration", .duration, default: .double(SandboxLimits.defaultMaxProcessDuration), "wall clock per sandbox call"),
+    ]
+}

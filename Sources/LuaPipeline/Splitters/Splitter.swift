@@ -1,0 +1,84 @@
+/// Cuts an input's byte stream into records. Any chunking of the stream gives the same
+/// records.
+public protocol Splitter {
+    /// Feeds a chunk; `emit` gets each complete record (valid during the call only).
+    mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void)
+    /// End of stream: a last incomplete record, if the splitter delivers those.
+    mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void)
+    /// Problems found so far (bad frames), reported and counted by the input.
+    mutating func takeErrors() -> [String]
+}
+
+/// Records end with a delimiter byte (Heka's TokenSplitter; lines by default).
+public struct TokenSplitter: Splitter {
+    let delimiter: UInt8
+    let deliverIncompleteFinal: Bool
+    private var pending: [UInt8] = []
+
+    public init(delimiter: UInt8 = 0x0A, deliverIncompleteFinal: Bool = true) {
+        self.delimiter = delimiter
+        self.deliverIncompleteFinal = deliverIncompleteFinal
+    }
+
+    public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) {
+        chunk.withUnsafeBytes { raw in
+            var start = 0
+            while start < raw.count, let hit = memchr(raw.baseAddress! + start, Int32(delimiter), raw.count - start) {
+                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
+                if pending.isEmpty {
+                    emit(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                } else {
+                    pending.append(contentsOf: raw[start..<end])
+                    pending.withUnsafeBytes { emit($0) }
+                    pending.removeAll(keepingCapacity: true)
+                }
+                start = end + 1
+            }
+            if start < raw.count { pending.append(contentsOf: raw[start...]) }
+        }
+    }
+
+    public mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void) {
+        defer { pending.removeAll() }
+        if deliverIncompleteFinal && !pending.isEmpty { pending.withUnsafeBytes { emit($0) } }
+    }
+
+    public mutating func takeErrors() -> [String] { [] }
+}
+
+/// Heka stream framing (Heka's HekaFramingSplitter): each record is one framed message.
+public struct HekaFramingSplitter: Splitter {
+    private var reader: FramedStreamReader
+    private var errors: [String] = []
+
+    public init(maxMessageSize: Int) { reader = FramedStreamReader(maxMessageSize: maxMessageSize) }
+
+    private mutating func deliver(_ records: [FramedRecord], _ emit: (UnsafeRawBufferPointer) -> Void) {
+        for r in records {
+            switch r {
+            case .message(let bytes): bytes.withUnsafeBytes { emit($0) }
+            case .error(let e): errors.append("\(e)")
+            }
+        }
+    }
+
+    public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) { deliver(reader.feed(chunk), emit) }
+    public mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void) { deliver(reader.finish(), emit) }
+
+    public mutating func takeErrors() -> [String] {
+        defer { errors.removeAll() }
+        return errors
+    }
+}
+
+/// Each chunk read is one record (Heka's NullSplitter).
+public struct NullSplitter: Splitter {
+    public init() {}
+    public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) { chunk.withUnsafeBytes { emit($0) } }
+    public mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void) {}
+    public mutating func takeErrors() -> [String] { [] }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
