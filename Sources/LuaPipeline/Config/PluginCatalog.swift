@@ -48,6 +48,14 @@ public enum PluginCatalog {
 
     public static let types: [String: PluginType] = Dictionary(uniqueKeysWithValues: [
         PluginType(name: "StdinInput", category: .input, options: input, doc: "reads standard input"),
+        PluginType(name: "LogstreamerInput", category: .input, options: input + [
+            ConfigOption("log_directory", .string, required: true, "the directory searched for log files"),
+            ConfigOption("file_match", .string, required: true, "regex for paths relative to log_directory; each matching file is a stream"),
+            ConfigOption("rescan_interval", .duration, default: .double(5), "how often new files are looked for"),
+            ConfigOption("oldest_duration", .duration, default: .double(720 * 3600), "files not modified for longer are ignored (0 = no limit)"),
+            ConfigOption("initial_tail", .bool, default: .bool(false), "start a stream without a journal at its end instead of its start"),
+            ConfigOption("journal_directory", .string, "where stream journals live (default: base_dir/logstreamer/NAME)"),
+        ], doc: "tails log files across rotation, with a journal"),
         PluginType(name: "TokenSplitter", category: .splitter, options: [
             ConfigOption("delimiter", .string, default: .string("\n"), "the byte that ends a record"),
             ConfigOption("deliver_incomplete_final", .bool, default: .bool(true), "deliver a last record without its delimiter at end of stream"),

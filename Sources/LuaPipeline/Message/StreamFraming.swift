@@ -75,6 +75,9 @@ public struct FramedStreamReader: Sendable {
         self.maxMessageSize = maxMessageSize
     }
 
+    /// Bytes held that are not yet part of a returned record.
+    public var buffered: Int { buffer.count - start }
+
     /// Appends `chunk` and returns every record now complete.
     public mutating func feed(_ chunk: some Collection<UInt8>) -> [FramedRecord] {
         buffer.append(contentsOf: chunk)

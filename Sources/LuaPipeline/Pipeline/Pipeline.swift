@@ -11,7 +11,7 @@ public final class Pipeline: @unchecked Sendable {
     public let config: PipelineConfig
     public let router: Router
     let log: PipelineLog
-    var inputs: [StdinInput] = []
+    var inputs: [any PipelineInput] = []
     var filters: [SandboxFilterRunner] = []
     var outputs: [OutputRunner] = []
     public private(set) var counters: [PluginCounters] = []
@@ -102,19 +102,41 @@ public final class Pipeline: @unchecked Sendable {
             let c = PluginCounters(name: p.name)
             switch p.type.category {
             case .input:
-                let splitter: any Splitter
-                switch p.options.string("splitter").flatMap({ config.plugin(named: $0) }) {
-                case let s? where s.type.name == "HekaFramingSplitter": splitter = HekaFramingSplitter(maxMessageSize: g.maxMessageSize)
-                case let s? where s.type.name == "NullSplitter": splitter = NullSplitter()
-                case let s?:
-                    let d = s.options.string("delimiter")!.utf8.first ?? 0x0A
-                    splitter = TokenSplitter(delimiter: d, deliverIncompleteFinal: s.options.bool("deliver_incomplete_final")!)
-                case nil: splitter = TokenSplitter()
+                let splitterConfig = p.options.string("splitter").flatMap({ config.plugin(named: $0) })
+                let maxSize = g.maxMessageSize
+                let makeSplitter: () -> any Splitter = {
+                    switch splitterConfig {
+                    case let s? where s.type.name == "HekaFramingSplitter": return HekaFramingSplitter(maxMessageSize: maxSize)
+                    case let s? where s.type.name == "NullSplitter": return NullSplitter()
+                    case let s?:
+                        return TokenSplitter(delimiter: s.options.string("delimiter")!.utf8.first ?? 0x0A,
+                                             deliverIncompleteFinal: s.options.bool("deliver_incomplete_final")!)
+                    case nil: return TokenSplitter()
+                    }
                 }
                 guard let decoder = makeDecoder(p.options.string("decoder"), input: p.name) else { continue }
-                inputs.append(StdinInput(name: p.name, fd: stdin, splitter: splitter, decoder: decoder, router: router, counters: c, log: log,
-                                         sendDecodeFailures: p.options.bool("send_decode_failures")!,
-                                         logDecodeFailures: p.options.bool("log_decode_failures")!))
+                let records = RecordHandler(inputName: p.name, decoder: decoder, router: router, counters: c, log: log,
+                                            sendDecodeFailures: p.options.bool("send_decode_failures")!,
+                                            logDecodeFailures: p.options.bool("log_decode_failures")!)
+                if p.type.name == "LogstreamerInput" {
+                    let o = p.options
+                    let regex: MatcherRegex
+                    do {
+                        regex = try MatcherRegex(pattern: Array(o.string("file_match")!.utf8))
+                    } catch {
+                        errors.append(p.error("file_match", "\(error)"))
+                        continue
+                    }
+                    let journals = o.string("journal_directory").map { PipelineConfig.resolve($0, against: config.directory) }
+                        ?? ((g.baseDir as NSString).appendingPathComponent("logstreamer") as NSString).appendingPathComponent(p.name)
+                    inputs.append(LogstreamerInput(
+                        name: p.name, directory: PipelineConfig.resolve(o.string("log_directory")!, against: config.directory),
+                        fileMatch: regex, rescanInterval: o.double("rescan_interval")!, oldestDuration: o.double("oldest_duration")!,
+                        initialTail: o.bool("initial_tail")!, journalDirectory: journals, records: records, log: log,
+                        makeSplitter: makeSplitter))
+                } else {
+                    inputs.append(StdinInput(fd: stdin, splitter: makeSplitter(), records: records))
+                }
             case .filter:
                 guard let sb = makeSandbox(p, kind: .filter) else { continue }
                 filters.append(SandboxFilterRunner(
@@ -206,6 +228,7 @@ public final class Pipeline: @unchecked Sendable {
         for i in inputs { i.stop() }
         while inputsRunning.load(ordering: .relaxed) > 0 { Thread.sleep(forTimeInterval: 0.01) }
         waitForDrain()
+        for case let l as LogstreamerInput in inputs { l.finalJournal() }
         for f in filters { f.stopping.store(true, ordering: .relaxed) }
         waitForThreads(leaving: outputs.count)
         waitForDrain()

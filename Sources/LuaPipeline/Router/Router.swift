@@ -156,6 +156,14 @@ public final class Router: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Every message below this sequence number has been acknowledged by every reader (a
+    /// file input journals only offsets whose messages are that far).
+    public var acknowledgedBelow: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return head < entries.count ? entries[head].seq : nextSeq
+    }
+
     public var currentStats: Stats {
         condition.lock()
         defer { condition.unlock() }

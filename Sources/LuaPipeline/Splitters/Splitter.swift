@@ -7,6 +7,9 @@ public protocol Splitter {
     mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void)
     /// Problems found so far (bad frames), reported and counted by the input.
     mutating func takeErrors() -> [String]
+    /// Bytes fed but not yet part of a delivered record (a partial line): what a file
+    /// input must read again after a restart.
+    var buffered: Int { get }
 }
 
 /// Records end with a delimiter byte (Heka's TokenSplitter; lines by default).
@@ -44,6 +47,7 @@ public struct TokenSplitter: Splitter {
     }
 
     public mutating func takeErrors() -> [String] { [] }
+    public var buffered: Int { pending.count }
 }
 
 /// Heka stream framing (Heka's HekaFramingSplitter): each record is one framed message.
@@ -69,6 +73,8 @@ public struct HekaFramingSplitter: Splitter {
         defer { errors.removeAll() }
         return errors
     }
+
+    public var buffered: Int { reader.buffered }
 }
 
 /// Each chunk read is one record (Heka's NullSplitter).
@@ -77,6 +83,7 @@ public struct NullSplitter: Splitter {
     public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) { chunk.withUnsafeBytes { emit($0) } }
     public mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void) {}
     public mutating func takeErrors() -> [String] { [] }
+    public var buffered: Int { 0 }
 }
 
 #if canImport(Glibc)

@@ -1,0 +1,211 @@
+import Foundation
+
+/// One tailed log file, followed across rotation.
+///
+/// - Rename rotation (`mv access.log access.log.1`, new `access.log`): the open
+///   descriptor is read to its end (wherever the file now lives, whatever its new name),
+///   its last partial line is delivered, then the new file is read from its start.
+/// - Copy-truncate: the live file shrinks below the read offset; the copy is found by the
+///   fingerprint of the bytes before that offset and read to its end first, then the
+///   live file from its start.
+/// - A partial last line waits for its newline (the splitter holds it; it counts as
+///   unread in the journal).
+final class LogStream {
+    let key: String
+    let path: String
+    private var splitter: any Splitter
+    private var fd: Int32 = -1
+    private var inode: UInt64 = 0
+    /// Next byte to read from `fd`.
+    private var offset: Int64 = 0
+    /// The last bytes read (fingerprint of a copy-truncated file's old content).
+    private var recent: [UInt8] = []
+    /// Journal entries not yet known to be acknowledged, oldest first, with the sequence
+    /// number of the last message appended before them (`nil`: nothing appended yet).
+    private var checkpoints: [(seq: UInt64?, entry: LogstreamJournal)] = []
+    private var lastSafe: LogstreamJournal?
+    let log: PipelineLog
+    let inputName: String
+
+    init(key: String, path: String, splitter: any Splitter, log: PipelineLog, inputName: String) {
+        self.key = key
+        self.path = path
+        self.splitter = splitter
+        self.log = log
+        self.inputName = inputName
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    static func inodeOf(_ path: String) -> (inode: UInt64, size: Int64)? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return (UInt64(st.st_ino), Int64(st.st_size))
+    }
+
+    private func openFile(_ p: String, at: Int64) -> Bool {
+        let f = open(p, O_RDONLY | O_CLOEXEC)
+        guard f >= 0 else { return false }
+        var st = stat()
+        fstat(f, &st)
+        if fd >= 0 { close(fd) }
+        fd = f
+        inode = UInt64(st.st_ino)
+        offset = at
+        recent = []
+        if at > 0 {
+            let start = max(0, at - Int64(LogstreamJournal.window))
+            var buf = [UInt8](repeating: 0, count: Int(at - start))
+            let n = buf.withUnsafeMutableBytes { pread(f, $0.baseAddress, $0.count, off_t(start)) }
+            recent = n == buf.count ? buf : []
+        }
+        return true
+    }
+
+    /// Finds where to resume: the journal's file and offset when they still match, the
+    /// renamed or copied file holding the journal's position, or the start (the end with
+    /// `initialTail` when there is no journal).
+    func start(journal: LogstreamJournal?, initialTail: Bool, directory: String) {
+        guard let j = journal else {
+            let size = Self.inodeOf(path)?.size ?? 0
+            _ = openFile(path, at: initialTail ? size : 0)
+            return
+        }
+        if let (ino, size) = Self.inodeOf(path), ino == j.inode, size >= j.offset, openFile(path, at: j.offset),
+           LogstreamJournal.fingerprint(fd: fd, offset: j.offset) == j.hash {
+            return
+        }
+        // Rotated while we were down: read the rest of the old file first.
+        if let old = findFile(in: directory, where: { p, ino, size in
+            (ino == j.inode || size >= j.offset) && p != path && Self.matches(p, offset: j.offset, hash: j.hash)
+        }), openFile(old, at: j.offset) {
+            log.info(inputName, "\(key): resuming in \(old), rotated while stopped")
+            return
+        }
+        log.info(inputName, "\(key): journal does not match any file; reading \(path) from the start")
+        _ = openFile(path, at: 0)
+    }
+
+    private static func matches(_ p: String, offset: Int64, hash: String) -> Bool {
+        let f = open(p, O_RDONLY | O_CLOEXEC)
+        guard f >= 0 else { return false }
+        defer { close(f) }
+        return LogstreamJournal.fingerprint(fd: f, offset: offset) == hash
+    }
+
+    private func findFile(in directory: String, where ok: (String, UInt64, Int64) -> Bool) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for n in names.sorted() {
+            let p = (directory as NSString).appendingPathComponent(n)
+            if let (ino, size) = Self.inodeOf(p), ok(p, ino, size) { return p }
+        }
+        return nil
+    }
+
+    /// Whether the bytes before our offset changed under us (same file, but truncated, and
+    /// perhaps already written past our offset again).
+    private func rewritten() -> Bool {
+        guard offset > 0, fd >= 0, let (ino, size) = Self.inodeOf(path), ino == inode else { return false }
+        return size < offset || LogstreamJournal.fingerprint(fd: fd, offset: offset) != fingerprintOfRecent()
+    }
+
+    /// Copy-truncate: the rest of the old content is in a copy; read it, then the live
+    /// file from its start.
+    private func followTruncation(_ records: RecordHandler, directory: String) {
+        let hash = fingerprintOfRecent()
+        let old = offset
+        let ino = inode
+        if let copy = findFile(in: directory, where: { p, i, s in i != ino && s >= old && Self.matches(p, offset: old, hash: hash) }),
+           openFile(copy, at: old) {
+            log.info(inputName, "\(key): truncated at byte \(old); reading the rest from its copy \(copy)")
+            _ = readToEnd(records, checkRewrite: false)
+        } else {
+            log.error(inputName, "\(key): truncated and no copy found; what was written after byte \(old) before the truncation is lost")
+        }
+        finishFile(records)
+        _ = openFile(path, at: 0)
+    }
+
+    /// Reads what is new; returns whether anything was read.
+    func poll(_ records: RecordHandler, directory: String) -> Bool {
+        if fd < 0 {
+            guard Self.inodeOf(path) != nil, openFile(path, at: 0) else { return false }
+        }
+        if rewritten() {
+            followTruncation(records, directory: directory)
+            _ = readToEnd(records, directory: directory)
+            return true
+        }
+        if readToEnd(records, directory: directory) { return true }
+        // At the end of what we have: has the file been rotated by rename?
+        guard let (ino, _) = Self.inodeOf(path) else { return false }  // renamed away, no new file yet
+        if ino != inode {
+            log.info(inputName, "\(key): rotated after byte \(offset); reading the new \(path)")
+            finishFile(records)
+            _ = openFile(path, at: 0)
+            return readToEnd(records, directory: directory)
+        }
+        return false
+    }
+
+    private func fingerprintOfRecent() -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in recent {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return String(h, radix: 16)
+    }
+
+    /// A file that will get no more data: its last partial line is a line.
+    private func finishFile(_ records: RecordHandler) {
+        splitter.finish { records.handle($0) }
+        records.reportSplitterErrors(splitter.takeErrors())
+        checkpoint(records)
+    }
+
+    /// Reads to the current end, checking before each chunk that the file was not
+    /// truncated under us (then following the copy).
+    private func readToEnd(_ records: RecordHandler, directory: String = "", checkRewrite: Bool = true) -> Bool {
+        var any = false
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            if checkRewrite && any && rewritten() {
+                followTruncation(records, directory: directory)
+            }
+            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            any = true
+            offset += Int64(n)
+            let chunk = Array(buf[0..<n])
+            recent.append(contentsOf: chunk.suffix(LogstreamJournal.window))
+            if recent.count > LogstreamJournal.window { recent.removeFirst(recent.count - LogstreamJournal.window) }
+            splitter.feed(chunk) { records.handle($0) }
+            records.reportSplitterErrors(splitter.takeErrors())
+            checkpoint(records)
+        }
+        return any
+    }
+
+    /// Notes that everything before the splitter's held-back bytes has been handed over.
+    private func checkpoint(_ records: RecordHandler) {
+        let committed = offset - Int64(splitter.buffered)
+        guard let hash = LogstreamJournal.fingerprint(fd: fd, offset: committed) else { return }
+        let entry = LogstreamJournal(path: path, inode: inode, offset: committed, hash: hash)
+        if checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
+    }
+
+    /// The newest journal entry whose messages every reader has acknowledged.
+    func safeJournal(acknowledgedBelow: UInt64) -> LogstreamJournal? {
+        while let first = checkpoints.first, first.seq.map({ $0 < acknowledgedBelow }) ?? true {
+            lastSafe = first.entry
+            checkpoints.removeFirst()
+        }
+        return lastSafe
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

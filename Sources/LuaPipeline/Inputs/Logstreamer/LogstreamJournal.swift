@@ -1,0 +1,48 @@
+import Foundation
+
+/// Where a log stream was: the file (by inode), how far it was read, and a fingerprint of
+/// the bytes just before that offset (Heka's `last_hash`), so a restart finds the same
+/// file again even after it was renamed, and notices when it was replaced.
+struct LogstreamJournal: Codable, Equatable {
+    var path: String
+    var inode: UInt64
+    var offset: Int64
+    var hash: String
+
+    /// Bytes the fingerprint covers.
+    static let window = 512
+
+    /// FNV-1a 64 over the `window` bytes before `offset` of the open file `fd`.
+    static func fingerprint(fd: Int32, offset: Int64) -> String? {
+        let start = max(0, offset - Int64(window))
+        let count = Int(offset - start)
+        var buf = [UInt8](repeating: 0, count: count)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
+        guard n == count else { return nil }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in buf {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return String(h, radix: 16)
+    }
+
+    static func load(_ path: String) -> LogstreamJournal? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? JSONDecoder().decode(LogstreamJournal.self, from: data)
+    }
+
+    /// Written to a temporary file and renamed over the old one: never half a journal.
+    func save(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: try JSONEncoder().encode(self)) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

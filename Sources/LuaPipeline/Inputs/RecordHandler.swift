@@ -1,0 +1,52 @@
+/// What every input does with a record: decode it, append the messages to the router,
+/// count and report what fails (Heka's `send_decode_failures`, `log_decode_failures`).
+final class RecordHandler {
+    let inputName: String
+    let decoder: any RecordDecoder
+    let router: Router
+    let counters: PluginCounters
+    let log: PipelineLog
+    let sendDecodeFailures: Bool
+    let logDecodeFailures: Bool
+    private var uuids = UUIDSource.random.makeGenerator()
+    /// The sequence number of the last message this input appended.
+    private(set) var lastSeq: UInt64?
+
+    init(inputName: String, decoder: any RecordDecoder, router: Router, counters: PluginCounters, log: PipelineLog,
+         sendDecodeFailures: Bool, logDecodeFailures: Bool) {
+        self.inputName = inputName
+        self.decoder = decoder
+        self.router = router
+        self.counters = counters
+        self.log = log
+        self.sendDecodeFailures = sendDecodeFailures
+        self.logDecodeFailures = logDecodeFailures
+    }
+
+    func handle(_ record: UnsafeRawBufferPointer) {
+        counters.add("records")
+        let failure = decoder.decode(record) { view in
+            if case .appended(let seq) = router.append(view) {
+                counters.add("processed")
+                lastSeq = seq
+            }
+        }
+        guard let failure else { return }
+        counters.add("decode_failures")
+        if logDecodeFailures { log.error(inputName, "record \(counters["records"]): \(failure)") }
+        if sendDecodeFailures {
+            var m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: inputName, logger: inputName,
+                            payload: String(decoding: record, as: UTF8.self))
+            m.fields = [Field(name: "decode_error", value: .string([failure]))]
+            if case .appended(let seq) = router.append(MessageView(m)) { lastSeq = seq }
+        }
+    }
+
+    /// Reports a splitter's problems (bad frames).
+    func reportSplitterErrors(_ errors: [String]) {
+        for e in errors {
+            counters.add("decode_failures")
+            log.error(inputName, e)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// LogstreamerInput end to end: rotation by rename and by copy-truncate mid-run, and a
+/// restart that neither loses nor replays a line.
+@Suite(.serialized) struct LogstreamerTests {
+    let dir = temporaryDirectory()
+    let lua = repositoryRoot.appendingPathComponent("lua").path
+    var logs: URL { dir.appendingPathComponent("logs") }
+
+    init() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+    }
+
+    private func pipeline() throws -> Pipeline {
+        let text = """
+            [luapiped]
+            base_dir = "state"
+            share_dir = "\(lua)"
+
+            [access]
+            type = "LogstreamerInput"
+            log_directory = "logs"
+            file_match = 'access\\.log$'
+            rescan_interval = "20ms"
+            decoder = "nginx"
+
+            [nginx]
+            type = "SandboxDecoder"
+            filename = "decoders/nginx_access.lua"
+            [nginx.config]
+            type = "nginx.access"
+
+            [status]
+            type = "SandboxFilter"
+            filename = "filters/http_status_count.lua"
+            message_matcher = "Type == 'nginx.access'"
+            preserve_data = true
+
+            [summary]
+            type = "FileOutput"
+            path = "summary.json"
+            message_matcher = "Type == 'heka.sandbox.http_status_count'"
+            encoder = "JsonEncoder"
+
+            [JsonEncoder]
+            """
+        let path = dir.appendingPathComponent("luapiped.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        // Rotation notices go to stderr: they explain a failure; parse failures would drown them.
+        return try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { line in
+            if !line.contains("Failed to parse") { FileHandle.standardError.write(Data("log: \(line)\n".utf8)) }
+        }))
+    }
+
+    private func append(_ lines: ArraySlice<String>, to name: String = "access.log") throws {
+        let url = logs.appendingPathComponent(name)
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let h = try FileHandle(forWritingTo: url)
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+        try h.close()
+    }
+
+    /// Waits (bounded) until the status filter has processed `n` messages.
+    private func waitForProcessed(_ p: Pipeline, _ n: Int64) {
+        let status = p.counters.first { $0.name == "status" }!
+        let deadline = Date().addingTimeInterval(120)
+        while status["processed"] < n && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if status["processed"] < n {
+            for c in p.counters { FileHandle.standardError.write(Data("log: stalled waiting for \(n): \(c.name) \(c.snapshot)\n".utf8)) }
+        }
+    }
+
+    private func lastSummary() throws -> Message {
+        let text = try String(contentsOf: dir.appendingPathComponent("summary.json"), encoding: .utf8)
+        let last = try #require(text.split(separator: "\n").last)
+        return try Message.fromJSON(Array(last.utf8)).message
+    }
+
+    @Test func rotationByRenameAndCopyTruncateLosesNothing() throws {
+        var gen = NginxLogGenerator(seed: 3)
+        let log = gen.make(200_000)
+        let lines = log.lines[...]
+        let p = try pipeline()
+        p.start()
+        let runner = Thread { p.runUntilInputsEnd() }
+        runner.start()
+        let valid = { (slice: ArraySlice<String>) in Int64(slice.filter { !$0.hasPrefix("not an access") }.count) }
+
+        try append(lines[0..<40_000])
+        try append(lines[40_000..<70_000])
+        waitForProcessed(p, valid(lines[0..<50_000]))  // mid-file
+        // Rename rotation: the old file keeps being read to its end under its new name.
+        try FileManager.default.moveItem(at: logs.appendingPathComponent("access.log"), to: logs.appendingPathComponent("access.log.1"))
+        try append(lines[70_000..<140_000])
+        waitForProcessed(p, valid(lines[0..<100_000]))
+        // Copy-truncate: what was not read yet is read from the copy.
+        try append(lines[140_000..<150_000])
+        try FileManager.default.copyItem(at: logs.appendingPathComponent("access.log"), to: logs.appendingPathComponent("access.log.2"))
+        let h = try FileHandle(forWritingTo: logs.appendingPathComponent("access.log"))
+        try h.truncate(atOffset: 0)
+        try h.close()
+        try append(lines[150_000..<200_000])
+
+        waitForProcessed(p, valid(lines[...]))
+        p.requestStop()
+        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+
+        let input = try #require(p.counters.first { $0.name == "access" })
+        #expect(input["records"] == 200_000)
+        #expect(input["decode_failures"] == Int64(log.malformed))
+        let summary = try lastSummary()
+        #expect(summary.field("total")?.value == .integer([Int64(200_000 - log.malformed)]))
+        for (status, n) in log.statusCounts {
+            #expect(summary.field("HTTP_\(status)")?.value == .integer([Int64(n)]), "status \(status)")
+        }
+    }
+
+    @Test func aRestartResumesFromTheJournalExactlyOnce() throws {
+        var gen = NginxLogGenerator(seed: 9)
+        let lines = gen.make(3000, malformedEvery: 100_000).lines
+        try append(lines[0..<1000])
+        do {
+            let p = try pipeline()
+            p.start()
+            let runner = Thread { p.runUntilInputsEnd() }
+            runner.start()
+            try append(lines[1000..<1500])
+            waitForProcessed(p, 1500)
+            p.requestStop()  // SIGTERM does this
+            while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        // While it is down: more lines, one of them left without its newline for a moment.
+        try append(lines[1500..<2500])
+        do {
+            let p = try pipeline()
+            p.start()
+            let runner = Thread { p.runUntilInputsEnd() }
+            runner.start()
+            try append(lines[2500..<3000])
+            waitForProcessed(p, 1500)
+            p.requestStop()
+            while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        #expect(try lastSummary().field("total")?.value == .integer([3000]))
+    }
+}
