@@ -62,6 +62,9 @@ final class OutputRunner: @unchecked Sendable {
     let log: PipelineLog
     let flushCount: Int
     let flushInterval: Double
+    /// Set when the pipeline stops and this output could not drain in time: a failing
+    /// write is then given up (its messages stay unacknowledged and are reported).
+    let abandon = Atomic<Bool>(false)
 
     init(name: String, reader: RouterReader, encoder: any MessageEncoder, framing: Bool, sink: any OutputSink,
          counters: PluginCounters, log: PipelineLog, flushCount: Int, flushInterval: Double) {
@@ -90,6 +93,13 @@ final class OutputRunner: @unchecked Sendable {
                     break
                 } catch {
                     counters.add("write_failures")
+                    if abandon.load(ordering: .relaxed) {
+                        log.error(name, "stopping with \(pendingCount) messages unwritten: \(error)")
+                        pending.removeAll()
+                        pendingCount = 0
+                        lastSeq = nil
+                        return
+                    }
                     log.error(name, "\(error); retrying in \(delay) s")
                     Thread.sleep(forTimeInterval: delay)
                     delay = min(delay * 2, 5)
@@ -119,8 +129,10 @@ final class OutputRunner: @unchecked Sendable {
             }
             if batch.isEmpty { reader.acknowledgeAll() }
             if lastSeq != nil && (batch.isEmpty || Date().timeIntervalSince(lastFlush) >= flushInterval) { flush() }
+            counters.set("dropped", Int64(reader.currentCounters.dropped))
         }
         flush()
+        counters.set("dropped", Int64(reader.currentCounters.dropped))
     }
 }
 

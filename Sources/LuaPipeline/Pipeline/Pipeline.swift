@@ -23,6 +23,8 @@ public final class Pipeline: @unchecked Sendable {
     private var threadCount = 0
     /// Set by a `shutdown` reader or a signal.
     let stopRequested = Atomic<Bool>(false)
+    /// How long a stop waits for readers to drain before giving up on stuck outputs.
+    public var drainTimeout: Double = 10
 
     /// Builds every plugin: scripts are compiled now, so a broken one fails here.
     /// - Parameter stdin: the descriptor StdinInput reads (tests pass a pipe).
@@ -232,12 +234,18 @@ public final class Pipeline: @unchecked Sendable {
         for f in filters { f.stopping.store(true, ordering: .relaxed) }
         waitForThreads(leaving: outputs.count)
         waitForDrain()
+        for o in outputs { o.abandon.store(true, ordering: .relaxed) }
         router.close()
         waitForThreads(leaving: 0)
     }
 
+    /// Waits until every reader acknowledged everything, or `drainTimeout` passed (an
+    /// output that cannot write must not keep the daemon from stopping).
     private func waitForDrain() {
-        while router.currentStats.held > 0 { Thread.sleep(forTimeInterval: 0.01) }
+        let deadline = Date().addingTimeInterval(drainTimeout)
+        while router.currentStats.held > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let held = router.currentStats.held
+        if held > 0 { log.error("router", "stopping with \(held) messages not acknowledged by every reader") }
     }
 
     private func waitForThreads(leaving n: Int) {
