@@ -11,7 +11,7 @@
 -- modules_dir defaults to lua/modules next to this script's directory.
 -- Set NGINX_LOG_FORMAT in the environment to parse with another log_format.
 
-local file, modules_dir = arg[1], arg[2]
+local file, modules_dir, mode = arg[1], arg[2], arg[3]  -- mode "count": also count statuses
 if not file then
     io.stderr:write("usage: lua5.4 scripts/bench-baseline.lua FILE [modules_dir]\n")
     os.exit(2)
@@ -32,6 +32,8 @@ local grammar = clf.build_nginx_grammar(os.getenv("NGINX_LOG_FORMAT") or COMBINE
 local msg = {Timestamp = nil, Type = nil, Payload = nil, Fields = nil}
 
 local parsed, failed = 0, 0
+local counts = {}
+local counting = mode == "count"
 local fh = assert(io.open(file, "rb"))
 for line in fh:lines() do
     local fields = grammar:match(line)
@@ -40,6 +42,10 @@ for line in fh:lines() do
         fields.time = nil
         msg.Fields = fields
         parsed = parsed + 1
+        if counting then
+            local st = fields.status
+            counts[st] = (counts[st] or 0) + 1
+        end
     else
         failed = failed + 1
     end

@@ -103,9 +103,9 @@ final class SandboxFilterRunner: @unchecked Sendable {
                         log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
                     }
                 }
-                reader.acknowledge(through: m.seq)
             }
-            if batch.isEmpty { reader.acknowledgeAll() }
+            // One acknowledgement per batch: the lock and the log trim are not per message.
+            if let last = batch.last { reader.acknowledge(through: last.seq) } else { reader.acknowledgeAll() }
             if tickerInterval > 0 && Date() >= nextTick {
                 if !timer(shutdown: false) { return }
                 nextTick = Date().addingTimeInterval(tickerInterval)

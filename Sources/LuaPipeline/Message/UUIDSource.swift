@@ -15,11 +15,27 @@ public struct UUIDGenerator {
     let source: UUIDSource
     let stream: UInt32
     private var counter: UInt64 = 0
-    private var rng = SystemRandomNumberGenerator()
+    /// xoshiro256** seeded once from the system's generator: a getrandom() call per Uuid
+    /// cost more than the rest of making a message. Uuids need uniqueness, not secrecy.
+    private var state: (UInt64, UInt64, UInt64, UInt64)
 
     init(source: UUIDSource, stream: UInt32 = 0) {
         self.source = source
         self.stream = stream
+        var sys = SystemRandomNumberGenerator()
+        state = (sys.next(), sys.next(), sys.next(), sys.next() | 1)
+    }
+
+    private mutating func nextRandom() -> UInt64 {
+        let result = (state.1 &* 5).rotatedLeft(7) &* 9
+        let t = state.1 << 17
+        state.2 ^= state.0
+        state.3 ^= state.1
+        state.1 ^= state.2
+        state.0 ^= state.3
+        state.2 ^= t
+        state.3 = state.3.rotatedLeft(45)
+        return result
     }
 
     /// The next Uuid (16 bytes, RFC 4122 version 4 layout).
@@ -35,8 +51,8 @@ public struct UUIDGenerator {
         let a: UInt64, b: UInt64
         switch source {
         case .random:
-            a = rng.next()
-            b = rng.next()
+            a = nextRandom()
+            b = nextRandom()
         case .deterministic:
             counter += 1
             a = UInt64(stream).byteSwapped  // first bytes, away from the version nibble
@@ -48,4 +64,8 @@ public struct UUIDGenerator {
         p[6] = (p[6] & 0x0F) | 0x40
         p[8] = (p[8] & 0x3F) | 0x80
     }
+}
+
+extension UInt64 {
+    fileprivate func rotatedLeft(_ k: UInt64) -> UInt64 { (self << k) | (self >> (64 - k)) }
 }

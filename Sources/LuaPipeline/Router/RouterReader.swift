@@ -80,11 +80,13 @@ public final class RouterReader: @unchecked Sendable {
             if ackSeq < readSeq && (lastDelivered.map { ackSeq > $0 } ?? true) {
                 ackSeq = readSeq
                 router.trimLocked()
-                c.broadcast()
+                if router.waitingAppenders > 0 { c.broadcast() }
             }
             if router.closed { return nil }
-            if let deadline {
-                if !c.wait(until: deadline) { return [] }
+            router.waitingReaders += 1
+            defer { router.waitingReaders -= 1 }
+            if let limit = router.waitLimitLocked(deadline) {
+                if !c.wait(until: limit), let deadline, Date() >= deadline { return [] }
             } else {
                 c.wait()
             }
@@ -98,7 +100,7 @@ public final class RouterReader: @unchecked Sendable {
         c.lock()
         ackSeq = max(ackSeq, min(seq + 1, readSeq))
         router.trimLocked()
-        c.broadcast()
+        if router.waitingAppenders > 0 { c.broadcast() }
         c.unlock()
     }
 
@@ -108,7 +110,7 @@ public final class RouterReader: @unchecked Sendable {
         c.lock()
         ackSeq = max(ackSeq, readSeq)
         router.trimLocked()
-        c.broadcast()
+        if router.waitingAppenders > 0 { c.broadcast() }
         c.unlock()
     }
 
