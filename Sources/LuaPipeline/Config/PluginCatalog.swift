@@ -56,6 +56,10 @@ public enum PluginCatalog {
             ConfigOption("initial_tail", .bool, default: .bool(false), "start a stream without a journal at its end instead of its start"),
             ConfigOption("journal_directory", .string, "where stream journals live (default: base_dir/logstreamer/NAME)"),
         ], doc: "tails log files across rotation, with a journal"),
+        PluginType(name: "TcpInput", category: .input, options: input + [
+            ConfigOption("address", .string, default: .string("127.0.0.1:5565"), "host:port to listen on"),
+            ConfigOption("ack", .bool, default: .bool(false), "acknowledge each message (0x06 + Uuid) once it is in the log; skip duplicates by Uuid"),
+        ], doc: "listens for TCP connections (Heka framing and protobuf by default)"),
         PluginType(name: "TokenSplitter", category: .splitter, options: [
             ConfigOption("delimiter", .string, default: .string("\n"), "the byte that ends a record"),
             ConfigOption("deliver_incomplete_final", .bool, default: .bool(true), "deliver a last record without its delimiter at end of stream"),
@@ -79,6 +83,10 @@ public enum PluginCatalog {
             ConfigOption("flush_count", .integer, default: .integer(1), "messages between flushes"),
         ], doc: "appends encoded messages to a file"),
         PluginType(name: "LogOutput", category: .output, options: output, doc: "writes encoded messages to standard output"),
+        PluginType(name: "TcpOutput", category: .output, options: output + [
+            ConfigOption("address", .string, required: true, "host:port of the receiving TcpInput"),
+            ConfigOption("wait_for_ack", .bool, default: .bool(true), "keep each message until the receiver acknowledges it (its TcpInput needs ack = true)"),
+        ], doc: "sends framed messages to another luapiped, resending what was not acknowledged"),
     ].map { ($0.name, $0) })
 
     /// Options of the global section, `[luapiped]` (or Heka's `[hekad]`).

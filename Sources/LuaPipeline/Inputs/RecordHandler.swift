@@ -23,9 +23,12 @@ final class RecordHandler {
         self.logDecodeFailures = logDecodeFailures
     }
 
-    func handle(_ record: UnsafeRawBufferPointer) {
+    /// Decodes and appends one record; `accept` may keep a message out of the log
+    /// (duplicates), and sees every message decoded.
+    func handle(_ record: UnsafeRawBufferPointer, accept: (MessageView) -> Bool = { _ in true }) {
         counters.add("records")
         let failure = decoder.decode(record) { view in
+            guard accept(view) else { return }
             if case .appended(let seq) = router.append(view) {
                 counters.add("processed")
                 lastSeq = seq

@@ -1,6 +1,17 @@
 import Foundation
 import Synchronization
 
+/// An output the pipeline runs on its own thread.
+protocol PipelineOutput: AnyObject, Sendable {
+    var name: String { get }
+    /// Set when the pipeline stops and the output could not drain in time.
+    var abandon: Atomic<Bool> { get }
+    func run()
+}
+
+extension OutputRunner: PipelineOutput {}
+extension TcpOutputRunner: PipelineOutput {}
+
 /// Where an output's bytes go.
 protocol OutputSink: AnyObject {
     /// Writes all of `bytes`; throws on failure (the messages are then retried).

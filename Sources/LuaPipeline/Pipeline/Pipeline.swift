@@ -13,7 +13,7 @@ public final class Pipeline: @unchecked Sendable {
     let log: PipelineLog
     var inputs: [any PipelineInput] = []
     var filters: [SandboxFilterRunner] = []
-    var outputs: [OutputRunner] = []
+    var outputs: [any PipelineOutput] = []
     public private(set) var counters: [PluginCounters] = []
     private var inputThreads: [Thread] = []
     private let inputsRunning = Atomic<Int>(0)
@@ -106,8 +106,10 @@ public final class Pipeline: @unchecked Sendable {
             case .input:
                 let splitterConfig = p.options.string("splitter").flatMap({ config.plugin(named: $0) })
                 let maxSize = g.maxMessageSize
+                let isTcp = p.type.name == "TcpInput"
                 let makeSplitter: () -> any Splitter = {
                     switch splitterConfig {
+                    case nil where isTcp: return HekaFramingSplitter(maxMessageSize: maxSize)
                     case let s? where s.type.name == "HekaFramingSplitter": return HekaFramingSplitter(maxMessageSize: maxSize)
                     case let s? where s.type.name == "NullSplitter": return NullSplitter()
                     case let s?:
@@ -116,7 +118,9 @@ public final class Pipeline: @unchecked Sendable {
                     case nil: return TokenSplitter()
                     }
                 }
-                guard let decoder = makeDecoder(p.options.string("decoder"), input: p.name) else { continue }
+                let decoderMade: (any RecordDecoder)? = isTcp && p.options.string("decoder") == nil
+                    ? ProtobufDecoder() : makeDecoder(p.options.string("decoder"), input: p.name)
+                guard let decoder = decoderMade else { continue }
                 let records = RecordHandler(inputName: p.name, decoder: decoder, router: router, counters: c, log: log,
                                             sendDecodeFailures: p.options.bool("send_decode_failures")!,
                                             logDecodeFailures: p.options.bool("log_decode_failures")!)
@@ -136,6 +140,10 @@ public final class Pipeline: @unchecked Sendable {
                         fileMatch: regex, rescanInterval: o.double("rescan_interval")!, oldestDuration: o.double("oldest_duration")!,
                         initialTail: o.bool("initial_tail")!, journalDirectory: journals, records: records, log: log,
                         makeSplitter: makeSplitter))
+                } else if isTcp {
+                    let recent = ((g.baseDir as NSString).appendingPathComponent("tcp") as NSString).appendingPathComponent("\(p.name).uuids")
+                    inputs.append(TcpInput(name: p.name, address: p.options.string("address")!, ack: p.options.bool("ack")!,
+                                           records: records, log: log, recentPath: recent, makeSplitter: makeSplitter))
                 } else {
                     inputs.append(StdinInput(fd: stdin, splitter: makeSplitter(), records: records))
                 }
@@ -151,7 +159,14 @@ public final class Pipeline: @unchecked Sendable {
                     guard let made = makeEncoder(e) else { continue }
                     encoder = made
                 } else {
-                    encoder = JsonEncoder()
+                    encoder = p.type.name == "TcpOutput" ? ProtobufEncoder() : JsonEncoder()
+                }
+                if p.type.name == "TcpOutput" {
+                    outputs.append(TcpOutputRunner(
+                        name: p.name, reader: makeReader(p), encoder: encoder, framing: p.options.bool("use_framing") ?? true,
+                        address: p.options.string("address")!, waitForAck: p.options.bool("wait_for_ack")!, counters: c, log: log))
+                    counters.append(c)
+                    continue
                 }
                 let sink: any OutputSink
                 if p.type.name == "FileOutput" {

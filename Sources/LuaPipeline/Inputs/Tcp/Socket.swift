@@ -1,0 +1,91 @@
+import Foundation
+
+/// Small blocking-socket helpers (IPv4/IPv6 via getaddrinfo). luapiped's plugins run on
+/// their own threads, so blocking I/O with poll timeouts is enough here.
+enum Socket {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Splits "host:port" (IPv6 as "[::1]:5565").
+    static func split(_ address: String) throws(Failure) -> (String, String) {
+        guard let colon = address.lastIndex(of: ":") else { throw Failure(description: "address \"\(address)\" has no port") }
+        var host = String(address[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, String(address[address.index(after: colon)...]))
+    }
+
+    private static func resolve(_ address: String, passive: Bool) throws(Failure) -> UnsafeMutablePointer<addrinfo> {
+        let (host, port) = try split(address)
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        if passive { hints.ai_flags = AI_PASSIVE }
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host.isEmpty ? nil : host, port, &hints, &res)
+        guard rc == 0, let res else { throw Failure(description: "cannot resolve \(address): \(String(cString: gai_strerror(rc)))") }
+        return res
+    }
+
+    static func listen(_ address: String) throws(Failure) -> Int32 {
+        let ai = try resolve(address, passive: true)
+        defer { freeaddrinfo(ai) }
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0, Glibc.listen(fd, 128) == 0 else {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw Failure(description: "cannot listen on \(address): \(e)")
+        }
+        return fd
+    }
+
+    static func connect(_ address: String) throws(Failure) -> Int32 {
+        let ai = try resolve(address, passive: false)
+        defer { freeaddrinfo(ai) }
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        guard Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw Failure(description: "cannot connect to \(address): \(e)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return fd
+    }
+
+    /// Waits up to `ms` for `fd` to be readable.
+    static func readable(_ fd: Int32, ms: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, ms) > 0
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = send(fd, raw.baseAddress! + off, raw.count - off, Int32(MSG_NOSIGNAL))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                off += n
+            }
+            return true
+        }
+    }
+}
+
+/// The acknowledgement a TcpInput with `ack = true` sends for each message once it is in
+/// its log: 0x06 (ASCII ACK) then the message's 16-byte Uuid. docs/tcp-ack.md.
+enum AckFrame {
+    static let marker: UInt8 = 0x06
+    static let size = 17
+
+    static func make(_ uuid: UnsafeRawBufferPointer) -> [UInt8] { [marker] + Array(uuid) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
