@@ -43,15 +43,27 @@ public final class ProtobufDecoder: RecordDecoder {
 /// A Lua decoder: each record is the Payload of a message handed to `process_message`;
 /// what the script injects (or, when it injects nothing and returns 0, the possibly
 /// rewritten message) comes out, as in Heka. What a failing call injected is dropped.
+///
+/// A record that makes the script raise an error or break a limit terminates that
+/// sandbox: the record is counted as a failure and a fresh sandbox is loaded from the
+/// script for the next record, so one bad line cannot stop an input.
 public final class SandboxDecoder: RecordDecoder {
-    public let sandbox: Sandbox
+    public private(set) var sandbox: Sandbox
     let inputName: String
+    let rebuild: () -> Sandbox?
     var uuids = UUIDSource.random.makeGenerator()
     private var produced: [MessageView] = []
+    /// Sandboxes replaced after a termination.
+    public private(set) var restarts = 0
 
-    public init(sandbox: Sandbox, inputName: String) {
+    public init(sandbox: Sandbox, inputName: String, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.sandbox = sandbox
         self.inputName = inputName
+        self.rebuild = rebuild
+        attach()
+    }
+
+    private func attach() {
         sandbox.onInject = { [unowned self] injection in
             if let v = injection.copyView() { produced.append(v) }
             return .accept
@@ -65,6 +77,12 @@ public final class SandboxDecoder: RecordDecoder {
         produced.removeAll(keepingCapacity: true)
         switch sandbox.processMessage(input) {
         case .terminated(let e):
+            if let fresh = rebuild() {
+                sandbox = fresh
+                attach()
+                restarts += 1
+                return "terminated (restarted): \(e.message)"
+            }
             return "terminated: \(e.message)"
         case .ok(let status, let message):
             if status < 0 { return message ?? "process_message() failed with status \(status)" }

@@ -77,7 +77,8 @@ public final class Pipeline: @unchecked Sendable {
             guard let p = config.plugin(named: name) else { return nil }
             switch p.type.name {
             case "ProtobufDecoder": return ProtobufDecoder()
-            case "SandboxDecoder": return makeSandbox(p, kind: .decoder).map { SandboxDecoder(sandbox: $0, inputName: input) }
+            case "SandboxDecoder":
+                return makeSandbox(p, kind: .decoder).map { SandboxDecoder(sandbox: $0, inputName: input, rebuild: { makeSandbox(p, kind: .decoder) }) }
             default: return nil
             }
         }
