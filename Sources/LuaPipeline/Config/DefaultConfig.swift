@@ -1,15 +1,24 @@
-/// The configuration `luapiped run` uses when given none: standard input, one message per
-/// line, printed on standard output in the JSON form (Heka's LogOutput), so a newcomer
-/// sees their data. Documented in README.md.
+/// The configuration `luapiped run` uses when given none, documented in README.md:
+/// - TCP on 127.0.0.1:5565: Heka stream framing of protobuf messages (what another
+///   luapiped's TcpOutput or Heka sends), acknowledged;
+/// - UDP on 127.0.0.1:5566: each datagram is one message whose Payload is its text;
+/// - standard input: each line is one message whose Payload is the line;
+/// - everything printed on standard output in the JSON form (Heka's LogOutput), so a
+///   newcomer sees their data; `./lua.d` is the sandbox directory.
 public enum DefaultConfig {
     public static let toml = """
         [luapiped]
         base_dir = "luapiped-data"
+        sandbox_dir = "lua.d"
+
+        [TcpInput]
+        address = "127.0.0.1:5565"
+        ack = true
+
+        [UdpInput]
+        address = "127.0.0.1:5566"
 
         [StdinInput]
-        splitter = "TokenSplitter"
-
-        [TokenSplitter]
 
         [LogOutput]
         message_matcher = "TRUE"

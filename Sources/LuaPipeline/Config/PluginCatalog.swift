@@ -60,6 +60,9 @@ public enum PluginCatalog {
             ConfigOption("address", .string, default: .string("127.0.0.1:5565"), "host:port to listen on"),
             ConfigOption("ack", .bool, default: .bool(false), "acknowledge each message (0x06 + Uuid) once it is in the log; skip duplicates by Uuid"),
         ], doc: "listens for TCP connections (Heka framing and protobuf by default)"),
+        PluginType(name: "UdpInput", category: .input, options: input + [
+            ConfigOption("address", .string, default: .string("127.0.0.1:5566"), "host:port to receive datagrams on"),
+        ], doc: "receives UDP datagrams, one record each by default"),
         PluginType(name: "TokenSplitter", category: .splitter, options: [
             ConfigOption("delimiter", .string, default: .string("\n"), "the byte that ends a record"),
             ConfigOption("deliver_incomplete_final", .bool, default: .bool(true), "deliver a last record without its delimiter at end of stream"),

@@ -141,6 +141,9 @@ public final class Pipeline: @unchecked Sendable {
                         fileMatch: regex, rescanInterval: o.double("rescan_interval")!, oldestDuration: o.double("oldest_duration")!,
                         initialTail: o.bool("initial_tail")!, journalDirectory: journals, records: records, log: log,
                         makeSplitter: makeSplitter))
+                } else if p.type.name == "UdpInput" {
+                    inputs.append(UdpInput(name: p.name, address: p.options.string("address")!, maxMessageSize: g.maxMessageSize,
+                                           records: records, splitter: splitterConfig == nil ? NullSplitter() : makeSplitter(), log: log))
                 } else if isTcp {
                     let recent = ((g.baseDir as NSString).appendingPathComponent("tcp") as NSString).appendingPathComponent("\(p.name).uuids")
                     inputs.append(TcpInput(name: p.name, address: p.options.string("address")!, ack: p.options.bool("ack")!,

@@ -63,6 +63,59 @@ import Testing
         #expect(counters["decode_failures"] == 4)  // garbage, oversize, bad header, not a message
     }
 
+    @Test func udpDatagramsAreRecordsAndOversizeOnesAreCounted() throws {
+        let port = try TcpAckTests.freePort()
+        let p = try pipeline("""
+            [luapiped]
+            max_message_size = 100
+
+            [UdpInput]
+            address = "127.0.0.1:\(port)"
+
+            [out]
+            type = "FileOutput"
+            path = "udp.txt"
+            message_matcher = "TRUE"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+            """)
+        p.start()
+        let runner = Thread { p.runUntilInputsEnd() }
+        runner.start()
+        let counters = p.counters.first { $0.name == "UdpInput" }!
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        func send(_ text: String) {
+            _ = Array(text.utf8).withUnsafeBytes { raw in
+                withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, raw.baseAddress, raw.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                } }
+            }
+        }
+        // The socket may not be bound yet: resend the first datagram until it is seen.
+        let deadline = Date().addingTimeInterval(30)
+        while counters["records"] == 0 && Date() < deadline {
+            send("hello")
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        let before = counters["records"]
+        send(String(repeating: "x", count: 500))
+        send("world")
+        while counters["records"] < before + 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        while counters["decode_failures"] < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        close(fd)
+        p.requestStop()
+        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        let got = lines("udp.txt")
+        #expect(got.last == "world")
+        #expect(Set(got) == ["hello", "world"])
+        #expect(counters["decode_failures"] == 1)
+    }
+
     @Test func invalidUTF8AndAFailingDecoderAreCountedAndTheRestFlows() throws {
         FileManager.default.createFile(atPath: dir.appendingPathComponent("every10.lua").path, contents: Data("""
             n = 0

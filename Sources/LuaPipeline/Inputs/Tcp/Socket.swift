@@ -27,6 +27,27 @@ enum Socket {
         return res
     }
 
+    /// A bound UDP socket.
+    static func bindUDP(_ address: String) throws(Failure) -> Int32 {
+        let (host, port) = try split(address)
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+        hints.ai_flags = AI_PASSIVE
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host.isEmpty ? nil : host, port, &hints, &res)
+        guard rc == 0, let ai = res else { throw Failure(description: "cannot resolve \(address): \(String(cString: gai_strerror(rc)))") }
+        defer { freeaddrinfo(ai) }
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
+        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
+        guard bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            let e = String(cString: strerror(errno))
+            close(fd)
+            throw Failure(description: "cannot bind \(address): \(e)")
+        }
+        return fd
+    }
+
     static func listen(_ address: String) throws(Failure) -> Int32 {
         let ai = try resolve(address, passive: true)
         defer { freeaddrinfo(ai) }
