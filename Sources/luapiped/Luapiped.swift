@@ -8,7 +8,7 @@ struct Luapiped: ParsableCommand {
         commandName: "luapiped",
         abstract: "One data pipeline for logs, metrics and events, with Lua 5.4 sandboxed plugins.",
         version: LuaPipelineVersion.string,
-        subcommands: [Run.self, Check.self, TestScript.self, Cat.self, Version.self],
+        subcommands: [Run.self, Check.self, TestScript.self, Cat.self, ConfigReferenceCommand.self, Version.self],
         defaultSubcommand: Run.self
     )
 }
