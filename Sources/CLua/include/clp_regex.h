@@ -49,6 +49,11 @@ clp_regex *clp_regex_compile(const char *pattern, size_t length,
 int clp_regex_match(const clp_regex *re, const void *subject, size_t length);
 
 /** Returns 1 when the pattern was JIT-compiled (for diagnostics and tests). */
+/* Finds the first match at or after `start`: 1 and its [start, end) byte range, 0 when
+ * there is none, -1 on an engine error. */
+int clp_regex_search(const clp_regex *re, const void *subject, size_t length, size_t start,
+                     size_t *match_start, size_t *match_end);
+
 int clp_regex_is_jit(const clp_regex *re);
 
 /** Frees a pattern returned by clp_regex_compile; NULL is ignored. */

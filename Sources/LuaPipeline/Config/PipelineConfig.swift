@@ -178,6 +178,19 @@ public struct PipelineConfig: Sendable {
             if let b = p.options.options("buffering"), let action = b.string("full_action"), FullAction(rawValue: action) == nil {
                 errors.append(p.error("buffering.full_action", "must be block, drop or shutdown, not \"\(action)\""))
             }
+            if p.type.name == "MultiDecoder" {
+                if p.options.string("cascade_strategy") != "first-wins" {
+                    errors.append(p.error("cascade_strategy", "only \"first-wins\" is supported"))
+                }
+                for sub in p.options.strings("subs") ?? [] {
+                    if let t = byName[sub] {
+                        if t.type.category != .decoder { errors.append(p.error("subs", "\"\(sub)\" is a \(t.type.category.rawValue), not a decoder")) }
+                        if t.type.name == "MultiDecoder" { errors.append(p.error("subs", "\"\(sub)\" is a MultiDecoder: they do not nest")) }
+                    } else {
+                        errors.append(p.error("subs", "no section named \"\(sub)\""))
+                    }
+                }
+            }
             if p.type.category == .output && p.options.string("encoder") == nil && p.type.name == "FileOutput" {
                 errors.append(p.error("encoder", "missing (an encoder section: ProtobufEncoder, PayloadEncoder, JsonEncoder or SandboxEncoder)"))
             }

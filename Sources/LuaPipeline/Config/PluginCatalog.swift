@@ -66,11 +66,22 @@ public enum PluginCatalog {
         PluginType(name: "TokenSplitter", category: .splitter, options: [
             ConfigOption("delimiter", .string, default: .string("\n"), "the byte that ends a record"),
             ConfigOption("deliver_incomplete_final", .bool, default: .bool(true), "deliver a last record without its delimiter at end of stream"),
+            ConfigOption("keep_truncated", .bool, default: .bool(false), "cut a record over max_message_size to that size instead of dropping it"),
         ], doc: "records end with a delimiter (lines by default)"),
+        PluginType(name: "RegexSplitter", category: .splitter, options: [
+            ConfigOption("delimiter", .string, required: true, "regular expression (PCRE2) that separates records"),
+            ConfigOption("delimiter_eol", .bool, default: .bool(true), "the match ends a record (true) or starts the next one (false)"),
+            ConfigOption("keep_truncated", .bool, default: .bool(false), "cut a record over max_message_size to that size instead of dropping it"),
+        ], doc: "records are separated by a regular expression"),
         PluginType(name: "HekaFramingSplitter", category: .splitter, options: [], doc: "Heka stream framing"),
         PluginType(name: "NullSplitter", category: .splitter, options: [], doc: "each read is one record"),
         PluginType(name: "ProtobufDecoder", category: .decoder, options: [], doc: "records are Heka protobuf messages"),
         PluginType(name: "SandboxDecoder", category: .decoder, options: sandbox, doc: "a Lua decoder"),
+        PluginType(name: "MultiDecoder", category: .decoder, options: [
+            ConfigOption("subs", .stringArray, required: true, "decoder sections tried in order"),
+            ConfigOption("cascade_strategy", .string, default: .string("first-wins"), "first-wins: the first sub-decoder that accepts the record"),
+            ConfigOption("log_sub_errors", .bool, default: .bool(false), "log why each sub-decoder refused a record"),
+        ], doc: "tries several decoders"),
         PluginType(name: "SandboxFilter", category: .filter, options: sandbox + reader, doc: "a Lua filter"),
         PluginType(name: "SandboxEncoder", category: .encoder, options: sandbox, doc: "a Lua encoder"),
         PluginType(name: "PayloadEncoder", category: .encoder, options: [

@@ -73,10 +73,18 @@ public final class Pipeline: @unchecked Sendable {
         }
 
         func makeDecoder(_ name: String?, input: String) -> (any RecordDecoder)? {
+            // (MultiDecoders do not nest: checked with the config, so this recursion ends.)
             guard let name else { return PayloadRecordDecoder(inputName: input, hostname: g.hostname) }
             guard let p = config.plugin(named: name) else { return nil }
             switch p.type.name {
             case "ProtobufDecoder": return ProtobufDecoder()
+            case "MultiDecoder":
+                var subs: [(name: String, decoder: any RecordDecoder)] = []
+                for sub in p.options.strings("subs") ?? [] {
+                    guard let d = makeDecoder(sub, input: input) else { return nil }
+                    subs.append((sub, d))
+                }
+                return MultiDecoder(name: p.name, subs: subs, logSubErrors: p.options.bool("log_sub_errors")!, log: log)
             case "SandboxDecoder":
                 return makeSandbox(p, kind: .decoder).map { SandboxDecoder(sandbox: $0, inputName: input, rebuild: { makeSandbox(p, kind: .decoder) }) }
             default: return nil
@@ -113,10 +121,23 @@ public final class Pipeline: @unchecked Sendable {
                     case nil where isTcp: return HekaFramingSplitter(maxMessageSize: maxSize)
                     case let s? where s.type.name == "HekaFramingSplitter": return HekaFramingSplitter(maxMessageSize: maxSize)
                     case let s? where s.type.name == "NullSplitter": return NullSplitter()
+                    case let s? where s.type.name == "RegexSplitter":
+                        // Compiled once at start-up below, so this cannot fail here.
+                        return try! RegexSplitter(pattern: s.options.string("delimiter")!, delimiterAtEnd: s.options.bool("delimiter_eol")!,
+                                                  maxRecordSize: maxSize, keepTruncated: s.options.bool("keep_truncated")!)
                     case let s?:
                         return TokenSplitter(delimiter: s.options.string("delimiter")!.utf8.first ?? 0x0A,
-                                             deliverIncompleteFinal: s.options.bool("deliver_incomplete_final")!)
-                    case nil: return TokenSplitter()
+                                             deliverIncompleteFinal: s.options.bool("deliver_incomplete_final")!,
+                                             maxRecordSize: maxSize, keepTruncated: s.options.bool("keep_truncated")!)
+                    case nil: return TokenSplitter(maxRecordSize: maxSize)
+                    }
+                }
+                if let s = splitterConfig, s.type.name == "RegexSplitter" {
+                    do {
+                        _ = try RegexSplitter(pattern: s.options.string("delimiter")!, maxRecordSize: maxSize, keepTruncated: false)
+                    } catch {
+                        errors.append(s.error("delimiter", error.reason))
+                        continue
                     }
                 }
                 let decoderMade: (any RecordDecoder)? = isTcp && p.options.string("decoder") == nil

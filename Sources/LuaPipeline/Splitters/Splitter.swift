@@ -16,11 +16,25 @@ public protocol Splitter {
 public struct TokenSplitter: Splitter {
     let delimiter: UInt8
     let deliverIncompleteFinal: Bool
+    let limit: RecordLimit
     private var pending: [UInt8] = []
+    private var errors: [String] = []
+    /// Inside an over-long record already reported: skip to its delimiter.
+    private var skipping = false
 
-    public init(delimiter: UInt8 = 0x0A, deliverIncompleteFinal: Bool = true) {
+    public init(delimiter: UInt8 = 0x0A, deliverIncompleteFinal: Bool = true,
+                maxRecordSize: Int = StreamFraming.defaultMaxMessageSize, keepTruncated: Bool = false) {
         self.delimiter = delimiter
         self.deliverIncompleteFinal = deliverIncompleteFinal
+        self.limit = RecordLimit(max: maxRecordSize, keepTruncated: keepTruncated)
+    }
+
+    private mutating func deliver(_ record: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) -> Void) {
+        if skipping {
+            skipping = false  // the tail of a record already cut or dropped
+            return
+        }
+        limit.deliver(record, emit, &errors)
     }
 
     public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) {
@@ -29,24 +43,41 @@ public struct TokenSplitter: Splitter {
             while start < raw.count, let hit = memchr(raw.baseAddress! + start, Int32(delimiter), raw.count - start) {
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
                 if pending.isEmpty {
-                    emit(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                    deliver(UnsafeRawBufferPointer(rebasing: raw[start..<end]), emit)
                 } else {
                     pending.append(contentsOf: raw[start..<end])
-                    pending.withUnsafeBytes { emit($0) }
+                    let whole = pending
                     pending.removeAll(keepingCapacity: true)
+                    whole.withUnsafeBytes { deliver($0, emit) }
                 }
                 start = end + 1
             }
             if start < raw.count { pending.append(contentsOf: raw[start...]) }
         }
+        // A record longer than the limit with no delimiter in sight: cut or drop it now
+        // rather than buffer without bound.
+        if pending.count > limit.max && !skipping {
+            let whole = pending
+            pending.removeAll()
+            whole.withUnsafeBytes { limit.deliver($0, emit, &errors) }
+            skipping = true
+        } else if skipping && pending.count > limit.max {
+            pending.removeAll()
+        }
     }
 
     public mutating func finish(_ emit: (UnsafeRawBufferPointer) -> Void) {
-        defer { pending.removeAll() }
-        if deliverIncompleteFinal && !pending.isEmpty { pending.withUnsafeBytes { emit($0) } }
+        let whole = pending
+        pending.removeAll()
+        if deliverIncompleteFinal && !whole.isEmpty { whole.withUnsafeBytes { deliver($0, emit) } }
+        skipping = false
     }
 
-    public mutating func takeErrors() -> [String] { [] }
+    public mutating func takeErrors() -> [String] {
+        defer { errors.removeAll() }
+        return errors
+    }
+
     public var buffered: Int { pending.count }
 }
 
