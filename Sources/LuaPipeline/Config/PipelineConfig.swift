@@ -11,6 +11,7 @@ public struct GlobalConfig: Sendable {
     public var maxProcessInject: Int
     public var maxTimerInject: Int
     public var maxProcessDuration: Double
+    public var sandboxWorkers: Int
 }
 
 /// One plugin section, checked.
@@ -120,7 +121,8 @@ public struct PipelineConfig: Sendable {
             maxMessageLoops: Int(g.integer("max_message_loops")!),
             maxProcessInject: Int(g.integer("max_process_inject")!),
             maxTimerInject: Int(g.integer("max_timer_inject")!),
-            maxProcessDuration: g.double("max_process_duration")!)
+            maxProcessDuration: g.double("max_process_duration")!,
+            sandboxWorkers: Int(g.integer("sandbox_workers") ?? Int64(ProcessInfo.processInfo.activeProcessorCount)))
 
         var plugins: [PluginConfig] = []
         for s in sections {

@@ -114,5 +114,6 @@ public enum PluginCatalog {
         ConfigOption("max_process_inject", .integer, default: .integer(1), "messages a filter may inject per process_message"),
         ConfigOption("max_timer_inject", .integer, default: .integer(10), "messages a filter may inject per timer_event"),
         ConfigOption("max_process_duration", .duration, default: .double(SandboxLimits.defaultMaxProcessDuration), "wall clock per sandbox call"),
+        ConfigOption("sandbox_workers", .integer, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ]
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Runs one SandboxFilter on its own thread: pulls the messages its matcher accepts,
+/// Runs one SandboxFilter, pinned to one worker of the sandbox pool: pulls the messages its matcher accepts,
 /// calls `process_message`, `timer_event` every `ticker_interval`, and appends what it
 /// injects back to the router (never to itself, loops bounded, at most
 /// `max_process_inject`/`max_timer_inject` per call).
@@ -84,35 +84,59 @@ final class SandboxFilterRunner: @unchecked Sendable {
         }
     }
 
-    func run() {
-        var nextTick = Date().addingTimeInterval(tickerInterval)
-        while true {
-            let wait = tickerInterval > 0 ? max(0, nextTick.timeIntervalSinceNow) : 0.2
-            guard let batch = reader.next(maxCount: 64, timeout: min(wait, 0.2)) else { break }
-            for m in batch {
-                currentLoops = m.loops
-                injectedThisCall = 0
-                counters.add("processed")
-                switch sandbox.processMessage(m.view) {
-                case .terminated(let e):
-                    terminated(e.message)
-                    return
-                case .ok(let status, let message):
-                    if status < 0 {
-                        counters.add("failures")
-                        log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
-                    }
+    private var nextTick: Date?
+    /// Whether this filter is finished (terminated, or stopped cleanly).
+    private(set) var done = false
+
+    /// One round on a worker: a batch of messages (without waiting), the timer when due,
+    /// the clean stop once asked and drained. Returns whether it did any work.
+    func step() -> Bool {
+        guard !done else { return false }
+        if nextTick == nil { nextTick = Date().addingTimeInterval(tickerInterval) }
+        guard let batch = reader.next(maxCount: 64, timeout: 0) else {
+            finish()
+            done = true
+            return true
+        }
+        for m in batch {
+            currentLoops = m.loops
+            injectedThisCall = 0
+            counters.add("processed")
+            switch sandbox.processMessage(m.view) {
+            case .terminated(let e):
+                terminated(e.message)
+                done = true
+                return true
+            case .ok(let status, let message):
+                if status < 0 {
+                    counters.add("failures")
+                    log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
                 }
             }
-            // One acknowledgement per batch: the lock and the log trim are not per message.
-            if let last = batch.last { reader.acknowledge(through: last.seq) } else { reader.acknowledgeAll() }
-            if tickerInterval > 0 && Date() >= nextTick {
-                if !timer(shutdown: false) { return }
-                nextTick = Date().addingTimeInterval(tickerInterval)
-            }
-            if batch.isEmpty && stopping.load(ordering: .relaxed) { break }
         }
-        finish()
+        // One acknowledgement per batch: the lock and the log trim are not per message.
+        if let last = batch.last { reader.acknowledge(through: last.seq) } else { reader.acknowledgeAll() }
+        var worked = !batch.isEmpty
+        if tickerInterval > 0, let due = nextTick, Date() >= due {
+            worked = true
+            if !timer(shutdown: false) {
+                done = true
+                return true
+            }
+            nextTick = Date().addingTimeInterval(tickerInterval)
+        }
+        if batch.isEmpty && stopping.load(ordering: .relaxed) {
+            finish()
+            done = true
+            return true
+        }
+        return worked
+    }
+
+    /// Seconds until this filter's next timer_event (nil: none due).
+    var secondsToTick: Double? {
+        guard tickerInterval > 0, let due = nextTick else { return nil }
+        return max(0, due.timeIntervalSinceNow)
     }
 
     /// The clean stop: last timer_event, then preserve_data.

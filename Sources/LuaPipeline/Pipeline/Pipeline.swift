@@ -237,7 +237,10 @@ public final class Pipeline: @unchecked Sendable {
     /// Starts every plugin's thread.
     public func start() {
         for o in outputs { _ = spawn(o.name) { o.run() } }
-        for f in filters { _ = spawn(f.name) { f.run() } }
+        let pool = SandboxWorkerPool(runners: filters, count: config.global.sandboxWorkers, router: router)
+        for (i, runners) in pool.workers.enumerated() {
+            _ = spawn("sandbox-worker-\(i)") { [router] in SandboxWorkerPool.run(runners, router: router) }
+        }
         inputsRunning.store(inputs.count, ordering: .relaxed)
         for i in inputs {
             _ = spawn(i.name) { [self] in

@@ -146,6 +146,63 @@ import Testing
         #expect(reported.contains("\"plugin\":\"bomb\""))
         #expect(try summaries().last?.field("total")?.value == .integer([50]))
     }
+
+    @Test func oneWorkerServesSeveralFiltersFully() throws {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("count.lua").path, contents: Data("""
+            n = 0
+            function process_message() n = n + 1 return 0 end
+            function timer_event(ns, shutdown) if shutdown then inject_payload("txt", "count", n) end end
+            """.utf8))
+        var sections = """
+            [luapiped]
+            sandbox_workers = 1
+
+            [StdinInput]
+
+            [counts]
+            type = "FileOutput"
+            path = "counts.txt"
+            message_matcher = "Type == 'heka.sandbox-output'"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+
+            """
+        for i in 1...3 {
+            sections += """
+
+                [count\(i)]
+                type = "SandboxFilter"
+                filename = "count.lua"
+                message_matcher = "Type == 'StdinInput'"
+
+                """
+        }
+        let path = dir.appendingPathComponent("pool.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data(sections.utf8))
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }), stdin: fds[0])
+        p.start()
+        let data = Array(String(repeating: "x\n", count: 5000).utf8)
+        let writeEnd = fds[1]
+        let writer = Thread {
+            data.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = write(writeEnd, raw.baseAddress! + off, raw.count - off)
+                    if n <= 0 { break }
+                    off += n
+                }
+            }
+            close(writeEnd)
+        }
+        writer.start()
+        p.runUntilInputsEnd()
+        close(fds[0])
+        let counts = try String(contentsOf: dir.appendingPathComponent("counts.txt"), encoding: .utf8).split(separator: "\n")
+        #expect(counts == ["5000", "5000", "5000"])
+    }
 }
 
 #if canImport(Glibc)
