@@ -12,7 +12,7 @@ struct Run: ParsableCommand {
     @Option(name: .shortAndLong, help: "Config file, or a directory whose *.toml files are read in name order.")
     var config: String?
 
-    @Flag(name: .shortAndLong, help: "Log per-plugin counters when stopping.") var verbose = false
+    @Flag(name: .shortAndLong, help: "Log per-plugin counters every 10 s and when stopping.") var verbose = false
 
     func run() throws {
         let cfg: PipelineConfig
@@ -36,13 +36,8 @@ struct Run: ParsableCommand {
             sources.append(s)
         }
         pipeline.start()
-        pipeline.runUntilInputsEnd()
-        if verbose {
-            for c in pipeline.counters {
-                let fields = c.snapshot.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                FileHandle.standardError.write(Data("\(c.name): \(fields)\n".utf8))
-            }
-        }
+        pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
+        if verbose { pipeline.report() }
         _ = sources
     }
 }

@@ -98,6 +98,18 @@ final class SandboxFilterRunner: @unchecked Sendable {
             done = true
             return true
         }
+        let started = Router.monotonicNanosPrecise()
+        defer {
+            if !batch.isEmpty {
+                counters.add("process_ns", Int64(Router.monotonicNanosPrecise() &- started))
+                let u = sandbox.usage
+                counters.set("memory_current", Int64(u.memoryCurrent))
+                counters.set("memory_peak", Int64(u.memoryPeak))
+                counters.set("instructions_peak", Int64(u.instructionsPeak))
+                counters.set("lag_bytes", Int64(reader.lagBytes))
+                counters.set("dropped", Int64(reader.currentCounters.dropped))
+            }
+        }
         for m in batch {
             currentLoops = m.loops
             injectedThisCall = 0

@@ -141,6 +141,7 @@ final class OutputRunner: @unchecked Sendable {
             if batch.isEmpty { reader.acknowledgeAll() }
             if lastSeq != nil && (batch.isEmpty || Date().timeIntervalSince(lastFlush) >= flushInterval) { flush() }
             counters.set("dropped", Int64(reader.currentCounters.dropped))
+            counters.set("lag_bytes", Int64(reader.lagBytes))
         }
         flush()
         counters.set("dropped", Int64(reader.currentCounters.dropped))

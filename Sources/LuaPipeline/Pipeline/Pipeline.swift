@@ -251,12 +251,29 @@ public final class Pipeline: @unchecked Sendable {
     }
 
     /// Blocks until every input has finished (end of input) or a stop was requested,
-    /// then stops gracefully.
-    public func runUntilInputsEnd() {
+    /// then stops gracefully. With `reportEvery`, logs every plugin's counters that often.
+    public func runUntilInputsEnd(reportEvery: Double? = nil) {
+        var lastReport = Date()
         while inputsRunning.load(ordering: .relaxed) > 0 && !stopRequested.load(ordering: .relaxed) {
             Thread.sleep(forTimeInterval: 0.05)
+            if let every = reportEvery, Date().timeIntervalSince(lastReport) >= every {
+                report()
+                lastReport = Date()
+            }
         }
         stop()
+    }
+
+    /// One log line per plugin with its counters (filters: also avg_ns per message).
+    public func report() {
+        for c in counters {
+            var values = c.snapshot
+            if let ns = values["process_ns"], let n = values["processed"], n > 0 {
+                values["avg_ns"] = ns / n
+                values["process_ns"] = nil
+            }
+            log.info(c.name, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
     }
 
     /// Requests a stop (signal handlers call this); `runUntilInputsEnd` then stops.
