@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// The `luapiped` daemon as an operator runs it: SIGTERM mid-file and a restart, a broken
+/// config, `check`.
+@Suite struct DaemonTests {
+    let dir = temporaryDirectory()
+    let lua = repositoryRoot.appendingPathComponent("lua").path
+
+    private func run(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = CommandLineTests.binary
+        p.arguments = args
+        p.currentDirectoryURL = dir
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    private func appendLines(_ lines: ArraySlice<String>) throws {
+        let url = dir.appendingPathComponent("logs/access.log")
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let h = try FileHandle(forWritingTo: url)
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+        try h.close()
+    }
+
+    @Test func sigtermMidFileThenRestartCountsEveryLineOnce() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("luapiped.toml").path, contents: Data("""
+            [luapiped]
+            base_dir = "state"
+            share_dir = "\(lua)"
+
+            [access]
+            type = "LogstreamerInput"
+            log_directory = "logs"
+            file_match = 'access\\.log$'
+            rescan_interval = "20ms"
+            decoder = "nginx"
+
+            [nginx]
+            type = "SandboxDecoder"
+            filename = "decoders/nginx_access.lua"
+            [nginx.config]
+            type = "nginx.access"
+
+            [status]
+            type = "SandboxFilter"
+            filename = "filters/http_status_count.lua"
+            message_matcher = "Type == 'nginx.access'"
+            preserve_data = true
+
+            [summary]
+            type = "FileOutput"
+            path = "summary.json"
+            message_matcher = "Type == 'heka.sandbox.http_status_count'"
+            encoder = "JsonEncoder"
+
+            [JsonEncoder]
+            """.utf8))
+        var gen = NginxLogGenerator(seed: 21)
+        let lines = gen.make(120_000, malformedEvery: 1_000_000).lines
+        try appendLines(lines[0..<100_000])
+        let first = try run(["run", "-c", "luapiped.toml"])
+        // Stop it once its journal shows it is reading: most likely in the middle of the file.
+        let journal = dir.appendingPathComponent("state/logstreamer/access/access.log.journal").path
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: journal) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        first.terminate()
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        try appendLines(lines[100_000...])  // written while it is down
+        let second = try run(["run", "-c", "luapiped.toml"])
+        // Done when the journal reaches the end of the file.
+        let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("logs/access.log").path)[.size] as! Int
+        while Date() < deadline {
+            if let j = LogstreamJournal.load(journal), j.offset == Int64(size) { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        second.terminate()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+        let text = try String(contentsOf: dir.appendingPathComponent("summary.json"), encoding: .utf8)
+        let last = try Message.fromJSON(Array(text.split(separator: "\n").last!.utf8)).message
+        #expect(last.field("total")?.value == .integer([120_000]))
+    }
+
+    @Test func aBrokenConfigExitsOneWithLocatedErrors() throws {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("broken.toml").path, contents: Data("""
+            [StdinInput]
+            decoder = "missing"
+
+            [LogOutput]
+            message_matcher = "Type =="
+            """.utf8))
+        for command in [["run", "-c", "broken.toml"], ["check", "-c", "broken.toml"]] {
+            let p = Process()
+            p.executableURL = CommandLineTests.binary
+            p.arguments = command
+            p.currentDirectoryURL = dir
+            let err = Pipe()
+            p.standardError = err
+            p.standardInput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 1)
+            #expect(text.contains("broken.toml:1: [StdinInput] decoder: no section named \"missing\""))
+            #expect(text.contains("broken.toml:4: [LogOutput] message_matcher: message_matcher: syntax error"))
+        }
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("good.toml").path, contents: Data("[StdinInput]\n[LogOutput]\nmessage_matcher = \"TRUE\"\n".utf8))
+        let ok = try run(["check", "-c", "good.toml"])
+        ok.waitUntilExit()
+        #expect(ok.terminationStatus == 0)
+    }
+}
