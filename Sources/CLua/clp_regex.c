@@ -110,6 +110,33 @@ int clp_regex_search(const clp_regex *re, const void *subject, size_t length, si
     return 1;
 }
 
+int clp_regex_named_group(const clp_regex *re, const void *subject, size_t length, const char *name,
+                          size_t *group_start, size_t *group_end)
+{
+    /* The shared per-thread match data holds the whole match only: groups need their own. */
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    if (!md) return -1;
+    PCRE2_SPTR s = length ? (PCRE2_SPTR)subject : (PCRE2_SPTR)"";
+    int rc = re->jit ? pcre2_jit_match(re->code, s, length, 0, 0, md, NULL)
+                     : pcre2_match(re->code, s, length, 0, 0, md, NULL);
+    int result;
+    if (rc < 0) {
+        result = rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    } else {
+        int n = pcre2_substring_number_from_name(re->code, (PCRE2_SPTR)name);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        if (n < 0 || n >= rc || ov[2 * n] == PCRE2_UNSET) {
+            result = 2; /* matched, group absent or unset */
+        } else {
+            *group_start = ov[2 * n];
+            *group_end = ov[2 * n + 1];
+            result = 1;
+        }
+    }
+    pcre2_match_data_free(md);
+    return result;
+}
+
 int clp_regex_is_jit(const clp_regex *re)
 {
     return re->jit;

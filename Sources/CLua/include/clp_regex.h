@@ -54,6 +54,11 @@ int clp_regex_match(const clp_regex *re, const void *subject, size_t length);
 int clp_regex_search(const clp_regex *re, const void *subject, size_t length, size_t start,
                      size_t *match_start, size_t *match_end);
 
+/* Matches and gives the byte range of the named group: 1 found, 2 matched without that
+ * group, 0 no match, -1 engine error. */
+int clp_regex_named_group(const clp_regex *re, const void *subject, size_t length, const char *name,
+                          size_t *group_start, size_t *group_end);
+
 int clp_regex_is_jit(const clp_regex *re);
 
 /** Frees a pattern returned by clp_regex_compile; NULL is ignored. */

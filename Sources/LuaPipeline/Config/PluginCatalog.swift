@@ -50,7 +50,9 @@ public enum PluginCatalog {
         PluginType(name: "StdinInput", category: .input, options: input, doc: "reads standard input"),
         PluginType(name: "LogstreamerInput", category: .input, options: input + [
             ConfigOption("log_directory", .string, required: true, "the directory searched for log files"),
-            ConfigOption("file_match", .string, required: true, "regex for paths relative to log_directory; each matching file is a stream"),
+            ConfigOption("file_match", .string, required: true, "regex (named groups allowed) for paths relative to log_directory"),
+            ConfigOption("differentiator", .stringArray, "group names and literal text naming a file's stream (default: each file is a stream)"),
+            ConfigOption("priority", .stringArray, "group names ordering a stream's files, oldest first; ^NAME reverses"),
             ConfigOption("rescan_interval", .duration, default: .double(5), "how often new files are looked for"),
             ConfigOption("oldest_duration", .duration, default: .double(720 * 3600), "files not modified for longer are ignored (0 = no limit)"),
             ConfigOption("initial_tail", .bool, default: .bool(false), "start a stream without a journal at its end instead of its start"),

@@ -148,11 +148,12 @@ public final class Pipeline: @unchecked Sendable {
                                             logDecodeFailures: p.options.bool("log_decode_failures")!)
                 if p.type.name == "LogstreamerInput" {
                     let o = p.options
-                    let regex: MatcherRegex
+                    let regex: FileMatch
                     do {
-                        regex = try MatcherRegex(pattern: Array(o.string("file_match")!.utf8))
+                        regex = try FileMatch(pattern: o.string("file_match")!, differentiator: o.strings("differentiator") ?? [],
+                                              priority: o.strings("priority") ?? [])
                     } catch {
-                        errors.append(p.error("file_match", "\(error)"))
+                        errors.append(p.error("file_match", error.reason))
                         continue
                     }
                     let journals = o.string("journal_directory").map { PipelineConfig.resolve($0, against: config.directory) }

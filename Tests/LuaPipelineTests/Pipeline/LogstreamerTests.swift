@@ -146,4 +146,51 @@ import Testing
         }
         #expect(try lastSummary().field("total")?.value == .integer([3000]))
     }
+
+    @Test func aRotatedSequenceIsReadOldestFirstAndFollowed() throws {
+        // Three generations already there when luapiped starts, then a rotation that
+        // renames every file one step older while it runs.
+        for (name, range) in [("access.log.2", 1...3), ("access.log.1", 4...6), ("access.log", 7...9)] {
+            try append(ArraySlice(range.map { "line \($0)" }), to: name)
+        }
+        let text = """
+            [luapiped]
+            base_dir = "seq-state"
+
+            [access]
+            type = "LogstreamerInput"
+            log_directory = "logs"
+            file_match = 'access\\.log\\.?(?P<Seq>\\d*)$'
+            differentiator = ["access"]
+            priority = ["^Seq"]
+            rescan_interval = "20ms"
+
+            [out]
+            type = "FileOutput"
+            path = "seq.txt"
+            message_matcher = "TRUE"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+            """
+        let path = dir.appendingPathComponent("seq.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
+        p.start()
+        let runner = Thread { p.runUntilInputsEnd() }
+        runner.start()
+        let out = p.counters.first { $0.name == "out" }!
+        let deadline = Date().addingTimeInterval(60)
+        while out["written"] < 9 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let fm = FileManager.default
+        try fm.moveItem(at: logs.appendingPathComponent("access.log.2"), to: logs.appendingPathComponent("access.log.3"))
+        try fm.moveItem(at: logs.appendingPathComponent("access.log.1"), to: logs.appendingPathComponent("access.log.2"))
+        try fm.moveItem(at: logs.appendingPathComponent("access.log"), to: logs.appendingPathComponent("access.log.1"))
+        try append(["line 10", "line 11"])
+        while out["written"] < 11 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        p.requestStop()
+        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        let got = try String(contentsOf: dir.appendingPathComponent("seq.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
+        #expect(got == (1...11).map { "line \($0)" })
+    }
 }

@@ -12,7 +12,9 @@ import Foundation
 ///   unread in the journal).
 final class LogStream {
     let key: String
-    let path: String
+    /// The stream's files in reading order (oldest first); the last is the live one.
+    private(set) var sequence: [String]
+    var path: String { sequence.last! }
     private var splitter: any Splitter
     private var fd: Int32 = -1
     private var inode: UInt64 = 0
@@ -27,15 +29,20 @@ final class LogStream {
     let log: PipelineLog
     let inputName: String
 
-    init(key: String, path: String, splitter: any Splitter, log: PipelineLog, inputName: String) {
+    init(key: String, sequence: [String], splitter: any Splitter, log: PipelineLog, inputName: String) {
         self.key = key
-        self.path = path
+        self.sequence = sequence
         self.splitter = splitter
         self.log = log
         self.inputName = inputName
     }
 
     deinit { if fd >= 0 { close(fd) } }
+
+    /// The files found by the latest scan, in reading order.
+    func update(sequence: [String]) {
+        if !sequence.isEmpty { self.sequence = sequence }
+    }
 
     static func inodeOf(_ path: String) -> (inode: UInt64, size: Int64)? {
         var st = stat()
@@ -67,9 +74,19 @@ final class LogStream {
     /// `initialTail` when there is no journal).
     func start(journal: LogstreamJournal?, initialTail: Bool, directory: String) {
         guard let j = journal else {
-            let size = Self.inodeOf(path)?.size ?? 0
-            _ = openFile(path, at: initialTail ? size : 0)
+            if initialTail {
+                _ = openFile(path, at: Self.inodeOf(path)?.size ?? 0)
+            } else {
+                _ = openFile(sequence.first!, at: 0)  // the oldest file of the sequence first
+            }
             return
+        }
+        // The journal's file may be any of the sequence now.
+        for p in sequence {
+            if let (ino, size) = Self.inodeOf(p), ino == j.inode, size >= j.offset, Self.matches(p, offset: j.offset, hash: j.hash),
+               openFile(p, at: j.offset) {
+                return
+            }
         }
         if let (ino, size) = Self.inodeOf(path), ino == j.inode, size >= j.offset, openFile(path, at: j.offset),
            LogstreamJournal.fingerprint(fd: fd, offset: j.offset) == j.hash {
@@ -137,15 +154,22 @@ final class LogStream {
             return true
         }
         if readToEnd(records, directory: directory) { return true }
-        // At the end of what we have: has the file been rotated by rename?
-        guard let (ino, _) = Self.inodeOf(path) else { return false }  // renamed away, no new file yet
-        if ino != inode {
-            log.info(inputName, "\(key): rotated after byte \(offset); reading the new \(path)")
-            finishFile(records)
-            _ = openFile(path, at: 0)
-            return readToEnd(records, directory: directory)
+        // At the end of what we have: is there a newer file to go on with? The next in the
+        // sequence, or the live file when ours was renamed out of it.
+        let inodes = sequence.map { Self.inodeOf($0)?.inode }
+        let next: String?
+        if let i = inodes.firstIndex(of: inode) {
+            next = i + 1 < sequence.count ? sequence[i + 1] : nil
+        } else if let live = inodes.last, live != nil {
+            next = path
+        } else {
+            next = nil  // renamed away, no new file yet
         }
-        return false
+        guard let next else { return false }
+        log.info(inputName, "\(key): done with its file after byte \(offset); reading \(next)")
+        finishFile(records)
+        _ = openFile(next, at: 0)
+        return readToEnd(records, directory: directory)
     }
 
     private func fingerprintOfRecent() -> String {

@@ -11,12 +11,14 @@ import Synchronization
 /// acknowledged, and at a clean stop after the pipeline drained, so a restart resumes
 /// without losing or replaying committed lines (after a crash, at least once).
 ///
-/// Not yet: Heka's `priority` and `differentiator` (a rotated sequence read as one
-/// stream); name `file_match` so that it matches only live files (e.g. `access\.log$`).
+/// Heka's grouping applies (``FileMatch``): with `differentiator`, the files whose named
+/// groups give the same name form one stream, read in `priority` order (e.g.
+/// `file_match = 'access\.log\.?(?P<Seq>\d*)$'`, `priority = ["^Seq"]`: `access.log.2`,
+/// then `.1`, then the live `access.log`); without it, every matching file is a stream.
 final class LogstreamerInput: PipelineInput, @unchecked Sendable {
     let name: String
     let directory: String
-    let fileMatch: MatcherRegex
+    let fileMatch: FileMatch
     let rescanInterval: Double
     let oldestDuration: Double
     let initialTail: Bool
@@ -27,7 +29,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {
     private var streams: [String: LogStream] = [:]
     private let stopRequested = Atomic<Bool>(false)
 
-    init(name: String, directory: String, fileMatch: MatcherRegex, rescanInterval: Double, oldestDuration: Double,
+    init(name: String, directory: String, fileMatch: FileMatch, rescanInterval: Double, oldestDuration: Double,
          initialTail: Bool, journalDirectory: String, records: RecordHandler, log: PipelineLog,
          makeSplitter: @escaping () -> any Splitter) {
         self.name = name
@@ -48,22 +50,31 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {
         (journalDirectory as NSString).appendingPathComponent(key.replacingOccurrences(of: "/", with: "_") + ".journal")
     }
 
-    /// New matching files become streams.
+    /// Groups matching files into streams (ordered by priority) and starts new streams.
     private func scan() {
         guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
         let now = Date()
+        var found: [String: [(path: String, values: [String: String])]] = [:]
         while let rel = walker.nextObject() as? String {
-            guard streams[rel] == nil else { continue }
-            let matched = Array(rel.utf8).withUnsafeBytes { fileMatch.matches($0) }
-            guard matched else { continue }
+            guard let values = fileMatch.match(rel) else { continue }
             let path = (directory as NSString).appendingPathComponent(rel)
             guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular else { continue }
             if oldestDuration > 0, let m = attrs[.modificationDate] as? Date, now.timeIntervalSince(m) > oldestDuration { continue }
-            let s = LogStream(key: rel, path: path, splitter: makeSplitter(), log: log, inputName: name)
-            s.start(journal: LogstreamJournal.load(journalPath(rel)), initialTail: initialTail,
-                    directory: (path as NSString).deletingLastPathComponent)
-            streams[rel] = s
-            log.debug(name, "following \(rel)")
+            found[fileMatch.streamName(path: rel, values: values), default: []].append((path, values))
+        }
+        for (key, files) in found {
+            let ordered = files.sorted { a, b in
+                fileMatch.precedes(a.values, b.values) || (!fileMatch.precedes(b.values, a.values) && a.path < b.path)
+            }.map(\.path)
+            if let s = streams[key] {
+                s.update(sequence: ordered)
+                continue
+            }
+            let s = LogStream(key: key, sequence: ordered, splitter: makeSplitter(), log: log, inputName: name)
+            s.start(journal: LogstreamJournal.load(journalPath(key)), initialTail: initialTail,
+                    directory: (ordered.last! as NSString).deletingLastPathComponent)
+            streams[key] = s
+            log.debug(name, "following \(key): \(ordered.joined(separator: ", "))")
         }
     }
 
