@@ -37,20 +37,7 @@ import Testing
         let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }), stdin: fds[0])
         p.drainTimeout = 0.5
         p.start()
-        let writeEnd = fds[1]
-        let writer = Thread {
-            let data = Array((1...20_000).map { "line \($0)" }.joined(separator: "\n").utf8) + [0x0A]
-            data.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = write(writeEnd, raw.baseAddress! + off, raw.count - off)
-                    if n <= 0 { break }
-                    off += n
-                }
-            }
-            close(writeEnd)
-        }
-        writer.start()
+        writeInBackground(Array((1...20_000).map { "line \($0)" }.joined(separator: "\n").utf8) + [0x0A], to: fds[1])
         p.runUntilInputsEnd()
         close(fds[0])
         let good = try String(contentsOf: dir.appendingPathComponent("good.log"), encoding: .utf8).split(separator: "\n")

@@ -31,7 +31,7 @@ import Testing
 
     @Test func sigtermMidFileThenRestartCountsEveryLineOnce() throws {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("luapiped.toml").path, contents: Data("""
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("luapiped.toml").path, contents: Data(("""
             [luapiped]
             base_dir = "state"
             share_dir = "\(lua)"
@@ -43,26 +43,7 @@ import Testing
             rescan_interval = "20ms"
             decoder = "nginx"
 
-            [nginx]
-            type = "SandboxDecoder"
-            filename = "decoders/nginx_access.lua"
-            [nginx.config]
-            type = "nginx.access"
-
-            [status]
-            type = "SandboxFilter"
-            filename = "filters/http_status_count.lua"
-            message_matcher = "Type == 'nginx.access'"
-            preserve_data = true
-
-            [summary]
-            type = "FileOutput"
-            path = "summary.json"
-            message_matcher = "Type == 'heka.sandbox.http_status_count'"
-            encoder = "JsonEncoder"
-
-            [JsonEncoder]
-            """.utf8))
+            """ + nginxStatusSections(luaDirectory: lua)).utf8))
         var gen = NginxLogGenerator(seed: 21)
         let lines = gen.make(120_000, malformedEvery: 1_000_000).lines
         try appendLines(lines[0..<100_000])

@@ -26,26 +26,7 @@ import Testing
             rescan_interval = "20ms"
             decoder = "nginx"
 
-            [nginx]
-            type = "SandboxDecoder"
-            filename = "decoders/nginx_access.lua"
-            [nginx.config]
-            type = "nginx.access"
-
-            [status]
-            type = "SandboxFilter"
-            filename = "filters/http_status_count.lua"
-            message_matcher = "Type == 'nginx.access'"
-            preserve_data = true
-
-            [summary]
-            type = "FileOutput"
-            path = "summary.json"
-            message_matcher = "Type == 'heka.sandbox.http_status_count'"
-            encoder = "JsonEncoder"
-
-            [JsonEncoder]
-            """
+            """ + nginxStatusSections(luaDirectory: lua)
         let path = dir.appendingPathComponent("luapiped.toml").path
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         // Rotation notices go to stderr: they explain a failure; parse failures would drown them.

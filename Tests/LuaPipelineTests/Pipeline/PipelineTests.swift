@@ -18,24 +18,7 @@ import Testing
             [StdinInput]
             decoder = "nginx"
 
-            [nginx]
-            type = "SandboxDecoder"
-            filename = "decoders/nginx_access.lua"
-            [nginx.config]
-            type = "nginx.access"
-
-            [status]
-            type = "SandboxFilter"
-            filename = "filters/http_status_count.lua"
-            message_matcher = "Type == 'nginx.access'"
-            preserve_data = true
-
-            [summary]
-            type = "FileOutput"
-            path = "out/summary.json"
-            message_matcher = "Type == 'heka.sandbox.http_status_count'"
-            encoder = "JsonEncoder"
-
+            """ + nginxStatusSections(luaDirectory: lua, summaryPath: "out/summary.json") + """
             [decoded]
             type = "FileOutput"
             path = "out/decoded.framed"
@@ -43,7 +26,6 @@ import Testing
             encoder = "ProtobufEncoder"
             flush_count = 100
 
-            [JsonEncoder]
             [ProtobufEncoder]
             \(extra)
             """
@@ -58,20 +40,7 @@ import Testing
         #expect(pipe(&fds) == 0)
         let p = try Pipeline(config: try config(), log: log, stdin: fds[0])
         p.start()
-        let writeEnd = fds[1]
-        let writer = Thread {
-            let data = Array((lines.joined(separator: "\n") + "\n").utf8)
-            data.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = write(writeEnd, raw.baseAddress! + off, raw.count - off)
-                    if n <= 0 { break }
-                    off += n
-                }
-            }
-            close(writeEnd)
-        }
-        writer.start()
+        writeInBackground(Array((lines.joined(separator: "\n") + "\n").utf8), to: fds[1])
         p.runUntilInputsEnd()
         close(fds[0])
         return p
@@ -184,20 +153,7 @@ import Testing
         _ = pipe(&fds)
         let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }), stdin: fds[0])
         p.start()
-        let data = Array(String(repeating: "x\n", count: 5000).utf8)
-        let writeEnd = fds[1]
-        let writer = Thread {
-            data.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = write(writeEnd, raw.baseAddress! + off, raw.count - off)
-                    if n <= 0 { break }
-                    off += n
-                }
-            }
-            close(writeEnd)
-        }
-        writer.start()
+        writeInBackground(Array(String(repeating: "x\n", count: 5000).utf8), to: fds[1])
         p.runUntilInputsEnd()
         close(fds[0])
         let counts = try String(contentsOf: dir.appendingPathComponent("counts.txt"), encoding: .utf8).split(separator: "\n")

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SplitterTests {
     static func chunkings(_ bytes: [UInt8]) -> [[[UInt8]]] {
         var out: [[[UInt8]]] = [[bytes], bytes.map { [$0] }]
-        var rng = SplitMix(seed: 42)
+        var rng = GoldenRNG(seed: 42)
         for _ in 0..<5 {
             var chunks: [[UInt8]] = []
             var i = 0
@@ -19,18 +19,6 @@ import Testing
             out.append(chunks)
         }
         return out
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     static func run(_ make: () -> any Splitter, _ chunks: [[UInt8]]) -> (records: [String], errors: [String]) {

@@ -1,0 +1,50 @@
+import Foundation
+@testable import LuaPipeline
+
+/// Config sections several pipeline tests share: the bundled nginx decoder, the status
+/// filter (preserving its counts) and a JSON file of its summaries.
+func nginxStatusSections(luaDirectory: String, summaryPath: String = "summary.json") -> String {
+    """
+    [nginx]
+    type = "SandboxDecoder"
+    filename = "\(luaDirectory)/decoders/nginx_access.lua"
+    [nginx.config]
+    type = "nginx.access"
+
+    [status]
+    type = "SandboxFilter"
+    filename = "\(luaDirectory)/filters/http_status_count.lua"
+    message_matcher = "Type == 'nginx.access'"
+    preserve_data = true
+
+    [summary]
+    type = "FileOutput"
+    path = "\(summaryPath)"
+    message_matcher = "Type == 'heka.sandbox.http_status_count'"
+    encoder = "JsonEncoder"
+
+    [JsonEncoder]
+
+    """
+}
+
+/// Writes `bytes` into the write end of a pipe from another thread, then closes it (the
+/// pipeline reading the other end sees the end of its input).
+func writeInBackground(_ bytes: [UInt8], to fd: Int32) {
+    let writer = Thread {
+        bytes.withUnsafeBytes { raw in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n <= 0 { break }
+                off += n
+            }
+        }
+        close(fd)
+    }
+    writer.start()
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
