@@ -48,34 +48,37 @@ enum Socket {
         return fd
     }
 
-    static func listen(_ address: String) throws(Failure) -> Int32 {
-        let ai = try resolve(address, passive: true)
+    /// A socket for the first address `address` resolves to, handed to `setUp` (bind,
+    /// connect…), which returns false on failure; the socket is closed then.
+    private static func open(_ address: String, passive: Bool, _ action: String,
+                             _ setUp: (Int32, UnsafeMutablePointer<addrinfo>) -> Bool) throws(Failure) -> Int32 {
+        let ai = try resolve(address, passive: passive)
         defer { freeaddrinfo(ai) }
         let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
         guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0, Glibc.listen(fd, 128) == 0 else {
+        guard setUp(fd, ai) else {
             let e = String(cString: strerror(errno))
             close(fd)
-            throw Failure(description: "cannot listen on \(address): \(e)")
+            throw Failure(description: "cannot \(action) \(address): \(e)")
         }
         return fd
     }
 
-    static func connect(_ address: String) throws(Failure) -> Int32 {
-        let ai = try resolve(address, passive: false)
-        defer { freeaddrinfo(ai) }
-        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
-        guard fd >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
-        guard Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
-            let e = String(cString: strerror(errno))
-            close(fd)
-            throw Failure(description: "cannot connect to \(address): \(e)")
+    static func listen(_ address: String) throws(Failure) -> Int32 {
+        try open(address, passive: true, "listen on") { fd, ai in
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            return bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 && Glibc.listen(fd, 128) == 0
         }
-        var one: Int32 = 1
-        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        return fd
+    }
+
+    static func connect(_ address: String) throws(Failure) -> Int32 {
+        try open(address, passive: false, "connect to") { fd, ai in
+            guard Glibc.connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else { return false }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            return true
+        }
     }
 
     /// Waits up to `ms` for `fd` to be readable.
