@@ -28,6 +28,13 @@ public enum PluginCatalog {
         ConfigOption("full_action", .string, default: .string("block"), "block, drop or shutdown when the lag passes max_buffer_size"),
     ]), "the reader's lag budget")
 
+    static let retries = ConfigOption("retries", .options([
+        ConfigOption("delay", .duration, default: .double(0.25), "wait before the first restart"),
+        ConfigOption("max_delay", .duration, default: .double(30), "longest wait (the delay doubles each attempt)"),
+        ConfigOption("max_jitter", .duration, default: .double(0.5), "random extra wait, up to this"),
+        ConfigOption("max_retries", .integer, default: .integer(-1), "restarts allowed (-1: no end, 0: none)"),
+    ]), "how a terminated plugin is restarted (Heka's [NAME.retries]; filters restart by default)")
+
     static let reader: [ConfigOption] = [
         ConfigOption("message_matcher", .string, required: true, "which messages it receives (docs/matcher.md)"),
         ConfigOption("ticker_interval", .integer, default: .integer(0), "seconds between timer_event calls (0 = never)"),
@@ -84,7 +91,7 @@ public enum PluginCatalog {
             ConfigOption("cascade_strategy", .string, default: .string("first-wins"), "first-wins: the first sub-decoder that accepts the record"),
             ConfigOption("log_sub_errors", .bool, default: .bool(false), "log why each sub-decoder refused a record"),
         ], doc: "tries several decoders"),
-        PluginType(name: "SandboxFilter", category: .filter, options: sandbox + reader, doc: "a Lua filter"),
+        PluginType(name: "SandboxFilter", category: .filter, options: sandbox + reader + [retries], doc: "a Lua filter"),
         PluginType(name: "SandboxEncoder", category: .encoder, options: sandbox, doc: "a Lua encoder"),
         PluginType(name: "PayloadEncoder", category: .encoder, options: [
             ConfigOption("append_newlines", .bool, default: .bool(true), "end each payload with a newline"),

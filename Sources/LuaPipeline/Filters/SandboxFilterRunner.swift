@@ -13,7 +13,12 @@ import Synchronization
 /// Not yet: restarts with backoff and the shared worker pool (both with hot reload).
 final class SandboxFilterRunner: @unchecked Sendable {
     let name: String
-    let sandbox: Sandbox
+    private(set) var sandbox: Sandbox
+    let retries: RetryPolicy
+    let rebuild: () -> Sandbox?
+    private var attempts = 0
+    /// Set while a terminated sandbox waits for its restart.
+    private var restartAt: Date?
     let reader: RouterReader
     let router: Router
     let counters: PluginCounters
@@ -28,9 +33,12 @@ final class SandboxFilterRunner: @unchecked Sendable {
     private var inTimer = false
 
     init(name: String, sandbox: Sandbox, reader: RouterReader, router: Router, counters: PluginCounters, log: PipelineLog,
-         tickerInterval: Double, maxProcessInject: Int, maxTimerInject: Int, preservePath: String?) {
+         tickerInterval: Double, maxProcessInject: Int, maxTimerInject: Int, preservePath: String?,
+         retries: RetryPolicy = .never, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.name = name
         self.sandbox = sandbox
+        self.retries = retries
+        self.rebuild = rebuild
         self.reader = reader
         self.router = router
         self.counters = counters
@@ -39,6 +47,10 @@ final class SandboxFilterRunner: @unchecked Sendable {
         self.maxProcessInject = maxProcessInject
         self.maxTimerInject = maxTimerInject
         self.preservePath = preservePath
+        attach()
+    }
+
+    private func attach() {
         sandbox.onInject = { [unowned self] in self.inject($0) }
         sandbox.onLog = { [unowned self] _, line in self.log.info(self.name, line) }
     }
@@ -58,15 +70,48 @@ final class SandboxFilterRunner: @unchecked Sendable {
         return .accept
     }
 
-    private func terminated(_ reason: String) {
+    /// Reports a termination; returns whether the filter will be restarted (its reader
+    /// then keeps its place, so messages wait for the new sandbox).
+    private func terminated(_ reason: String) -> Bool {
         counters.add("terminations")
         log.error(name, "terminated: \(reason)")
         var uuids = UUIDSource.random.makeGenerator()
         let m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: "heka.sandbox-terminated", logger: "luapiped",
                         severity: 3, payload: reason, hostname: sandbox.hostname,
                         fields: [Field(name: "plugin", value: .string([name]))])
-        _ = router.append(MessageView(m))
+        // Never back to itself: a filter that matches everything would kill itself on
+        // its own obituary, for ever.
+        _ = router.append(MessageView(m), from: reader, loops: max(currentLoops, 0) + 1)
+        if let delay = retries.delay(afterAttempt: attempts) {
+            attempts += 1
+            restartAt = Date().addingTimeInterval(delay)
+            log.info(name, "restarting in \(String(format: "%.3f", delay)) s (attempt \(attempts))")
+            return true
+        }
         router.removeReader(reader)
+        return false
+    }
+
+    /// A fresh sandbox from the script, with the terminated one's globals when
+    /// `preserve_data` is set and they can be saved and loaded again.
+    private func restart() -> Bool {
+        restartAt = nil
+        guard let fresh = rebuild() else {
+            log.error(name, "the script no longer loads; giving up")
+            router.removeReader(reader)
+            return false
+        }
+        if preservePath != nil {
+            do {
+                try fresh.restore(try sandbox.preserve())
+            } catch {
+                log.error(name, "restarting without its state: \(error)")
+            }
+        }
+        sandbox = fresh
+        attach()
+        counters.add("restarts")
+        return true
     }
 
     private func timer(shutdown: Bool) -> Bool {
@@ -79,7 +124,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
             try sandbox.timerEvent(ns: Sandbox.now(), shutdown: shutdown)
             return true
         } catch {
-            terminated(error.message)
+            if !terminated(error.message) || shutdown { done = true }
             return false
         }
     }
@@ -92,6 +137,13 @@ final class SandboxFilterRunner: @unchecked Sendable {
     /// the clean stop once asked and drained. Returns whether it did any work.
     func step() -> Bool {
         guard !done else { return false }
+        if let at = restartAt {
+            if Date() < at && !stopping.load(ordering: .relaxed) { return false }
+            if !restart() {
+                done = true
+                return true
+            }
+        }
         if nextTick == nil { nextTick = Date().addingTimeInterval(tickerInterval) }
         guard let batch = reader.next(maxCount: 64, timeout: 0) else {
             finish()
@@ -116,8 +168,11 @@ final class SandboxFilterRunner: @unchecked Sendable {
             counters.add("processed")
             switch sandbox.processMessage(m.view) {
             case .terminated(let e):
-                terminated(e.message)
-                done = true
+                // The message that killed it is skipped (counted), never fed again.
+                counters.add("skipped")
+                reader.acknowledge(through: m.seq)
+                reader.rewind(after: m.seq)  // the rest of the batch waits for the new sandbox
+                if !terminated(e.message) { done = true }
                 return true
             case .ok(let status, let message):
                 if status < 0 {
@@ -131,10 +186,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
         var worked = !batch.isEmpty
         if tickerInterval > 0, let due = nextTick, Date() >= due {
             worked = true
-            if !timer(shutdown: false) {
-                done = true
-                return true
-            }
+            if !timer(shutdown: false) { return true }
             nextTick = Date().addingTimeInterval(tickerInterval)
         }
         if batch.isEmpty && stopping.load(ordering: .relaxed) {
@@ -147,6 +199,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
 
     /// Seconds until this filter's next timer_event (nil: none due).
     var secondsToTick: Double? {
+        if let at = restartAt { return max(0, at.timeIntervalSinceNow) }
         guard tickerInterval > 0, let due = nextTick else { return nil }
         return max(0, due.timeIntervalSinceNow)
     }

@@ -178,7 +178,12 @@ public final class Pipeline: @unchecked Sendable {
                 filters.append(SandboxFilterRunner(
                     name: p.name, sandbox: sb, reader: makeReader(p), router: router, counters: c, log: log,
                     tickerInterval: Double(p.options.integer("ticker_interval")!), maxProcessInject: g.maxProcessInject,
-                    maxTimerInject: g.maxTimerInject, preservePath: p.options.bool("preserve_data")! ? preservationPath(p.name) : nil))
+                    maxTimerInject: g.maxTimerInject, preservePath: p.options.bool("preserve_data")! ? preservationPath(p.name) : nil,
+                    retries: p.options.options("retries").map {
+                        RetryPolicy(delay: $0.double("delay")!, maxDelay: $0.double("max_delay")!, maxJitter: $0.double("max_jitter")!,
+                                    maxRetries: Int($0.integer("max_retries")!))
+                    } ?? .filterDefault,
+                    rebuild: { makeSandbox(p, kind: .filter) }))
             case .output:
                 let encoder: any MessageEncoder
                 if let e = p.options.string("encoder").flatMap({ config.plugin(named: $0) }) {

@@ -104,6 +104,14 @@ public final class RouterReader: @unchecked Sendable {
         c.unlock()
     }
 
+    /// Hands out again what was read after `seq` (a batch cut short by a restart).
+    public func rewind(after seq: UInt64) {
+        let c = router.condition
+        c.lock()
+        readSeq = max(ackSeq, min(readSeq, seq + 1))
+        c.unlock()
+    }
+
     /// Acknowledges everything read so far (including passed-over messages).
     public func acknowledgeAll() {
         let c = router.condition

@@ -96,6 +96,8 @@ import Testing
             type = "SandboxFilter"
             filename = "\(dir.appendingPathComponent("bomb.lua").path)"
             message_matcher = "TRUE"
+            [bomb.retries]
+            max_retries = 0
 
             [terminations]
             type = "FileOutput"
@@ -158,6 +160,64 @@ import Testing
         close(fds[0])
         let counts = try String(contentsOf: dir.appendingPathComponent("counts.txt"), encoding: .utf8).split(separator: "\n")
         #expect(counts == ["5000", "5000", "5000"])
+    }
+
+    @Test func aFilterThatTripsItsMemoryLimitIsRestartedWithItsCounts() throws {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("fragile.lua").path, contents: Data("""
+            n = 0
+            function process_message()
+              if read_message("Payload") == "boom" then
+                local t = {} while true do t[#t + 1] = string.rep("x", 1000) end
+              end
+              n = n + 1
+              return 0
+            end
+            function timer_event(ns, shutdown) if shutdown then inject_payload("txt", "count", n) end end
+            """.utf8))
+        let path = dir.appendingPathComponent("fragile.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("""
+            [luapiped]
+            base_dir = "state"
+
+            [StdinInput]
+
+            [fragile]
+            type = "SandboxFilter"
+            filename = "fragile.lua"
+            message_matcher = "Type == 'StdinInput'"
+            preserve_data = true
+            [fragile.retries]
+            delay = "1ms"
+            max_jitter = 0
+
+            [counts]
+            type = "FileOutput"
+            path = "fragile.txt"
+            message_matcher = "Type == 'heka.sandbox-output'"
+            encoder = "PayloadEncoder"
+
+            [everything]
+            type = "FileOutput"
+            path = "all.txt"
+            message_matcher = "Type == 'StdinInput'"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+            """.utf8))
+        var fds: [Int32] = [0, 0]
+        _ = pipe(&fds)
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }), stdin: fds[0])
+        p.start()
+        let lines = (1...100).map { $0 % 25 == 0 ? "boom" : "line \($0)" }
+        writeInBackground(Array((lines.joined(separator: "\n") + "\n").utf8), to: fds[1])
+        p.runUntilInputsEnd()
+        close(fds[0])
+        let c = p.counters.first { $0.name == "fragile" }!
+        #expect(c["terminations"] == 4 && c["restarts"] == 4 && c["skipped"] == 4)
+        let count = try String(contentsOf: dir.appendingPathComponent("fragile.txt"), encoding: .utf8)
+        #expect(count.split(separator: "\n").last == "96")  // the count survived every restart
+        let all = try String(contentsOf: dir.appendingPathComponent("all.txt"), encoding: .utf8).split(separator: "\n")
+        #expect(all.count == 100)  // the rest of the pipeline is unaffected
     }
 }
 
