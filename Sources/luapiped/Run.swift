@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import LuaPipeline
+import Synchronization
 
 /// `luapiped run [-c FILE|DIR]`: the daemon.
 struct Run: ParsableCommand {
@@ -52,7 +53,13 @@ struct Check: ParsableCommand {
     func run() throws {
         do {
             let cfg = try PipelineConfig.load(path: config)
-            _ = try Pipeline(config: cfg)
+            let problems = Mutex<[String]>([])
+            _ = try Pipeline(config: cfg, log: PipelineLog(sink: { line in problems.withLock { $0.append(line) } }))
+            let all = cfg.dropInErrors.map(\.description) + problems.withLock { $0 }.filter { $0.hasPrefix("sandbox_dir:") && !$0.contains("] ") }
+            if !all.isEmpty {
+                FileHandle.standardError.write(Data((all.joined(separator: "\n") + "\n").utf8))
+                throw ExitCode(1)
+            }
             print("\(config): OK (\(cfg.plugins.count) plugins)")
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

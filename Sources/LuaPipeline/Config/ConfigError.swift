@@ -28,5 +28,7 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Every problem of a configuration at once, so `luapiped check` reports them all.
 public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
     public var errors: [ConfigError]
+
+    public init(errors: [ConfigError]) { self.errors = errors }
     public var description: String { errors.map(\.description).joined(separator: "\n") }
 }

@@ -23,6 +23,9 @@ public struct PluginConfig: Sendable {
     public let line: Int?
     /// A sandbox plugin's script, resolved to a path that exists.
     public let script: String?
+    /// Found in the drop-in directory: a script that does not load is reported and
+    /// skipped, not fatal.
+    public var dropIn = false
 
     func error(_ key: String?, _ reason: String) -> ConfigError {
         ConfigError(file: file, section: name, key: key, line: line, reason)
@@ -35,6 +38,8 @@ public struct PipelineConfig: Sendable {
     public var plugins: [PluginConfig]
     /// The folder relative paths resolve against.
     public var directory: String
+    /// Drop-in plugins that could not be loaded (reported; the rest of the pipeline runs).
+    public var dropInErrors: [ConfigError] = []
 
     public func plugins(_ category: PluginCategory) -> [PluginConfig] {
         plugins.filter { $0.type.category == category }
@@ -147,9 +152,13 @@ public struct PipelineConfig: Sendable {
             }
             plugins.append(PluginConfig(name: s.name, type: type, options: options, file: s.file, line: s.order.line([s.name]), script: script))
         }
+        let (dropIns, dropInErrors) = DropInDirectory.load(global.sandboxDir, taken: Set(plugins.map(\.name)), global: global)
+        plugins += dropIns
         errors += crossCheck(plugins)
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
-        return PipelineConfig(global: global, plugins: plugins, directory: directory)
+        var config = PipelineConfig(global: global, plugins: plugins, directory: directory)
+        config.dropInErrors = dropInErrors
+        return config
     }
 
     /// References between sections, matchers and enumerated values.

@@ -59,7 +59,11 @@ public final class Pipeline: @unchecked Sendable {
             do {
                 try sb.load(script: code, chunkName: (script as NSString).lastPathComponent)
             } catch {
-                errors.append(p.error("filename", error.message))
+                if p.dropIn {
+                    log.error("sandbox_dir", "\(script): \(error.message); not loaded")
+                } else {
+                    errors.append(p.error("filename", error.message))
+                }
                 return nil
             }
             if o.bool("preserve_data") == true, let data = FileManager.default.contents(atPath: preservationPath(p.name)) {
@@ -216,6 +220,7 @@ public final class Pipeline: @unchecked Sendable {
             counters.append(c)
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+        for e in config.dropInErrors { log.error("sandbox_dir", e.description) }
         router.onShutdownRequest = { [weak self] reason in
             self?.log.error("router", "\(reason): stopping")
             self?.stopRequested.store(true, ordering: .relaxed)

@@ -1,0 +1,81 @@
+import Foundation
+
+/// The drop-in script directory (`sandbox_dir`, default `lua.d` beside the config):
+/// `decoders/`, `filters/`, `encoders/` hold plugins, `modules/` what they require.
+///
+/// A plugin is `NAME.lua` with an optional `NAME.toml` beside it: the plugin's settings as
+/// top-level keys plus an optional `[config]` table; its type comes from its folder and its
+/// name is the file stem. Without a .toml a filter receives every message
+/// (`message_matcher = "TRUE"`) and everything else takes its type's defaults.
+/// `NAME.off` beside the script disables it. A plugin that clashes with a config section or
+/// another folder's plugin, or whose .toml is broken, is reported and not loaded; the rest
+/// of the pipeline starts.
+///
+/// Not yet: watching the directory and swapping plugins while running (hot reload).
+enum DropInDirectory {
+    static let folders: [(name: String, type: String)] = [
+        ("decoders", "SandboxDecoder"), ("filters", "SandboxFilter"), ("encoders", "SandboxEncoder"),
+    ]
+
+    /// The plugins found, and the problems of those that could not be loaded.
+    static func load(_ dir: String, taken: Set<String>, global: GlobalConfig) -> ([PluginConfig], [ConfigError]) {
+        var plugins: [PluginConfig] = []
+        var errors: [ConfigError] = []
+        var names = taken
+        let fm = FileManager.default
+        for (folder, typeName) in folders {
+            let path = (dir as NSString).appendingPathComponent(folder)
+            guard let entries = try? fm.contentsOfDirectory(atPath: path) else { continue }
+            for entry in entries.sorted() where entry.hasSuffix(".lua") {
+                let name = String(entry.dropLast(4))
+                let script = (path as NSString).appendingPathComponent(entry)
+                let base = (path as NSString).appendingPathComponent(name)
+                if fm.fileExists(atPath: base + ".off") { continue }
+                guard !names.contains(name) else {
+                    errors.append(ConfigError(file: script, section: name, "the name is taken by a config section or another drop-in plugin; not loaded"))
+                    continue
+                }
+                var table: [(key: String, value: ConfigNode)] = []
+                var order = TOMLKeyOrder("")
+                let tomlPath = base + ".toml"
+                if let data = fm.contents(atPath: tomlPath) {
+                    let text = String(decoding: data, as: UTF8.self)
+                    order = TOMLKeyOrder(text)
+                    do {
+                        if case .table(let kv) = try ConfigNode.parse(toml: text, file: tomlPath) { table = kv }
+                    } catch {
+                        errors.append(error)
+                        continue
+                    }
+                }
+                if typeName == "SandboxFilter" && !table.contains(where: { $0.key == "message_matcher" }) {
+                    table.append(("message_matcher", .string("TRUE")))
+                }
+                if table.contains(where: { $0.key == "filename" }) {
+                    errors.append(ConfigError(file: tomlPath, section: name, key: "filename", "a drop-in plugin's script is NAME.lua beside it"))
+                    continue
+                }
+                table.append(("filename", .string(script)))
+                let type = PluginCatalog.types[typeName]!
+                let (options, optionErrors) = type.options.resolve(table, file: tomlPath, section: name, line: { order.line([$0]) })
+                if !optionErrors.isEmpty {
+                    errors += optionErrors
+                    continue
+                }
+                if let m = options.string("message_matcher") {
+                    do {
+                        _ = try MessageMatcher(m)
+                    } catch {
+                        errors.append(ConfigError(file: tomlPath, section: name, key: "message_matcher", "\(error)"))
+                        continue
+                    }
+                }
+                names.insert(name)
+                var plugin = PluginConfig(name: name, type: type, options: options, file: script, line: nil, script: script)
+                plugin.dropIn = true
+                plugins.append(plugin)
+            }
+        }
+        return (plugins, errors)
+    }
+}
