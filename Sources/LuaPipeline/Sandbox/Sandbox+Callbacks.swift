@@ -56,27 +56,22 @@ extension Sandbox {
         }
     }
 
+    /// `read_message` of a field or of the framed message. Headers, `raw` and `size` never
+    /// come here: C serves them from what ``publishHeaders(_:)`` handed over.
     func readMessage(_ what: Int, _ field: UnsafePointer<CChar>?, _ flen: Int, _ fi: Int, _ ai: Int,
                      _ out: inout clp_value) -> Int32 {
         guard let m = currentMessage else { return Self.none }
         out = clp_value()
         switch what {
-        case CLP_RM_UUID, CLP_RM_TYPE, CLP_RM_LOGGER, CLP_RM_PAYLOAD, CLP_RM_ENVVERSION, CLP_RM_HOSTNAME:
-            if let r = m.rangeOfHeader(fieldNumber: what) { out = stringValue(m, r) }
-        case CLP_RM_TIMESTAMP: out = Self.integer(m.timestamp)
-        case CLP_RM_SEVERITY: out = Self.integer(Int64(m.severity))
-        case CLP_RM_PID: if let p = m.pid { out = Self.integer(Int64(p)) }
         case CLP_RM_FIELD:
             let name = UnsafeRawBufferPointer(start: field, count: flen)
             if let idx = m.fieldIndex(named: name, occurrence: fi), let v = m.value(ofField: idx, arrayIndex: ai) {
                 out = fieldValue(m, v)
             }
-        case CLP_RM_RAW: out = stringValue(m, 0..<m.bytes.count)
         case CLP_RM_FRAMED:
             let framed = PinnedBytes(StreamFraming.frame(m.bytes))
             scratch = framed
             out = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: framed.base, len: framed.count)
-        case CLP_RM_SIZE: out = Self.integer(Int64(m.bytes.count))
         default: break
         }
         return Self.ok

@@ -34,40 +34,6 @@ struct ChunkReader {
     func close() { if owned { _ = Glibc.close(fd) } }
 }
 
-/// Splits chunks into lines (without their newline); a last line without a newline
-/// still counts.
-struct LineSplitter {
-    private var pending: [UInt8] = []
-
-    /// Calls `body` with each complete line in `chunk`.
-    mutating func feed(_ chunk: [UInt8], _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        var start = 0
-        var keepGoing = true
-        chunk.withUnsafeBytes { raw in
-            while keepGoing, start < raw.count {
-                guard let nl = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) else { break }
-                let end = raw.baseAddress!.distance(to: UnsafeRawPointer(nl))
-                if pending.isEmpty {
-                    keepGoing = body(UnsafeRawBufferPointer(rebasing: raw[start..<end]))
-                } else {
-                    pending.append(contentsOf: raw[start..<end])
-                    keepGoing = pending.withUnsafeBytes { body($0) }
-                    pending.removeAll(keepingCapacity: true)
-                }
-                start = end + 1
-            }
-            if keepGoing, start < raw.count { pending.append(contentsOf: raw[start...]) }
-        }
-        return keepGoing
-    }
-
-    mutating func finish(_ body: (UnsafeRawBufferPointer) -> Bool) -> Bool {
-        guard !pending.isEmpty else { return true }
-        defer { pending.removeAll() }
-        return pending.withUnsafeBytes { body($0) }
-    }
-}
-
 /// A harness problem outside the script (unreadable input file, bad state file).
 public struct ScriptTestError: Error, CustomStringConvertible {
     public let description: String

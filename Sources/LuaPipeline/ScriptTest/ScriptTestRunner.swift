@@ -194,8 +194,10 @@ public final class ScriptTestRunner {
     }
 
     private func readLines(_ reader: ChunkReader, json: Bool) {
-        var splitter = LineSplitter()
+        // The daemon's splitter, without its size bound: a script author's test reads any line.
+        var splitter = TokenSplitter(maxRecordSize: Int.max)
         var lineNo = 0
+        var stopped = false
         let handle: (UnsafeRawBufferPointer) -> Bool = { [unowned self] line in
             lineNo += 1
             var bytes = line
@@ -220,12 +222,15 @@ public final class ScriptTestRunner {
             let view = MessageView.make(uuids: &inputUuids, timestamp: 0, type: "stdin", payload: bytes)
             return process(view, record: "line \(lineNo)")
         }
-        while true {
+        let deliver: (UnsafeRawBufferPointer) -> Void = { line in
+            if !stopped && !handle(line) { stopped = true }  // the sandbox was terminated
+        }
+        while !stopped {
             let chunk = reader.read()
             if chunk.isEmpty { break }
-            if !splitter.feed(chunk, handle) { return }
+            splitter.feed(chunk, deliver)
         }
-        _ = splitter.finish(handle)
+        if !stopped { splitter.finish(deliver) }
     }
 
     private func readFramed(_ reader: ChunkReader) {

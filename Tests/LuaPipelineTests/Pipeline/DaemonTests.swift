@@ -31,19 +31,7 @@ import Testing
 
     @Test func sigtermMidFileThenRestartCountsEveryLineOnce() throws {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir.appendingPathComponent("luapiped.toml").path, contents: Data(("""
-            [luapiped]
-            base_dir = "state"
-            share_dir = "\(lua)"
-
-            [access]
-            type = "LogstreamerInput"
-            log_directory = "logs"
-            file_match = 'access\\.log$'
-            rescan_interval = "20ms"
-            decoder = "nginx"
-
-            """ + nginxStatusSections(luaDirectory: lua)).utf8))
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("luapiped.toml").path, contents: Data(tailingNginxSections(luaDirectory: lua).utf8))
         var gen = NginxLogGenerator(seed: 21)
         let lines = gen.make(120_000, malformedEvery: 1_000_000).lines
         try appendLines(lines[0..<100_000])

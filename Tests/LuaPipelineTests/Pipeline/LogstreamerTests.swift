@@ -14,19 +14,7 @@ import Testing
     }
 
     private func pipeline() throws -> Pipeline {
-        let text = """
-            [luapiped]
-            base_dir = "state"
-            share_dir = "\(lua)"
-
-            [access]
-            type = "LogstreamerInput"
-            log_directory = "logs"
-            file_match = 'access\\.log$'
-            rescan_interval = "20ms"
-            decoder = "nginx"
-
-            """ + nginxStatusSections(luaDirectory: lua)
+        let text = tailingNginxSections(luaDirectory: lua)
         let path = dir.appendingPathComponent("luapiped.toml").path
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         // Rotation notices go to stderr: they explain a failure; parse failures would drown them.

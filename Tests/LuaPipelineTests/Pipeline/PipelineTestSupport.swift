@@ -28,6 +28,23 @@ func nginxStatusSections(luaDirectory: String, summaryPath: String = "summary.js
     """
 }
 
+/// A whole pipeline tailing `logs/access.log` into the nginx sections above.
+func tailingNginxSections(luaDirectory: String) -> String {
+    """
+    [luapiped]
+    base_dir = "state"
+    share_dir = "\(luaDirectory)"
+
+    [access]
+    type = "LogstreamerInput"
+    log_directory = "logs"
+    file_match = 'access\\.log$'
+    rescan_interval = "20ms"
+    decoder = "nginx"
+
+    """ + nginxStatusSections(luaDirectory: luaDirectory)
+}
+
 /// Writes `bytes` into the write end of a pipe from another thread, then closes it (the
 /// pipeline reading the other end sees the end of its input).
 func writeInBackground(_ bytes: [UInt8], to fd: Int32) {

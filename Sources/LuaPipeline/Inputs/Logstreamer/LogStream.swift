@@ -172,14 +172,7 @@ final class LogStream {
         return readToEnd(records, directory: directory)
     }
 
-    private func fingerprintOfRecent() -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in recent {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        return String(h, radix: 16)
-    }
+    private func fingerprintOfRecent() -> String { LogstreamJournal.fingerprint(of: recent) }
 
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {

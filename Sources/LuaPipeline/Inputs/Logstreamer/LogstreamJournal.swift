@@ -19,8 +19,13 @@ struct LogstreamJournal: Codable, Equatable {
         var buf = [UInt8](repeating: 0, count: count)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(start)) }
         guard n == count else { return nil }
+        return fingerprint(of: buf)
+    }
+
+    /// FNV-1a 64 of `bytes`, in hex: the fingerprint's form.
+    static func fingerprint(of bytes: [UInt8]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in buf {
+        for b in bytes {
             h ^= UInt64(b)
             h = h &* 0x100_0000_01b3
         }

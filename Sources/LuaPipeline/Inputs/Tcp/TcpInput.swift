@@ -113,6 +113,12 @@ struct RecentUuids {
 
     struct UUIDKey: Hashable {
         let hi: UInt64, lo: UInt64
+
+        /// The key of the 16 bytes at `offset` of `raw`.
+        init(_ raw: UnsafeRawBufferPointer, at offset: Int = 0) {
+            hi = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            lo = raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self)
+        }
     }
 
     init(capacity: Int) { self.capacity = capacity }
@@ -120,7 +126,7 @@ struct RecentUuids {
     /// Records `uuid`; false when it was already there.
     mutating func insert(_ uuid: UnsafeRawBufferPointer) -> Bool {
         guard uuid.count == 16 else { return true }
-        let k = UUIDKey(hi: uuid.loadUnaligned(fromByteOffset: 0, as: UInt64.self), lo: uuid.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let k = UUIDKey(uuid)
         guard set.insert(k).inserted else { return false }
         if order.count < capacity {
             order.append(k)

@@ -47,8 +47,7 @@ final class TcpOutputRunner: @unchecked Sendable {
 
     private static func key(_ view: MessageView) -> RecentUuids.UUIDKey? {
         guard let r = view.range(of: .uuid) else { return nil }
-        let u = UnsafeRawBufferPointer(rebasing: view.bytes[r])
-        return RecentUuids.UUIDKey(hi: u.loadUnaligned(fromByteOffset: 0, as: UInt64.self), lo: u.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        return RecentUuids.UUIDKey(UnsafeRawBufferPointer(rebasing: view.bytes[r]))
     }
 
     private func disconnect(_ why: String) {
@@ -98,10 +97,7 @@ final class TcpOutputRunner: @unchecked Sendable {
                     disconnect("garbage instead of an acknowledgement")
                     return
                 }
-                let k = ackBuffer.withUnsafeBytes { raw in
-                    RecentUuids.UUIDKey(hi: raw.loadUnaligned(fromByteOffset: i + 1, as: UInt64.self),
-                                        lo: raw.loadUnaligned(fromByteOffset: i + 9, as: UInt64.self))
-                }
+                let k = ackBuffer.withUnsafeBytes { RecentUuids.UUIDKey($0, at: i + 1) }
                 if let at = index[k] {
                     inflight[at].acked = true
                     index[k] = nil
