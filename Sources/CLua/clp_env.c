@@ -392,3 +392,27 @@ int clp_open_environment(lua_State *L) {
     lua_setfield(L, LUA_REGISTRYINDEX, "clp.initial");
     return 0;
 }
+
+size_t clp_env_modules(lua_State *L, char *buf, size_t cap) {
+    size_t used = 0;
+    if (!L || cap == 0) return 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2) != 0) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            if (used + n + 1 <= cap) {
+                memcpy(buf + used, s, n);
+                used += n;
+                buf[used++] = '\n';
+            }
+        }
+    }
+    lua_pop(L, 1);
+    return used;
+}

@@ -257,6 +257,8 @@ int clp_sandbox_load(clp_sandbox *sb, const char *chunkname, const char *code, s
     return CLP_OK;
 }
 
+size_t clp_sandbox_modules(clp_sandbox *sb, char *buf, size_t cap) { return clp_env_modules(sb->L, buf, cap); }
+
 int clp_sandbox_has_function(clp_sandbox *sb, const char *name) {
     if (strcmp(name, "process_message") == 0) return sb->pm_ref != LUA_NOREF;
     if (strcmp(name, "timer_event") == 0) return sb->te_ref != LUA_NOREF;

@@ -8,18 +8,25 @@ import Synchronization
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the pipeline (default: the embedded default config: stdin → LogOutput).",
-        discussion: "SIGTERM or SIGINT stop it gracefully (drain, last timer_event, preserve_data); so does the end of every input.")
+        discussion: """
+            SIGTERM or SIGINT stop it gracefully (drain, last timer_event, preserve_data); so does the end of every input. \
+            SIGHUP reads the config again and applies what changed; scripts in the drop-in directory are reloaded as they change.
+            """)
 
     @Option(name: .shortAndLong, help: "Config file, or a directory whose *.toml files are read in name order.")
     var config: String?
 
     @Flag(name: .shortAndLong, help: "Log per-plugin counters every 10 s and when stopping.") var verbose = false
 
+    @Option(name: .customLong("sandbox-dir"), help: "The drop-in script directory (wins over sandbox_dir in the config).")
+    var sandboxDir: String?
+
     func run() throws {
         let cfg: PipelineConfig
         let pipeline: Pipeline
         do {
-            cfg = try config.map { try PipelineConfig.load(path: $0) } ?? DefaultConfig.load(directory: FileManager.default.currentDirectoryPath)
+            cfg = try config.map { try PipelineConfig.load(path: $0, sandboxDir: sandboxDir) }
+                ?? DefaultConfig.load(directory: FileManager.default.currentDirectoryPath, sandboxDir: sandboxDir)
             pipeline = try Pipeline(config: cfg)
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
@@ -36,6 +43,12 @@ struct Run: ParsableCommand {
             s.resume()
             sources.append(s)
         }
+        // SIGHUP: read the config again; a broken one is reported and the running one stays.
+        signal(SIGHUP, SIG_IGN)
+        let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "luapiped.sighup"))
+        hup.setEventHandler { pipeline.reloadConfig() }
+        hup.resume()
+        sources.append(hup)
         pipeline.start()
         pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
         if verbose { pipeline.report() }

@@ -129,6 +129,9 @@ int clp_sandbox_timer(clp_sandbox *sb, long long ns, int shutdown);
 /* Whether the script defines the global function `name`. */
 int clp_sandbox_has_function(clp_sandbox *sb, const char *name);
 
+/** The modules the script required, each name followed by '\n' (truncated to `cap`). */
+size_t clp_sandbox_modules(clp_sandbox *sb, char *buf, size_t cap);
+
 const char *clp_sandbox_message(clp_sandbox *sb, size_t *len);
 /* The termination reason, or NULL while running. */
 const char *clp_sandbox_error(clp_sandbox *sb);

@@ -28,7 +28,7 @@ public enum DefaultConfig {
         """
 
     /// The parsed default, with paths relative to `directory`.
-    public static func load(directory: String) throws(ConfigErrors) -> PipelineConfig {
-        try PipelineConfig.parse(sources: [("(embedded default)", toml)], directory: directory)
+    public static func load(directory: String, sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
+        try PipelineConfig.parse(sources: [("(embedded default)", toml)], directory: directory, sandboxDir: sandboxDir)
     }
 }

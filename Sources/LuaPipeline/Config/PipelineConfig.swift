@@ -12,6 +12,12 @@ public struct GlobalConfig: Sendable {
     public var maxTimerInject: Int
     public var maxProcessDuration: Double
     public var sandboxWorkers: Int
+    /// How the drop-in directory is watched: `inotify` (falls back to polling), `poll`, `off`.
+    public var sandboxDirWatch: String
+    public var sandboxDirPollInterval: Double
+    /// How long the directory must stay quiet before a change is applied (editors write
+    /// a file in several steps).
+    public var sandboxDirDebounce: Double
 }
 
 /// One plugin section, checked.
@@ -32,6 +38,12 @@ public struct PluginConfig: Sendable {
     }
 }
 
+/// One config file's text.
+public struct ConfigSource: Sendable {
+    public let file: String
+    public let text: String
+}
+
 /// A whole configuration: the global section and every plugin, in file order.
 public struct PipelineConfig: Sendable {
     public var global: GlobalConfig
@@ -40,6 +52,14 @@ public struct PipelineConfig: Sendable {
     public var directory: String
     /// Drop-in plugins that could not be loaded (reported; the rest of the pipeline runs).
     public var dropInErrors: [ConfigError] = []
+    /// The config texts this was parsed from (a drop-in change re-parses them; SIGHUP reads
+    /// the files again).
+    public var sources: [ConfigSource] = []
+    /// The file or directory given with `-c` (nil: the embedded default).
+    public var path: String?
+    /// `--sandbox-dir`, which wins over the config's `sandbox_dir`.
+    public var sandboxDirOverride: String?
+    var environment: [String: String] = [:]
 
     public func plugins(_ category: PluginCategory) -> [PluginConfig] {
         plugins.filter { $0.type.category == category }
@@ -52,7 +72,8 @@ public struct PipelineConfig: Sendable {
     /// Loads a file, or every `*.toml` of a directory in name order (Heka's `-c DIR`).
     /// `%ENV[VAR]` is replaced by the environment variable VAR before parsing.
     /// - Throws: ``ConfigErrors`` listing every problem found.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> PipelineConfig {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ConfigErrors(errors: [ConfigError(file: path, "no such file or directory")])
@@ -76,12 +97,15 @@ public struct PipelineConfig: Sendable {
             sources.append((f, text))
         }
         let dir = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
-        return try parse(sources: sources, directory: dir.isEmpty ? "." : dir, environment: environment)
+        var config = try parse(sources: sources, directory: dir.isEmpty ? "." : dir, environment: environment, sandboxDir: sandboxDir)
+        config.path = path
+        return config
     }
 
     /// Parses configuration texts (the embedded default, tests).
     public static func parse(sources: [(file: String, text: String)], directory: String,
-                             environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigErrors) -> PipelineConfig {
+                             environment: [String: String] = ProcessInfo.processInfo.environment,
+                             sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
         var errors: [ConfigError] = []
         var globalTable: [(key: String, value: ConfigNode)] = []
         var globalFile = sources.first?.file ?? "config"
@@ -120,14 +144,23 @@ public struct PipelineConfig: Sendable {
         let global = GlobalConfig(
             baseDir: resolve(g.string("base_dir")!, against: directory),
             shareDir: g.string("share_dir").map { resolve($0, against: directory) } ?? ModuleSearchPath.bundledLuaDirectory(),
-            sandboxDir: resolve(g.string("sandbox_dir")!, against: directory),
+            sandboxDir: sandboxDir.map { resolve($0, against: FileManager.default.currentDirectoryPath) }
+                ?? resolve(g.string("sandbox_dir")!, against: directory),
             maxMessageSize: Int(g.integer("max_message_size")!),
             hostname: g.string("hostname") ?? Sandbox.defaultHostname(),
             maxMessageLoops: Int(g.integer("max_message_loops")!),
             maxProcessInject: Int(g.integer("max_process_inject")!),
             maxTimerInject: Int(g.integer("max_timer_inject")!),
             maxProcessDuration: g.double("max_process_duration")!,
-            sandboxWorkers: Int(g.integer("sandbox_workers") ?? Int64(ProcessInfo.processInfo.activeProcessorCount)))
+            sandboxWorkers: Int(g.integer("sandbox_workers") ?? Int64(ProcessInfo.processInfo.activeProcessorCount)),
+            sandboxDirWatch: g.string("sandbox_dir_watch")!,
+            sandboxDirPollInterval: g.double("sandbox_dir_poll_interval")!,
+            sandboxDirDebounce: g.double("sandbox_dir_debounce")!)
+        if !["inotify", "poll", "off"].contains(global.sandboxDirWatch) {
+            errors.append(ConfigError(file: globalFile, section: "luapiped", key: "sandbox_dir_watch",
+                                      line: globalOrder?.line(["luapiped", "sandbox_dir_watch"]),
+                                      "must be inotify, poll or off, not \"\(global.sandboxDirWatch)\""))
+        }
 
         var plugins: [PluginConfig] = []
         for s in sections {
@@ -158,7 +191,23 @@ public struct PipelineConfig: Sendable {
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         var config = PipelineConfig(global: global, plugins: plugins, directory: directory)
         config.dropInErrors = dropInErrors
+        config.sources = sources.map { ConfigSource(file: $0.file, text: $0.text) }
+        config.sandboxDirOverride = sandboxDir
+        config.environment = environment
         return config
+    }
+
+    /// The same config texts parsed again: picks up what changed in the drop-in directory.
+    public func reparsed() throws(ConfigErrors) -> PipelineConfig {
+        var c = try Self.parse(sources: sources.map { ($0.file, $0.text) }, directory: directory, environment: environment, sandboxDir: sandboxDirOverride)
+        c.path = path
+        return c
+    }
+
+    /// The config files read again (SIGHUP); the embedded default is only re-parsed.
+    public func reread() throws(ConfigErrors) -> PipelineConfig {
+        guard let path else { return try reparsed() }
+        return try Self.load(path: path, environment: ProcessInfo.processInfo.environment, sandboxDir: sandboxDirOverride)
     }
 
     /// References between sections, matchers and enumerated values.

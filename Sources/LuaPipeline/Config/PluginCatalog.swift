@@ -116,7 +116,11 @@ public enum PluginCatalog {
     public static let global: [ConfigOption] = [
         ConfigOption("base_dir", .string, default: .string("luapiped-data"), "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
         ConfigOption("share_dir", .string, "read-only files: bundled Lua scripts and modules (default: the bundled lua/ folder)"),
-        ConfigOption("sandbox_dir", .string, default: .string("lua.d"), "the drop-in script directory"),
+        ConfigOption("sandbox_dir", .string, default: .string("lua.d"), "the drop-in script directory (`--sandbox-dir` wins)"),
+        ConfigOption("sandbox_dir_watch", .string, default: .string("inotify"),
+                     "how the drop-in directory is watched: inotify (polling where inotify is unavailable), poll, or off"),
+        ConfigOption("sandbox_dir_poll_interval", .duration, default: .double(1), "how often the drop-in directory is scanned when polling (and as a safety net under inotify)"),
+        ConfigOption("sandbox_dir_debounce", .duration, default: .double(0.2), "quiet time after the last change before reloading (editors write in several steps)"),
         ConfigOption("max_message_size", .integer, default: .integer(Int64(StreamFraming.defaultMaxMessageSize)), "largest message in bytes"),
         ConfigOption("hostname", .string, "the Hostname of messages made here (default: the machine's)"),
         ConfigOption("max_message_loops", .integer, default: .integer(4), "how often a message may pass through filters"),

@@ -1,21 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Synchronization
+
+/// A filter's settings besides its script: replaced together with it on reload.
+struct FilterSettings {
+    var tickerInterval: Double
+    /// Where `preserve_data` keeps the globals between runs (nil: not preserved).
+    var preservePath: String?
+    var retries: RetryPolicy
+    /// A fresh sandbox of this version (restarts after a termination).
+    var rebuild: () -> Sandbox?
+}
+
+/// A new version of a running filter, compiled and initialised beside it by the reloader
+/// and handed to the filter's worker, which swaps it in at a message boundary.
+final class FilterReplacement: @unchecked Sendable {
+    let sandbox: Sandbox
+    let settings: FilterSettings
+    let matcher: (@Sendable (MessageView) -> Bool)?
+    /// Why it is replaced ("script changed", "section changed", "module x changed").
+    let reason: String
+
+    init(sandbox: Sandbox, settings: FilterSettings, matcher: (@Sendable (MessageView) -> Bool)?, reason: String) {
+        self.sandbox = sandbox
+        self.settings = settings
+        self.matcher = matcher
+        self.reason = reason
+    }
+}
 
 /// Runs one SandboxFilter, pinned to one worker of the sandbox pool: pulls the messages its matcher accepts,
 /// calls `process_message`, `timer_event` every `ticker_interval`, and appends what it
 /// injects back to the router (never to itself, loops bounded, at most
 /// `max_process_inject`/`max_timer_inject` per call).
 ///
-/// A terminated filter is reported (log, a `heka.sandbox-terminated` message) and leaves
-/// the router so it holds nobody back. On stop it runs `timer_event(ns, true)` and
-/// preserves its globals when `preserve_data` is set.
+/// A terminated filter is reported (log, a `heka.sandbox-terminated` message) and restarted
+/// per its ``RetryPolicy`` from its last state; the message that killed it is skipped and
+/// counted. Otherwise it leaves the router so it holds nobody back. On stop it runs
+/// `timer_event(ns, true)` and preserves its globals when `preserve_data` is set.
 ///
-/// Not yet: restarts with backoff and the shared worker pool (both with hot reload).
+/// Hot reload: ``replace(with:)`` hands over a new version. At the next message boundary
+/// the running sandbox's globals are restored into it (unless `_PRESERVATION_VERSION`
+/// changed) and it gets the next call on trial: its injections are held back, and if the
+/// call raises an error they are discarded, the new version is rejected and the old one
+/// takes that same message. Otherwise the new one stays, from the same cursor: nothing is
+/// lost or counted twice. ``remove()`` stops the filter at a boundary, saving its state.
 final class SandboxFilterRunner: @unchecked Sendable {
     let name: String
     private(set) var sandbox: Sandbox
-    let retries: RetryPolicy
-    let rebuild: () -> Sandbox?
+    private(set) var settings: FilterSettings
     private var attempts = 0
     /// Set while a terminated sandbox waits for its restart.
     private var restartAt: Date?
@@ -23,36 +58,49 @@ final class SandboxFilterRunner: @unchecked Sendable {
     let router: Router
     let counters: PluginCounters
     let log: PipelineLog
-    let tickerInterval: Double
     let maxProcessInject: Int
     let maxTimerInject: Int
-    let preservePath: String?
+    /// Reload events (the pipeline logs them, keeps the status and emits the message).
+    let report: (ReloadEvent) -> Void
     let stopping = Atomic<Bool>(false)
+    private let removal = Atomic<Bool>(false)
+    private let pending = Mutex<FilterReplacement?>(nil)
+    /// A new version waiting for its first call.
+    private var trial: FilterReplacement?
+    /// What the trial injected during its first call, appended once it is accepted.
+    private var held: [MessageView]?
     private var currentLoops = 0
     private var injectedThisCall = 0
     private var inTimer = false
 
-    init(name: String, sandbox: Sandbox, reader: RouterReader, router: Router, counters: PluginCounters, log: PipelineLog,
-         tickerInterval: Double, maxProcessInject: Int, maxTimerInject: Int, preservePath: String?,
-         retries: RetryPolicy = .never, rebuild: @escaping () -> Sandbox? = { nil }) {
+    init(name: String, sandbox: Sandbox, settings: FilterSettings, reader: RouterReader, router: Router, counters: PluginCounters,
+         log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, report: @escaping (ReloadEvent) -> Void = { _ in }) {
         self.name = name
         self.sandbox = sandbox
-        self.retries = retries
-        self.rebuild = rebuild
+        self.settings = settings
         self.reader = reader
         self.router = router
         self.counters = counters
         self.log = log
-        self.tickerInterval = tickerInterval
         self.maxProcessInject = maxProcessInject
         self.maxTimerInject = maxTimerInject
-        self.preservePath = preservePath
-        attach()
+        self.report = report
+        attach(sandbox)
     }
 
-    private func attach() {
-        sandbox.onInject = { [unowned self] in self.inject($0) }
-        sandbox.onLog = { [unowned self] _, line in self.log.info(self.name, line) }
+    /// Hands a new version to this filter's worker (a newer one replaces one still waiting).
+    func replace(with r: FilterReplacement) {
+        pending.withLock { $0 = r }
+    }
+
+    /// Stops this filter at its next message boundary: last `timer_event`, state saved.
+    func remove() {
+        removal.store(true, ordering: .relaxed)
+    }
+
+    private func attach(_ sb: Sandbox) {
+        sb.onInject = { [unowned self] in self.inject($0) }
+        sb.onLog = { [unowned self] _, line in self.log.info(self.name, line) }
     }
 
     private func inject(_ injection: Injection) -> InjectVerdict {
@@ -62,6 +110,10 @@ final class SandboxFilterRunner: @unchecked Sendable {
             return .fatal("exceeded \(inTimer ? "max_timer_inject" : "max_process_inject") (\(limit))")
         }
         guard let view = injection.copyView() else { return .reject("a filter injects messages, not raw payloads") }
+        if held != nil {
+            held!.append(view)
+            return .accept
+        }
         switch router.append(view, from: reader, loops: currentLoops + 1) {
         case .appended: counters.add("injected")
         case .loopLimit: counters.add("loop_drops")
@@ -82,7 +134,8 @@ final class SandboxFilterRunner: @unchecked Sendable {
         // Never back to itself: a filter that matches everything would kill itself on
         // its own obituary, for ever.
         _ = router.append(MessageView(m), from: reader, loops: max(currentLoops, 0) + 1)
-        if let delay = retries.delay(afterAttempt: attempts) {
+        report(ReloadEvent(plugin: name, action: .terminated, detail: reason))
+        if let delay = settings.retries.delay(afterAttempt: attempts) {
             attempts += 1
             restartAt = Date().addingTimeInterval(delay)
             log.info(name, "restarting in \(String(format: "%.3f", delay)) s (attempt \(attempts))")
@@ -96,12 +149,12 @@ final class SandboxFilterRunner: @unchecked Sendable {
     /// `preserve_data` is set and they can be saved and loaded again.
     private func restart() -> Bool {
         restartAt = nil
-        guard let fresh = rebuild() else {
+        guard let fresh = settings.rebuild() else {
             log.error(name, "the script no longer loads; giving up")
             router.removeReader(reader)
             return false
         }
-        if preservePath != nil {
+        if settings.preservePath != nil {
             do {
                 try fresh.restore(try sandbox.preserve())
             } catch {
@@ -109,12 +162,93 @@ final class SandboxFilterRunner: @unchecked Sendable {
             }
         }
         sandbox = fresh
-        attach()
+        attach(fresh)
         counters.add("restarts")
+        report(ReloadEvent(plugin: name, action: .restarted, detail: "restarted after a termination (attempt \(attempts))"))
+        return true
+    }
+
+    /// Takes a pending replacement: the running globals go into it, then it waits for its
+    /// first call (or, when the running sandbox is terminated, takes over at once).
+    private func adoptPending() {
+        guard let r = pending.withLock({ p -> FilterReplacement? in defer { p = nil }; return p }) else { return }
+        var note = ""
+        do {
+            if try !r.sandbox.restore(try sandbox.preserve()) { note = "; _PRESERVATION_VERSION changed, so it starts without the old state" }
+        } catch {
+            reject(r, "handing over the state: \(error.message)")
+            return
+        }
+        if restartAt != nil {
+            restartAt = nil
+            attempts = 0
+            commit(r, note: note + " (the old version was terminated)")
+            return
+        }
+        trial = r
+        trialNote = note
+    }
+    private var trialNote = ""
+
+    private func commit(_ r: FilterReplacement, note: String) {
+        sandbox = r.sandbox
+        attach(r.sandbox)
+        let tickerChanged = settings.tickerInterval != r.settings.tickerInterval
+        settings = r.settings
+        if tickerChanged { nextTick = nil }
+        reader.setMatcher(r.matcher)
+        trial = nil
+        counters.add("replacements")
+        report(ReloadEvent(plugin: name, action: .replaced, detail: r.reason + note))
+    }
+
+    private func reject(_ r: FilterReplacement, _ why: String) {
+        trial = nil
+        counters.add("rejected_versions")
+        report(ReloadEvent(plugin: name, action: .rejected, detail: "\(r.reason): \(why); the running version goes on"))
+    }
+
+    /// Runs the trial version's first call with its injections held back. Returns true
+    /// when the call is done (accepted); false when rejected (the old version must make it).
+    private func onTrial(_ r: FilterReplacement, _ call: (Sandbox) -> String?) -> Bool {
+        attach(r.sandbox)
+        held = []
+        let failure = call(r.sandbox)
+        let views = held ?? []
+        held = nil
+        if let failure {
+            attach(sandbox)
+            reject(r, failure)
+            return false
+        }
+        commit(r, note: trialNote)
+        for v in views {
+            switch router.append(v, from: reader, loops: currentLoops + 1) {
+            case .appended: counters.add("injected")
+            case .loopLimit: counters.add("loop_drops")
+            case .closed: break
+            }
+        }
         return true
     }
 
     private func timer(shutdown: Bool) -> Bool {
+        if let t = trial, !shutdown {
+            injectedThisCall = 0
+            currentLoops = 0
+            inTimer = true
+            defer { inTimer = false }
+            let accepted = onTrial(t) { sb in
+                guard sb.hasTimerEvent else { return nil }
+                do throws(SandboxError) {
+                    _ = try sb.timerEvent(ns: Sandbox.now(), shutdown: false)
+                    return nil
+                } catch {
+                    return "timer_event: \(error.message)"
+                }
+            }
+            if accepted { return true }
+        }
         guard sandbox.hasTimerEvent else { return true }
         inTimer = true
         injectedThisCall = 0
@@ -130,13 +264,27 @@ final class SandboxFilterRunner: @unchecked Sendable {
     }
 
     private var nextTick: Date?
-    /// Whether this filter is finished (terminated, or stopped cleanly).
-    private(set) var done = false
+    private let finished = Atomic<Bool>(false)
+    /// Whether this filter is finished (terminated for good, or stopped); readable from any thread.
+    private(set) var done: Bool {
+        get { finished.load(ordering: .acquiring) }
+        set { finished.store(newValue, ordering: .releasing) }
+    }
 
     /// One round on a worker: a batch of messages (without waiting), the timer when due,
     /// the clean stop once asked and drained. Returns whether it did any work.
     func step() -> Bool {
+        if removal.load(ordering: .relaxed) {
+            guard !removed else { return false }
+            removed = true
+            trial = nil
+            if !done { finish(saveAlways: true) }
+            done = true
+            report(ReloadEvent(plugin: name, action: .removed, detail: "stopped; state saved"))
+            return true
+        }
         guard !done else { return false }
+        adoptPending()
         if let at = restartAt {
             if Date() < at && !stopping.load(ordering: .relaxed) { return false }
             if !restart() {
@@ -144,8 +292,9 @@ final class SandboxFilterRunner: @unchecked Sendable {
                 return true
             }
         }
-        if nextTick == nil { nextTick = Date().addingTimeInterval(tickerInterval) }
-        guard let batch = reader.next(maxCount: 64, timeout: 0) else {
+        if stopping.load(ordering: .relaxed) { trial = nil }
+        if nextTick == nil { nextTick = Date().addingTimeInterval(settings.tickerInterval) }
+        guard let batch = reader.next(maxCount: trial == nil ? 64 : 1, timeout: 0) else {
             finish()
             done = true
             return true
@@ -166,6 +315,27 @@ final class SandboxFilterRunner: @unchecked Sendable {
             currentLoops = m.loops
             injectedThisCall = 0
             counters.add("processed")
+            if let t = trial {
+                var status = 0
+                var message: String?
+                let accepted = onTrial(t) { sb in
+                    switch sb.processMessage(m.view) {
+                    case .terminated(let e): return "process_message: \(e.message)"
+                    case .ok(let s, let msg):
+                        status = s
+                        message = msg
+                        return nil
+                    }
+                }
+                if accepted {
+                    if status < 0 {
+                        counters.add("failures")
+                        log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
+                    }
+                    continue
+                }
+                injectedThisCall = 0
+            }
             switch sandbox.processMessage(m.view) {
             case .terminated(let e):
                 // The message that killed it is skipped (counted), never fed again.
@@ -184,10 +354,10 @@ final class SandboxFilterRunner: @unchecked Sendable {
         // One acknowledgement per batch: the lock and the log trim are not per message.
         if let last = batch.last { reader.acknowledge(through: last.seq) } else { reader.acknowledgeAll() }
         var worked = !batch.isEmpty
-        if tickerInterval > 0, let due = nextTick, Date() >= due {
+        if settings.tickerInterval > 0, let due = nextTick, Date() >= due {
             worked = true
             if !timer(shutdown: false) { return true }
-            nextTick = Date().addingTimeInterval(tickerInterval)
+            nextTick = Date().addingTimeInterval(settings.tickerInterval)
         }
         if batch.isEmpty && stopping.load(ordering: .relaxed) {
             finish()
@@ -196,31 +366,32 @@ final class SandboxFilterRunner: @unchecked Sendable {
         }
         return worked
     }
+    private var removed = false
 
     /// Seconds until this filter's next timer_event (nil: none due).
     var secondsToTick: Double? {
         if let at = restartAt { return max(0, at.timeIntervalSinceNow) }
-        guard tickerInterval > 0, let due = nextTick else { return nil }
+        guard settings.tickerInterval > 0, let due = nextTick else { return nil }
         return max(0, due.timeIntervalSinceNow)
     }
 
-    /// The clean stop: last timer_event, then preserve_data.
-    private func finish() {
-        guard timer(shutdown: true) else { return }
+    /// The clean stop: last timer_event, then the globals saved when `preserve_data` is set
+    /// (always when the plugin is removed at run time, so putting it back restores them).
+    private func finish(saveAlways: Bool = false) {
+        let path = settings.preservePath ?? (saveAlways ? Pipeline.preservationPath(baseDir: preservationBaseDir, name: name) : nil)
+        guard timer(shutdown: true) || saveAlways else { return }
         router.removeReader(reader)
-        guard let preservePath else { return }
+        guard let path else { return }
         do {
             let data = try sandbox.preserve()
-            try FileManager.default.createDirectory(atPath: (preservePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let tmp = preservePath + ".tmp"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let tmp = path + ".tmp"
             guard FileManager.default.createFile(atPath: tmp, contents: Data(data)) else { throw EncodeError(description: "cannot write \(tmp)") }
-            _ = rename(tmp, preservePath)
+            _ = rename(tmp, path)
         } catch {
             log.error(name, "preserve_data: \(error)")
         }
     }
+    /// The pipeline's base_dir (where removed filters leave their state).
+    var preservationBaseDir = "."
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

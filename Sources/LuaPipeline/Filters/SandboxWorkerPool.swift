@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
+import Synchronization
 
 /// The fixed pool of threads that run sandboxed filters (DESIGN §3): each filter is
 /// pinned to one worker for its life, so its Lua state is only ever used by that
@@ -6,25 +10,48 @@ import Foundation
 /// when none has work. Never the cooperative async pool: a script may run a million
 /// instructions at a time.
 ///
+/// Filters added while running (hot reload) go to the worker with the fewest; finished
+/// ones leave their worker's list. A worker ends once the pool is closed and its filters
+/// are done.
+///
 /// Not yet: the watchdog that moves a stuck plugin's neighbours to another worker.
 final class SandboxWorkerPool: @unchecked Sendable {
     let router: Router
-    private(set) var workers: [[SandboxFilterRunner]]
+    let count: Int
+    private let lists: Mutex<[[SandboxFilterRunner]]>
+    private let closing = Atomic<Bool>(false)
 
-    /// Spreads `runners` over `count` workers (at most one per runner).
-    init(runners: [SandboxFilterRunner], count: Int, router: Router) {
+    init(count: Int, router: Router) {
         self.router = router
-        let n = max(1, min(count, runners.count))
-        var w = Array(repeating: [SandboxFilterRunner](), count: runners.isEmpty ? 0 : n)
-        for (i, r) in runners.enumerated() { w[i % n].append(r) }
-        workers = w
+        self.count = max(1, count)
+        lists = Mutex(Array(repeating: [], count: max(1, count)))
     }
 
-    /// A worker's loop: until every one of its filters is done.
-    static func run(_ runners: [SandboxFilterRunner], router: Router) {
-        while runners.contains(where: { !$0.done }) {
+    /// Pins a filter to the worker with the fewest filters.
+    func add(_ runner: SandboxFilterRunner) {
+        lists.withLock { l in
+            let i = l.indices.min { l[$0].count < l[$1].count }!
+            l[i].append(runner)
+        }
+        router.wakeIdle()
+    }
+
+    /// Workers end once their filters are done (after ``SandboxFilterRunner/stopping``).
+    func close() {
+        closing.store(true, ordering: .relaxed)
+        router.wakeIdle()
+    }
+
+    /// Worker `i`'s loop.
+    func run(worker i: Int) {
+        while true {
+            let runners = lists.withLock { $0[i] }
+            if closing.load(ordering: .relaxed) && runners.allSatisfy(\.done) { return }
             var worked = false
             for r in runners where r.step() { worked = true }
+            if runners.contains(where: \.done) {
+                lists.withLock { l in l[i].removeAll { $0.done } }
+            }
             if !worked {
                 let tick = runners.compactMap(\.secondsToTick).min() ?? 0.1
                 router.waitForActivity(timeout: min(tick, 0.1))
@@ -41,5 +68,19 @@ extension Router {
         if let limit = waitLimitLocked(Date(timeIntervalSinceNow: timeout)) { _ = condition.wait(until: limit) }
         waitingReaders -= 1
         condition.unlock()
+    }
+
+    /// Wakes every idle reader and worker (a filter was added, the pool closes).
+    func wakeIdle() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The sequence number the next appended message gets.
+    var headSeq: UInt64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return nextSeq
     }
 }

@@ -6,6 +6,10 @@ protocol PipelineOutput: AnyObject, Sendable {
     var name: String { get }
     /// Set when the pipeline stops and the output could not drain in time.
     var abandon: Atomic<Bool> { get }
+    /// Set when a new version takes over (reload): the output finishes what it has read
+    /// and returns from ``run()``, leaving its cursor to its successor.
+    var retiring: Atomic<Bool> { get }
+    var reader: RouterReader { get }
     func run()
 }
 
@@ -76,6 +80,7 @@ final class OutputRunner: @unchecked Sendable {
     /// Set when the pipeline stops and this output could not drain in time: a failing
     /// write is then given up (its messages stay unacknowledged and are reported).
     let abandon = Atomic<Bool>(false)
+    let retiring = Atomic<Bool>(false)
 
     init(name: String, reader: RouterReader, encoder: any MessageEncoder, framing: Bool, sink: any OutputSink,
          counters: PluginCounters, log: PipelineLog, flushCount: Int, flushInterval: Double) {
@@ -123,7 +128,7 @@ final class OutputRunner: @unchecked Sendable {
             lastSeq = nil
             lastFlush = Date()
         }
-        while let batch = reader.next(maxCount: 256, timeout: flushInterval > 0 ? flushInterval : 0.2) {
+        while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 256, timeout: flushInterval > 0 ? min(flushInterval, 0.2) : 0.2) {
             for m in batch {
                 counters.add("processed")
                 do {

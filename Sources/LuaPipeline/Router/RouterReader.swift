@@ -27,8 +27,8 @@ public final class RouterReader: @unchecked Sendable {
     let id: Int
     public let name: String
     public let buffering: Buffering
-    let matcher: (@Sendable (MessageView) -> Bool)?
     // Guarded by the router's lock:
+    var matcher: (@Sendable (MessageView) -> Bool)?
     var readSeq: UInt64
     var ackSeq: UInt64
     /// The last message handed out, if any.
@@ -109,6 +109,24 @@ public final class RouterReader: @unchecked Sendable {
         let c = router.condition
         c.lock()
         readSeq = max(ackSeq, min(readSeq, seq + 1))
+        c.unlock()
+    }
+
+    /// Hands out again everything read but not acknowledged: a new runner taking over
+    /// this cursor (an output swapped on reload) starts where the old one's work ended.
+    public func rewindToAcknowledged() {
+        let c = router.condition
+        c.lock()
+        readSeq = ackSeq
+        c.unlock()
+    }
+
+    /// Replaces the matcher (a plugin's section changed on reload); messages not yet read
+    /// are judged by the new one.
+    public func setMatcher(_ m: (@Sendable (MessageView) -> Bool)?) {
+        let c = router.condition
+        c.lock()
+        matcher = m
         c.unlock()
     }
 

@@ -148,6 +148,14 @@ public final class Sandbox {
 
     public var isTerminated: Bool { clp_sandbox_terminated(handle) != 0 }
 
+    /// The modules the script has required so far (`re`, `lpeg`, `a.b` …).
+    public var loadedModules: Set<String> {
+        var buf = [CChar](repeating: 0, count: 8192)
+        let n = clp_sandbox_modules(handle, &buf, buf.count)
+        let text = String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Set(text.split(separator: "\n").map(String.init))
+    }
+
     /// Whether the script defines `timer_event`.
     public var hasTimerEvent: Bool { clp_sandbox_has_function(handle, "timer_event") != 0 }
 

@@ -16,6 +16,7 @@ final class TcpOutputRunner: @unchecked Sendable {
     let counters: PluginCounters
     let log: PipelineLog
     let abandon = Atomic<Bool>(false)
+    let retiring = Atomic<Bool>(false)
     static let maxInflight = 10_000
 
     private struct Inflight {
@@ -136,6 +137,7 @@ final class TcpOutputRunner: @unchecked Sendable {
             readAcks()
             settle()
             let pending = inflight.count - head
+            if retiring.load(ordering: .relaxed) { closed = true }
             if closed {
                 if pending == 0 || abandon.load(ordering: .relaxed) { break }
                 Thread.sleep(forTimeInterval: 0.01)
