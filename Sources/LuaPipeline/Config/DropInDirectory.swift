@@ -26,7 +26,7 @@ enum DropInDirectory {
         for (folder, typeName) in folders {
             let path = (dir as NSString).appendingPathComponent(folder)
             guard let entries = try? fm.contentsOfDirectory(atPath: path) else { continue }
-            for entry in entries.sorted() where entry.hasSuffix(".lua") {
+            for entry in entries.sorted() where entry.hasSuffix(".lua") && !entry.hasPrefix(".") {
                 let name = String(entry.dropLast(4))
                 let script = (path as NSString).appendingPathComponent(entry)
                 let base = (path as NSString).appendingPathComponent(name)

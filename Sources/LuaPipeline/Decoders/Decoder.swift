@@ -1,3 +1,4 @@
+import Synchronization
 /// Turns one record into messages.
 public protocol RecordDecoder: AnyObject {
     /// Decodes `record` (valid during the call only); `emit` gets each message.
@@ -47,10 +48,15 @@ public final class ProtobufDecoder: RecordDecoder {
 /// A record that makes the script raise an error or break a limit terminates that
 /// sandbox: the record is counted as a failure and a fresh sandbox is loaded from the
 /// script for the next record, so one bad line cannot stop an input.
+///
+/// Hot reload: ``replace(with:rebuild:outcome:)`` hands over a new version, which decodes
+/// the next record on trial: if it raises an error, it is rejected and the running version
+/// decodes that record instead.
 public final class SandboxDecoder: RecordDecoder {
     public private(set) var sandbox: Sandbox
     let inputName: String
-    let rebuild: () -> Sandbox?
+    var rebuild: () -> Sandbox?
+    private let pending = Mutex<DecoderReplacement?>(nil)
     var uuids = UUIDSource.random.makeGenerator()
     private var produced: [MessageView] = []
     /// Sandboxes replaced after a termination.
@@ -70,11 +76,36 @@ public final class SandboxDecoder: RecordDecoder {
         }
     }
 
+    /// Hands over a new version (from any thread); `outcome` is called on the input's
+    /// thread with nil once it took over, or the error that made it rejected.
+    func replace(with sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void) {
+        pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome) }
+    }
+
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }
         let input = MessageView.make(uuids: &uuids, timestamp: Sandbox.now(), type: inputName, payload: record,
                                      logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
         produced.removeAll(keepingCapacity: true)
+        if let r = pending.withLock({ p -> DecoderReplacement? in defer { p = nil }; return p }) {
+            let old = sandbox
+            sandbox = r.sandbox
+            attach()
+            switch r.sandbox.processMessage(input) {
+            case .terminated(let e):
+                sandbox = old
+                attach()
+                produced.removeAll(keepingCapacity: true)
+                r.outcome("process_message: \(e.message)")
+            case .ok(let status, let message):
+                rebuild = r.rebuild
+                r.outcome(nil)
+                if status < 0 { return message ?? "process_message() failed with status \(status)" }
+                if produced.isEmpty, let m = sandbox.currentMessage { emit(m) }
+                for v in produced { emit(v) }
+                return nil
+            }
+        }
         switch sandbox.processMessage(input) {
         case .terminated(let e):
             if let fresh = rebuild() {
@@ -90,6 +121,19 @@ public final class SandboxDecoder: RecordDecoder {
             for v in produced { emit(v) }
             return nil
         }
+    }
+}
+
+/// A decoder's new version waiting for its first record.
+final class DecoderReplacement: @unchecked Sendable {
+    let sandbox: Sandbox
+    let rebuild: () -> Sandbox?
+    let outcome: (String?) -> Void
+
+    init(sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void) {
+        self.sandbox = sandbox
+        self.rebuild = rebuild
+        self.outcome = outcome
     }
 }
 

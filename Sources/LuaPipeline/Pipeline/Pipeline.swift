@@ -38,12 +38,14 @@ public final class Pipeline: @unchecked Sendable {
     var watcher: SandboxDirWatcher?
     let reloading = Mutex(())
 
-    struct RunningInput {
+    struct RunningInput: @unchecked Sendable {
         let config: PluginConfig
         let fingerprint: String
         let input: any PipelineInput
         let counters: PluginCounters
         let modules: Set<String>
+        let decoder: SandboxDecoder?
+        var decoderFingerprint: String?
         let finished = DoneFlag()
     }
 
@@ -55,7 +57,7 @@ public final class Pipeline: @unchecked Sendable {
         var modules: Set<String>
     }
 
-    struct RunningOutput {
+    struct RunningOutput: @unchecked Sendable {
         let config: PluginConfig
         let fingerprint: String
         let output: any PipelineOutput
@@ -82,7 +84,9 @@ public final class Pipeline: @unchecked Sendable {
             switch p.type.category {
             case .input:
                 if let i = makeInput(p, in: config, counters: c, notes: &notes) {
-                    inputs.append(RunningInput(config: p, fingerprint: fp, input: i, counters: c, modules: notes.modules))
+                    let fps = Self.inputFingerprints(p, in: config)
+                    inputs.append(RunningInput(config: p, fingerprint: fps.own, input: i, counters: c, modules: notes.modules,
+                                               decoder: notes.decoder, decoderFingerprint: fps.decoder))
                 }
             case .filter:
                 if let r = makeFilter(p, in: config, counters: c, notes: &notes) {
@@ -144,6 +148,7 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Starts every plugin's thread, and the drop-in directory's watcher.
     public func start() {
+        startWatching()
         registry.withLock { _ in
             for o in outputs { startOutput(o) }
             for f in filters { pool.add(f.runner) }
@@ -151,7 +156,6 @@ public final class Pipeline: @unchecked Sendable {
             for i in inputs { startInput(i) }
         }
         started.store(true, ordering: .relaxed)
-        startWatching()
     }
 
     /// Blocks until every input has finished (end of input) or a stop was requested,

@@ -11,6 +11,8 @@ extension Pipeline {
     struct BuildNotes {
         var errors: [ConfigError] = []
         var modules: Set<String> = []
+        /// An input's own SandboxDecoder (not inside a MultiDecoder): swapped in place on reload.
+        var decoder: SandboxDecoder?
     }
 
     static func preservationPath(baseDir: String, name: String) -> String {
@@ -141,6 +143,7 @@ extension Pipeline {
         let decoderMade: (any RecordDecoder)? = isTcp && p.options.string("decoder") == nil
             ? ProtobufDecoder() : makeDecoder(p.options.string("decoder"), input: p.name, in: config, notes: &notes)
         guard let decoder = decoderMade else { return nil }
+        notes.decoder = decoder as? SandboxDecoder
         let records = RecordHandler(inputName: p.name, decoder: decoder, router: router, counters: c, log: log,
                                     sendDecodeFailures: p.options.bool("send_decode_failures")!,
                                     logDecodeFailures: p.options.bool("log_decode_failures")!)
@@ -229,16 +232,25 @@ extension Pipeline {
             flushInterval: Double(p.options.integer("flush_interval") ?? 1000) / 1000)
     }
 
+    /// An input's fingerprint without its SandboxDecoder (swapped in place), and that
+    /// decoder's own.
+    static func inputFingerprints(_ p: PluginConfig, in config: PipelineConfig) -> (own: String, decoder: String?) {
+        guard let d = p.options.string("decoder").flatMap({ config.plugin(named: $0) }), d.type.name == "SandboxDecoder" else {
+            return (fingerprint(p, in: config), nil)
+        }
+        return (fingerprint(p, in: config, skipping: ["decoder"]), fingerprint(d, in: config))
+    }
+
     /// What identifies a plugin's version: its type, options, script text and those of the
     /// sections it refers to (decoder, splitter, encoder, subs). A change means a reload.
-    static func fingerprint(_ p: PluginConfig, in config: PipelineConfig, depth: Int = 0) -> String {
+    static func fingerprint(_ p: PluginConfig, in config: PipelineConfig, depth: Int = 0, skipping: Set<String> = []) -> String {
         var s = p.type.name + "\n"
         for (k, v) in p.options.values.sorted(by: { $0.key < $1.key }) { s += "\(k)=\(v)\n" }
         if let script = p.script {
             s += FileManager.default.contents(atPath: script).map { String(decoding: $0, as: UTF8.self) } ?? "<unreadable>"
         }
         guard depth < 3 else { return s }
-        var refs = ["decoder", "splitter", "encoder"].compactMap { p.options.string($0) }
+        var refs = ["decoder", "splitter", "encoder"].filter { !skipping.contains($0) }.compactMap { p.options.string($0) }
         refs += p.options.strings("subs") ?? []
         for r in refs {
             if let q = config.plugin(named: r) { s += "\n[\(r)]\n" + fingerprint(q, in: config, depth: depth + 1) }

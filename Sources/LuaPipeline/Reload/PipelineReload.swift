@@ -45,7 +45,8 @@ extension Pipeline {
         }
     }
 
-    /// Starts the drop-in directory's watcher (unless `sandbox_dir_watch = "off"`).
+    /// Starts the drop-in directory's watcher (unless `sandbox_dir_watch = "off"`); its
+    /// first snapshot is taken before this returns.
     func startWatching() {
         let g = config.global
         guard g.sandboxDirWatch != "off" else { return }
@@ -109,7 +110,7 @@ extension Pipeline {
             return "module \(modules.intersection(changedModules).sorted().joined(separator: ", ")) changed"
         }
         func failed(_ name: String, _ notes: BuildNotes, adding: Bool) {
-            let detail = notes.errors.map(\.description).joined(separator: "; ")
+            let detail = notes.errors.map(\.reason).joined(separator: "; ")
             record(ReloadEvent(plugin: name, action: .rejected, detail: adding ? "not started: \(detail)" : "new version not loaded: \(detail)"))
         }
 
@@ -200,7 +201,8 @@ extension Pipeline {
             record(ReloadEvent(plugin: p.name, action: .added, detail: "started"))
         }
 
-        // Inputs: the old version stops (what it read is delivered), then the new one starts.
+        // Inputs: a changed SandboxDecoder is swapped in place; otherwise the old version
+        // stops (what it read is delivered) and the new one starts.
         for i in ins {
             guard let p = wanted(i.config.name, .input) else {
                 if broken.contains(i.config.name) { continue }
@@ -209,14 +211,39 @@ extension Pipeline {
                 record(ReloadEvent(plugin: i.config.name, action: .removed, detail: "stopped"))
                 continue
             }
-            guard changed(i.fingerprint, i.modules, p) else { continue }
+            let fps = Self.inputFingerprints(p, in: new)
+            if fps.own == i.fingerprint && i.modules.isDisjoint(with: changedModules) {
+                guard fps.decoder != i.decoderFingerprint, let dec = i.decoder,
+                      let dname = p.options.string("decoder"), let dp = new.plugin(named: dname) else { continue }
+                registry.withLock { _ in
+                    if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k].decoderFingerprint = fps.decoder }
+                }
+                var notes = BuildNotes()
+                guard let sb = makeSandbox(dp, kind: .decoder, in: new, notes: &notes) else {
+                    failed(dname, notes, adding: false)
+                    continue
+                }
+                let input = i.config.name
+                dec.replace(with: sb, rebuild: { [unowned self] in
+                    var n = BuildNotes()
+                    return makeSandbox(dp, kind: .decoder, in: new, notes: &n)
+                }, outcome: { [unowned self] error in
+                    if let error {
+                        record(ReloadEvent(plugin: dname, action: .rejected, detail: "new version (in \(input)): \(error); the running version goes on"))
+                    } else {
+                        record(ReloadEvent(plugin: dname, action: .replaced, detail: "new version took over in \(input)"))
+                    }
+                })
+                continue
+            }
             var notes = BuildNotes()
             guard let made = makeInput(p, in: new, counters: i.counters, notes: &notes) else {
                 failed(p.name, notes, adding: false)
                 continue
             }
             stopInput(i)
-            let running = RunningInput(config: p, fingerprint: Self.fingerprint(p, in: new), input: made, counters: i.counters, modules: notes.modules)
+            let running = RunningInput(config: p, fingerprint: fps.own, input: made, counters: i.counters, modules: notes.modules,
+                                       decoder: notes.decoder, decoderFingerprint: fps.decoder)
             registry.withLock { _ in
                 if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k] = running }
             }
@@ -230,7 +257,9 @@ extension Pipeline {
                 failed(p.name, notes, adding: true)
                 continue
             }
-            let running = RunningInput(config: p, fingerprint: Self.fingerprint(p, in: new), input: made, counters: c, modules: notes.modules)
+            let fps = Self.inputFingerprints(p, in: new)
+            let running = RunningInput(config: p, fingerprint: fps.own, input: made, counters: c, modules: notes.modules,
+                                       decoder: notes.decoder, decoderFingerprint: fps.decoder)
             registry.withLock { _ in inputs.append(running) }
             startInput(running)
             record(ReloadEvent(plugin: p.name, action: .added, detail: "started"))

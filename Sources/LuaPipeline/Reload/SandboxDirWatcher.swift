@@ -39,8 +39,12 @@ final class SandboxDirWatcher: @unchecked Sendable {
     /// A new `sandbox_dir` (SIGHUP changed it).
     func setDirectory(_ d: String) { directory.withLock { $0 = d } }
 
+    private var known: [String: FileState] = [:]
+
+    /// Takes the first snapshot now (changes from here on are noticed) and starts watching.
     func start() {
         if mode == "inotify" { inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
+        known = scan()
         let t = Thread { [self] in
             run()
             finished.set()
@@ -96,7 +100,6 @@ final class SandboxDirWatcher: @unchecked Sendable {
     }
 
     private func run() {
-        var known = scan()
         while !stopFlag.load(ordering: .relaxed) {
             _ = wait(min(pollInterval, 0.25))
             if stopFlag.load(ordering: .relaxed) { return }
