@@ -50,6 +50,7 @@ struct Run: ParsableCommand {
         hup.resume()
         sources.append(hup)
         pipeline.start()
+        FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n".utf8))
         pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
         if verbose { pipeline.report() }
         _ = sources

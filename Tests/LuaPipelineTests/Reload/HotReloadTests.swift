@@ -141,6 +141,34 @@ import Testing
         #expect(h.counter("fragile", "skipped") == 1)
     }
 
+    @Test func aChangedPreservationVersionStartsTheNewVersionAfresh() throws {
+        h.put("lua.d/filters/counter.toml", Self.lines)
+        h.put("lua.d/filters/counter.lua", "_PRESERVATION_VERSION = 1\n" + countingFilter(version: 1))
+        try h.start()
+        h.send(count: 100)
+        h.waitUntil("the first version counted 100") { h.counter("counter", "processed") == 100 }
+        h.put("lua.d/filters/counter.lua", "_PRESERVATION_VERSION = 2\n" + countingFilter(version: 2))
+        h.keepSending(until: "the new version took over") { h.status("counter")?.replacements == 1 }
+        let ticks = Int(h.counter("StdinInput", "records")) - 100
+        h.send(count: 10)
+        h.finish()
+        // Only what the new version saw: from the message that took it in.
+        let count = Int(h.lines("out/counts.txt").first?.split(separator: " ").first ?? "") ?? -1
+        #expect(count >= 11 && count <= ticks + 10)
+        #expect(h.events().contains { $0.action == "replaced" && $0.detail.contains("_PRESERVATION_VERSION changed") })
+    }
+
+    @Test func pollingNoticesAFilterDroppedIn() throws {
+        h.put("luapiped.toml", h.configText().replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nsandbox_dir_watch = \"poll\""))
+        try h.start()
+        h.put("lua.d/filters/counter.toml", Self.lines)
+        h.put("lua.d/filters/counter.lua", countingFilter(version: 1))
+        h.waitUntil("the filter is added") { h.status("counter")?.state == .running }
+        h.send(count: 20)
+        h.finish()
+        #expect(h.lines("out/counts.txt") == ["20 v1"])
+    }
+
     @Test func aDropInDecoderIsSwappedInPlaceWithoutLosingARecord() throws {
         h.put("lua.d/decoders/upper.lua", """
             function process_message()
