@@ -68,6 +68,7 @@ import Testing
     @Test func aFilterIsAddedDisabledReenabledAndDeletedWhileRunning() throws {
         try h.start()
         h.send(count: 100)
+        h.waitUntil("the first lines are read") { h.counter("StdinInput", "records") == 100 }
         h.put("lua.d/filters/counter.toml", Self.lines)
         h.put("lua.d/filters/counter.lua", countingFilter(version: 1))
         h.waitUntil("the filter is added") { h.status("counter")?.state == .running }
@@ -76,6 +77,7 @@ import Testing
         h.put("lua.d/filters/counter.off", "")
         h.waitUntil("the filter is disabled") { h.status("counter")?.state == .stopped }
         h.send(count: 300)  // not for it
+        h.waitUntil("those lines are read") { h.counter("StdinInput", "records") == 900 }
         h.delete("lua.d/filters/counter.off")
         h.waitUntil("the filter is enabled again") { h.status("counter")?.state == .running }
         h.send(count: 200)
