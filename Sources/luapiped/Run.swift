@@ -64,11 +64,14 @@ struct Check: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Config file or directory.") var config: String
 
+    @Option(name: .customLong("sandbox-dir"), help: "The drop-in script directory (wins over sandbox_dir in the config).")
+    var sandboxDir: String?
+
     func run() throws {
         let cfg: PipelineConfig
         let problems = Mutex<[String]>([])
         do {
-            cfg = try PipelineConfig.load(path: config)
+            cfg = try PipelineConfig.load(path: config, sandboxDir: sandboxDir)
             _ = try Pipeline(config: cfg, log: PipelineLog(sink: { line in problems.withLock { $0.append(line) } }))
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))

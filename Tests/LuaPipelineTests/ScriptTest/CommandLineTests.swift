@@ -66,4 +66,18 @@ import Testing
         let v = try luapiped(["version"])
         #expect(v.status == 0 && v.stdout.hasPrefix("luapiped "))
     }
+
+    @Test func sandboxDirFlagWinsOverTheConfig() throws {
+        let dir = temporaryDirectory()
+        let cfg = dir.appendingPathComponent("luapiped.toml").path
+        FileManager.default.createFile(atPath: cfg, contents: Data("[luapiped]\nsandbox_dir = \"lua.d\"\n\n[StdinInput]\n".utf8))
+        let other = dir.appendingPathComponent("elsewhere/filters")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: other.appendingPathComponent("broken.lua").path, contents: Data("function process_message(".utf8))
+        let plain = try luapiped(["check", "-c", cfg])
+        #expect(plain.status == 0)
+        let flagged = try luapiped(["check", "-c", cfg, "--sandbox-dir", dir.appendingPathComponent("elsewhere").path])
+        #expect(flagged.status == 1)
+        #expect(flagged.stderr.contains("broken.lua"))
+    }
 }
