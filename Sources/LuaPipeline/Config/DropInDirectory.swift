@@ -11,7 +11,9 @@ import Foundation
 /// another folder's plugin, or whose .toml is broken, is reported and not loaded; the rest
 /// of the pipeline starts.
 ///
-/// Not yet: watching the directory and swapping plugins while running (hot reload).
+/// Read again on every change (``SandboxDirWatcher``) and on SIGHUP; the running pipeline
+/// then applies the differences (`Reload/PipelineReload.swift`). Names starting with a dot
+/// (editors' swap and lock files) are ignored.
 enum DropInDirectory {
     static let folders: [(name: String, type: String)] = [
         ("decoders", "SandboxDecoder"), ("filters", "SandboxFilter"), ("encoders", "SandboxEncoder"),

@@ -134,8 +134,9 @@ final class SandboxFilterRunner: @unchecked Sendable {
         // Never back to itself: a filter that matches everything would kill itself on
         // its own obituary, for ever.
         _ = router.append(MessageView(m), from: reader, loops: max(currentLoops, 0) + 1)
-        report(ReloadEvent(plugin: name, action: .terminated, detail: reason))
-        if let delay = settings.retries.delay(afterAttempt: attempts) {
+        let delay = settings.retries.delay(afterAttempt: attempts)
+        report(ReloadEvent(plugin: name, action: .terminated, detail: reason, restarting: delay != nil))
+        if let delay {
             attempts += 1
             restartAt = Date().addingTimeInterval(delay)
             log.info(name, "restarting in \(String(format: "%.3f", delay)) s (attempt \(attempts))")

@@ -35,7 +35,7 @@ extension Pipeline {
             case .rejected: s.lastError = e.detail
             case .restarted: s.state = .running
             case .terminated:
-                s.state = .terminated
+                s.state = e.restarting ? .restarting : .terminated
                 s.lastError = e.detail
             }
             statuses[e.plugin] = s

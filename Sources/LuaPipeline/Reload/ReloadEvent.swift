@@ -25,11 +25,14 @@ public struct ReloadEvent: Sendable, Equatable {
     public let plugin: String
     public let action: Action
     public let detail: String
+    /// For `terminated`: a restart is scheduled.
+    public var restarting = false
 
-    public init(plugin: String, action: Action, detail: String) {
+    public init(plugin: String, action: Action, detail: String, restarting: Bool = false) {
         self.plugin = plugin
         self.action = action
         self.detail = detail
+        self.restarting = restarting
     }
 
     public static let messageType = "luapiped.reload"

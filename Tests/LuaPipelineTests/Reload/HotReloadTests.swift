@@ -132,7 +132,7 @@ import Testing
         try h.start()
         h.send(count: 10)
         h.send(["boom"])
-        h.waitUntil("it is terminated") { h.status("fragile")?.state == .terminated }
+        h.waitUntil("it is terminated, its restart an hour away") { h.status("fragile")?.state == .restarting }
         h.send(count: 5, from: 10)  // wait for the restart (an hour away)
         h.put("lua.d/filters/fragile.lua", countingFilter(version: 2))
         h.waitUntil("the new version runs") { h.status("fragile")?.replacements == 1 }
