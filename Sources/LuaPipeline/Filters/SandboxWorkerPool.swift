@@ -20,6 +20,8 @@ final class SandboxWorkerPool: @unchecked Sendable {
     let count: Int
     private let lists: Mutex<[[SandboxFilterRunner]]>
     private let closing = Atomic<Bool>(false)
+    /// Where workers without filters sleep (not on the router: messages are not for them).
+    private let idle = NSCondition()
 
     init(count: Int, router: Router) {
         self.router = router
@@ -29,16 +31,22 @@ final class SandboxWorkerPool: @unchecked Sendable {
 
     /// Pins a filter to the worker with the fewest filters.
     func add(_ runner: SandboxFilterRunner) {
+        idle.lock()
         lists.withLock { l in
             let i = l.indices.min { l[$0].count < l[$1].count }!
             l[i].append(runner)
         }
+        idle.broadcast()
+        idle.unlock()
         router.wakeIdle()
     }
 
     /// Workers end once their filters are done (after ``SandboxFilterRunner/stopping``).
     func close() {
+        idle.lock()
         closing.store(true, ordering: .relaxed)
+        idle.broadcast()
+        idle.unlock()
         router.wakeIdle()
     }
 
@@ -47,6 +55,14 @@ final class SandboxWorkerPool: @unchecked Sendable {
         while true {
             let runners = lists.withLock { $0[i] }
             if closing.load(ordering: .relaxed) && runners.allSatisfy(\.done) { return }
+            if runners.isEmpty {
+                idle.lock()
+                if lists.withLock({ $0[i].isEmpty }) && !closing.load(ordering: .relaxed) {
+                    _ = idle.wait(until: Date(timeIntervalSinceNow: 1))
+                }
+                idle.unlock()
+                continue
+            }
             var worked = false
             for r in runners where r.step() { worked = true }
             if runners.contains(where: \.done) {
