@@ -284,13 +284,15 @@ static int sb_require(lua_State *L) {
         setglobal = 1;
     } else if (strcmp(name, "cjson.safe") == 0) {
         load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson_safe");
+    } else if (strcmp(name, "circular_buffer") == 0) {
+        clp_open_circular_buffer(L);
+        setglobal = 1;
     } else if (strcmp(name, "re") == 0) {
         if (!load_file_module(L, "/usr/share/lua/5.4/re.lua", name))
             return luaL_error(L, "module 're' not found (install lua-lpeg)");
     } else {
         if (!valid_module_name(name, n)) return luaL_error(L, "module '%s' is not a valid module name", name);
         if (!find_module(L, name, n)) return luaL_error(L, "module '%s' not found", name);
-        if (strcmp(name, "circular_buffer") == 0) setglobal = 1;
     }
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);

@@ -93,6 +93,8 @@ enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };
 
 /* clp_env.c */
 int clp_open_environment(lua_State *L);
+/* The circular_buffer module (pushes its table). */
+int clp_open_circular_buffer(lua_State *L);
 /* The names of the modules `require` loaded, each followed by '\n'; returns the bytes written. */
 size_t clp_env_modules(lua_State *L, char *buf, size_t cap);
 /* clp_api.c */

@@ -3,7 +3,8 @@
  *     _G["t"] = {}
  *     _G["t"]["a"] = 1.5
  *     _G["alias"] = _G["t"]      -- shared tables stay shared, cycles are fine
- * skipping functions, threads, userdata, the environment and required modules.
+ *     _G["data"] = __clp_userdata("circular_buffer", "...")   -- userdata that can preserve itself
+ * skipping functions, threads, other userdata, the environment and required modules.
  * Restoring runs this text in a scratch table (clp_sandbox_restore). */
 #include <math.h>
 #include <stdio.h>
@@ -94,7 +95,9 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
     while (lua_next(L, tidx)) {
         int k = lua_gettop(L) - 1, v = k + 1;
         int vt = lua_type(L, v);
-        int skip = !serializable_key(L, k) || vt == LUA_TFUNCTION || vt == LUA_TUSERDATA || vt == LUA_TTHREAD ||
+        int preservable = vt == LUA_TUSERDATA && luaL_getmetafield(L, v, "__clp_preserve") != LUA_TNIL;
+        if (preservable) lua_pop(L, 1);
+        int skip = !serializable_key(L, k) || vt == LUA_TFUNCTION || (vt == LUA_TUSERDATA && !preservable) || vt == LUA_TTHREAD ||
                    vt == LUA_TLIGHTUSERDATA;
         if (!skip && vt == LUA_TTABLE) {
             lua_pushvalue(L, v);
@@ -127,7 +130,35 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         const char *ps = lua_tolstring(L, path, &pl);
         out(L, b, ps, pl);
         outs(L, b, " = ");
-        if (vt == LUA_TTABLE) {
+        if (vt == LUA_TUSERDATA) {
+            lua_pushvalue(L, v);
+            if (lua_rawget(L, seen) == LUA_TSTRING) {
+                size_t sl;
+                const char *s = lua_tolstring(L, -1, &sl);
+                out(L, b, s, sl);
+                outs(L, b, "\n");
+                lua_pop(L, 1);
+            } else {
+                lua_pop(L, 1);
+                lua_pushvalue(L, v);
+                lua_pushvalue(L, path);
+                lua_rawset(L, seen);
+                luaL_getmetafield(L, v, "__clp_kind");
+                luaL_getmetafield(L, v, "__clp_preserve");
+                lua_pushvalue(L, v);
+                lua_call(L, 1, 1);
+                size_t kl, tl;
+                const char *kind = lua_tolstring(L, -2, &kl);
+                const char *text = lua_tolstring(L, -1, &tl);
+                if (!kind || !text) luaL_error(L, "preserve_data() userdata without a kind or text");
+                outs(L, b, "__clp_userdata(");
+                quote(L, b, kind, kl);
+                outs(L, b, ", ");
+                quote(L, b, text, tl);
+                outs(L, b, ")\n");
+                lua_pop(L, 2);
+            }
+        } else if (vt == LUA_TTABLE) {
             lua_pushvalue(L, v);
             if (lua_rawget(L, seen) == LUA_TSTRING) {
                 size_t sl;

@@ -422,6 +422,25 @@ int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len) {
     return CLP_OK;
 }
 
+/* __clp_userdata(kind, text): rebuilds a preserved userdata with the restorer its
+ * module registered (circular_buffer). */
+static int restore_userdata(lua_State *L) {
+    const char *kind = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, "clp.restorers");
+    if (lua_getfield(L, -1, kind) != LUA_TFUNCTION) {
+        /* its module is not loaded yet: load it the way the script would */
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushstring(L, kind);
+        lua_call(L, 1, 0);
+        if (lua_getfield(L, -1, kind) != LUA_TFUNCTION) return luaL_error(L, "preserved %s cannot be restored", kind);
+    }
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
 /* Runs the preserved chunk in a scratch environment T (T._G = T), then copies T into
  * the real globals only when _PRESERVATION_VERSION matches. */
 static int restore_trampoline(lua_State *L) {
@@ -436,6 +455,8 @@ static int restore_trampoline(lua_State *L) {
     lua_getfield(L, -1, "math");
     lua_setfield(L, 2, "math");
     lua_pop(L, 1);
+    lua_pushcfunction(L, restore_userdata);
+    lua_setfield(L, 2, "__clp_userdata");
     lua_pushvalue(L, 2);
     lua_setupvalue(L, 1, 1);
     lua_pushvalue(L, 1);
@@ -462,6 +483,7 @@ static int restore_trampoline(lua_State *L) {
             const char *k = lua_tostring(L, -2);
             if (strcmp(k, "_G") == 0 && lua_rawequal(L, -1, 1)) skip = 1;
             if (strcmp(k, "math") == 0 && lua_rawequal(L, -1, 3)) skip = 1;
+            if (strcmp(k, "__clp_userdata") == 0) skip = 1;
         }
         if (!skip) {
             lua_pushvalue(L, -2);
