@@ -23,6 +23,8 @@ public final class Pipeline: @unchecked Sendable {
     var filters: [RunningFilter] = []
     var outputs: [RunningOutput] = []
     var statuses: [String: PluginStatus] = [:]
+    /// StatAccumInputs' accumulators by section name (shared with their StatsdInputs).
+    var accumulators: [String: StatAccumulator] = [:]
     /// Filters removed while running whose state was saved: putting them back restores it.
     var savedOnRemoval: Set<String> = []
     var pool: SandboxWorkerPool

@@ -111,8 +111,58 @@ extension Pipeline {
                          fullAction: FullAction(rawValue: b?.string("full_action") ?? "block") ?? .block)
     }
 
+    static func statAccumOptions(_ p: PluginConfig?) -> StatAccumulator.Options {
+        var o = StatAccumulator.Options()
+        guard let v = p?.options else { return o }
+        o.tickerInterval = v.double("ticker_interval")!
+        o.percentThreshold = Int(v.integer("percent_threshold")!)
+        o.emitInPayload = v.bool("emit_in_payload")!
+        o.emitInFields = v.bool("emit_in_fields")!
+        o.deleteIdleStats = v.bool("delete_idle_stats")!
+        o.legacyNamespaces = v.bool("legacy_namespaces")!
+        o.globalPrefix = v.string("global_prefix")!
+        o.counterPrefix = v.string("counter_prefix")!
+        o.timerPrefix = v.string("timer_prefix")!
+        o.gaugePrefix = v.string("gauge_prefix")!
+        o.setPrefix = v.string("set_prefix")!
+        o.statsdPrefix = v.string("statsd_prefix")!
+        o.messageType = v.string("message_type")!
+        o.maxStats = Int(v.integer("max_stats")!)
+        o.maxTimerSamples = Int(v.integer("max_timer_samples")!)
+        return o
+    }
+
+    /// The accumulator of a StatAccumInput section, shared by its StatsdInputs and kept
+    /// across reloads (its options follow the section); nil when no such section exists.
+    func sharedAccumulator(_ name: String, in config: PipelineConfig) -> StatAccumulator? {
+        guard let section = config.plugin(named: name), section.type.name == "StatAccumInput" else { return nil }
+        let options = Self.statAccumOptions(section)
+        return registry.withLock { _ in
+            if let a = accumulators[name] {
+                a.options = options
+                return a
+            }
+            let a = StatAccumulator(name: name, options: options)
+            accumulators[name] = a
+            return a
+        }
+    }
+
     func makeInput(_ p: PluginConfig, in config: PipelineConfig, counters c: PluginCounters, notes: inout BuildNotes) -> (any PipelineInput)? {
         let g = config.global
+        switch p.type.name {
+        case "StatAccumInput":
+            return StatAccumInput(name: p.name, accumulator: sharedAccumulator(p.name, in: config)!, router: router, counters: c, hostname: g.hostname)
+        case "StatsdInput":
+            let accName = p.options.string("stat_accum_name")!
+            let shared = sharedAccumulator(accName, in: config)
+            return StatsdInput(name: p.name, address: p.options.string("address")!, maxMessageSize: Int(p.options.integer("max_msg_size")!),
+                               receiveBufferBytes: p.options.integer("receive_buffer_bytes").map { Int($0) },
+                               accumulator: shared ?? StatAccumulator(name: p.name, options: StatAccumulator.Options()),
+                               ownsAccumulator: shared == nil, router: router, counters: c, log: log, hostname: g.hostname)
+        default:
+            break
+        }
         let splitterConfig = p.options.string("splitter").flatMap({ config.plugin(named: $0) })
         let maxSize = g.maxMessageSize
         let isTcp = p.type.name == "TcpInput"
@@ -250,7 +300,7 @@ extension Pipeline {
             s += FileManager.default.contents(atPath: script).map { String(decoding: $0, as: UTF8.self) } ?? "<unreadable>"
         }
         guard depth < 3 else { return s }
-        var refs = ["decoder", "splitter", "encoder"].filter { !skipping.contains($0) }.compactMap { p.options.string($0) }
+        var refs = ["decoder", "splitter", "encoder", "stat_accum_name"].filter { !skipping.contains($0) }.compactMap { p.options.string($0) }
         refs += p.options.strings("subs") ?? []
         for r in refs {
             if let q = config.plugin(named: r) { s += "\n[\(r)]\n" + fingerprint(q, in: config, depth: depth + 1) }

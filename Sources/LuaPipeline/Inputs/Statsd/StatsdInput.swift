@@ -1,0 +1,159 @@
+import Foundation
+import Synchronization
+
+/// Receives StatsD metrics over UDP (Heka's StatsdInput): one or more newline-separated
+/// metric lines per datagram (``StatsdLine``), handed to a
+/// ``StatAccumulator``. A datagram over `max_msg_size` is cut there (its last, partial line
+/// dropped) and counted as `truncated`; malformed lines are counted (`malformed`) and
+/// dropped. Without a StatAccumInput section of its `stat_accum_name`, it accumulates
+/// and emits on its own with StatAccumInput's defaults.
+final class StatsdInput: PipelineInput, @unchecked Sendable {
+    let name: String
+    let address: String
+    let maxMessageSize: Int
+    let receiveBufferBytes: Int?
+    let accumulator: StatAccumulator
+    /// Emits the accumulator's messages itself (no StatAccumInput runs it).
+    let ownsAccumulator: Bool
+    let router: Router
+    let counters: PluginCounters
+    let log: PipelineLog
+    let hostname: String
+    private let stopRequested = Atomic<Bool>(false)
+
+    init(name: String, address: String, maxMessageSize: Int, receiveBufferBytes: Int?, accumulator: StatAccumulator,
+         ownsAccumulator: Bool, router: Router, counters: PluginCounters, log: PipelineLog, hostname: String) {
+        self.name = name
+        self.address = address
+        self.maxMessageSize = max(1, maxMessageSize)
+        self.receiveBufferBytes = receiveBufferBytes
+        self.accumulator = accumulator
+        self.ownsAccumulator = ownsAccumulator
+        self.router = router
+        self.counters = counters
+        self.log = log
+        self.hostname = hostname
+    }
+
+    func stop() { stopRequested.store(true, ordering: .relaxed) }
+
+    /// Parses one datagram's lines into the accumulator.
+    func handle(_ bytes: UnsafeRawBufferPointer) {
+        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            if line.allSatisfy({ $0 == " " || $0 == "\r" }) { continue }
+            counters.add("records")
+            if let m = StatsdLine(line.hasSuffix("\r") ? line.dropLast() : line) {
+                let dropped = accumulator.add(m)
+                if dropped.stat { counters.add("stats_dropped") }
+                if dropped.sample { counters.add("samples_dropped") }
+            } else {
+                counters.add("malformed")
+                log.debug(name, "malformed metric: \(line.prefix(200))")
+            }
+        }
+    }
+
+    private func emit() {
+        if let m = accumulator.flush(now: Sandbox.now(), hostname: hostname) {
+            _ = router.append(MessageView(m))
+            counters.add("emitted")
+        }
+    }
+
+    func run() {
+        accumulator.feeders.add(1, ordering: .relaxed)
+        defer { accumulator.feeders.subtract(1, ordering: .relaxed) }
+        let fd: Int32
+        do {
+            fd = try Socket.bindUDP(address)
+        } catch {
+            log.error(name, "\(error)")
+            counters.add("listen_failures")
+            return
+        }
+        defer { close(fd) }
+        if var size = receiveBufferBytes.map(Int32.init) {
+            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+                log.error(name, "receive_buffer_bytes \(size): \(String(cString: strerror(errno)))")
+            }
+        }
+        var buf = [UInt8](repeating: 0, count: maxMessageSize)
+        var nextFlush = Date().addingTimeInterval(accumulator.options.tickerInterval)
+        while !stopRequested.load(ordering: .relaxed) {
+            if ownsAccumulator && Date() >= nextFlush {
+                emit()
+                nextFlush = Date().addingTimeInterval(accumulator.options.tickerInterval)
+            }
+            guard Socket.readable(fd, ms: 50) else { continue }
+            // Drain what is queued before looking at the clock again.
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC | MSG_DONTWAIT)) }
+                guard n > 0 else { break }
+                buf.withUnsafeBytes { raw in
+                    if n > raw.count {
+                        counters.add("truncated")
+                        log.error(name, "a \(n)-byte datagram is over max_msg_size \(raw.count): its last line is dropped")
+                        let end = raw.lastIndex(of: 0x0A) ?? 0
+                        handle(UnsafeRawBufferPointer(rebasing: raw[0..<end]))
+                    } else {
+                        handle(UnsafeRawBufferPointer(rebasing: raw[0..<n]))
+                    }
+                }
+                if stopRequested.load(ordering: .relaxed) { break }
+            }
+        }
+        // What is still queued in the socket is read before the last flush.
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC | MSG_DONTWAIT)) }
+            guard n > 0 else { break }
+            buf.withUnsafeBytes { raw in handle(UnsafeRawBufferPointer(rebasing: raw[0..<min(n, raw.count)])) }
+        }
+        if ownsAccumulator { emit() }
+    }
+}
+
+/// Heka's StatAccumInput: emits its ``StatAccumulator``'s aggregates every
+/// `ticker_interval`, and once more when stopping (after its StatsdInputs finished).
+final class StatAccumInput: PipelineInput, @unchecked Sendable {
+    let name: String
+    let accumulator: StatAccumulator
+    let router: Router
+    let counters: PluginCounters
+    let hostname: String
+    private let stopRequested = Atomic<Bool>(false)
+
+    init(name: String, accumulator: StatAccumulator, router: Router, counters: PluginCounters, hostname: String) {
+        self.name = name
+        self.accumulator = accumulator
+        self.router = router
+        self.counters = counters
+        self.hostname = hostname
+    }
+
+    func stop() { stopRequested.store(true, ordering: .relaxed) }
+
+    private func emit() {
+        if let m = accumulator.flush(now: Sandbox.now(), hostname: hostname) {
+            _ = router.append(MessageView(m))
+            counters.add("emitted")
+        }
+    }
+
+    func run() {
+        var next = Date().addingTimeInterval(accumulator.options.tickerInterval)
+        while !stopRequested.load(ordering: .relaxed) {
+            Thread.sleep(forTimeInterval: max(0, min(0.05, next.timeIntervalSinceNow)))
+            if Date() >= next {
+                emit()
+                next = Date().addingTimeInterval(accumulator.options.tickerInterval)
+            }
+        }
+        let deadline = Date().addingTimeInterval(5)
+        while accumulator.feeders.load(ordering: .relaxed) > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        emit()
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

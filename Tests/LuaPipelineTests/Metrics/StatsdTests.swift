@@ -1,0 +1,294 @@
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// StatsD over UDP into StatAccumInput: parsing, aggregation and its output form.
+@Suite struct StatsdTests {
+    let dir = temporaryDirectory()
+
+    static func udpFreePort() throws -> Int {
+        let fd = try Socket.bindUDP("127.0.0.1:0")
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// Waits until something (the input being started) has bound the UDP port.
+    static func waitUntilBound(_ port: Int) {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, let fd = try? Socket.bindUDP("127.0.0.1:\(port)") {
+            close(fd)
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+    }
+
+    /// The kernel's count of UDP datagrams dropped for a full receive buffer.
+    static func rcvbufErrors() throws -> Int {
+        let lines = try String(contentsOfFile: "/proc/net/snmp", encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("Udp:") }
+        let names = lines[0].split(separator: " "), values = lines[1].split(separator: " ")
+        let i = try #require(names.firstIndex(of: "RcvbufErrors"))
+        return Int(values[i])!
+    }
+
+    @Test func linesParseAsStatsdAndDogStatsdWrite() {
+        #expect(StatsdLine("a.b:3|c|@0.5") == {
+            var l = StatsdLine("a.b:3|c")!
+            l.sampleRate = 0.5
+            return l
+        }())
+        let tagged = StatsdLine("my metric/x:1.5|ms|#env:prod,az:b")!
+        #expect(tagged.name == "my_metric-x" && tagged.kind == .timer && tagged.value == 1.5 && tagged.tags == ["az=b", "env=prod"])
+        #expect(StatsdLine("q:-3|g")?.isDelta == true && StatsdLine("q:3|g")?.isDelta == false)
+        #expect(StatsdLine("u:alice|s")?.member == "alice")
+        #expect(StatsdLine("h:2|h")?.kind == .timer)
+        for bad in ["", "nocolon|c", "x:|c", "x:1", "x:1|q", "x:abc|c", "x:1|c|@0", "x:1|c|@2", "x:1|c|junk", ":1|c", "x:nan|g"] {
+            #expect(StatsdLine(Substring(bad)) == nil, "\(bad)")
+        }
+    }
+
+    @Test func aggregatesInHekasForm() throws {
+        let acc = StatAccumulator(name: "StatAccumInput", options: {
+            var o = StatAccumulator.Options()
+            o.tickerInterval = 10
+            return o
+        }())
+        for line in ["hits:1|c", "hits:2|c|@0.5", "hits:1|c|#env:prod", "lat:10|ms", "lat:20|ms", "lat:30|ms", "lat:40|ms|@0.5",
+                     "q:5|g", "q:+2|g", "q:-1|g", "users:a|s", "users:b|s", "users:a|s"] {
+            acc.add(StatsdLine(Substring(line))!)
+        }
+        let m = try #require(acc.flush(now: 1_795_690_000_000_000_000, hostname: "h"))
+        #expect(m.type == "heka.statmetric" && m.logger == "StatAccumInput")
+        #expect(m.payload == """
+            stats.counters.hits.count 5 1795690000
+            stats.counters.hits.rate 0.5 1795690000
+            stats.counters.hits.count;env=prod 1 1795690000
+            stats.counters.hits.rate;env=prod 0.1 1795690000
+            stats.timers.lat.count 5 1795690000
+            stats.timers.lat.count_ps 0.5 1795690000
+            stats.timers.lat.lower 10 1795690000
+            stats.timers.lat.upper 40 1795690000
+            stats.timers.lat.sum 100 1795690000
+            stats.timers.lat.mean 25 1795690000
+            stats.timers.lat.mean_90 25 1795690000
+            stats.timers.lat.upper_90 40 1795690000
+            stats.timers.lat.sum_90 100 1795690000
+            stats.gauges.q 6 1795690000
+            stats.sets.users.count 2 1795690000
+            stats.statsd.numStats 15 1795690000
+
+            """)
+        // The next interval: idle counters, timers and sets at 0, the gauge kept.
+        let idle = try #require(acc.flush(now: 1_795_690_010_000_000_000, hostname: "h"))
+        #expect(idle.payload?.contains("stats.counters.hits.count 0 1795690010\n") == true)
+        #expect(idle.payload?.contains("stats.gauges.q 6 1795690010\n") == true)
+        #expect(idle.payload?.contains("stats.sets.users.count 0 1795690010\n") == true)
+    }
+
+    @Test func legacyNamespacesFieldsAndIdleDeletion() throws {
+        var o = StatAccumulator.Options()
+        o.legacyNamespaces = true
+        o.emitInFields = true
+        o.emitInPayload = false
+        o.deleteIdleStats = true
+        o.tickerInterval = 2
+        let acc = StatAccumulator(name: "acc", options: o)
+        acc.add(StatsdLine("hits:4|c")!)
+        let m = try #require(acc.flush(now: 0, hostname: "h"))
+        #expect(m.payload == nil)
+        #expect(m.field("stats.hits")?.value == .double([2]))
+        #expect(m.field("stats_counts.hits")?.value == .double([4]))
+        #expect(acc.flush(now: 0, hostname: "h") == nil)  // idle: deleted, nothing to emit
+    }
+
+    @Test func aFloodIsBounded() throws {
+        var o = StatAccumulator.Options()
+        o.maxStats = 10
+        o.maxTimerSamples = 5
+        let acc = StatAccumulator(name: "acc", options: o)
+        var dropped = 0, samples = 0
+        for i in 0..<100 {
+            let d = acc.add(StatsdLine(Substring("c\(i):1|c"))!)
+            if d.stat { dropped += 1 }
+        }
+        for _ in 0..<3 {
+            _ = acc.add(StatsdLine("t:1|ms")!)  // a new stat: dropped too (the table is full)
+        }
+        #expect(dropped == 90)
+        let small = StatAccumulator(name: "acc", options: o)
+        for _ in 0..<8 { if small.add(StatsdLine("t:1|ms")!).sample { samples += 1 } }
+        #expect(samples == 3)
+        #expect(small.flush(now: 0, hostname: "h")?.payload?.contains("stats.timers.t.count 8 0\n") == true)
+    }
+
+    @Test func hundredThousandMetricsOverUdpSumToWhatWasSent() throws {
+        let port = try Self.udpFreePort()
+        let path = dir.appendingPathComponent("statsd.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("""
+            [luapiped]
+            base_dir = "state"
+            sandbox_dir_watch = "off"
+
+            [StatsdInput]
+            address = "127.0.0.1:\(port)"
+            receive_buffer_bytes = 4194304
+
+            [StatAccumInput]
+            ticker_interval = "200ms"
+
+            [stats]
+            type = "FileOutput"
+            path = "stats.txt"
+            message_matcher = "Type == 'heka.statmetric'"
+            encoder = "PayloadEncoder"
+            [PayloadEncoder]
+            append_newlines = false
+            """.utf8))
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
+        p.start()
+        Self.waitUntilBound(port)
+        let input = try #require(p.counters.first { $0.name == "StatsdInput" })
+        let dropsBefore = try Self.rcvbufErrors()
+
+        // What is sent, and what the aggregates must add up to.
+        var count = 0.0, tagged = 0.0, timerCount = 0.0, timerSum = 0.0, gauge = 0.0, members = 0, malformed = 0
+        var upper = -Double.infinity, lower = Double.infinity
+        var lines: [String] = []
+        let rates = [1.0, 0.5, 0.25, 0.1]
+        for i in 0..<100_000 {
+            switch i % 4 {
+            case 0:
+                let v = Double(i % 7 + 1), r = rates[(i / 4) % 4]
+                if i % 3 == 0 {
+                    lines.append("app.requests:\(Int(v))|c|@\(r)|#env:prod")
+                    tagged += v / r
+                } else {
+                    lines.append("app.requests:\(Int(v))|c|@\(r)")
+                    count += v / r
+                }
+            case 1:
+                let v = Double(i % 1000) / 4, r = i % 8 == 1 ? 0.5 : 1
+                lines.append(r == 1 ? "app.latency:\(v)|ms" : "app.latency:\(v)|ms|@0.5")
+                timerCount += 1 / r
+                timerSum += v
+                upper = max(upper, v)
+                lower = min(lower, v)
+            case 2:
+                if i % 10 == 2 {
+                    lines.append("app.queue:+3|g")
+                    gauge += 3
+                } else if i % 10 == 6 {
+                    lines.append("app.queue:-2|g")
+                    gauge -= 2
+                } else {
+                    lines.append("app.queue:\(i % 50)|g")
+                    gauge = Double(i % 50)
+                }
+            default:
+                lines.append("app.users:u\(i)|s")
+                members += 1
+            }
+            if i % 997 == 0 {
+                lines.append("this is not a metric")
+                malformed += 1
+            }
+        }
+        let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(sender) }
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = in_port_t(UInt16(port).bigEndian)
+        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var sent = 0
+        for start in stride(from: 0, to: lines.count, by: 40) {
+            let packet = Array(lines[start..<min(start + 40, lines.count)].joined(separator: "\n").utf8)
+            let n = withUnsafePointer(to: &to) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sender, packet, packet.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(n == packet.count)
+            sent += min(40, lines.count - start)
+            // Paced by what the input has read: never more than ~4,000 lines in flight.
+            let deadline = Date().addingTimeInterval(30)
+            while sent - Int(input["records"]) > 4000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.0005) }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while Int(input["records"]) < lines.count && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        p.stop()
+        #expect(try Self.rcvbufErrors() == dropsBefore, "the kernel dropped datagrams: pacing failed")
+        #expect(input["records"] == Int64(lines.count))
+        #expect(input["malformed"] == Int64(malformed))
+
+        // Every interval's aggregates, summed.
+        let text = try String(contentsOf: dir.appendingPathComponent("stats.txt"), encoding: .utf8)
+        var sums: [String: Double] = [:], lasts: [String: Double] = [:], maxes: [String: Double] = [:], mins: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let v = Double(parts[1]) else { continue }
+            let k = String(parts[0])
+            sums[k, default: 0] += v
+            lasts[k] = v
+            maxes[k] = max(maxes[k] ?? -.infinity, v)
+            mins[k] = min(mins[k] ?? .infinity, v)
+        }
+        func near(_ a: Double?, _ b: Double) -> Bool { a.map { abs($0 - b) <= 1e-6 * max(1, abs(b)) } ?? false }
+        #expect(near(sums["stats.counters.app.requests.count"], count))
+        #expect(near(sums["stats.counters.app.requests.count;env=prod"], tagged))
+        #expect(near(sums["stats.timers.app.latency.count"], timerCount))
+        #expect(near(sums["stats.timers.app.latency.sum"], timerSum))
+        #expect(maxes["stats.timers.app.latency.upper"] == upper)
+        #expect(mins["stats.timers.app.latency.lower"] == lower)
+        #expect(lasts["stats.gauges.app.queue"] == gauge)
+        #expect(sums["stats.sets.app.users.count"] == Double(members))
+        #expect((sums["stats.statsd.numStats"] ?? 0) > 0)
+    }
+
+    @Test func oversizeDatagramsAreCutAndCounted() throws {
+        let port = try Self.udpFreePort()
+        let path = dir.appendingPathComponent("small.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("""
+            [luapiped]
+            base_dir = "state"
+            sandbox_dir_watch = "off"
+
+            [StatsdInput]
+            address = "127.0.0.1:\(port)"
+            max_msg_size = 32
+
+            [stats]
+            type = "FileOutput"
+            path = "stats.txt"
+            message_matcher = "Type == 'heka.statmetric'"
+            encoder = "PayloadEncoder"
+            [PayloadEncoder]
+            append_newlines = false
+            """.utf8))
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
+        p.start()
+        Self.waitUntilBound(port)
+        let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(sender) }
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = in_port_t(UInt16(port).bigEndian)
+        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        for packet in ["a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c\nf:1|c", "g:1|c"] {
+            let bytes = Array(packet.utf8)
+            _ = withUnsafePointer(to: &to) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sender, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        let input = try #require(p.counters.first { $0.name == "StatsdInput" })
+        let deadline = Date().addingTimeInterval(30)
+        while input["records"] < 6 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        p.stop()
+        #expect(input["truncated"] == 1)
+        #expect(input["records"] == 6)  // a..e (the cut 'f' line is dropped), then g
+        let text = try String(contentsOf: dir.appendingPathComponent("stats.txt"), encoding: .utf8)
+        #expect(text.contains("stats.counters.e.count 1 ") && !text.contains("stats.counters.f.") && text.contains("stats.counters.g.count 1 "))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
