@@ -11,6 +11,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // HttpOutput (alerts to webhooks, with TLS).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
@@ -24,7 +27,11 @@ let package = Package(
         ),
         .target(
             name: "LuaPipeline",
-            dependencies: ["CLua", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: [
+                "CLua", .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "luapiped",

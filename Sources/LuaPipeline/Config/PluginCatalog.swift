@@ -134,6 +134,24 @@ public enum PluginCatalog {
             ConfigOption("address", .string, required: true, "host:port of the receiving TcpInput"),
             ConfigOption("wait_for_ack", .bool, default: .bool(true), "keep each message until the receiver acknowledges it (its TcpInput needs ack = true)"),
         ], doc: "sends framed messages to another luapiped, resending what was not acknowledged"),
+        PluginType(name: "HttpOutput", category: .output, options: output + [
+            ConfigOption("address", .string, required: true, "the URL requested for each message (http:// or https://)"),
+            ConfigOption("method", .string, default: .string("POST"), "the HTTP method"),
+            ConfigOption("headers", .table, "extra request headers (name = \"value\")"),
+            ConfigOption("username", .string, "user name for HTTP basic authentication"),
+            ConfigOption("password", .string, "password for HTTP basic authentication"),
+            ConfigOption("http_timeout", .integer, default: .integer(10_000), "milliseconds before a request counts as failed and is retried (0 = none)"),
+        ], doc: "one HTTP request per message (webhooks): 2xx delivered, 5xx and network errors retried, 4xx skipped"),
+        PluginType(name: "SmtpOutput", category: .output, options: output + [
+            ConfigOption("send_from", .string, required: true, "the sender address"),
+            ConfigOption("send_to", .stringArray, required: true, "the recipient addresses"),
+            ConfigOption("subject", .string, default: .string("luapiped alert"), "the e-mails' subject"),
+            ConfigOption("host", .string, default: .string("127.0.0.1:25"), "the SMTP server, host:port"),
+            ConfigOption("auth", .string, default: .string("none"), "none, or Plain (AUTH PLAIN with user and password)"),
+            ConfigOption("user", .string, "user name for AUTH PLAIN"),
+            ConfigOption("password", .string, "password for AUTH PLAIN"),
+            ConfigOption("send_interval", .integer, default: .integer(0), "seconds between two e-mails; what arrives meanwhile goes into the next"),
+        ], doc: "e-mails each message (by default its Payload) through an SMTP server"),
     ].map { ($0.name, $0) })
 
     /// Options of the global section, `[luapiped]` (or Heka's `[hekad]`).

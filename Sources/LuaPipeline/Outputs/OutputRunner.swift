@@ -15,6 +15,7 @@ protocol PipelineOutput: AnyObject, Sendable {
 
 extension OutputRunner: PipelineOutput {}
 extension TcpOutputRunner: PipelineOutput {}
+// HttpOutputRunner and SmtpOutputRunner declare it themselves.
 
 /// Where an output's bytes go.
 protocol OutputSink: AnyObject {

@@ -256,14 +256,34 @@ extension Pipeline {
     /// An output; `reader` is given when a new version takes over a running one's cursor.
     func makeOutput(_ p: PluginConfig, in config: PipelineConfig, counters c: PluginCounters, notes: inout BuildNotes,
                     reader given: RouterReader? = nil) -> (any PipelineOutput)? {
-        let encoder: any MessageEncoder
+        var configured: (any MessageEncoder)?
         if let e = p.options.string("encoder").flatMap({ config.plugin(named: $0) }) {
             guard let made = makeEncoder(e, in: config, notes: &notes) else { return nil }
-            encoder = made
-        } else {
-            encoder = p.type.name == "TcpOutput" ? ProtobufEncoder() : JsonEncoder()
+            configured = made
         }
+        if p.type.name == "SmtpOutput" && p.options.string("auth")!.lowercased() == "plain" && p.options.string("user") == nil {
+            notes.errors.append(p.error("user", "auth = \"Plain\" needs a user (and a password)"))
+            return nil
+        }
+        let o = p.options
         let reader = given ?? router.addReader(name: p.name, buffering: Self.buffering(p), matcher: Self.matcher(p))
+        switch p.type.name {
+        case "HttpOutput":
+            var headers: [(String, String)] = []
+            for (k, v) in o.table("headers") ?? [] { if case .string(let s) = v { headers.append((k, s)) } }
+            return HttpOutputRunner(name: p.name, reader: reader, encoder: configured, url: o.string("address")!, method: o.string("method")!,
+                                    headers: headers, username: o.string("username"), password: o.string("password"),
+                                    timeout: Double(o.integer("http_timeout")!) / 1000, counters: c, log: log)
+        case "SmtpOutput":
+            let plain = o.string("auth")!.lowercased() == "plain"
+            return SmtpOutputRunner(name: p.name, reader: reader, encoder: configured, host: o.string("host")!, from: o.string("send_from")!,
+                                    to: o.strings("send_to")!, subject: o.string("subject")!, user: plain ? o.string("user") : nil,
+                                    password: plain ? o.string("password") : nil, sendInterval: Double(o.integer("send_interval")!),
+                                    counters: c, log: log, hostname: config.global.hostname)
+        default:
+            break
+        }
+        let encoder: any MessageEncoder = configured ?? (p.type.name == "TcpOutput" ? ProtobufEncoder() : JsonEncoder())
         if p.type.name == "TcpOutput" {
             return TcpOutputRunner(
                 name: p.name, reader: reader, encoder: encoder, framing: p.options.bool("use_framing") ?? true,

@@ -1,0 +1,112 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// HttpOutput (Heka's): one HTTP request per message, its body the encoder's output (or
+/// the message's JSON form without an encoder): a webhook for chat and paging tools, or
+/// any HTTP API. `https://` works (TLS by SwiftNIO).
+///
+/// Delivery: a 2xx response acknowledges the message. A 5xx, a timeout or a refused or
+/// broken connection is retried with backoff (0.1 s doubling to 30 s) for as long as it
+/// takes: the message stays in the router, so nothing is lost while the endpoint is down
+/// (the output's `[buffering]` decides what its inputs do meanwhile). Any other status
+/// (a 4xx) is logged, counted (`rejected`) and skipped, so one bad message cannot block
+/// the output.
+final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
+    let name: String
+    let reader: RouterReader
+    let encoder: (any MessageEncoder)?
+    let url: String
+    let method: HTTPMethod
+    let headers: HTTPHeaders
+    let timeout: Double
+    let counters: PluginCounters
+    let log: PipelineLog
+    let abandon = Atomic<Bool>(false)
+    let retiring = Atomic<Bool>(false)
+
+    init(name: String, reader: RouterReader, encoder: (any MessageEncoder)?, url: String, method: String, headers: [(String, String)],
+         username: String?, password: String?, timeout: Double, counters: PluginCounters, log: PipelineLog) {
+        self.name = name
+        self.reader = reader
+        self.encoder = encoder
+        self.url = url
+        self.method = HTTPMethod(rawValue: method.uppercased())
+        var h = HTTPHeaders(headers)
+        if !h.contains(name: "Content-Type") { h.add(name: "Content-Type", value: encoder == nil ? "application/json" : "text/plain; charset=utf-8") }
+        if let username {
+            h.replaceOrAdd(name: "Authorization", value: "Basic " + Data("\(username):\(password ?? "")".utf8).base64EncodedString())
+        }
+        self.headers = h
+        self.timeout = timeout
+        self.counters = counters
+        self.log = log
+    }
+
+    enum Outcome {
+        case delivered, rejected(String), retry(String)
+    }
+
+    func send(_ body: [UInt8]) -> Outcome {
+        do {
+            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: .bytes(body))
+            let deadline: NIODeadline? = timeout > 0 ? .now() + .milliseconds(Int64(timeout * 1000)) : nil
+            let response = try HTTPClient.shared.execute(request: request, deadline: deadline).wait()
+            switch response.status.code {
+            case 200..<300: return .delivered
+            case 500..<600: return .retry("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+            default: return .rejected("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+            }
+        } catch {
+            return .retry("\(url): \(error)")
+        }
+    }
+
+    private var stopping: Bool { abandon.load(ordering: .relaxed) || retiring.load(ordering: .relaxed) }
+
+    /// Delivers one body; false when the output must stop first (the message stays).
+    private func deliver(_ body: [UInt8]) -> Bool {
+        var delay = 0.1
+        while true {
+            switch send(body) {
+            case .delivered:
+                counters.add("sent")
+                return true
+            case .rejected(let why):
+                counters.add("rejected")
+                log.error(name, "\(why): message skipped")
+                return true
+            case .retry(let why):
+                counters.add("retries")
+                log.error(name, "\(why); retrying in \(delay) s")
+                let until = Date().addingTimeInterval(delay)
+                while Date() < until {
+                    if stopping { return false }
+                    Thread.sleep(forTimeInterval: min(0.05, max(0, until.timeIntervalSinceNow)))
+                }
+                delay = min(delay * 2, 30)
+            }
+        }
+    }
+
+    func run() {
+        while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 64, timeout: 0.2) {
+            for m in batch {
+                counters.add("processed")
+                var body: [UInt8]?
+                do {
+                    body = try encoder.map { try $0.encode(m.view) } ?? m.view.decoded().jsonBytes()
+                } catch {
+                    counters.add("encode_failures")
+                    log.error(name, "encoding message \(m.seq): \(error)")
+                }
+                if let body, !deliver(body) { return }
+                reader.acknowledge(through: m.seq)
+            }
+            if batch.isEmpty { reader.acknowledgeAll() }
+            counters.set("lag_bytes", Int64(reader.lagBytes))
+        }
+    }
+}
