@@ -33,7 +33,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         if config == nil {
-            FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n".utf8))
+            FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n".utf8))
         }
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {

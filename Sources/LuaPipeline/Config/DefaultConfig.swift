@@ -3,6 +3,7 @@
 ///   luapiped's TcpOutput or Heka sends), acknowledged;
 /// - UDP on 127.0.0.1:5566: each datagram is one message whose Payload is its text;
 /// - standard input: each line is one message whose Payload is the line;
+/// - StatsD on UDP 127.0.0.1:8125, aggregated every 10 s into `heka.statmetric` messages;
 /// - everything printed on standard output in the JSON form (Heka's LogOutput), so a
 ///   newcomer sees their data; `./lua.d` is the sandbox directory.
 public enum DefaultConfig {
@@ -19,6 +20,12 @@ public enum DefaultConfig {
         address = "127.0.0.1:5566"
 
         [StdinInput]
+
+        [StatsdInput]
+        address = "127.0.0.1:8125"
+
+        [StatAccumInput]
+        ticker_interval = 10
 
         [LogOutput]
         message_matcher = "TRUE"

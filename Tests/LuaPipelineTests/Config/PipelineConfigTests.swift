@@ -23,7 +23,7 @@ import Testing
 
     @Test func theEmbeddedDefaultParses() throws {
         let c = try DefaultConfig.load(directory: dir.path)
-        #expect(c.plugins.map(\.name) == ["TcpInput", "UdpInput", "StdinInput", "LogOutput", "JsonEncoder"])
+        #expect(c.plugins.map(\.name) == ["TcpInput", "UdpInput", "StdinInput", "StatsdInput", "StatAccumInput", "LogOutput", "JsonEncoder"])
         #expect(c.global.maxMessageLoops == 4 && c.global.maxProcessInject == 1 && c.global.maxTimerInject == 10)
         #expect(c.global.maxProcessDuration == 5)
     }
