@@ -122,14 +122,28 @@ static void push_value_or_nil(lua_State *L, double d, int row) {
     else lua_pushnumber(L, d);
 }
 
-static int cb_add(lua_State *L) {
-    cbuf *cb = check(L, 1);
+/* The arguments of add and set: (cb, ns, col, value); the cell, or NULL (nil pushed)
+ * when the time is before the window. */
+static double *write_args(lua_State *L, cbuf **cbp, int *row, unsigned *col, double *v) {
+    cbuf *cb = *cbp = check(L, 1);
     double ns = luaL_checknumber(L, 2);
-    unsigned col = check_col(L, cb, 3);
-    double v = luaL_checknumber(L, 4);
-    int row = row_for(cb, ns, 1);
-    if (row < 0) { lua_pushnil(L); return 1; }
-    double *p = &cb->values[row * cb->cols + col];
+    *col = check_col(L, cb, 3);
+    *v = luaL_checknumber(L, 4);
+    *row = row_for(cb, ns, 1);
+    if (*row < 0) {
+        lua_pushnil(L);
+        return NULL;
+    }
+    return &cb->values[*row * cb->cols + *col];
+}
+
+static int cb_add(lua_State *L) {
+    cbuf *cb;
+    int row;
+    unsigned col;
+    double v;
+    double *p = write_args(L, &cb, &row, &col, &v);
+    if (!p) return 1;
     *p = isnan(*p) ? v : *p + v;
     note_delta(cb, row, col, v, 0);
     lua_pushnumber(L, *p);
@@ -137,13 +151,12 @@ static int cb_add(lua_State *L) {
 }
 
 static int cb_set(lua_State *L) {
-    cbuf *cb = check(L, 1);
-    double ns = luaL_checknumber(L, 2);
-    unsigned col = check_col(L, cb, 3);
-    double v = luaL_checknumber(L, 4);
-    int row = row_for(cb, ns, 1);
-    if (row < 0) { lua_pushnil(L); return 1; }
-    double *p = &cb->values[row * cb->cols + col];
+    cbuf *cb;
+    int row;
+    unsigned col;
+    double v;
+    double *p = write_args(L, &cb, &row, &col, &v);
+    if (!p) return 1;
     double old = *p;
     int agg = cb->info[col].agg;
     if (agg == AGG_MIN && !isnan(old) && !(v < old)) v = old;

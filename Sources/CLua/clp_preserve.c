@@ -86,6 +86,25 @@ static int serializable_key(lua_State *L, int idx) {
     return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
+/* A userdata that preserves itself: __clp_userdata(KIND, TEXT), rebuilt on restore by
+ * the restorer its module registered. */
+static void userdata_value(lua_State *L, clp_buf *b, int v) {
+    luaL_getmetafield(L, v, "__clp_kind");
+    luaL_getmetafield(L, v, "__clp_preserve");
+    lua_pushvalue(L, v);
+    lua_call(L, 1, 1);
+    size_t kl, tl;
+    const char *kind = lua_tolstring(L, -2, &kl);
+    const char *text = lua_tolstring(L, -1, &tl);
+    if (!kind || !text) luaL_error(L, "preserve_data() userdata without a kind or text");
+    outs(L, b, "__clp_userdata(");
+    quote(L, b, kind, kl);
+    outs(L, b, ", ");
+    quote(L, b, text, tl);
+    outs(L, b, ")\n");
+    lua_pop(L, 2);
+}
+
 /* Stack: seen (table -> path string) at `seen`, skip set at `skipset`. Serializes the
  * table at `tidx`, whose path (e.g. _G["t"]) is the string at `pidx`. */
 static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, int skipset, int depth) {
@@ -130,9 +149,10 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         const char *ps = lua_tolstring(L, path, &pl);
         out(L, b, ps, pl);
         outs(L, b, " = ");
-        if (vt == LUA_TUSERDATA) {
+        if (vt == LUA_TUSERDATA || vt == LUA_TTABLE) {
             lua_pushvalue(L, v);
             if (lua_rawget(L, seen) == LUA_TSTRING) {
+                /* seen before: the same object, by its first path (shared stays shared) */
                 size_t sl;
                 const char *s = lua_tolstring(L, -1, &sl);
                 out(L, b, s, sl);
@@ -143,36 +163,12 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
                 lua_pushvalue(L, v);
                 lua_pushvalue(L, path);
                 lua_rawset(L, seen);
-                luaL_getmetafield(L, v, "__clp_kind");
-                luaL_getmetafield(L, v, "__clp_preserve");
-                lua_pushvalue(L, v);
-                lua_call(L, 1, 1);
-                size_t kl, tl;
-                const char *kind = lua_tolstring(L, -2, &kl);
-                const char *text = lua_tolstring(L, -1, &tl);
-                if (!kind || !text) luaL_error(L, "preserve_data() userdata without a kind or text");
-                outs(L, b, "__clp_userdata(");
-                quote(L, b, kind, kl);
-                outs(L, b, ", ");
-                quote(L, b, text, tl);
-                outs(L, b, ")\n");
-                lua_pop(L, 2);
-            }
-        } else if (vt == LUA_TTABLE) {
-            lua_pushvalue(L, v);
-            if (lua_rawget(L, seen) == LUA_TSTRING) {
-                size_t sl;
-                const char *s = lua_tolstring(L, -1, &sl);
-                out(L, b, s, sl);
-                outs(L, b, "\n");
-                lua_pop(L, 1);
-            } else {
-                lua_pop(L, 1);
-                outs(L, b, "{}\n");
-                lua_pushvalue(L, v);
-                lua_pushvalue(L, path);
-                lua_rawset(L, seen);
-                table_body(L, b, v, path, seen, skipset, depth + 1);
+                if (vt == LUA_TUSERDATA) {
+                    userdata_value(L, b, v);
+                } else {
+                    outs(L, b, "{}\n");
+                    table_body(L, b, v, path, seen, skipset, depth + 1);
+                }
             }
         } else {
             scalar(L, b, v);

@@ -24,6 +24,28 @@ import Testing
         }
     }
 
+    /// A UDP socket sending to 127.0.0.1:`port`.
+    final class Sender {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var to = sockaddr_in()
+
+        init(port: Int) {
+            to.sin_family = sa_family_t(AF_INET)
+            to.sin_port = in_port_t(UInt16(port).bigEndian)
+            to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        }
+
+        deinit { close(fd) }
+
+        @discardableResult
+        func send(_ text: String) -> Int {
+            let bytes = Array(text.utf8)
+            return withUnsafePointer(to: &to) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+    }
+
     /// The kernel's count of UDP datagrams dropped for a full receive buffer.
     static func rcvbufErrors() throws -> Int {
         let lines = try String(contentsOfFile: "/proc/net/snmp", encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("Udp:") }
@@ -194,19 +216,11 @@ import Testing
                 malformed += 1
             }
         }
-        let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(sender) }
-        var to = sockaddr_in()
-        to.sin_family = sa_family_t(AF_INET)
-        to.sin_port = in_port_t(UInt16(port).bigEndian)
-        to.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let sender = Sender(port: port)
         var sent = 0
         for start in stride(from: 0, to: lines.count, by: 40) {
-            let packet = Array(lines[start..<min(start + 40, lines.count)].joined(separator: "\n").utf8)
-            let n = withUnsafePointer(to: &to) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sender, packet, packet.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(n == packet.count)
+            let packet = lines[start..<min(start + 40, lines.count)].joined(separator: "\n")
+            #expect(sender.send(packet) == packet.utf8.count)
             sent += min(40, lines.count - start)
             // Paced by what the input has read: never more than ~4,000 lines in flight.
             let deadline = Date().addingTimeInterval(30)
@@ -266,18 +280,8 @@ import Testing
         let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
         p.start()
         Self.waitUntilBound(port)
-        let sender = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(sender) }
-        var to = sockaddr_in()
-        to.sin_family = sa_family_t(AF_INET)
-        to.sin_port = in_port_t(UInt16(port).bigEndian)
-        to.sin_addr.s_addr = inet_addr("127.0.0.1")
-        for packet in ["a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c\nf:1|c", "g:1|c"] {
-            let bytes = Array(packet.utf8)
-            _ = withUnsafePointer(to: &to) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(sender, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
+        let sender = Sender(port: port)
+        for packet in ["a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c\nf:1|c", "g:1|c"] { sender.send(packet) }
         let input = try #require(p.counters.first { $0.name == "StatsdInput" })
         let deadline = Date().addingTimeInterval(30)
         while input["records"] < 6 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }

@@ -136,8 +136,7 @@ import Testing
             }
         }
         reader.start()
-        let deadline = Date().addingTimeInterval(60)
-        while !text.value.contains("SIGHUP reloads") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        text.wait(for: "SIGHUP reloads")
         // The drop-in filter is picked up at start-up; a new section arrives with SIGHUP.
         h.put("luapiped.toml", """
             [luapiped]
@@ -154,11 +153,11 @@ import Testing
             message_matcher = "Type == 'UdpInput'"
             """)
         kill(p.processIdentifier, SIGHUP)
-        while !text.value.contains("second: added: started") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        text.wait(for: "second: added: started")
         // A broken config on SIGHUP: reported, the daemon goes on.
         h.put("luapiped.toml", "[second\n")
         kill(p.processIdentifier, SIGHUP)
-        while !text.value.contains("reload failed") && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        text.wait(for: "reload failed")
         #expect(p.isRunning)
         p.terminate()
         p.waitUntilExit()
@@ -175,6 +174,12 @@ final class LockedText: @unchecked Sendable {
     private var text = ""
     func append(_ s: String) { lock.lock(); text += s; lock.unlock() }
     var value: String { lock.lock(); defer { lock.unlock() }; return text }
+
+    /// Waits (up to a minute) until the text contains `part`.
+    func wait(for part: String) {
+        let deadline = Date().addingTimeInterval(60)
+        while !value.contains(part) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+    }
 }
 
 extension Thread {

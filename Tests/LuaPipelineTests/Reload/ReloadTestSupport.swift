@@ -95,25 +95,25 @@ final class ReloadHarness: @unchecked Sendable {
     /// Polls until `condition` holds (a generous limit: a failing test ends, a passing one
     /// never waits for it).
     func waitUntil(_ what: String, _ condition: () -> Bool) {
+        poll(what, condition) { Thread.sleep(forTimeInterval: 0.01) }
+    }
+
+    /// Runs `step` until `condition` holds, recording an issue after a minute.
+    private func poll(_ what: String, _ condition: () -> Bool, step: () -> Void) {
         let deadline = Date().addingTimeInterval(60)
         while !condition() {
             if Date() > deadline {
                 Issue.record("timed out waiting until \(what); log:\n\(logged.withLock { $0 }.suffix(30).joined(separator: "\n"))")
                 return
             }
-            Thread.sleep(forTimeInterval: 0.01)
+            step()
         }
     }
 
     /// Sends a line at a time until `condition` holds: a new version gets its first call
     /// with the first message after it was built.
     func keepSending(until what: String, _ condition: () -> Bool) {
-        let deadline = Date().addingTimeInterval(60)
-        while !condition() {
-            if Date() > deadline {
-                Issue.record("timed out waiting until \(what); log:\n\(logged.withLock { $0 }.suffix(30).joined(separator: "\n"))")
-                return
-            }
+        poll(what, condition) {
             send(["tick"])
             Thread.sleep(forTimeInterval: 0.005)
         }

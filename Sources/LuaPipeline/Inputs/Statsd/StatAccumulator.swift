@@ -184,4 +184,12 @@ final class StatAccumulator: @unchecked Sendable {
         return Message(uuid: uuids.next(), timestamp: now, type: o.messageType, logger: name, severity: 6,
                        payload: payload, hostname: hostname, fields: fields)
     }
+
+    /// Flushes the interval now into the router (counted as `emitted`).
+    func emit(into router: Router, counters: PluginCounters, hostname: String) {
+        if let m = flush(now: Sandbox.now(), hostname: hostname) {
+            _ = router.append(MessageView(m))
+            counters.add("emitted")
+        }
+    }
 }

@@ -53,12 +53,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {
         }
     }
 
-    private func emit() {
-        if let m = accumulator.flush(now: Sandbox.now(), hostname: hostname) {
-            _ = router.append(MessageView(m))
-            counters.add("emitted")
-        }
-    }
+    private func emit() { accumulator.emit(into: router, counters: counters, hostname: hostname) }
 
     func run() {
         accumulator.feeders.add(1, ordering: .relaxed)
@@ -132,12 +127,7 @@ final class StatAccumInput: PipelineInput, @unchecked Sendable {
 
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
-    private func emit() {
-        if let m = accumulator.flush(now: Sandbox.now(), hostname: hostname) {
-            _ = router.append(MessageView(m))
-            counters.add("emitted")
-        }
-    }
+    private func emit() { accumulator.emit(into: router, counters: counters, hostname: hostname) }
 
     func run() {
         var next = Date().addingTimeInterval(accumulator.options.tickerInterval)

@@ -45,11 +45,7 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
         self.log = log
     }
 
-    enum Outcome {
-        case delivered, rejected(String), retry(String)
-    }
-
-    func send(_ body: [UInt8]) -> Outcome {
+    func send(_ body: [UInt8]) -> DeliveryOutcome {
         do {
             let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: .bytes(body))
             let deadline: NIODeadline? = timeout > 0 ? .now() + .milliseconds(Int64(timeout * 1000)) : nil
@@ -66,31 +62,6 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
 
     private var stopping: Bool { abandon.load(ordering: .relaxed) || retiring.load(ordering: .relaxed) }
 
-    /// Delivers one body; false when the output must stop first (the message stays).
-    private func deliver(_ body: [UInt8]) -> Bool {
-        var delay = 0.1
-        while true {
-            switch send(body) {
-            case .delivered:
-                counters.add("sent")
-                return true
-            case .rejected(let why):
-                counters.add("rejected")
-                log.error(name, "\(why): message skipped")
-                return true
-            case .retry(let why):
-                counters.add("retries")
-                log.error(name, "\(why); retrying in \(delay) s")
-                let until = Date().addingTimeInterval(delay)
-                while Date() < until {
-                    if stopping { return false }
-                    Thread.sleep(forTimeInterval: min(0.05, max(0, until.timeIntervalSinceNow)))
-                }
-                delay = min(delay * 2, 30)
-            }
-        }
-    }
-
     func run() {
         while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 64, timeout: 0.2) {
             for m in batch {
@@ -102,7 +73,7 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
                     counters.add("encode_failures")
                     log.error(name, "encoding message \(m.seq): \(error)")
                 }
-                if let body, !deliver(body) { return }
+                if let body, deliverRetrying(name, counters: counters, log: log, stopping: { stopping }, { send(body) }) == nil { return }
                 reader.acknowledge(through: m.seq)
             }
             if batch.isEmpty { reader.acknowledgeAll() }

@@ -130,29 +130,16 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
     private var stopping: Bool { abandon.load(ordering: .relaxed) || retiring.load(ordering: .relaxed) }
 
     private func deliver(_ bodies: [String]) -> Bool {
-        var delay = 0.1
-        while true {
-            do {
+        let done = deliverRetrying(name, counters: counters, log: log, stopping: { stopping }) { () -> DeliveryOutcome in
+            do throws(Failure) {
                 try send(bodies)
-                counters.add("sent")
-                counters.add("mailed_messages", Int64(bodies.count))
-                return true
+                return .delivered
             } catch {
-                if error.permanent {
-                    counters.add("rejected")
-                    log.error(name, "\(host) refused the e-mail: \(error.reason); skipped")
-                    return true
-                }
-                counters.add("retries")
-                log.error(name, "\(host): \(error.reason); retrying in \(delay) s")
-                let until = Date().addingTimeInterval(delay)
-                while Date() < until {
-                    if stopping { return false }
-                    Thread.sleep(forTimeInterval: min(0.05, max(0, until.timeIntervalSinceNow)))
-                }
-                delay = min(delay * 2, 30)
+                return error.permanent ? .rejected("\(host) refused the e-mail: \(error.reason)") : .retry("\(host): \(error.reason)")
             }
         }
+        if done == true { counters.add("mailed_messages", Int64(bodies.count)) }
+        return done != nil
     }
 
     func run() {
