@@ -11,27 +11,21 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
-        // HttpOutput (alerts to webhooks, with TLS).
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
-        // every Lua error on the C side, and the PCRE2 wrapper used by the matcher.
+        // every Lua error on the C side, the PCRE2 wrapper used by the matcher, and the
+        // libcurl shim of HttpOutput (linked dynamically: no cost until used).
         .target(
             name: "CLua",
             cSettings: [.define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"])],
             linkerSettings: [
-                .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("dl"), .linkedLibrary("m"),
+                .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("curl"), .linkedLibrary("dl"), .linkedLibrary("m"),
             ]
         ),
         .target(
             name: "LuaPipeline",
-            dependencies: [
-                "CLua", .product(name: "TOMLKit", package: "TOMLKit"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: ["CLua", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .executableTarget(
             name: "luapiped",

@@ -4,4 +4,5 @@
 #define CLUA_H
 #include "clp_sandbox.h"
 #include "clp_regex.h"
+#include "clp_http.h"
 #endif

@@ -1,12 +1,10 @@
-import AsyncHTTPClient
+import CLua
 import Foundation
-import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// HttpOutput (Heka's): one HTTP request per message, its body the encoder's output (or
 /// the message's JSON form without an encoder): a webhook for chat and paging tools, or
-/// any HTTP API. `https://` works (TLS by SwiftNIO).
+/// any HTTP API. `https://` works (Debian's libcurl, with OpenSSL, does the requests).
 ///
 /// Delivery: a 2xx response acknowledges the message. A 5xx, a timeout or a refused or
 /// broken connection is retried with backoff (0.1 s doubling to 30 s) for as long as it
@@ -19,8 +17,9 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
     let reader: RouterReader
     let encoder: (any MessageEncoder)?
     let url: String
-    let method: HTTPMethod
-    let headers: HTTPHeaders
+    let method: String
+    let headers: [String]
+    let userpwd: String?
     let timeout: Double
     let counters: PluginCounters
     let log: PipelineLog
@@ -33,30 +32,37 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
         self.reader = reader
         self.encoder = encoder
         self.url = url
-        self.method = HTTPMethod(rawValue: method.uppercased())
-        var h = HTTPHeaders(headers)
-        if !h.contains(name: "Content-Type") { h.add(name: "Content-Type", value: encoder == nil ? "application/json" : "text/plain; charset=utf-8") }
-        if let username {
-            h.replaceOrAdd(name: "Authorization", value: "Basic " + Data("\(username):\(password ?? "")".utf8).base64EncodedString())
+        self.method = method.uppercased()
+        var h = headers.map { "\($0.0): \($0.1)" }
+        if !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            h.append("Content-Type: " + (encoder == nil ? "application/json" : "text/plain; charset=utf-8"))
         }
         self.headers = h
+        self.userpwd = username.map { "\($0):\(password ?? "")" }
         self.timeout = timeout
         self.counters = counters
         self.log = log
     }
 
     func send(_ body: [UInt8]) -> DeliveryOutcome {
-        do {
-            let request = try HTTPClient.Request(url: url, method: method, headers: headers, body: .bytes(body))
-            let deadline: NIODeadline? = timeout > 0 ? .now() + .milliseconds(Int64(timeout * 1000)) : nil
-            let response = try HTTPClient.shared.execute(request: request, deadline: deadline).wait()
-            switch response.status.code {
-            case 200..<300: return .delivered
-            case 500..<600: return .retry("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
-            default: return .rejected("\(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+        var result = clp_http_result()
+        var cHeaders = headers.map { strdup($0) }
+        defer { cHeaders.forEach { free($0) } }
+        let rc = cHeaders.withUnsafeMutableBufferPointer { hp in
+            hp.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: hp.count) { headerArray in
+                body.withUnsafeBytes { b in
+                    clp_http_request(url, method, headerArray, hp.count, b.baseAddress, b.count, userpwd, Int(timeout * 1000), &result)
+                }
             }
-        } catch {
-            return .retry("\(url): \(error)")
+        }
+        if rc != 0 {
+            let why = withUnsafeBytes(of: &result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return .retry("\(url): \(why)")
+        }
+        switch result.status {
+        case 200..<300: return .delivered
+        case 500..<600: return .retry("\(url) answered \(result.status)")
+        default: return .rejected("\(url) answered \(result.status)")
         }
     }
 

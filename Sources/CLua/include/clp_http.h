@@ -1,0 +1,24 @@
+/* clp_http.h: one HTTP request through Debian's libcurl (HttpOutput). libcurl's options
+ * are set through a variadic C function Swift cannot call, hence this shim. */
+#ifndef CLP_HTTP_H
+#define CLP_HTTP_H
+
+#include <stddef.h>
+
+typedef struct {
+    /* The response's status code (0 when none arrived). */
+    long status;
+    /* Why no response arrived (refused, timeout, TLS …), empty otherwise. */
+    char error[256];
+} clp_http_result;
+
+/**
+ * Performs one request and discards the response body.
+ * `headers`: "Name: value" strings; `userpwd`: "user:password" for basic authentication,
+ * or NULL; `timeout_ms` 0 means none. Returns 0 when a response arrived (its status in
+ * `out`), -1 on a transport error (`out->error` says which).
+ */
+int clp_http_request(const char *url, const char *method, const char *const *headers, size_t nheaders,
+                     const void *body, size_t body_len, const char *userpwd, long timeout_ms, clp_http_result *out);
+
+#endif
