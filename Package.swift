@@ -15,12 +15,12 @@ let package = Package(
     targets: [
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
         // every Lua error on the C side, the PCRE2 wrapper used by the matcher, and the
-        // libcurl shim of HttpOutput (linked dynamically: no cost until used).
+        // libcurl shim of HttpOutput (libcurl opened on first use: no cost until then).
         .target(
             name: "CLua",
             cSettings: [.define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"])],
             linkerSettings: [
-                .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("curl"), .linkedLibrary("dl"), .linkedLibrary("m"),
+                .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("dl"), .linkedLibrary("m"),
             ]
         ),
         .target(

@@ -1,5 +1,6 @@
-/* clp_http.h: one HTTP request through Debian's libcurl (HttpOutput). libcurl's options
- * are set through a variadic C function Swift cannot call, hence this shim. */
+/* clp_http.h: one HTTP request through Debian's libcurl (HttpOutput), opened on first
+ * use. libcurl's options are set through a variadic C function Swift cannot call, hence
+ * this shim. */
 #ifndef CLP_HTTP_H
 #define CLP_HTTP_H
 
