@@ -169,7 +169,7 @@ static void add_values(lua_State *L, int first) {
             break;
         case LUA_TUSERDATA:
             /* Output-capable userdata (circular_buffer) provide __clp_output. */
-            if (luaL_getmetafield(L, i, "__clp_output") == LUA_TFUNCTION) {
+            if (luaL_getmetafield(L, i, "__clp_output") == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
                 lua_pushvalue(L, i);
                 lua_call(L, 1, 1);
                 if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "add_to_payload() userdata output is not a string");

@@ -44,14 +44,22 @@ static unsigned check_col(lua_State *L, cbuf *cb, int i) {
 
 static void clear_row(cbuf *cb, unsigned r) {
     for (unsigned c = 0; c < cb->cols; c++) cb->values[r * cb->cols + c] = NAN;
+    if (cb->delta_enabled) { /* a reused row starts without the changes of its former time */
+        for (unsigned c = 0; c < cb->cols; c++) cb->deltas[r * cb->cols + c] = NAN;
+        cb->changed[r] = 0;
+    }
 }
+
+/* Whether `ns` is a time a buffer can hold: finite, within ±9.2e18 ns (so its seconds
+ * and their alignment fit a long long). */
+static int valid_ns(double ns) { return isfinite(ns) && fabs(ns) < 9.2e18; }
 
 static long long start_time(cbuf *cb) { return cb->current_time - (long long)cb->spr * (cb->rows - 1); }
 
 /* The row for `ns` (advancing the window when `advance` and the time is newer), or -1
  * when the time is before the window (or after it, without advance). */
 static int row_for(cbuf *cb, double ns, int advance) {
-    if (isnan(ns)) return -1;
+    if (!valid_ns(ns)) return -1;
     long long t = (long long)floor(ns / 1e9);
     t -= ((t % cb->spr) + cb->spr) % cb->spr;
     if (t < start_time(cb)) return -1;
@@ -181,8 +189,10 @@ static int cb_get(lua_State *L) {
 
 /* The [start, end] rows of an optional ns range (nil: the whole buffer); 0 when outside. */
 static int range(lua_State *L, cbuf *cb, int si, int ei, int *first, unsigned *count) {
-    long long s = lua_isnoneornil(L, si) ? start_time(cb) : (long long)floor(luaL_checknumber(L, si) / 1e9);
-    long long e = lua_isnoneornil(L, ei) ? cb->current_time : (long long)floor(luaL_checknumber(L, ei) / 1e9);
+    double sn = lua_isnoneornil(L, si) ? 0 : luaL_checknumber(L, si), en = lua_isnoneornil(L, ei) ? 0 : luaL_checknumber(L, ei);
+    if (!valid_ns(sn) || !valid_ns(en)) return 0;
+    long long s = lua_isnoneornil(L, si) ? start_time(cb) : (long long)floor(sn / 1e9);
+    long long e = lua_isnoneornil(L, ei) ? cb->current_time : (long long)floor(en / 1e9);
     s -= ((s % cb->spr) + cb->spr) % cb->spr;
     e -= ((e % cb->spr) + cb->spr) % cb->spr;
     if (e < s) luaL_error(L, "end must be >= start");
@@ -284,10 +294,10 @@ static int cb_mannwhitneyu(lua_State *L) {
     double u1 = r1 - n1 * (n1 + 1.0) / 2, u2 = (double)n1 * n2 - u1;
     double bigu = u1 > u2 ? u1 : u2, smallu = u1 < u2 ? u1 : u2;
     double tc = 1 - ties / ((double)n * n * n - n);
-    double sd = sqrt(tc * n1 * n2 * (n + 1.0) / 12);
+    double sd = sqrt(tc * (double)n1 * n2 * (n + 1.0) / 12);
     double p = 0.5;
     if (sd > 0) {
-        double z = (bigu - (continuity ? 0.5 : 0) - n1 * n2 / 2.0) / sd;
+        double z = (bigu - (continuity ? 0.5 : 0) - (double)n1 * n2 / 2.0) / sd;
         p = 0.5 * erfc(z / sqrt(2));
     }
     lua_pushnumber(L, smallu);
@@ -322,8 +332,11 @@ static void sanitize(char *dst, size_t cap, const char *src, int unit) {
 static int cb_set_header(lua_State *L) {
     cbuf *cb = check(L, 1);
     unsigned col = check_col(L, cb, 2);
-    sanitize(cb->info[col].name, sizeof cb->info[col].name, luaL_checkstring(L, 3), 0);
-    sanitize(cb->info[col].unit, sizeof cb->info[col].unit, luaL_optstring(L, 4, "count"), 1);
+    const char *name = luaL_checkstring(L, 3), *unit = luaL_optstring(L, 4, "count");
+    luaL_argcheck(L, name[0] != 0, 3, "the name must not be empty");
+    luaL_argcheck(L, unit[0] != 0, 4, "the unit must not be empty");
+    sanitize(cb->info[col].name, sizeof cb->info[col].name, name, 0);
+    sanitize(cb->info[col].unit, sizeof cb->info[col].unit, unit, 1);
     cb->info[col].agg = luaL_checkoption(L, 5, "sum", agg_names);
     lua_pushinteger(L, (lua_Integer)col + 1);
     return 1;
@@ -357,7 +370,7 @@ static int cb_annotate(lua_State *L) {
     int type = luaL_checkoption(L, 4, NULL, types);
     const char *text = luaL_checkstring(L, 5);
     int row = row_for(cb, ns, 0);
-    if (row < 0) return 0;
+    if (row < 0) return 0; /* outside the window (or not a time): nothing to show */
     long long t = (long long)floor(ns / 1e9);
     t -= ((t % cb->spr) + cb->spr) % cb->spr;
     lua_getiuservalue(L, 1, 1);
@@ -674,6 +687,10 @@ int clp_open_circular_buffer(lua_State *L) {
         {"set_header", cb_set_header}, {"get_header", cb_get_header}, {"format", cb_format}, {"annotate", cb_annotate},
         {"get_delta", cb_get_delta}, {"fromstring", cb_fromstring}, {NULL, NULL}};
     if (luaL_newmetatable(L, CBUF_MT)) {
+        /* getmetatable(cb) must not let a script replace __clp_preserve/__clp_output, which
+         * the host calls with the limits lifted. */
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, cb_output);

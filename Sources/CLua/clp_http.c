@@ -84,7 +84,15 @@ int clp_http_request(const char *url, const char *method, const char *const *hea
         curl.easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl.easy_setopt(c, CURLOPT_USERPWD, userpwd);
     }
-    if (timeout_ms > 0) curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    /* Never blocked for ever (a reload or a stop waits for this thread): connecting is
+     * bounded, and without an overall timeout a transfer that stalls for a minute fails. */
+    curl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms > 0 && timeout_ms < 10000 ? timeout_ms : 10000L);
+    if (timeout_ms > 0) {
+        curl.easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    } else {
+        curl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
     CURLcode rc = curl.easy_perform(c);
     int result = 0;
     if (rc == CURLE_OK) {

@@ -114,8 +114,9 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
     while (lua_next(L, tidx)) {
         int k = lua_gettop(L) - 1, v = k + 1;
         int vt = lua_type(L, v);
-        int preservable = vt == LUA_TUSERDATA && luaL_getmetafield(L, v, "__clp_preserve") != LUA_TNIL;
-        if (preservable) lua_pop(L, 1);
+        /* only a C function the host installed (scripts cannot reach those metatables) */
+        int preservable = vt == LUA_TUSERDATA && luaL_getmetafield(L, v, "__clp_preserve") == LUA_TFUNCTION && lua_iscfunction(L, -1);
+        if (vt == LUA_TUSERDATA && lua_gettop(L) > v) lua_settop(L, v);
         int skip = !serializable_key(L, k) || vt == LUA_TFUNCTION || (vt == LUA_TUSERDATA && !preservable) || vt == LUA_TTHREAD ||
                    vt == LUA_TLIGHTUSERDATA;
         if (!skip && vt == LUA_TTABLE) {

@@ -409,10 +409,9 @@ int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len) {
     int rc = lua_pcall(L, 1, 0, 0);
     restore_limits(sb);
     if (rc != LUA_OK) {
-        const char *e = sb->entry;
-        sb->entry = ""; /* the serializer's errors already name preserve_data() */
-        clp_mark_terminated(sb, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserve_data() failed");
-        sb->entry = e;
+        /* The state cannot be saved, but the script is intact and goes on running: the
+         * reason is handed back in *out, the sandbox is not terminated. */
+        *out = strdup(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserve_data() failed");
         lua_settop(L, 0);
         clp_buf_free(&b);
         return CLP_TERMINATED;

@@ -43,13 +43,13 @@ struct Run: ParsableCommand {
             s.resume()
             sources.append(s)
         }
+        signal(SIGHUP, SIG_IGN)  // until the pipeline runs
+        pipeline.start()
         // SIGHUP: read the config again; a broken one is reported and the running one stays.
-        signal(SIGHUP, SIG_IGN)
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "luapiped.sighup"))
         hup.setEventHandler { pipeline.reloadConfig() }
         hup.resume()
         sources.append(hup)
-        pipeline.start()
         FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n".utf8))
         pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
         if verbose { pipeline.report() }

@@ -141,7 +141,8 @@ void clp_sandbox_terminate(clp_sandbox *sb, const char *reason);
 void clp_sandbox_usage(clp_sandbox *sb, clp_usage *u);
 
 /* preserve_data: serializes the script's globals as Lua source into a malloc'd buffer
- * (*out, *len; free() it). CLP_OK or CLP_TERMINATED (error in clp_sandbox_error). */
+ * (*out, *len; free() it). CLP_OK, or CLP_TERMINATED with the reason as a malloc'd C
+ * string in *out: the state cannot be saved, but the sandbox is not terminated. */
 int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len);
 /* Restores globals written by clp_sandbox_preserve. Returns CLP_OK, CLP_MISSING when
  * _PRESERVATION_VERSION differs (nothing restored), or CLP_TERMINATED with a reason

@@ -380,7 +380,9 @@ final class SandboxFilterRunner: @unchecked Sendable {
     /// (always when the plugin is removed at run time, so putting it back restores them).
     private func finish(saveAlways: Bool = false) {
         let path = settings.preservePath ?? (saveAlways ? Pipeline.preservationPath(baseDir: preservationBaseDir, name: name) : nil)
-        guard timer(shutdown: true) || saveAlways else { return }
+        // Even when the last timer_event fails (reported as a termination), the reader
+        // leaves (nobody waits for it) and the state as it stands is saved.
+        _ = timer(shutdown: true)
         router.removeReader(reader)
         guard let path else { return }
         do {

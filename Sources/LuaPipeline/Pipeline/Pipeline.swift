@@ -29,7 +29,7 @@ public final class Pipeline: @unchecked Sendable {
     var savedOnRemoval: Set<String> = []
     var pool: SandboxWorkerPool
     let stopped = Mutex(false)
-    private let started = Atomic<Bool>(false)
+    let started = Atomic<Bool>(false)
     private let finishedAll = NSCondition()
     private var threadsDone = 0
     private var threadCount = 0
@@ -38,7 +38,8 @@ public final class Pipeline: @unchecked Sendable {
     /// How long a stop waits for readers to drain before giving up on stuck outputs.
     public var drainTimeout: Double = 10
     var watcher: SandboxDirWatcher?
-    let reloading = Mutex(())
+    /// Held while a reload applies, and while start() starts everything.
+    let reloading = NSLock()
 
     struct RunningInput: @unchecked Sendable {
         let config: PluginConfig
@@ -150,6 +151,8 @@ public final class Pipeline: @unchecked Sendable {
 
     /// Starts every plugin's thread, and the drop-in directory's watcher.
     public func start() {
+        reloading.lock()  // a reload waits until everything started (and then applies to it)
+        defer { reloading.unlock() }
         startWatching()
         registry.withLock { _ in
             for o in outputs { startOutput(o) }
@@ -157,7 +160,7 @@ public final class Pipeline: @unchecked Sendable {
             for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
             for i in inputs { startInput(i) }
         }
-        started.store(true, ordering: .relaxed)
+        started.store(true, ordering: .releasing)
     }
 
     /// Blocks until every input has finished (end of input) or a stop was requested,
@@ -198,7 +201,8 @@ public final class Pipeline: @unchecked Sendable {
         }
         if already { return }
         watcher?.stop()
-        reloading.withLock { _ in }  // a reload in progress finishes first
+        reloading.lock()  // a reload in progress finishes first
+        reloading.unlock()
         let (ins, fs, outs) = registry.withLock { _ in (inputs, filters, outputs) }
         for i in ins { i.input.stop() }
         while !ins.allSatisfy({ $0.finished.isSet }) { Thread.sleep(forTimeInterval: 0.01) }
@@ -206,7 +210,7 @@ public final class Pipeline: @unchecked Sendable {
         for case let l as LogstreamerInput in ins.map(\.input) { l.finalJournal() }
         for f in fs { f.runner.stopping.store(true, ordering: .relaxed) }
         pool.close()
-        if started.load(ordering: .relaxed) { waitForThreads(leaving: outs.count) }
+        if started.load(ordering: .acquiring) { waitForThreads(leaving: outs.count) }
         waitForDrain()
         for o in outs { o.output.abandon.store(true, ordering: .relaxed) }
         router.close()

@@ -23,7 +23,7 @@ extension Pipeline {
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
         default: log.info(e.plugin, "\(e.action.rawValue): \(e.detail)")
         }
-        registry.withLock { _ in
+        let hostname = registry.withLock { _ in
             var s = statuses[e.plugin] ?? PluginStatus()
             switch e.action {
             case .added: s = PluginStatus(state: .running, lastError: nil, replacements: s.replacements)
@@ -39,9 +39,10 @@ extension Pipeline {
                 s.lastError = e.detail
             }
             statuses[e.plugin] = s
+            return current.global.hostname
         }
         if e.action != .terminated {
-            _ = router.append(MessageView(e.message(hostname: current.global.hostname)), from: reader)
+            _ = router.append(MessageView(e.message(hostname: hostname)), from: reader)
         }
     }
 
@@ -85,10 +86,14 @@ extension Pipeline {
     /// Brings the running plugins in line with `new`. `changedModules`: modules whose
     /// files changed (the plugins that required them are rebuilt).
     public func reload(to new: PipelineConfig, changedModules: Set<String> = []) {
-        reloading.withLock { _ in
-            guard !stopped.withLock({ $0 }) else { return }
-            apply(new, changedModules)
+        reloading.lock()
+        defer { reloading.unlock() }
+        guard !stopped.withLock({ $0 }) else { return }
+        guard started.load(ordering: .acquiring) else {
+            log.error("config", "reload requested before the pipeline started: ignored")
+            return
         }
+        apply(new, changedModules)
     }
 
     private func apply(_ new: PipelineConfig, _ changedModules: Set<String>) {

@@ -94,9 +94,14 @@ final class SandboxDirWatcher: @unchecked Sendable {
         var p = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
         let r = poll(&p, 1, Int32(seconds * 1000))
         guard r > 0 else { return false }
+        drainEvents()
+        return true
+    }
+
+    private func drainEvents() {
+        guard inotifyFD >= 0 else { return }
         var buf = [UInt8](repeating: 0, count: 16384)
         while read(inotifyFD, &buf, buf.count) > 0 {}
-        return true
     }
 
     private func run() {
@@ -109,9 +114,11 @@ final class SandboxDirWatcher: @unchecked Sendable {
             }
             var now = scan()
             guard now != known else { continue }
-            // Debounce: until the directory stays the same for `debounce` seconds.
+            // Debounce: until the directory stays the same for `debounce` seconds (a sleep,
+            // not a wait for the next event: the event of the write just seen is pending).
             while !stopFlag.load(ordering: .relaxed) {
-                _ = wait(debounce)
+                Thread.sleep(forTimeInterval: debounce)
+                drainEvents()
                 let again = scan()
                 if again == now { break }
                 now = again

@@ -210,7 +210,10 @@ public final class Sandbox {
         var out: UnsafeMutablePointer<CChar>?
         var len = 0
         guard clp_sandbox_preserve(handle, &out, &len) == CLP_OK else {
-            throw SandboxError(.terminated, errorText ?? "preserve_data() failed")
+            // The reason comes back in `out`; the sandbox itself goes on.
+            let reason = out.map { String(cString: $0) } ?? "preserve_data() failed"
+            free(out)
+            throw SandboxError(.terminated, reason)
         }
         defer { free(out) }
         guard let out else { return [] }

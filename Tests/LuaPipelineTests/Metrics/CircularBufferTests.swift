@@ -130,6 +130,23 @@ import Testing
         #expect(!out[1].contains("annotations"))
     }
 
+    @Test func badTimesHeadersAndMetatablesAreRefused() throws {
+        _ = try run("cb = circular_buffer.new(3, 1, 1, true)", """
+              assert(cb:add(math.huge, 1, 1) == nil and cb:add(-math.huge, 1, 1) == nil and cb:add(0/0, 1, 1) == nil)
+              assert(cb:set(1e30, 1, 1) == nil and cb:get(1e30, 1) == nil)
+              assert(cb:current_time() == 2e9, "the window did not move")
+              assert(cb:compute("sum", 1, 0/0, 1e9) == nil)
+              assert(not pcall(cb.set_header, cb, 1, ""), "empty name")
+              assert(not pcall(cb.set_header, cb, 1, "a", ""), "empty unit")
+              assert(getmetatable(cb) == false, "the metatable is not the script's")
+              -- a row reused by the moving window starts without the changes of its former time
+              cb:add(0, 1, 5)
+              cb:add(5e9, 1, 1)
+              local d = cb:get_delta()
+              assert(d:match("\\n5\\t1\\n$") and not d:find("\\n0\\t"), d)
+            """)
+    }
+
     @Test func mannWhitneyU() throws {
         _ = try run("cb = circular_buffer.new(100, 1, 1)", """
               for i = 0, 24 do cb:set(i * 1e9, 1, i) end

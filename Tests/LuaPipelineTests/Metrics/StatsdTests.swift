@@ -65,6 +65,9 @@ import Testing
         #expect(StatsdLine("q:-3|g")?.isDelta == true && StatsdLine("q:3|g")?.isDelta == false)
         #expect(StatsdLine("u:alice|s")?.member == "alice")
         #expect(StatsdLine("h:2|h")?.kind == .timer)
+        // Tags without a name are ignored, not fatal.
+        #expect(StatsdLine("x:1|c|#:")?.tags == [])
+        #expect(StatsdLine("x:1|c|#:v,a:b,c")?.tags == ["a=b", "c="])
         for bad in ["", "nocolon|c", "x:|c", "x:1", "x:1|q", "x:abc|c", "x:1|c|@0", "x:1|c|@2", "x:1|c|junk", ":1|c", "x:nan|g"] {
             #expect(StatsdLine(Substring(bad)) == nil, "\(bad)")
         }
@@ -141,6 +144,10 @@ import Testing
         let small = StatAccumulator(name: "acc", options: o)
         for _ in 0..<8 { if small.add(StatsdLine("t:1|ms")!).sample { samples += 1 } }
         #expect(samples == 3)
+        // Set members are bounded the same way.
+        var members = 0
+        for i in 0..<8 { if small.add(StatsdLine(Substring("u:m\(i)|s"))!).sample { members += 1 } }
+        #expect(members == 3)
         #expect(small.flush(now: 0, hostname: "h")?.payload?.contains("stats.timers.t.count 8 0\n") == true)
     }
 

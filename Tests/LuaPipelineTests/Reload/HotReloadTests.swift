@@ -160,6 +160,16 @@ import Testing
         #expect(h.events().contains { $0.action == "replaced" && $0.detail.contains("_PRESERVATION_VERSION changed") })
     }
 
+    @Test func aFailingLastTimerEventStillSavesTheState() throws {
+        h.put("lua.d/filters/counter.toml", Self.lines + "preserve_data = true\n")
+        h.put("lua.d/filters/counter.lua", "count = 0\nfunction process_message() count = count + 1 return 0 end\nfunction timer_event(ns, shutdown) if shutdown then error('no') end end")
+        try h.start()
+        h.send(count: 7)
+        h.finish()
+        let saved = (try? String(contentsOfFile: h.path("state/sandbox_preservation/counter.data"), encoding: .utf8)) ?? ""
+        #expect(saved.contains("_G[\"count\"] = 7"))
+    }
+
     @Test func pollingNoticesAFilterDroppedIn() throws {
         h.put("luapiped.toml", h.configText().replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nsandbox_dir_watch = \"poll\""))
         try h.start()

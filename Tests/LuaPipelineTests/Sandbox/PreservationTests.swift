@@ -114,5 +114,8 @@ import Testing
     @Test func tooDeepStateIsAnErrorWithOnePrefix() throws {
         let h = try ScriptHarness("t = {} local c = t for i = 1, 300 do c.n = {} c = c.n end function process_message() return 0 end")
         #expect(throws: SandboxError(.terminated, "preserve_data() tables nested deeper than 200")) { try h.sandbox.preserve() }
+        // State that cannot be saved does not stop the script.
+        #expect(!h.sandbox.isTerminated)
+        #expect(terminationReason(h.process()) == nil)
     }
 }

@@ -16,7 +16,8 @@ import Synchronization
 /// Without `delete_idle_stats`, a counter, timer or set seen before is emitted with 0
 /// when idle, and a gauge keeps its value; with it, idle stats are dropped.
 /// A flood is bounded: at most `max_stats` distinct stats and `max_timer_samples` values
-/// per timer and interval; the rest is counted (`stats_dropped`, `samples_dropped`).
+/// per timer (members per set) and interval; the rest is counted (`stats_dropped`,
+/// `samples_dropped`).
 final class StatAccumulator: @unchecked Sendable {
     struct Options: Sendable {
         var tickerInterval: Double = 10
@@ -97,6 +98,11 @@ final class StatAccumulator: @unchecked Sendable {
                 return (false, sampleDropped)
             case .set:
                 guard admit(s.sets[key] != nil) else { return (true, false) }
+                // Members count against max_timer_samples too: a flood of distinct members is bounded.
+                if s.sets[key, default: []].count >= options.maxTimerSamples {
+                    s.touched.insert(key)
+                    return (false, !s.sets[key]!.contains(m.member ?? ""))
+                }
                 s.sets[key, default: []].insert(m.member ?? "")
             }
             s.touched.insert(key)

@@ -48,9 +48,11 @@ struct StatsdLine: Equatable {
                 guard let r = Double(extra.dropFirst()), r > 0, r <= 1 else { return nil }
                 sampleRate = r
             } else if extra.first == "#" {
-                tags = extra.dropFirst().split(separator: ",").map { tag in
-                    let kv = tag.split(separator: ":", maxSplits: 1)
-                    return Self.clean(kv[0]) + "=" + (kv.count > 1 ? Self.clean(kv[1]) : "")
+                tags = extra.dropFirst().split(separator: ",").compactMap { tag -> String? in
+                    let kv = tag.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                    let key = Self.clean(kv[0])
+                    guard !key.isEmpty else { return nil }  // ":v" or ":" names nothing
+                    return key + "=" + (kv.count > 1 ? Self.clean(kv[1]) : "")
                 }.sorted()
             } else {
                 return nil

@@ -9,9 +9,10 @@ import Synchronization
 /// Delivery: a 2xx response acknowledges the message. A 5xx, a timeout or a refused or
 /// broken connection is retried with backoff (0.1 s doubling to 30 s) for as long as it
 /// takes: the message stays in the router, so nothing is lost while the endpoint is down
-/// (the output's `[buffering]` decides what its inputs do meanwhile). Any other status
-/// (a 4xx) is logged, counted (`rejected`) and skipped, so one bad message cannot block
-/// the output.
+/// (the output's `[buffering]` decides what its inputs do meanwhile); so are 408 and 429
+/// (timeout, too many requests). Any other status (a 4xx) is logged, counted
+/// (`rejected`) and skipped, so one bad message cannot block the output. Connecting is
+/// bounded by 10 s, and without `http_timeout` a transfer stalled for a minute fails.
 final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
     let name: String
     let reader: RouterReader
@@ -61,7 +62,7 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
         }
         switch result.status {
         case 200..<300: return .delivered
-        case 500..<600: return .retry("\(url) answered \(result.status)")
+        case 500..<600, 408, 429: return .retry("\(url) answered \(result.status)")
         default: return .rejected("\(url) answered \(result.status)")
         }
     }

@@ -113,6 +113,9 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
         } catch {
             throw Failure(permanent: false, reason: "\(error)")
         }
+        // Writes are bounded too (replies wait at most 30 s): a stop or reload never waits for ever.
+        var limit = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let s = Session(fd: fd)
         try s.command(nil, expect: 220...220)
         try s.command("EHLO \(hostname)", expect: 250...250)
