@@ -107,11 +107,11 @@ extension Pipeline {
         func wanted(_ name: String, _ category: PluginCategory) -> PluginConfig? {
             new.plugin(named: name).flatMap { $0.type.category == category ? $0 : nil }
         }
-        func changed(_ fingerprint: String, _ modules: Set<String>, _ p: PluginConfig) -> Bool {
-            fingerprint != Self.fingerprint(p, in: new) || !modules.isDisjoint(with: changedModules)
-        }
-        func why(_ fingerprint: String, _ modules: Set<String>, _ p: PluginConfig) -> String {
-            if fingerprint != Self.fingerprint(p, in: new) { return p.dropIn ? "script or settings changed" : "section or script changed" }
+        /// Why a running plugin needs a new version (nil: it does not), from its fingerprint
+        /// then and now (computed once: it reads the script).
+        func change(from old: String, to now: String, _ modules: Set<String>, _ p: PluginConfig) -> String? {
+            if old != now { return p.dropIn ? "script or settings changed" : "section or script changed" }
+            if modules.isDisjoint(with: changedModules) { return nil }
             return "module \(modules.intersection(changedModules).sorted().joined(separator: ", ")) changed"
         }
         func failed(_ name: String, _ notes: BuildNotes, adding: Bool) {
@@ -143,10 +143,9 @@ extension Pipeline {
                 addFilter(p, in: new, restore: true, failed: failed)
                 continue
             }
-            guard changed(f.fingerprint, f.modules, p) else { continue }
-            let reason = why(f.fingerprint, f.modules, p)
-            var notes = BuildNotes()
             let fp = Self.fingerprint(p, in: new)
+            guard let reason = change(from: f.fingerprint, to: fp, f.modules, p) else { continue }
+            var notes = BuildNotes()
             registry.withLock { _ in
                 if let i = filters.firstIndex(where: { $0.runner === f.runner }) {
                     filters[i].fingerprint = fp  // a broken version is not tried again until the file changes
@@ -162,8 +161,7 @@ extension Pipeline {
             }
             f.runner.replace(with: FilterReplacement(sandbox: sb, settings: filterSettings(p, in: new), matcher: Self.matcher(p), reason: reason))
         }
-        for p in new.plugins(.filter) where !fs.contains(where: { $0.config.name == p.name }) || removing.contains(where: { $0.name == p.name }) {
-            if removing.contains(where: { $0.name == p.name }) { continue }
+        for p in new.plugins(.filter) where !fs.contains(where: { $0.config.name == p.name }) {
             addFilter(p, in: new, restore: registry.withLock { _ in savedOnRemoval.contains(p.name) }, failed: failed)
         }
 
@@ -177,7 +175,8 @@ extension Pipeline {
                 record(ReloadEvent(plugin: o.config.name, action: .removed, detail: "stopped"))
                 continue
             }
-            guard changed(o.fingerprint, o.modules, p) else { continue }
+            let fp = Self.fingerprint(p, in: new)
+            guard let reason = change(from: o.fingerprint, to: fp, o.modules, p) else { continue }
             var notes = BuildNotes()
             guard let made = makeOutput(p, in: new, counters: o.counters, notes: &notes, reader: o.output.reader) else {
                 failed(p.name, notes, adding: false)
@@ -186,12 +185,12 @@ extension Pipeline {
             retire(o)
             o.output.reader.rewindToAcknowledged()
             o.output.reader.setMatcher(Self.matcher(p))
-            let running = RunningOutput(config: p, fingerprint: Self.fingerprint(p, in: new), output: made, counters: o.counters, modules: notes.modules)
+            let running = RunningOutput(config: p, fingerprint: fp, output: made, counters: o.counters, modules: notes.modules)
             registry.withLock { _ in
                 if let i = outputs.firstIndex(where: { $0.output === o.output }) { outputs[i] = running }
             }
             startOutput(running)
-            record(ReloadEvent(plugin: p.name, action: .replaced, detail: why(o.fingerprint, o.modules, p)))
+            record(ReloadEvent(plugin: p.name, action: .replaced, detail: reason))
         }
         for p in new.plugins(.output) where !outs.contains(where: { $0.config.name == p.name }) {
             var notes = BuildNotes()
@@ -217,7 +216,7 @@ extension Pipeline {
                 continue
             }
             let fps = Self.inputFingerprints(p, in: new)
-            if fps.own == i.fingerprint && i.modules.isDisjoint(with: changedModules) {
+            guard let reason = change(from: i.fingerprint, to: fps.own, i.modules, p) else {
                 guard fps.decoder != i.decoderFingerprint, let dec = i.decoder,
                       let dname = p.options.string("decoder"), let dp = new.plugin(named: dname) else { continue }
                 registry.withLock { _ in
@@ -253,7 +252,7 @@ extension Pipeline {
                 if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k] = running }
             }
             startInput(running)
-            record(ReloadEvent(plugin: p.name, action: .replaced, detail: why(i.fingerprint, i.modules, p)))
+            record(ReloadEvent(plugin: p.name, action: .replaced, detail: reason))
         }
         for p in new.plugins(.input) where !ins.contains(where: { $0.config.name == p.name }) {
             var notes = BuildNotes()
