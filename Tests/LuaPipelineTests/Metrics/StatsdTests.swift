@@ -46,6 +46,35 @@ import Testing
         }
     }
 
+    /// A running daemon: a StatsdInput on a free port (`statsd`: more of its keys, then
+    /// any further sections) whose statmetric messages go to stats.txt; returns once the
+    /// port is bound.
+    private func startStatsd(_ statsd: String) throws -> (Pipeline, Int) {
+        let port = try Self.udpFreePort()
+        let path = dir.appendingPathComponent("statsd.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("""
+            [luapiped]
+            base_dir = "state"
+            sandbox_dir_watch = "off"
+
+            [stats]
+            type = "FileOutput"
+            path = "stats.txt"
+            message_matcher = "Type == 'heka.statmetric'"
+            encoder = "PayloadEncoder"
+            [PayloadEncoder]
+            append_newlines = false
+
+            [StatsdInput]
+            address = "127.0.0.1:\(port)"
+            \(statsd)
+            """.utf8))
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
+        p.start()
+        Self.waitUntilBound(port)
+        return (p, port)
+    }
+
     /// The kernel's count of UDP datagrams dropped for a full receive buffer.
     static func rcvbufErrors() throws -> Int {
         let lines = try String(contentsOfFile: "/proc/net/snmp", encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("Udp:") }
@@ -152,31 +181,12 @@ import Testing
     }
 
     @Test func hundredThousandMetricsOverUdpSumToWhatWasSent() throws {
-        let port = try Self.udpFreePort()
-        let path = dir.appendingPathComponent("statsd.toml").path
-        FileManager.default.createFile(atPath: path, contents: Data("""
-            [luapiped]
-            base_dir = "state"
-            sandbox_dir_watch = "off"
-
-            [StatsdInput]
-            address = "127.0.0.1:\(port)"
+        let (p, port) = try startStatsd("""
             receive_buffer_bytes = 4194304
 
             [StatAccumInput]
             ticker_interval = "200ms"
-
-            [stats]
-            type = "FileOutput"
-            path = "stats.txt"
-            message_matcher = "Type == 'heka.statmetric'"
-            encoder = "PayloadEncoder"
-            [PayloadEncoder]
-            append_newlines = false
-            """.utf8))
-        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
-        p.start()
-        Self.waitUntilBound(port)
+            """)
         let input = try #require(p.counters.first { $0.name == "StatsdInput" })
         let dropsBefore = try Self.rcvbufErrors()
 
@@ -265,28 +275,7 @@ import Testing
     }
 
     @Test func oversizeDatagramsAreCutAndCounted() throws {
-        let port = try Self.udpFreePort()
-        let path = dir.appendingPathComponent("small.toml").path
-        FileManager.default.createFile(atPath: path, contents: Data("""
-            [luapiped]
-            base_dir = "state"
-            sandbox_dir_watch = "off"
-
-            [StatsdInput]
-            address = "127.0.0.1:\(port)"
-            max_msg_size = 32
-
-            [stats]
-            type = "FileOutput"
-            path = "stats.txt"
-            message_matcher = "Type == 'heka.statmetric'"
-            encoder = "PayloadEncoder"
-            [PayloadEncoder]
-            append_newlines = false
-            """.utf8))
-        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
-        p.start()
-        Self.waitUntilBound(port)
+        let (p, port) = try startStatsd("max_msg_size = 32")
         let sender = Sender(port: port)
         for packet in ["a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c\nf:1|c", "g:1|c"] { sender.send(packet) }
         let input = try #require(p.counters.first { $0.name == "StatsdInput" })
