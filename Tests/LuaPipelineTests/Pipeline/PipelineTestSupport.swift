@@ -49,17 +49,22 @@ func tailingNginxSections(luaDirectory: String) -> String {
 /// pipeline reading the other end sees the end of its input).
 func writeInBackground(_ bytes: [UInt8], to fd: Int32) {
     let writer = Thread {
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { break }
-                off += n
-            }
-        }
+        writeAll(bytes, to: fd)
         close(fd)
     }
     writer.start()
+}
+
+/// Writes all of `bytes` to `fd` (a pipe standing in for a daemon's stdin), blocking.
+func writeAll(_ bytes: [UInt8], to fd: Int32) {
+    bytes.withUnsafeBytes { raw in
+        var off = 0
+        while off < raw.count {
+            let n = write(fd, raw.baseAddress! + off, raw.count - off)
+            if n <= 0 { break }
+            off += n
+        }
+    }
 }
 
 #if canImport(Glibc)

@@ -109,7 +109,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: h.path("lua.d/filters"), withIntermediateDirectories: true)
         h.put("lua.d/filters/first.lua", countingFilter(version: 1))
         h.put("second.lua", countingFilter(version: 1))
-        h.put("luapiped.toml", """
+        let base = """
             [luapiped]
             base_dir = "state"
             sandbox_dir_watch = "poll"
@@ -117,7 +117,9 @@ import Testing
 
             [UdpInput]
             address = "127.0.0.1:0"
-            """)
+
+            """
+        h.put("luapiped.toml", base)
         let err = Pipe()
         let p = Process()
         p.executableURL = CommandLineTests.binary
@@ -138,15 +140,7 @@ import Testing
         reader.start()
         text.wait(for: "SIGHUP reloads")
         // The drop-in filter is picked up at start-up; a new section arrives with SIGHUP.
-        h.put("luapiped.toml", """
-            [luapiped]
-            base_dir = "state"
-            sandbox_dir_watch = "poll"
-            sandbox_dir_poll_interval = "50ms"
-
-            [UdpInput]
-            address = "127.0.0.1:0"
-
+        h.put("luapiped.toml", base + """
             [second]
             type = "SandboxFilter"
             filename = "second.lua"

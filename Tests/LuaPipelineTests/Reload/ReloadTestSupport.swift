@@ -72,15 +72,7 @@ final class ReloadHarness: @unchecked Sendable {
 
     /// Writes lines to the daemon's standard input.
     func send(_ lines: [String]) {
-        let bytes = Array((lines.joined(separator: "\n") + "\n").utf8)
-        bytes.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = write(writeFD, raw.baseAddress! + off, raw.count - off)
-                if n <= 0 { break }
-                off += n
-            }
-        }
+        writeAll(Array((lines.joined(separator: "\n") + "\n").utf8), to: writeFD)
     }
 
     func send(count: Int, from start: Int = 0) { send((start..<start + count).map { "line \($0)" }) }
