@@ -65,6 +65,19 @@ import Testing
         #expect(h.status("counter")?.lastError == nil)
     }
 
+    @Test func aBrokenTomlLeavesTheRunningVersion() throws {
+        h.put("lua.d/filters/counter.toml", Self.lines)
+        h.put("lua.d/filters/counter.lua", countingFilter(version: 1))
+        try h.start()
+        h.send(count: 100)
+        h.put("lua.d/filters/counter.toml", "message_matcher = \"Type ==\"\n")
+        h.waitUntil("the broken .toml is reported") { h.status("counter")?.lastError?.contains("counter.toml") == true }
+        h.send(count: 100, from: 100)
+        h.finish()
+        #expect(h.lines("out/counts.txt") == ["200 v1"])
+        #expect(h.events().filter { $0.plugin == "counter" }.isEmpty)
+    }
+
     @Test func aFilterIsAddedDisabledReenabledAndDeletedWhileRunning() throws {
         try h.start()
         h.send(count: 100)
