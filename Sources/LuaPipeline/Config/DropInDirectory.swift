@@ -15,8 +15,8 @@ import Foundation
 /// then applies the differences (`Reload/PipelineReload.swift`). Names starting with a dot
 /// (editors' swap and lock files) are ignored.
 enum DropInDirectory {
-    static let folders: [(name: String, type: String)] = [
-        ("decoders", "SandboxDecoder"), ("filters", "SandboxFilter"), ("encoders", "SandboxEncoder"),
+    static let folders: [(name: String, type: PluginType)] = [
+        ("decoders", SandboxDecoder.plugin), ("filters", SandboxFilterRunner.plugin), ("encoders", SandboxEncoder.plugin),
     ]
 
     /// The plugins found, and the problems of those that could not be loaded.
@@ -25,7 +25,7 @@ enum DropInDirectory {
         var errors: [ConfigError] = []
         var names = taken
         let fm = FileManager.default
-        for (folder, typeName) in folders {
+        for (folder, type) in folders {
             let path = (dir as NSString).appendingPathComponent(folder)
             guard let entries = try? fm.contentsOfDirectory(atPath: path) else { continue }
             for entry in entries.sorted() where entry.hasSuffix(".lua") && !entry.hasPrefix(".") {
@@ -50,7 +50,7 @@ enum DropInDirectory {
                         continue
                     }
                 }
-                if typeName == "SandboxFilter" && !table.contains(where: { $0.key == "message_matcher" }) {
+                if type.category == .filter && !table.contains(where: { $0.key == "message_matcher" }) {
                     table.append(("message_matcher", .string("TRUE")))
                 }
                 if table.contains(where: { $0.key == "filename" }) {
@@ -58,22 +58,14 @@ enum DropInDirectory {
                     continue
                 }
                 table.append(("filename", .string(script)))
-                let type = PluginCatalog.types[typeName]!
-                let (options, optionErrors) = type.options.resolve(table, file: tomlPath, section: name, line: { order.line([$0]) })
+                let at = OptionLocation(file: tomlPath, section: name, line: { [order] in order.line($0) })
+                let (options, build, optionErrors) = type.resolve(table, at)
                 if !optionErrors.isEmpty {
                     errors += optionErrors
                     continue
                 }
-                if let m = options.string("message_matcher") {
-                    do {
-                        _ = try MessageMatcher(m)
-                    } catch {
-                        errors.append(ConfigError(file: tomlPath, section: name, key: "message_matcher", "\(error)"))
-                        continue
-                    }
-                }
                 names.insert(name)
-                var plugin = PluginConfig(name: name, type: type, options: options, file: script, line: nil, script: script)
+                var plugin = PluginConfig(name: name, type: type, options: options, table: table, build: build, file: script, line: nil, script: script)
                 plugin.dropIn = true
                 plugins.append(plugin)
             }

@@ -20,11 +20,14 @@ public struct GlobalConfig: Sendable {
     public var sandboxDirDebounce: Double
 }
 
-/// One plugin section, checked.
+/// One plugin section, checked: its typed options, and its type's builder with them bound.
 public struct PluginConfig: Sendable {
     public let name: String
     public let type: PluginType
-    public let options: ResolvedOptions
+    public let options: any PluginOptions
+    /// The section's keys as written (its fingerprint: a change means a new version).
+    let table: [(key: String, value: ConfigNode)]
+    let build: PluginBuild
     public let file: String
     public let line: Int?
     /// A sandbox plugin's script, resolved to a path that exists.
@@ -138,29 +141,12 @@ public struct PipelineConfig: Sendable {
                 }
             }
         }
-        let (g, globalErrors) = PluginCatalog.global.resolve(globalTable, file: globalFile, section: "luapiped",
-                                                             line: { globalOrder?.line(["luapiped", $0]) ?? globalOrder?.line(["hekad", $0]) })
+        let globalAt = OptionLocation(file: globalFile, section: "luapiped", line: { [globalOrder] in
+            globalOrder?.line(["luapiped"] + $0) ?? globalOrder?.line(["hekad"] + $0)
+        })
+        let (g, globalErrors) = GlobalOptions.resolve(globalTable, at: globalAt)
         errors += globalErrors
-        let global = GlobalConfig(
-            baseDir: resolve(g.string("base_dir")!, against: directory),
-            shareDir: g.string("share_dir").map { resolve($0, against: directory) } ?? ModuleSearchPath.bundledLuaDirectory(),
-            sandboxDir: sandboxDir.map { resolve($0, against: FileManager.default.currentDirectoryPath) }
-                ?? resolve(g.string("sandbox_dir")!, against: directory),
-            maxMessageSize: Int(g.integer("max_message_size")!),
-            hostname: g.string("hostname") ?? Sandbox.defaultHostname(),
-            maxMessageLoops: Int(g.integer("max_message_loops")!),
-            maxProcessInject: Int(g.integer("max_process_inject")!),
-            maxTimerInject: Int(g.integer("max_timer_inject")!),
-            maxProcessDuration: g.double("max_process_duration")!,
-            sandboxWorkers: Int(g.integer("sandbox_workers") ?? Int64(ProcessInfo.processInfo.activeProcessorCount)),
-            sandboxDirWatch: g.string("sandbox_dir_watch")!,
-            sandboxDirPollInterval: g.double("sandbox_dir_poll_interval")!,
-            sandboxDirDebounce: g.double("sandbox_dir_debounce")!)
-        if !["inotify", "poll", "off"].contains(global.sandboxDirWatch) {
-            errors.append(ConfigError(file: globalFile, section: "luapiped", key: "sandbox_dir_watch",
-                                      line: globalOrder?.line(["luapiped", "sandbox_dir_watch"]),
-                                      "must be inotify, poll or off, not \"\(global.sandboxDirWatch)\""))
-        }
+        let global = g.resolved(directory: directory, sandboxDir: sandboxDir)
 
         var plugins: [PluginConfig] = []
         for s in sections {
@@ -171,19 +157,20 @@ public struct PipelineConfig: Sendable {
                                           "unknown plugin type \"\(typeName)\" (known: \(PluginCatalog.types.keys.sorted().joined(separator: ", ")))"))
                 continue
             }
-            let (options, optionErrors) = type.options.resolve(s.table, file: s.file, section: s.name, ignoring: ["type"],
-                                                               sectionLine: s.order.line([s.name]), line: { s.order.line([s.name, $0]) })
+            let order = s.order, name = s.name
+            let at = OptionLocation(file: s.file, section: s.name, sectionLine: order.line([name]), line: { order.line([name] + $0) })
+            let (options, build, optionErrors) = type.resolve(s.table, at)
             errors += optionErrors
             var script: String?
-            if let filename = options.string("filename") {
+            if let filename = options.sandboxOptions?.filename, !filename.isEmpty {
                 let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(filename, against: $0)] } ?? [])
                 script = candidates.first { FileManager.default.fileExists(atPath: $0) }
                 if script == nil {
-                    errors.append(ConfigError(file: s.file, section: s.name, key: "filename", line: s.order.line([s.name, "filename"]),
-                                              "script not found (looked at \(candidates.joined(separator: ", ")))"))
+                    errors.append(at.error("filename", "script not found (looked at \(candidates.joined(separator: ", ")))"))
                 }
             }
-            plugins.append(PluginConfig(name: s.name, type: type, options: options, file: s.file, line: s.order.line([s.name]), script: script))
+            plugins.append(PluginConfig(name: s.name, type: type, options: options, table: s.table.filter { $0.key != "type" }, build: build,
+                                        file: s.file, line: order.line([name]), script: script))
         }
         let (dropIns, dropInErrors) = DropInDirectory.load(global.sandboxDir, taken: Set(plugins.map(\.name)), global: global)
         plugins += dropIns
@@ -210,49 +197,29 @@ public struct PipelineConfig: Sendable {
         return try Self.load(path: path, environment: ProcessInfo.processInfo.environment, sandboxDir: sandboxDirOverride)
     }
 
-    /// References between sections, matchers and enumerated values.
+    /// References between sections (each option was checked with its type).
     private static func crossCheck(_ plugins: [PluginConfig]) -> [ConfigError] {
         var errors: [ConfigError] = []
         let byName = Dictionary(plugins.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        func reference(_ p: PluginConfig, _ key: String, _ category: PluginCategory) {
-            guard let name = p.options.string(key) else { return }
-            if let target = byName[name] {
-                if target.type.category != category {
-                    errors.append(p.error(key, "\"\(name)\" is a \(target.type.category.rawValue), not a \(category.rawValue)"))
-                }
-            } else {
-                errors.append(p.error(key, "no section named \"\(name)\""))
-            }
-        }
         for p in plugins {
-            reference(p, "decoder", .decoder)
-            reference(p, "splitter", .splitter)
-            reference(p, "encoder", .encoder)
-            if let m = p.options.string("message_matcher") {
-                do {
-                    _ = try MessageMatcher(m)
-                } catch {
-                    errors.append(p.error("message_matcher", "\(error)"))
-                }
-            }
-            if let b = p.options.options("buffering"), let action = b.string("full_action"), FullAction(rawValue: action) == nil {
-                errors.append(p.error("buffering.full_action", "must be block, drop or shutdown, not \"\(action)\""))
-            }
-            if p.type.name == "MultiDecoder" {
-                if p.options.string("cascade_strategy") != "first-wins" {
-                    errors.append(p.error("cascade_strategy", "only \"first-wins\" is supported"))
-                }
-                for sub in p.options.strings("subs") ?? [] {
-                    if let t = byName[sub] {
-                        if t.type.category != .decoder { errors.append(p.error("subs", "\"\(sub)\" is a \(t.type.category.rawValue), not a decoder")) }
-                        if t.type.name == "MultiDecoder" { errors.append(p.error("subs", "\"\(sub)\" is a MultiDecoder: they do not nest")) }
-                    } else {
-                        errors.append(p.error("subs", "no section named \"\(sub)\""))
+            for (key, category) in [("decoder", PluginCategory.decoder), ("splitter", .splitter), ("encoder", .encoder)] {
+                guard case .string(let name)? = p.table.first(where: { $0.key == key })?.value else { continue }
+                if let target = byName[name] {
+                    if target.type.category != category {
+                        errors.append(p.error(key, "\"\(name)\" is a \(target.type.category.rawValue), not a \(category.rawValue)"))
                     }
+                } else {
+                    errors.append(p.error(key, "no section named \"\(name)\""))
                 }
             }
-            if p.type.category == .output && p.options.string("encoder") == nil && p.type.name == "FileOutput" {
-                errors.append(p.error("encoder", "missing (an encoder section: ProtobufEncoder, PayloadEncoder, JsonEncoder or SandboxEncoder)"))
+            guard let multi = p.options as? MultiDecoderOptions else { continue }
+            for sub in multi.subs {
+                if let t = byName[sub] {
+                    if t.type.category != .decoder { errors.append(p.error("subs", "\"\(sub)\" is a \(t.type.category.rawValue), not a decoder")) }
+                    if t.options is MultiDecoderOptions { errors.append(p.error("subs", "\"\(sub)\" is a MultiDecoder: they do not nest")) }
+                } else {
+                    errors.append(p.error("subs", "no section named \"\(sub)\""))
+                }
             }
         }
         return errors

@@ -9,6 +9,9 @@ struct FilterSettings {
     var tickerInterval: Double
     /// Where `preserve_data` keeps the globals between runs (nil: not preserved).
     var preservePath: String?
+    /// Where the globals are saved when the filter is removed while running (so putting
+    /// it back restores them), whether or not `preserve_data` is set.
+    var statePath: String
     var retries: RetryPolicy
     /// A fresh sandbox of this version (restarts after a termination).
     var rebuild: () -> Sandbox?
@@ -115,8 +118,8 @@ final class SandboxFilterRunner: @unchecked Sendable {
             return .accept
         }
         switch router.append(view, from: reader, loops: currentLoops + 1) {
-        case .appended: counters.add("injected")
-        case .loopLimit: counters.add("loop_drops")
+        case .appended: counters.add(.injected)
+        case .loopLimit: counters.add(.loopDrops)
         case .closed: return .reject("the pipeline is stopping")
         }
         return .accept
@@ -125,7 +128,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
     /// Reports a termination; returns whether the filter will be restarted (its reader
     /// then keeps its place, so messages wait for the new sandbox).
     private func terminated(_ reason: String) -> Bool {
-        counters.add("terminations")
+        counters.add(.terminations)
         log.error(name, "terminated: \(reason)")
         var uuids = UUIDSource.random.makeGenerator()
         let m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: "heka.sandbox-terminated", logger: "luapiped",
@@ -164,7 +167,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
         }
         sandbox = fresh
         attach(fresh)
-        counters.add("restarts")
+        counters.add(.restarts)
         report(ReloadEvent(plugin: name, action: .restarted, detail: "restarted after a termination (attempt \(attempts))"))
         return true
     }
@@ -199,13 +202,13 @@ final class SandboxFilterRunner: @unchecked Sendable {
         if tickerChanged { nextTick = nil }
         reader.setMatcher(r.matcher)
         trial = nil
-        counters.add("replacements")
+        counters.add(.replacements)
         report(ReloadEvent(plugin: name, action: .replaced, detail: r.reason + note))
     }
 
     private func reject(_ r: FilterReplacement, _ why: String) {
         trial = nil
-        counters.add("rejected_versions")
+        counters.add(.rejectedVersions)
         report(ReloadEvent(plugin: name, action: .rejected, detail: "\(r.reason): \(why); the running version goes on"))
     }
 
@@ -225,8 +228,8 @@ final class SandboxFilterRunner: @unchecked Sendable {
         commit(r, note: trialNote)
         for v in views {
             switch router.append(v, from: reader, loops: currentLoops + 1) {
-            case .appended: counters.add("injected")
-            case .loopLimit: counters.add("loop_drops")
+            case .appended: counters.add(.injected)
+            case .loopLimit: counters.add(.loopDrops)
             case .closed: break
             }
         }
@@ -303,19 +306,19 @@ final class SandboxFilterRunner: @unchecked Sendable {
         let started = Router.monotonicNanosPrecise()
         defer {
             if !batch.isEmpty {
-                counters.add("process_ns", Int64(Router.monotonicNanosPrecise() &- started))
+                counters.add(.processNanos, Int64(Router.monotonicNanosPrecise() &- started))
                 let u = sandbox.usage
-                counters.set("memory_current", Int64(u.memoryCurrent))
-                counters.set("memory_peak", Int64(u.memoryPeak))
-                counters.set("instructions_peak", Int64(u.instructionsPeak))
-                counters.set("lag_bytes", Int64(reader.lagBytes))
-                counters.set("dropped", Int64(reader.currentCounters.dropped))
+                counters.set(.memoryCurrent, Int64(u.memoryCurrent))
+                counters.set(.memoryPeak, Int64(u.memoryPeak))
+                counters.set(.instructionsPeak, Int64(u.instructionsPeak))
+                counters.set(.outputPeak, Int64(u.outputPeak))
+                counters.recordLag(of: reader)
             }
         }
         for m in batch {
             currentLoops = m.loops
             injectedThisCall = 0
-            counters.add("processed")
+            counters.add(.processed)
             if let t = trial {
                 var status = 0
                 var message: String?
@@ -330,7 +333,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
                 }
                 if accepted {
                     if status < 0 {
-                        counters.add("failures")
+                        counters.add(.failures)
                         log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
                     }
                     continue
@@ -340,14 +343,14 @@ final class SandboxFilterRunner: @unchecked Sendable {
             switch sandbox.processMessage(m.view) {
             case .terminated(let e):
                 // The message that killed it is skipped (counted), never fed again.
-                counters.add("skipped")
+                counters.add(.skipped)
                 reader.acknowledge(through: m.seq)
                 reader.rewind(after: m.seq)  // the rest of the batch waits for the new sandbox
                 if !terminated(e.message) { done = true }
                 return true
             case .ok(let status, let message):
                 if status < 0 {
-                    counters.add("failures")
+                    counters.add(.failures)
                     log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
                 }
             }
@@ -379,7 +382,7 @@ final class SandboxFilterRunner: @unchecked Sendable {
     /// The clean stop: last timer_event, then the globals saved when `preserve_data` is set
     /// (always when the plugin is removed at run time, so putting it back restores them).
     private func finish(saveAlways: Bool = false) {
-        let path = settings.preservePath ?? (saveAlways ? Pipeline.preservationPath(baseDir: preservationBaseDir, name: name) : nil)
+        let path = settings.preservePath ?? (saveAlways ? settings.statePath : nil)
         // Even when the last timer_event fails (reported as a termination), the reader
         // leaves (nobody waits for it) and the state as it stands is saved.
         _ = timer(shutdown: true)
@@ -395,6 +398,4 @@ final class SandboxFilterRunner: @unchecked Sendable {
             log.error(name, "preserve_data: \(error)")
         }
     }
-    /// The pipeline's base_dir (where removed filters leave their state).
-    var preservationBaseDir = "."
 }

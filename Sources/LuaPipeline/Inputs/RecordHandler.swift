@@ -26,17 +26,18 @@ final class RecordHandler {
     /// Decodes and appends one record; `accept` may keep a message out of the log
     /// (duplicates), and sees every message decoded.
     func handle(_ record: UnsafeRawBufferPointer, accept: (MessageView) -> Bool = { _ in true }) {
-        counters.add("records")
+        counters.add(.records)
+        counters.add(.bytes, Int64(record.count))
         let failure = decoder.decode(record) { view in
             guard accept(view) else { return }
             if case .appended(let seq) = router.append(view) {
-                counters.add("processed")
+                counters.add(.processed)
                 lastSeq = seq
             }
         }
         guard let failure else { return }
-        counters.add("decode_failures")
-        if logDecodeFailures { log.error(inputName, "record \(counters["records"]): \(failure)") }
+        counters.add(.decodeFailures)
+        if logDecodeFailures { log.error(inputName, "record \(counters[.records]): \(failure)") }
         if sendDecodeFailures {
             var m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: inputName, logger: inputName,
                             payload: String(decoding: record, as: UTF8.self))
@@ -48,7 +49,7 @@ final class RecordHandler {
     /// Reports a splitter's problems (bad frames).
     func reportSplitterErrors(_ errors: [String]) {
         for e in errors {
-            counters.add("decode_failures")
+            counters.add(.decodeFailures)
             log.error(inputName, e)
         }
     }

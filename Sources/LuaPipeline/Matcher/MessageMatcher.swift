@@ -22,9 +22,10 @@ public struct MatcherError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     /// E.g. `message_matcher: syntax error at column 12: expected ')', found the end of the expression`.
-    public var description: String {
-        "message_matcher: \(kind == .syntax ? "syntax error" : "invalid regex") at column \(column): \(reason)"
-    }
+    public var description: String { "message_matcher: " + detail }
+
+    /// The description without the key, for errors that name it already.
+    public var detail: String { "\(kind == .syntax ? "syntax error" : "invalid regex") at column \(column): \(reason)" }
 }
 
 /// A compiled Heka `message_matcher` expression, e.g.

@@ -109,7 +109,7 @@ final class OutputRunner: @unchecked Sendable {
                     if !pending.isEmpty { try sink.write(pending) }
                     break
                 } catch {
-                    counters.add("write_failures")
+                    counters.add(.writeFailures)
                     if abandon.load(ordering: .relaxed) {
                         log.error(name, "stopping with \(pendingCount) messages unwritten: \(error)")
                         pending.removeAll()
@@ -122,7 +122,7 @@ final class OutputRunner: @unchecked Sendable {
                     delay = min(delay * 2, 5)
                 }
             }
-            counters.add("written", Int64(pendingCount))
+            counters.add(.written, Int64(pendingCount))
             reader.acknowledge(through: seq)
             pending.removeAll(keepingCapacity: true)
             pendingCount = 0
@@ -131,14 +131,14 @@ final class OutputRunner: @unchecked Sendable {
         }
         while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 256, timeout: flushInterval > 0 ? min(flushInterval, 0.2) : 0.2) {
             for m in batch {
-                counters.add("processed")
+                counters.add(.processed)
                 do {
                     if let bytes = try encoder.encode(m.view) {
                         pending += framing ? StreamFraming.frame(bytes) : bytes
                         pendingCount += 1
                     }
                 } catch {
-                    counters.add("encode_failures")
+                    counters.add(.encodeFailures)
                     log.error(name, "encoding message \(m.seq): \(error)")
                 }
                 lastSeq = m.seq
@@ -146,11 +146,10 @@ final class OutputRunner: @unchecked Sendable {
             }
             if batch.isEmpty { reader.acknowledgeAll() }
             if lastSeq != nil && (batch.isEmpty || Date().timeIntervalSince(lastFlush) >= flushInterval) { flush() }
-            counters.set("dropped", Int64(reader.currentCounters.dropped))
-            counters.set("lag_bytes", Int64(reader.lagBytes))
+            counters.recordLag(of: reader)
         }
         flush()
-        counters.set("dropped", Int64(reader.currentCounters.dropped))
+        counters.recordLag(of: reader)
     }
 }
 

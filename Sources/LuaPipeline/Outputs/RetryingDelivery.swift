@@ -19,14 +19,14 @@ func deliverRetrying(_ name: String, counters: PluginCounters, log: PipelineLog,
     while true {
         switch attempt() {
         case .delivered:
-            counters.add("sent")
+            counters.add(.sent)
             return true
         case .rejected(let why):
-            counters.add("rejected")
+            counters.add(.rejected)
             log.error(name, "\(why); skipped")
             return false
         case .retry(let why):
-            counters.add("retries")
+            counters.add(.retries)
             log.error(name, "\(why); retrying in \(delay) s")
             let until = Date().addingTimeInterval(delay)
             while Date() < until {

@@ -24,7 +24,7 @@ public final class Pipeline: @unchecked Sendable {
     var outputs: [RunningOutput] = []
     var statuses: [String: PluginStatus] = [:]
     /// StatAccumInputs' accumulators by section name (shared with their StatsdInputs).
-    var accumulators: [String: StatAccumulator] = [:]
+    let accumulators = StatAccumulators()
     /// Filters removed while running whose state was saved: putting them back restores it.
     var savedOnRemoval: Set<String> = []
     var pool: SandboxWorkerPool
@@ -82,7 +82,7 @@ public final class Pipeline: @unchecked Sendable {
         var errors: [ConfigError] = []
         for p in config.plugins {
             var notes = BuildNotes()
-            let c = PluginCounters(name: p.name)
+            let c = PluginCounters(name: p.name, category: p.type.category)
             let fp = Self.fingerprint(p, in: config)
             switch p.type.category {
             case .input:

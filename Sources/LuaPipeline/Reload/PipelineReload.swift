@@ -152,14 +152,14 @@ extension Pipeline {
                     filters[i].config = p
                 }
             }
-            guard let sb = makeSandbox(p, kind: .filter, in: new, notes: &notes) else {
+            guard let replacement = makeFilterReplacement(p, in: new, counters: f.counters, notes: &notes, reason: reason) else {
                 failed(p.name, notes, adding: false)
                 continue
             }
             registry.withLock { _ in
                 if let i = filters.firstIndex(where: { $0.runner === f.runner }) { filters[i].modules = notes.modules }
             }
-            f.runner.replace(with: FilterReplacement(sandbox: sb, settings: filterSettings(p, in: new), matcher: Self.matcher(p), reason: reason))
+            f.runner.replace(with: replacement)
         }
         for p in new.plugins(.filter) where !fs.contains(where: { $0.config.name == p.name }) {
             addFilter(p, in: new, restore: registry.withLock { _ in savedOnRemoval.contains(p.name) }, failed: failed)
@@ -184,7 +184,7 @@ extension Pipeline {
             }
             retire(o)
             o.output.reader.rewindToAcknowledged()
-            o.output.reader.setMatcher(Self.matcher(p))
+            o.output.reader.setMatcher(p.options.readerOptions?.messageMatcher.predicate)
             let running = RunningOutput(config: p, fingerprint: fp, output: made, counters: o.counters, modules: notes.modules)
             registry.withLock { _ in
                 if let i = outputs.firstIndex(where: { $0.output === o.output }) { outputs[i] = running }
@@ -194,7 +194,7 @@ extension Pipeline {
         }
         for p in new.plugins(.output) where !outs.contains(where: { $0.config.name == p.name }) {
             var notes = BuildNotes()
-            let c = PluginCounters(name: p.name)
+            let c = PluginCounters(name: p.name, category: p.type.category)
             guard let made = makeOutput(p, in: new, counters: c, notes: &notes) else {
                 failed(p.name, notes, adding: true)
                 continue
@@ -217,21 +217,18 @@ extension Pipeline {
             }
             let fps = Self.inputFingerprints(p, in: new)
             guard let reason = change(from: i.fingerprint, to: fps.own, i.modules, p) else {
-                guard fps.decoder != i.decoderFingerprint, let dec = i.decoder,
-                      let dname = p.options.string("decoder"), let dp = new.plugin(named: dname) else { continue }
+                guard fps.decoder != i.decoderFingerprint, let dec = i.decoder, let dp = Self.sandboxDecoder(of: p, in: new) else { continue }
+                let dname = dp.name
                 registry.withLock { _ in
                     if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k].decoderFingerprint = fps.decoder }
                 }
                 var notes = BuildNotes()
-                guard let sb = makeSandbox(dp, kind: .decoder, in: new, notes: &notes) else {
+                guard let (sb, recipe) = makeDecoderSandbox(dp, in: new, counters: i.counters, notes: &notes) else {
                     failed(dname, notes, adding: false)
                     continue
                 }
                 let input = i.config.name
-                dec.replace(with: sb, rebuild: { [unowned self] in
-                    var n = BuildNotes()
-                    return makeSandbox(dp, kind: .decoder, in: new, notes: &n)
-                }, outcome: { [unowned self] error in
+                dec.replace(with: sb, rebuild: { try? recipe.make() }, outcome: { [unowned self] error in
                     if let error {
                         record(ReloadEvent(plugin: dname, action: .rejected, detail: "new version (in \(input)): \(error); the running version goes on"))
                     } else {
@@ -256,7 +253,7 @@ extension Pipeline {
         }
         for p in new.plugins(.input) where !ins.contains(where: { $0.config.name == p.name }) {
             var notes = BuildNotes()
-            let c = PluginCounters(name: p.name)
+            let c = PluginCounters(name: p.name, category: p.type.category)
             guard let made = makeInput(p, in: new, counters: c, notes: &notes) else {
                 failed(p.name, notes, adding: true)
                 continue
@@ -274,7 +271,7 @@ extension Pipeline {
 
     private func addFilter(_ p: PluginConfig, in new: PipelineConfig, restore: Bool, failed: (String, BuildNotes, Bool) -> Void) {
         var notes = BuildNotes()
-        let c = PluginCounters(name: p.name)
+        let c = PluginCounters(name: p.name, category: p.type.category)
         guard let r = makeFilter(p, in: new, counters: c, notes: &notes, restore: restore) else {
             failed(p.name, notes, true)
             return

@@ -147,9 +147,12 @@ public final class RouterReader: @unchecked Sendable {
     }
 
     /// Bytes appended after this reader's acknowledged position.
-    public var lagBytes: UInt64 {
+    public var lagBytes: UInt64 { lag.bytes }
+
+    /// Messages and bytes appended after this reader's acknowledged position.
+    public var lag: (messages: UInt64, bytes: UInt64) {
         router.condition.lock()
         defer { router.condition.unlock() }
-        return router.totalBytes - router.bytesBefore(ackSeq)
+        return (router.nextSeq &- ackSeq, router.totalBytes - router.bytesBefore(ackSeq))
     }
 }

@@ -26,7 +26,7 @@ public struct RegexSplitter: Splitter {
             p.withMemoryRebound(to: CChar.self) { clp_regex_compile($0.baseAddress, $0.count, &message, message.count, &offset) }
         }
         guard let compiled else {
-            throw ConfigError("delimiter: \(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) at offset \(offset)")
+            throw ConfigError("\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) at offset \(offset)")
         }
         regex = Compiled(compiled)
         self.delimiterAtEnd = delimiterAtEnd

@@ -51,9 +51,9 @@ import Testing
         let f = try #require(c.plugin(named: "counter"))
         #expect(f.type.name == "SandboxFilter")
         #expect(f.script == dir.appendingPathComponent("count.lua").path)
-        #expect(f.options.integer("instruction_limit") == 1_000_000)
-        #expect(f.options.options("buffering")?.string("full_action") == "drop")
-        #expect(f.options.options("buffering")?.integer("max_buffer_size") == Int64(Buffering.defaultMaxBufferSize))
+        #expect(f.options.sandboxOptions?.instructionLimit == 1_000_000)
+        #expect(f.options.readerOptions?.buffering.fullAction == "drop")
+        #expect(f.options.readerOptions?.buffering.maxBufferSize == Buffering.defaultMaxBufferSize)
         #expect(c.plugin(named: "ProtobufEncoder")?.type.category == .encoder)
     }
 
@@ -81,10 +81,10 @@ import Testing
         #expect(found.contains { $0.hasPrefix("\(file):4: [Nope] type: unknown plugin type \"Nope\"") })
         #expect(found.contains { $0.hasPrefix("\(file):10: [out] colour: unknown key") })
         #expect(found.contains { $0.hasPrefix("\(file):6: [out] path: missing") })
-        #expect(found.contains("\(file):6: [out] message_matcher: message_matcher: syntax error at column 8: expected a value after '==', but the expression ended"))
+        #expect(found.contains("\(file):8: [out] message_matcher: syntax error at column 8: expected a value after '==', but the expression ended"))
         #expect(found.contains("\(file):6: [out] encoder: no section named \"missing_encoder\""))
         #expect(found.contains { $0.hasPrefix("\(file):14: [f] filename: script not found") })
-        #expect(found.contains("\(file):16: [f] ticker_interval: must be an integer, not a string"))
+        #expect(found.contains("\(file):16: [f] ticker_interval: \"often\" is not a duration (e.g. \"250ms\", \"5s\", \"1m\")"))
     }
 
     @Test func brokenTOMLGivesTheParsersLine() {

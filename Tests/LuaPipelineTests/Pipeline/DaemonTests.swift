@@ -80,7 +80,7 @@ import Testing
             p.waitUntilExit()
             #expect(p.terminationStatus == 1)
             #expect(text.contains("broken.toml:1: [StdinInput] decoder: no section named \"missing\""))
-            #expect(text.contains("broken.toml:4: [LogOutput] message_matcher: message_matcher: syntax error"))
+            #expect(text.contains("broken.toml:5: [LogOutput] message_matcher: syntax error"))
         }
         FileManager.default.createFile(atPath: dir.appendingPathComponent("good.toml").path, contents: Data("[StdinInput]\n[LogOutput]\nmessage_matcher = \"TRUE\"\n".utf8))
         let ok = try run(["check", "-c", "good.toml"])

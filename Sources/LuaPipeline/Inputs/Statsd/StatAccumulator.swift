@@ -195,7 +195,7 @@ final class StatAccumulator: @unchecked Sendable {
     func emit(into router: Router, counters: PluginCounters, hostname: String) {
         if let m = flush(now: Sandbox.now(), hostname: hostname) {
             _ = router.append(MessageView(m))
-            counters.add("emitted")
+            counters.add(.emitted)
         }
     }
 }

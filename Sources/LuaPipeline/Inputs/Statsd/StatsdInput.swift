@@ -41,13 +41,13 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {
     func handle(_ bytes: UnsafeRawBufferPointer) {
         for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             if line.allSatisfy({ $0 == " " || $0 == "\r" }) { continue }
-            counters.add("records")
+            counters.add(.records)
             if let m = StatsdLine(line.hasSuffix("\r") ? line.dropLast() : line) {
                 let dropped = accumulator.add(m)
-                if dropped.stat { counters.add("stats_dropped") }
-                if dropped.sample { counters.add("samples_dropped") }
+                if dropped.stat { counters.add(.statsDropped) }
+                if dropped.sample { counters.add(.samplesDropped) }
             } else {
-                counters.add("malformed")
+                counters.add(.malformed)
                 log.debug(name, "malformed metric: \(line.prefix(200))")
             }
         }
@@ -63,7 +63,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {
             fd = try Socket.bindUDP(address)
         } catch {
             log.error(name, "\(error)")
-            counters.add("listen_failures")
+            counters.add(.listenFailures)
             return
         }
         defer { close(fd) }
@@ -86,7 +86,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {
                 guard n > 0 else { break }
                 buf.withUnsafeBytes { raw in
                     if n > raw.count {
-                        counters.add("truncated")
+                        counters.add(.truncated)
                         log.error(name, "a \(n)-byte datagram is over max_msg_size \(raw.count): its last line is dropped")
                         let end = raw.lastIndex(of: 0x0A) ?? 0
                         handle(UnsafeRawBufferPointer(rebasing: raw[0..<end]))

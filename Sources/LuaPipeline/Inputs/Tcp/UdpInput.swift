@@ -30,7 +30,7 @@ final class UdpInput: PipelineInput, @unchecked Sendable {
             fd = try Socket.bindUDP(address)
         } catch {
             log.error(name, "\(error)")
-            records.counters.add("listen_failures")
+            records.counters.add(.listenFailures)
             return
         }
         defer { close(fd) }
@@ -40,7 +40,7 @@ final class UdpInput: PipelineInput, @unchecked Sendable {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
             guard n > 0 else { continue }
             if n > maxMessageSize || n > buf.count {
-                records.counters.add("decode_failures")
+                records.counters.add(.decodeFailures)
                 log.error(name, "a \(n)-byte datagram is over max_message_size \(maxMessageSize): dropped")
                 continue
             }

@@ -72,19 +72,19 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
     func run() {
         while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 64, timeout: 0.2) {
             for m in batch {
-                counters.add("processed")
+                counters.add(.processed)
                 var body: [UInt8]?
                 do {
                     body = try encoder.map { try $0.encode(m.view) } ?? m.view.decoded().jsonBytes()
                 } catch {
-                    counters.add("encode_failures")
+                    counters.add(.encodeFailures)
                     log.error(name, "encoding message \(m.seq): \(error)")
                 }
                 if let body, deliverRetrying(name, counters: counters, log: log, stopping: { stopping }, { send(body) }) == nil { return }
                 reader.acknowledge(through: m.seq)
             }
             if batch.isEmpty { reader.acknowledgeAll() }
-            counters.set("lag_bytes", Int64(reader.lagBytes))
+            counters.recordLag(of: reader)
         }
     }
 }

@@ -141,7 +141,7 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
                 return error.permanent ? .rejected("\(host) refused the e-mail: \(error.reason)") : .retry("\(host): \(error.reason)")
             }
         }
-        if done == true { counters.add("mailed_messages", Int64(bodies.count)) }
+        if done == true { counters.add(.mailedMessages, Int64(bodies.count)) }
         return done != nil
     }
 
@@ -160,7 +160,7 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
         }
         while !retiring.load(ordering: .relaxed), let batch = reader.next(maxCount: 64, timeout: 0.1) {
             for m in batch {
-                counters.add("processed")
+                counters.add(.processed)
                 do {
                     if let e = encoder {
                         if let bytes = try e.encode(m.view) { pending.append(String(decoding: bytes, as: UTF8.self)) }
@@ -168,7 +168,7 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
                         pending.append(m.view.decoded().payload ?? "")
                     }
                 } catch {
-                    counters.add("encode_failures")
+                    counters.add(.encodeFailures)
                     log.error(name, "encoding message \(m.seq): \(error)")
                 }
                 lastSeq = m.seq

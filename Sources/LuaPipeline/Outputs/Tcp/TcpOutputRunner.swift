@@ -55,7 +55,7 @@ final class TcpOutputRunner: @unchecked Sendable {
         if fd >= 0 {
             close(fd)
             fd = -1
-            counters.add("disconnects")
+            counters.add(.disconnects)
             log.error(name, "\(why); reconnecting")
         }
         ackBuffer.removeAll()
@@ -66,7 +66,7 @@ final class TcpOutputRunner: @unchecked Sendable {
         do {
             fd = try Socket.connect(address)
             backoff = 0.05
-            counters.add("connects")
+            counters.add(.connects)
             // Everything not acknowledged goes again, in order.
             for i in head..<inflight.count where !inflight[i].acked {
                 if !Socket.writeAll(fd, inflight[i].frame) {
@@ -74,7 +74,7 @@ final class TcpOutputRunner: @unchecked Sendable {
                     return
                 }
                 if !waitForAck { inflight[i].acked = true }
-                counters.add("resent")
+                counters.add(.resent)
             }
         } catch {
             nextConnect = Date().addingTimeInterval(backoff)
@@ -119,7 +119,7 @@ final class TcpOutputRunner: @unchecked Sendable {
             n += 1
         }
         if let last {
-            counters.add("acknowledged", n)
+            counters.add(.acknowledged, n)
             reader.acknowledge(through: last)
         }
         if head > 4096 && head * 2 > inflight.count {
@@ -153,12 +153,12 @@ final class TcpOutputRunner: @unchecked Sendable {
             }
             if batch.isEmpty { if pending == 0 { reader.acknowledgeAll() }; continue }
             for m in batch {
-                counters.add("processed")
+                counters.add(.processed)
                 var frame: [UInt8]?
                 do {
                     if let bytes = try encoder.encode(m.view) { frame = framing ? StreamFraming.frame(bytes) : bytes }
                 } catch {
-                    counters.add("encode_failures")
+                    counters.add(.encodeFailures)
                     log.error(name, "encoding message \(m.seq): \(error)")
                 }
                 guard let frame else {
@@ -171,7 +171,7 @@ final class TcpOutputRunner: @unchecked Sendable {
                 if !acked, let uuid { index[uuid] = inflight.count - 1 }
                 if fd >= 0 {
                     if Socket.writeAll(fd, frame) {
-                        counters.add("sent")
+                        counters.add(.sent)
                         if acked { inflight[inflight.count - 1].acked = true }
                     } else {
                         disconnect("write to \(address) failed")

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The global section's options, `[luapiped]` (Heka's `[hekad]` is accepted), as written.
+struct GlobalOptions: OptionGroup {
+    var baseDir = "luapiped-data"
+    var shareDir: String?
+    var sandboxDir = "lua.d"
+    var sandboxDirWatch = "inotify"
+    var sandboxDirPollInterval: Seconds = 1
+    var sandboxDirDebounce: Seconds = 0.2
+    var maxMessageSize = StreamFraming.defaultMaxMessageSize
+    var hostname: String?
+    var maxMessageLoops = 4
+    var maxProcessInject = 1
+    var maxTimerInject = 10
+    var maxProcessDuration = Seconds(SandboxLimits.defaultMaxProcessDuration)
+    var sandboxWorkers: Int?
+
+    static let options: [OptionSpec<Self>] = [
+        .init("base_dir", \.baseDir, "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
+        .init("share_dir", \.shareDir, "read-only files: bundled Lua scripts and modules (default: the bundled lua/ folder)"),
+        .init("sandbox_dir", \.sandboxDir, "the drop-in script directory (`--sandbox-dir` wins)"),
+        .init("sandbox_dir_watch", \.sandboxDirWatch, allowed: ["inotify", "poll", "off"],
+              "how the drop-in directory is watched: inotify (polling where inotify is unavailable), poll, or off"),
+        .init("sandbox_dir_poll_interval", \.sandboxDirPollInterval, "how often the drop-in directory is scanned when polling (and as a safety net under inotify)"),
+        .init("sandbox_dir_debounce", \.sandboxDirDebounce, "quiet time after the last change before reloading (editors write in several steps)"),
+        .init("max_message_size", \.maxMessageSize, "largest message in bytes"),
+        .init("hostname", \.hostname, "the Hostname of messages made here (default: the machine's)"),
+        .init("max_message_loops", \.maxMessageLoops, "how often a message may pass through filters"),
+        .init("max_process_inject", \.maxProcessInject, "messages a filter may inject per process_message"),
+        .init("max_timer_inject", \.maxTimerInject, "messages a filter may inject per timer_event"),
+        .init("max_process_duration", \.maxProcessDuration, "wall clock per sandbox call"),
+        .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
+    ]
+
+    /// The settings, with paths resolved against `directory` (`sandboxDir` given: the
+    /// `--sandbox-dir` override, against the working directory).
+    func resolved(directory: String, sandboxDir override: String?) -> GlobalConfig {
+        GlobalConfig(
+            baseDir: PipelineConfig.resolve(baseDir, against: directory),
+            shareDir: shareDir.map { PipelineConfig.resolve($0, against: directory) } ?? ModuleSearchPath.bundledLuaDirectory(),
+            sandboxDir: override.map { PipelineConfig.resolve($0, against: FileManager.default.currentDirectoryPath) }
+                ?? PipelineConfig.resolve(sandboxDir, against: directory),
+            maxMessageSize: maxMessageSize, hostname: hostname ?? Sandbox.defaultHostname(), maxMessageLoops: maxMessageLoops,
+            maxProcessInject: maxProcessInject, maxTimerInject: maxTimerInject, maxProcessDuration: maxProcessDuration.value,
+            sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
+            sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value)
+    }
+}

@@ -1,0 +1,40 @@
+/// The decoder types: how a record becomes messages.
+
+struct SandboxPluginOptions: PluginOptions {
+    var sandbox = SandboxOptions()
+    static let options: [OptionSpec<Self>] = .flatten(\.sandbox)
+    var sandboxOptions: SandboxOptions? { sandbox }
+    func validate() -> [(key: String, reason: String)] { sandbox.validate() }
+}
+
+struct MultiDecoderOptions: PluginOptions {
+    var subs: [String] = []
+    var cascadeStrategy = "first-wins"
+    var logSubErrors = false
+    static let options: [OptionSpec<Self>] = [
+        .init("subs", \.subs, required: true, "decoder sections tried in order"),
+        .init("cascade_strategy", \.cascadeStrategy, allowed: ["first-wins"], "first-wins: the first sub-decoder that accepts the record"),
+        .init("log_sub_errors", \.logSubErrors, "log why each sub-decoder refused a record"),
+    ]
+    var references: [String] { subs }
+}
+
+extension ProtobufDecoder {
+    static let plugin = PluginType.decoder("ProtobufDecoder", "records are Heka protobuf messages", NoOptions.self) { _, _, _ in ProtobufDecoder() }
+}
+
+extension SandboxDecoder {
+    static let plugin = PluginType.decoder("SandboxDecoder", "a Lua decoder", SandboxPluginOptions.self) { o, ctx, input throws(ConfigError) in
+        let (sb, recipe) = try ctx.sandbox(.decoder, o.sandbox)
+        return SandboxDecoder(sandbox: sb, inputName: input, rebuild: { try? recipe.make() })
+    }
+}
+
+extension MultiDecoder {
+    static let plugin = PluginType.decoder("MultiDecoder", "tries several decoders", MultiDecoderOptions.self) { o, ctx, input throws(ConfigError) in
+        // MultiDecoders do not nest (checked with the config), so this recursion ends.
+        var subs: [(name: String, decoder: any RecordDecoder)] = []
+        for sub in o.subs { subs.append((sub, try ctx.decoder(named: sub, input: input))) }
+        return MultiDecoder(name: ctx.name, subs: subs, logSubErrors: o.logSubErrors, log: ctx.log)
+    }
+}

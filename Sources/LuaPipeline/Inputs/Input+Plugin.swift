@@ -1,0 +1,56 @@
+/// The record-reading input types: a splitter cuts the stream, a decoder makes messages.
+
+struct StdinInputOptions: PluginOptions {
+    var input = InputOptions()
+    static let options: [OptionSpec<Self>] = .flatten(\.input)
+    var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
+}
+
+struct TcpInputOptions: PluginOptions {
+    var input = InputOptions()
+    var address = "127.0.0.1:5565"
+    var ack = false
+    static let options: [OptionSpec<Self>] = .flatten(\.input) + [
+        .init("address", \.address, "host:port to listen on"),
+        .init("ack", \.ack, "acknowledge each message (0x06 + Uuid) once it is in the log; skip duplicates by Uuid"),
+    ]
+    var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
+}
+
+struct UdpInputOptions: PluginOptions {
+    var input = InputOptions()
+    var address = "127.0.0.1:5566"
+    static let options: [OptionSpec<Self>] = .flatten(\.input) + [
+        .init("address", \.address, "host:port to receive datagrams on"),
+    ]
+    var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
+}
+
+extension StdinInput {
+    static let plugin = PluginType.input("StdinInput", "reads standard input", StdinInputOptions.self) { o, ctx throws(ConfigError) in
+        let max = ctx.global.maxMessageSize
+        let splitter = try ctx.splitter(named: o.input.splitter) { TokenSplitter(maxRecordSize: max) }
+        let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
+        return StdinInput(fd: ctx.stdin, splitter: splitter(), records: ctx.records(o.input, decoder: decoder))
+    }
+}
+
+extension TcpInput {
+    static let plugin = PluginType.input("TcpInput", "listens for TCP connections (Heka framing and protobuf by default)", TcpInputOptions.self) {
+        o, ctx throws(ConfigError) in
+        let max = ctx.global.maxMessageSize
+        let splitter = try ctx.splitter(named: o.input.splitter) { HekaFramingSplitter(maxMessageSize: max) }
+        let decoder: any RecordDecoder = o.input.decoder == nil ? ProtobufDecoder() : try ctx.decoder(named: o.input.decoder, input: ctx.name)
+        return TcpInput(name: ctx.name, address: o.address, ack: o.ack, records: ctx.records(o.input, decoder: decoder), log: ctx.log,
+                        recentPath: ctx.statePath("tcp", "\(ctx.name).uuids"), makeSplitter: splitter)
+    }
+}
+
+extension UdpInput {
+    static let plugin = PluginType.input("UdpInput", "receives UDP datagrams, one record each by default", UdpInputOptions.self) { o, ctx throws(ConfigError) in
+        let splitter = try ctx.splitter(named: o.input.splitter) { NullSplitter() }
+        let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
+        return UdpInput(name: ctx.name, address: o.address, maxMessageSize: ctx.global.maxMessageSize,
+                        records: ctx.records(o.input, decoder: decoder), splitter: splitter(), log: ctx.log)
+    }
+}

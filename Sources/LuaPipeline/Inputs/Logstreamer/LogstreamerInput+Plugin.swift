@@ -1,0 +1,56 @@
+struct LogstreamerInputOptions: PluginOptions {
+    var input = InputOptions()
+    var logDirectory = ""
+    var fileMatch = ""
+    var differentiator: [String] = []
+    var priority: [String] = []
+    var rescanInterval: Seconds = 5
+    var oldestDuration = Seconds(720 * 3600)
+    var initialTail = false
+    var journalDirectory: String?
+
+    static let options: [OptionSpec<Self>] = .flatten(\.input) + [
+        .init("log_directory", \.logDirectory, required: true, "the directory searched for log files"),
+        .init("file_match", \.fileMatch, required: true, "regex (named groups allowed) for paths relative to log_directory"),
+        .init("differentiator", \.differentiator, "group names and literal text naming a file's stream (default: each file is a stream)"),
+        .init("priority", \.priority, "group names ordering a stream's files, oldest first; ^NAME reverses"),
+        .init("rescan_interval", \.rescanInterval, "how often new files are looked for"),
+        .init("oldest_duration", \.oldestDuration, "files not modified for longer are ignored (0 = no limit)"),
+        .init("initial_tail", \.initialTail, "start a stream without a journal at its end instead of its start"),
+        .init("journal_directory", \.journalDirectory, "where stream journals live (default: base_dir/logstreamer/NAME)"),
+    ]
+    var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
+
+    func validate() -> [(key: String, reason: String)] {
+        do throws(ConfigError) {
+            _ = try fileMatcher()
+            return []
+        } catch {
+            return [("file_match", error.reason)]
+        }
+    }
+
+    func fileMatcher() throws(ConfigError) -> FileMatch {
+        try FileMatch(pattern: fileMatch, differentiator: differentiator, priority: priority)
+    }
+}
+
+extension LogstreamerInput {
+    static let plugin = PluginType.input("LogstreamerInput", "tails log files across rotation, with a journal", LogstreamerInputOptions.self) {
+        o, ctx throws(ConfigError) in
+        let max = ctx.global.maxMessageSize
+        let splitter = try ctx.splitter(named: o.input.splitter) { TokenSplitter(maxRecordSize: max) }
+        let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
+        let regex: FileMatch
+        do throws(ConfigError) {
+            regex = try o.fileMatcher()
+        } catch {
+            throw ctx.error("file_match", error.reason)
+        }
+        return LogstreamerInput(
+            name: ctx.name, directory: ctx.resolve(o.logDirectory), fileMatch: regex, rescanInterval: o.rescanInterval.value,
+            oldestDuration: o.oldestDuration.value, initialTail: o.initialTail,
+            journalDirectory: o.journalDirectory.map(ctx.resolve) ?? ctx.statePath("logstreamer", ctx.name),
+            records: ctx.records(o.input, decoder: decoder), log: ctx.log, makeSplitter: splitter)
+    }
+}
