@@ -53,7 +53,11 @@ public final class ProtobufDecoder: RecordDecoder {
 /// the next record on trial: if it raises an error, it is rejected and the running version
 /// decodes that record instead.
 public final class SandboxDecoder: RecordDecoder {
-    public private(set) var sandbox: Sandbox
+    /// The running version; its thread is checked on every record.
+    private var sandbox: Sandbox {
+        didSet { pinned = PinnedSandbox(sandbox) }
+    }
+    private var pinned: PinnedSandbox
     let inputName: String
     var rebuild: () -> Sandbox?
     private let pending = Mutex<DecoderReplacement?>(nil)
@@ -64,6 +68,7 @@ public final class SandboxDecoder: RecordDecoder {
 
     public init(sandbox: Sandbox, inputName: String, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.sandbox = sandbox
+        self.pinned = PinnedSandbox(sandbox)
         self.inputName = inputName
         self.rebuild = rebuild
         attach()
@@ -91,7 +96,7 @@ public final class SandboxDecoder: RecordDecoder {
             let old = sandbox
             sandbox = r.sandbox
             attach()
-            switch r.sandbox.processMessage(input) {
+            switch run(input) {
             case .terminated(let e):
                 sandbox = old
                 attach()
@@ -106,7 +111,7 @@ public final class SandboxDecoder: RecordDecoder {
                 return nil
             }
         }
-        switch sandbox.processMessage(input) {
+        switch run(input) {
         case .terminated(let e):
             if let fresh = rebuild() {
                 sandbox = fresh
@@ -120,6 +125,21 @@ public final class SandboxDecoder: RecordDecoder {
             if produced.isEmpty, let m = sandbox.currentMessage { emit(m) }
             for v in produced { emit(v) }
             return nil
+        }
+    }
+}
+
+extension SandboxDecoder {
+    /// One call of the running version, on the thread that owns it; a call from another
+    /// thread is refused (no Lua runs) and reported as a termination of that record.
+    private func run(_ input: MessageView) -> ProcessResult {
+        do throws(WrongThread) {
+            switch try pinned.enter({ $0.processMessage(input) }) {
+            case .success(let r): return r
+            case .failure(let e): return .terminated(e)
+            }
+        } catch {
+            return .terminated(SandboxError(.terminated, "\(error)"))
         }
     }
 }

@@ -128,13 +128,13 @@ public final class Pipeline: @unchecked Sendable {
 
     func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
         let t = Thread { [self] in
+            ThreadName.set(name)
             body()
             finishedAll.lock()
             threadsDone += 1
             finishedAll.broadcast()
             finishedAll.unlock()
         }
-        t.name = name
         finishedAll.lock()
         threadCount += 1
         finishedAll.unlock()

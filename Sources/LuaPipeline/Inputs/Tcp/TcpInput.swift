@@ -6,8 +6,8 @@ import Synchronization
 
 /// Listens for TCP connections (Heka's TcpInput): each connection's stream goes through
 /// the splitter (Heka framing by default) and the decoder (protobuf by default) into
-/// the router; many clients at once, one thread each. Decoding is serialised: a decoder
-/// sandbox runs on one thread at a time.
+/// the router; many clients at once, one thread each reading and splitting. Every record is
+/// decoded on the input's one ``DecodeThread``, so a decoder sandbox has one owner thread.
 ///
 /// With `ack = true` every message is acknowledged to its sender once it is in the log
 /// (``AckFrame``: 0x06 + its Uuid), and a message whose Uuid was seen recently is
@@ -22,7 +22,8 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
     let makeSplitter: () -> any Splitter
     let log: PipelineLog
     let recentPath: String
-    private let decodeLock = NSLock()
+    /// Decodes the records of every connection; owns the decoder and the recent Uuids.
+    private let decoding: DecodeThread
     private let stopRequested = Atomic<Bool>(false)
     private var recent = RecentUuids(capacity: 200_000)
     private let connections = Atomic<Int>(0)
@@ -38,6 +39,7 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
         self.log = log
         self.recentPath = recentPath
         self.makeSplitter = makeSplitter
+        self.decoding = DecodeThread(name: "\(name)-decode")
         if ack, let data = FileManager.default.contents(atPath: recentPath) { recent.load(Array(data)) }
     }
 
@@ -69,9 +71,11 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
         }
         close(fd)
         while connections.load(ordering: .relaxed) > 0 { Thread.sleep(forTimeInterval: 0.01) }
+        let saved = decoding.run { [self] in recent.bytes() }
+        decoding.stop()
         if ack {
             try? FileManager.default.createDirectory(atPath: (recentPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            if !FileManager.default.createFile(atPath: recentPath, contents: Data(decodeLock.withLock { recent.bytes() })) {
+            if !FileManager.default.createFile(atPath: recentPath, contents: Data(saved)) {
                 log.error(name, "cannot save the recent Uuids to \(recentPath): duplicates after the restart go undetected")
             }
         }
@@ -86,23 +90,33 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            decodeLock.withLock {
-                splitter.feed(Array(buf[0..<n])) { record in
-                    records.handle(record) { view in
-                        guard ack, let r = view.range(of: .uuid) else { return true }
-                        let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
-                        acks += AckFrame.make(uuid)
-                        if recent.insert(uuid) { return true }
-                        records.counters.add(.duplicates)
-                        return false
-                    }
-                }
-                records.reportSplitterErrors(splitter.takeErrors())
-            }
+            var batch: [[UInt8]] = []
+            splitter.feed(Array(buf[0..<n])) { batch.append(Array($0)) }
+            let errors = splitter.takeErrors()
+            acks += decoding.run { [self] in decode(batch, splitterErrors: errors) }
             if !acks.isEmpty {
                 if !Socket.writeAll(fd, acks) { break }
                 acks.removeAll(keepingCapacity: true)
             }
         }
+    }
+
+    /// Decodes a connection's records on the decode thread; returns their acknowledgements.
+    private func decode(_ batch: [[UInt8]], splitterErrors: [String]) -> [UInt8] {
+        var acks: [UInt8] = []
+        for record in batch {
+            record.withUnsafeBytes { raw in
+                records.handle(raw) { view in
+                    guard ack, let r = view.range(of: .uuid) else { return true }
+                    let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
+                    acks += AckFrame.make(uuid)
+                    if recent.insert(uuid) { return true }
+                    records.counters.add(.duplicates)
+                    return false
+                }
+            }
+        }
+        records.reportSplitterErrors(splitterErrors)
+        return acks
     }
 }
