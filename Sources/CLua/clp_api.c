@@ -4,7 +4,10 @@
  * host refusals become Lua errors raised here, in C. */
 #include <stdio.h>
 #include <string.h>
-#include "clp_internal.h"
+#include "clp_api.h"
+#include "clp_decode.h"
+#include "clp_encode.h"
+#include "clp_limits.h"
 
 static void push_value(lua_State *L, const clp_value *v) {
     switch (v->type) {
@@ -169,7 +172,7 @@ static void add_values(lua_State *L, int first) {
             break;
         case LUA_TUSERDATA:
             /* Output-capable userdata (circular_buffer) provide __clp_output. */
-            if (luaL_getmetafield(L, i, "__clp_output") == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
+            if (luaL_getmetafield(L, i, CLP_META_OUTPUT) == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
                 lua_pushvalue(L, i);
                 lua_call(L, 1, 1);
                 if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "add_to_payload() userdata output is not a string");

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <ctype.h>
 #include <string.h>
-#include "clp_internal.h"
+#include <lua5.4/lauxlib.h>
+#include "clp_api.h"
+#include "clp_cbuf.h"
+#include "clp_preserve.h"
 
 #define CBUF_MT "clp.circular_buffer"
 
@@ -694,17 +697,17 @@ int clp_open_circular_buffer(lua_State *L) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, cb_output);
-        lua_setfield(L, -2, "__clp_output");
+        lua_setfield(L, -2, CLP_META_OUTPUT);
         lua_pushcfunction(L, cb_preserve);
-        lua_setfield(L, -2, "__clp_preserve");
+        lua_setfield(L, -2, CLP_META_PRESERVE);
         lua_pushliteral(L, "circular_buffer");
-        lua_setfield(L, -2, "__clp_kind");
+        lua_setfield(L, -2, CLP_META_KIND);
         lua_pushcfunction(L, cb_tostring);
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
     /* the restorer preserve_data's text calls */
-    luaL_getsubtable(L, LUA_REGISTRYINDEX, "clp.restorers");
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, CLP_REG_RESTORERS);
     lua_pushcfunction(L, cb_restore);
     lua_setfield(L, -2, "circular_buffer");
     lua_pop(L, 1);

@@ -2,7 +2,8 @@
  * with Fields in array form: { {name=, value_type=, representation=, value={...}}, ... } */
 #include <stdint.h>
 #include <string.h>
-#include "clp_internal.h"
+#include <lua5.4/lauxlib.h>
+#include "clp_decode.h"
 
 typedef struct {
     const unsigned char *p, *end;

@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "clp_internal.h"
+#include "clp_encode.h"
+#include "clp_limits.h"
 
 static void oom(lua_State *L) {
     luaL_error(L, "%s out of memory", clp_get(L)->encode_fname);

@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "clp_internal.h"
-
-#define CLP_LOADED "clp.loaded"
-#define CLP_SKIP "clp.skip"
+#include "clp_api.h"
+#include "clp_cbuf.h"
+#include "clp_env.h"
+#include "clp_limits.h"
 
 static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
     if (status != LUA_OK && status != LUA_YIELD) {
@@ -264,7 +264,7 @@ static int sb_require(lua_State *L) {
     size_t n;
     const char *name = luaL_checklstring(L, 1, &n);
     lua_settop(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED); /* 2 */
+    lua_getfield(L, LUA_REGISTRYINDEX, CLP_REG_LOADED); /* 2 */
     if (lua_getfield(L, 2, name) != LUA_TNIL) return 1;
     lua_pop(L, 1);
     static const char *const stdlib[] = {"string", "table", "math", "os", "utf8", "coroutine", NULL};
@@ -301,7 +301,7 @@ static int sb_require(lua_State *L) {
     lua_pushvalue(L, -1);
     lua_setfield(L, 2, name);
     /* Modules are code, not state: preserve_data skips them. */
-    lua_getfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    lua_getfield(L, LUA_REGISTRYINDEX, CLP_REG_SKIP);
     lua_pushvalue(L, -2);
     lua_pushboolean(L, 1);
     lua_rawset(L, -3);
@@ -358,7 +358,7 @@ int clp_open_environment(lua_State *L) {
     lua_pop(L, 1);
 
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, CLP_LOADED);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_LOADED);
     clp_register_api(L, sb->kind);
     static const char *const keys[] = {"value", "representation", "value_type", "name"};
     for (int i = 0; i < 4; i++) {
@@ -380,7 +380,7 @@ int clp_open_environment(lua_State *L) {
     }
     lua_pushboolean(L, 1);
     lua_rawset(L, -3); /* the global table itself */
-    lua_setfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_SKIP);
     /* ... and so are its other initial values (_VERSION): a shallow copy to compare with. */
     lua_newtable(L);
     lua_pushglobaltable(L);
@@ -391,14 +391,14 @@ int clp_open_environment(lua_State *L) {
         lua_rawset(L, -5);
     }
     lua_pop(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "clp.initial");
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_INITIAL);
     return 0;
 }
 
 size_t clp_env_modules(lua_State *L, char *buf, size_t cap) {
     size_t used = 0;
     if (!L || cap == 0) return 0;
-    if (lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED) != LUA_TTABLE) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CLP_REG_LOADED) != LUA_TTABLE) {
         lua_pop(L, 1);
         return 0;
     }
