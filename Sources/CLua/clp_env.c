@@ -5,7 +5,7 @@
  *  - pcall/xpcall/coroutine.resume swallow errors: after each, a tripped limit is
  *    raised again (clp_check_limits), so a caught limit still ends the plugin;
  *  - an xpcall message handler raised by the count hook would run with hooks off:
- *    once the sandbox is terminated the handler is skipped;
+ *    once a limit has tripped the handler is skipped;
  *  - __gc finalizers run with hooks off and cannot be stopped: setmetatable refuses a
  *    metatable with a __gc field (Lua only registers finalizers at setmetatable time);
  *  - binary chunks can break the VM: load is text only, string.dump is gone;
@@ -42,7 +42,7 @@ static int sb_pcall(lua_State *L) {
 
 static int xpcall_handler(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
-    if (sb->terminated || sb->mem_pending) return 1; /* leave the error as it is */
+    if (sb->tripped || sb->mem_pending) return 1; /* leave the error as it is */
     int n = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);

@@ -45,8 +45,9 @@ void *clp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 void clp_mark_terminated(clp_sandbox *sb, const char *reason) {
-    if (sb->terminated) return;
-    sb->terminated = 1;
+    if (sb->tripped) return;
+    sb->tripped = 1;
+    if (!sb->trip_ends_call_only) sb->terminated = 1;
     snprintf(sb->err, sizeof sb->err, "%s%s", sb->entry ? sb->entry : "", reason);
 }
 
@@ -61,7 +62,7 @@ static void raise_terminated(lua_State *L) {
 void clp_check_limits(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     if (sb->mem_pending) clp_mark_terminated(sb, "memory_limit exceeded");
-    if (sb->terminated) raise_terminated(L);
+    if (sb->tripped) raise_terminated(L);
 }
 
 void clp_check_output(lua_State *L, size_t n) {
@@ -86,7 +87,7 @@ static int past_deadline(clp_sandbox *sb) {
 
 static void clp_hook(lua_State *L, lua_Debug *ar) {
     clp_sandbox *sb = clp_get(L);
-    if (sb->terminated || sb->mem_pending) clp_check_limits(L);
+    if (sb->tripped || sb->mem_pending) clp_check_limits(L);
     if (!sb->count_instructions) return;
     sb->instr_used += sb->step;
     const char *reason = NULL;
@@ -128,7 +129,7 @@ int clp_limits_end(clp_sandbox *sb, int rc) {
     if (rc != LUA_OK) {
         if (rc == LUA_ERRMEM || sb->mem_pending) {
             clp_mark_terminated(sb, "memory_limit exceeded");
-        } else if (!sb->terminated) {
+        } else if (!sb->tripped) {
             /* Never call __tostring on an error object: it may loop or raise. */
             if (lua_type(L, -1) == LUA_TSTRING) {
                 clp_mark_terminated(sb, lua_tostring(L, -1));
@@ -141,7 +142,7 @@ int clp_limits_end(clp_sandbox *sb, int rc) {
     } else if (sb->mem_pending) {
         clp_mark_terminated(sb, "memory_limit exceeded");
     }
-    if (!sb->terminated && past_deadline(sb)) clp_mark_terminated(sb, "max_process_duration exceeded");
+    if (!sb->tripped && past_deadline(sb)) clp_mark_terminated(sb, "max_process_duration exceeded");
     sb->has_deadline = 0;
     if (sb->terminated) {
         lua_settop(L, 0);

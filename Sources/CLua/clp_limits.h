@@ -9,10 +9,11 @@
 /* The lua_Alloc of every sandbox (ud is the sandbox). */
 void *clp_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
-/* Marks the sandbox terminated with a reason (first reason wins). */
+/* Trips the limits with a reason (first reason wins): the sandbox is terminated, or
+ * with trip_ends_call_only only the current call is. */
 void clp_mark_terminated(clp_sandbox *sb, const char *reason);
-/* Raises the termination if a limit tripped: called at every checkpoint (API calls,
- * pcall/resume wrappers). Never returns when terminated. */
+/* Raises the trip if a limit tripped: called at every checkpoint (API calls,
+ * pcall/resume wrappers). Never returns when tripped. */
 void clp_check_limits(lua_State *L);
 /* Raises "output_limit exceeded" (terminating) when n exceeds the output limit. */
 void clp_check_output(lua_State *L, size_t n);

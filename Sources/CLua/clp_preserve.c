@@ -214,11 +214,11 @@ int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len) {
     clp_limits_reinstate(sb);
     if (rc != LUA_OK) {
         /* The state cannot be saved, but the script is intact and goes on running: the
-         * reason is handed back in *out, the sandbox is not terminated. */
+         * reason is handed back in *out. Nothing here trips a limit (they are lifted). */
         *out = strdup(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserve_data() failed");
         lua_settop(L, 0);
         clp_buf_free(&b);
-        return CLP_TERMINATED;
+        return CLP_PRESERVE_FAILED;
     }
     *out = b.data;
     *len = b.len;
@@ -307,6 +307,7 @@ int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **er
     /* Preserved data is straight-line code: bound it anyway (a corrupt or edited file
      * must not hang or exhaust the host), with room for the transient copy it makes. */
     clp_limits_begin(sb, "");
+    sb->trip_ends_call_only = 1;
     sb->mem_limit_now = sb->limits.memory_limit ? sb->limits.memory_limit * 2 : 0;
     unsigned long long saved_limit = sb->limits.instruction_limit;
     sb->limits.instruction_limit = 1000000ULL + 20ULL * len;
@@ -315,19 +316,20 @@ int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **er
     lua_pushlightuserdata(L, (void *)data);
     lua_pushinteger(L, (lua_Integer)len);
     int rc = lua_pcall(L, 2, 1, 0);
+    sb->trip_ends_call_only = 0;
     sb->limits.instruction_limit = saved_limit;
     clp_limits_reinstate(sb);
     sb->has_deadline = 0;
     int result = CLP_OK;
-    if (rc != LUA_OK || sb->mem_pending || sb->terminated) {
-        const char *why = sb->terminated ? sb->err
+    if (rc != LUA_OK || sb->mem_pending || sb->tripped) {
+        const char *why = sb->tripped ? sb->err
                         : (rc == LUA_ERRMEM || sb->mem_pending) ? "memory_limit exceeded"
                         : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserved data did not load";
         *err = strdup(why);
-        result = CLP_TERMINATED;
+        result = CLP_PRESERVE_FAILED;
         /* Only the scratch table was touched: the script's own state is intact, so the
-         * sandbox goes on without the preserved data. */
-        sb->terminated = 0;
+         * sandbox goes on without the preserved data, and the trip ends with this call. */
+        sb->tripped = 0;
         sb->err[0] = 0;
         sb->mem_pending = 0;
         clp_limits_rehook(sb);

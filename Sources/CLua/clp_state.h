@@ -43,6 +43,11 @@ struct clp_sandbox {
     clp_buf keys;   /* scratch: hash-form field names being sorted */
     size_t output_peak;
 
+    /* A limit tripped (the reason is in err): Lua unwinds and runs no further in this
+     * call. The trip ends the plugin (terminated) unless trip_ends_call_only, set by
+     * restore: a bad preserved file costs the preserved data, not the plugin. */
+    int tripped;
+    int trip_ends_call_only;
     int terminated;
     char err[CLP_ERR_SIZE];
     char msg[CLP_MSG_SIZE];

@@ -107,8 +107,9 @@ typedef struct {
 /* Sets (or, with NULL, clears) the current message's headers. */
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
 
-/* Results of a call. */
-enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2 };
+/* Results of a call. CLP_PRESERVE_FAILED: preserve or restore could not save or load
+ * the data; unlike CLP_TERMINATED the sandbox goes on. */
+enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2, CLP_PRESERVE_FAILED = 3 };
 
 /* Creates a state with the restricted environment. module_path: directories searched
  * by require, separated by ';'. Returns NULL only when out of memory. */
@@ -141,13 +142,14 @@ void clp_sandbox_terminate(clp_sandbox *sb, const char *reason);
 void clp_sandbox_usage(clp_sandbox *sb, clp_usage *u);
 
 /* preserve_data: serializes the script's globals as Lua source into a malloc'd buffer
- * (*out, *len; free() it). CLP_OK, or CLP_TERMINATED with the reason as a malloc'd C
- * string in *out: the state cannot be saved, but the sandbox is not terminated. */
+ * (*out, *len; free() it). CLP_OK, or CLP_PRESERVE_FAILED with the reason as a malloc'd
+ * C string in *out: the state cannot be saved, but the sandbox is not terminated. */
 int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len);
 /* Restores globals written by clp_sandbox_preserve. Returns CLP_OK, CLP_MISSING when
- * _PRESERVATION_VERSION differs (nothing restored), or CLP_TERMINATED with a reason
- * in *err (a malloc'd string; free() it) when the data does not load; the sandbox
- * stays usable in that case. */
+ * _PRESERVATION_VERSION differs (nothing restored), CLP_PRESERVE_FAILED with a reason
+ * in *err (a malloc'd string; free() it) when the data does not load (a limit it trips
+ * ends the restore, not the sandbox, which stays usable), or CLP_TERMINATED (*err NULL)
+ * when the sandbox was terminated already. */
 int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **err);
 
 #ifdef __cplusplus
