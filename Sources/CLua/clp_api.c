@@ -8,6 +8,7 @@
 #include "clp_decode.h"
 #include "clp_encode.h"
 #include "clp_limits.h"
+#include "heka_wire.h"
 
 static void push_value(lua_State *L, const clp_value *v) {
     switch (v->type) {
@@ -229,19 +230,8 @@ static int api_encode_message(lua_State *L) {
         lua_pushlstring(L, sb->out.data, sb->out.len);
         return 1;
     }
-    unsigned char hdr[16];
-    size_t h = 0;
-    hdr[h++] = 0x1E;
-    hdr[h++] = 0; /* header length, patched below */
-    hdr[h++] = 0x08;
-    unsigned long long v = sb->out.len;
-    while (v >= 0x80) {
-        hdr[h++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    hdr[h++] = (unsigned char)v;
-    hdr[1] = (unsigned char)(h - 2);
-    hdr[h++] = 0x1F;
+    uint8_t hdr[HEKA_FRAME_HEADER_MAX];
+    size_t h = heka_frame_header(hdr, sb->out.len);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addlstring(&b, (const char *)hdr, h);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clp_encode.h"
+#include "heka_wire.h"
 #include "clp_limits.h"
 
 static void oom(lua_State *L) {
@@ -36,12 +37,12 @@ static inline void put_varint(lua_State *L, clp_buf *b, uint64_t v) {
 
 static inline void put_tag(lua_State *L, clp_buf *b, int field, int wire) {
     reserve(L, b, 1);
-    b->data[b->len++] = (char)(field << 3 | wire);
+    b->data[b->len++] = (char)HEKA_TAG(field, wire);
 }
 
 static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
     reserve(L, b, n + 11);
-    b->data[b->len++] = (char)(field << 3 | 2);
+    b->data[b->len++] = (char)HEKA_TAG(field, HEKA_WIRE_BYTES);
     raw_varint(b, n);
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -50,7 +51,7 @@ static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s,
 static void put_value(lua_State *L, clp_buf *b, int field, const clp_value *v) {
     if (v->type == CLP_V_STRING) put_bytes(L, b, field, v->s, v->len);
     else if (v->type == CLP_V_INTEGER) {
-        put_tag(L, b, field, 0);
+        put_tag(L, b, field, HEKA_WIRE_VARINT);
         put_varint(L, b, (uint64_t)v->i);
     }
 }
@@ -71,7 +72,7 @@ static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, i
         size_t n;
         const char *s = lua_tolstring(L, sidx, &n);
         if (plen) {
-            put_tag(L, b, field, 2);
+            put_tag(L, b, field, HEKA_WIRE_BYTES);
             put_varint(L, b, plen + n);
             if (clp_buf_add(b, prefix, plen) || clp_buf_add(b, s, n)) oom(L);
         } else {
@@ -97,8 +98,8 @@ static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int 
     int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t == LUA_TNUMBER) {
         int64_t v = to_int64(L, sidx);
-        if (field != 2) v = (int32_t)v; /* Severity and Pid are int32 */
-        put_tag(L, b, field, 0);
+        if (field != HEKA_MESSAGE_TIMESTAMP) v = (int32_t)v; /* Severity and Pid are int32 */
+        put_tag(L, b, field, HEKA_WIRE_VARINT);
         put_varint(L, b, (uint64_t)v);
     } else if (t != LUA_TNIL) {
         luaL_error(L, "%s %s must be a number, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
@@ -139,33 +140,31 @@ static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *
     } else {
         memcpy(u, d->uuid, 16);
     }
-    put_bytes(L, b, 1, (const char *)u, 16);
+    put_bytes(L, b, HEKA_MESSAGE_UUID, (const char *)u, 16);
 }
-
-enum { VT_STRING = 0, VT_BYTES = 1, VT_INTEGER = 2, VT_DOUBLE = 3, VT_BOOL = 4 };
 
 /* The value type a Lua value implies. */
 static int implied_type(lua_State *L, int idx) {
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return VT_STRING;
-    case LUA_TBOOLEAN: return VT_BOOL;
-    case LUA_TNUMBER: return lua_isinteger(L, idx) ? VT_INTEGER : VT_DOUBLE;
+    case LUA_TSTRING: return HEKA_VALUE_STRING;
+    case LUA_TBOOLEAN: return HEKA_VALUE_BOOL;
+    case LUA_TNUMBER: return lua_isinteger(L, idx) ? HEKA_VALUE_INTEGER : HEKA_VALUE_DOUBLE;
     default: return -1;
     }
 }
 
 static void check_elem(lua_State *L, const char *name, int vt, int idx) {
     int t = lua_type(L, idx);
-    int ok = (vt == VT_STRING || vt == VT_BYTES) ? (t == LUA_TSTRING || t == LUA_TNUMBER)
-           : (vt == VT_BOOL) ? t == LUA_TBOOLEAN : t == LUA_TNUMBER;
+    int ok = (vt == HEKA_VALUE_STRING || vt == HEKA_VALUE_BYTES) ? (t == LUA_TSTRING || t == LUA_TNUMBER)
+           : (vt == HEKA_VALUE_BOOL) ? t == LUA_TBOOLEAN : t == LUA_TNUMBER;
     if (!ok) luaL_error(L, "%s field '%s': %s value in a field of value_type %d", clp_get(L)->encode_fname, name, lua_typename(L, t), vt);
 }
 
-/* Opens a length-delimited field 10 in out; returns where its body starts. The length
+/* Opens a length-delimited Fields entry in out; returns where its body starts. The length
  * is guessed to fit one byte and fixed up by close_field. */
 static size_t open_field(lua_State *L, clp_buf *out) {
     reserve(L, out, 2);
-    out->data[out->len++] = (char)(10 << 3 | 2);
+    out->data[out->len++] = (char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
     out->len++; /* one-byte length placeholder */
     return out->len;
 }
@@ -199,32 +198,32 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     /* Fast path: one plain value, by far the common case. */
     if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
         size_t body = open_field(L, f);
-        put_bytes(L, f, 1, name, nlen);
+        put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
         if (vtype == LUA_TSTRING) {
             size_t n;
             const char *s = lua_tolstring(L, vidx, &n);
-            put_bytes(L, f, 4, s, n);
+            put_bytes(L, f, HEKA_FIELD_VALUE_STRING, s, n);
         } else if (vtype == LUA_TBOOLEAN) {
             reserve(L, f, 5);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_BOOL;
-            f->data[f->len++] = (char)(8 << 3 | 2);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_BOOL;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
             f->data[f->len++] = 1;
             f->data[f->len++] = (char)lua_toboolean(L, vidx);
         } else if (lua_isinteger(L, vidx)) {
             reserve(L, f, 14);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_INTEGER;
-            f->data[f->len++] = (char)(6 << 3 | 2);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_INTEGER;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES);
             size_t at = f->len++;
             raw_varint(f, (uint64_t)lua_tointeger(L, vidx));
             f->data[at] = (char)(f->len - at - 1);
         } else {
             double d = (double)lua_tonumber(L, vidx);
             reserve(L, f, 12);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_DOUBLE;
-            f->data[f->len++] = (char)(7 << 3 | 2);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_DOUBLE;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES);
             f->data[f->len++] = 8;
             memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
             f->len += 8;
@@ -245,7 +244,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             lua_pop(L, 1); /* still referenced by the table */
             if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
                 vt = (int)lua_tointeger(L, -1);
-                if (vt < 0 || vt > 4) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
+                if (vt < 0 || vt > HEKA_VALUE_BOOL) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
             }
             lua_pop(L, 1);
         } else {
@@ -261,25 +260,25 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             lua_rawgeti(L, values, 1);
             vt = implied_type(L, -1);
             lua_pop(L, 1);
-            if (vt == VT_INTEGER) { /* an array of numbers is integer only if every element is */
+            if (vt == HEKA_VALUE_INTEGER) { /* an array of numbers is integer only if every element is */
                 for (lua_Integer i = 2; i <= count; i++) {
                     lua_rawgeti(L, values, i);
-                    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) vt = VT_DOUBLE;
+                    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) vt = HEKA_VALUE_DOUBLE;
                     lua_pop(L, 1);
                 }
             }
         } else {
-            vt = VT_STRING;
+            vt = HEKA_VALUE_STRING;
         }
         if (vt < 0) luaL_error(L, "%s field '%s': unsupported value type", clp_get(L)->encode_fname, name);
     }
     size_t body = open_field(L, f);
-    put_bytes(L, f, 1, name, nlen);
-    if (vt != VT_STRING) {
-        put_tag(L, f, 2, 0);
+    put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
+    if (vt != HEKA_VALUE_STRING) {
+        put_tag(L, f, HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
         put_varint(L, f, (uint64_t)vt);
     }
-    if (rep) put_bytes(L, f, 3, rep, replen);
+    if (rep) put_bytes(L, f, HEKA_FIELD_REPRESENTATION, rep, replen);
     clp_buf *packed = &sb->packed;
     packed->len = 0;
     for (lua_Integer i = 1; i <= count; i++) {
@@ -291,13 +290,13 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
         }
         e = lua_gettop(L);
         check_elem(L, name, vt, e);
-        if (vt == VT_STRING || vt == VT_BYTES) {
+        if (vt == HEKA_VALUE_STRING || vt == HEKA_VALUE_BYTES) {
             size_t n;
             const char *s = lua_tolstring(L, e, &n);
-            put_bytes(L, f, vt == VT_STRING ? 4 : 5, s, n);
-        } else if (vt == VT_INTEGER) {
+            put_bytes(L, f, vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, s, n);
+        } else if (vt == HEKA_VALUE_INTEGER) {
             put_varint(L, packed, (uint64_t)to_int64(L, e));
-        } else if (vt == VT_DOUBLE) {
+        } else if (vt == HEKA_VALUE_DOUBLE) {
             double d = (double)lua_tonumber(L, e);
             if (clp_buf_add(packed, &d, 8)) oom(L); /* little-endian hosts only (x86_64, arm64) */
         } else {
@@ -306,7 +305,9 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
         }
         lua_pop(L, 1);
     }
-    if (packed->len) put_bytes(L, f, vt == VT_INTEGER ? 6 : vt == VT_DOUBLE ? 7 : 8, packed->data, packed->len);
+    if (packed->len)
+        put_bytes(L, f, vt == HEKA_VALUE_INTEGER ? HEKA_FIELD_VALUE_INTEGER : vt == HEKA_VALUE_DOUBLE ? HEKA_FIELD_VALUE_DOUBLE : HEKA_FIELD_VALUE_BOOL,
+                  packed->data, packed->len);
     if (values != vidx) lua_pop(L, 1);
     close_field(L, f, body);
 }
@@ -434,15 +435,15 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_buf *b = &sb->out;
     b->len = 0;
     uuid_header(L, b, slot[H_UUID], &d);
-    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", 2, &d.timestamp);
-    string_header(L, b, slot[H_TYPE], "Type", 3, &d.type, d.type_prefix, d.type_prefix_len);
-    if (d.force_logger) put_value(L, b, 4, &d.logger);
-    else string_header(L, b, slot[H_LOGGER], "Logger", 4, &d.logger, NULL, 0);
-    int_header(L, b, slot[H_SEVERITY], "Severity", 5, &d.severity);
-    string_header(L, b, slot[H_PAYLOAD], "Payload", 6, &d.payload, NULL, 0);
-    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", 7, &d.env_version, NULL, 0);
-    int_header(L, b, slot[H_PID], "Pid", 8, &d.pid);
-    string_header(L, b, slot[H_HOSTNAME], "Hostname", 9, &d.hostname, NULL, 0);
+    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", HEKA_MESSAGE_TIMESTAMP, &d.timestamp);
+    string_header(L, b, slot[H_TYPE], "Type", HEKA_MESSAGE_TYPE, &d.type, d.type_prefix, d.type_prefix_len);
+    if (d.force_logger) put_value(L, b, HEKA_MESSAGE_LOGGER, &d.logger);
+    else string_header(L, b, slot[H_LOGGER], "Logger", HEKA_MESSAGE_LOGGER, &d.logger, NULL, 0);
+    int_header(L, b, slot[H_SEVERITY], "Severity", HEKA_MESSAGE_SEVERITY, &d.severity);
+    string_header(L, b, slot[H_PAYLOAD], "Payload", HEKA_MESSAGE_PAYLOAD, &d.payload, NULL, 0);
+    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", HEKA_MESSAGE_ENV_VERSION, &d.env_version, NULL, 0);
+    int_header(L, b, slot[H_PID], "Pid", HEKA_MESSAGE_PID, &d.pid);
+    string_header(L, b, slot[H_HOSTNAME], "Hostname", HEKA_MESSAGE_HOSTNAME, &d.hostname, NULL, 0);
     clp_check_output(L, b->len);
     if (slot[H_FIELDS]) {
         int t = lua_type(L, slot[H_FIELDS]);
