@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "clp_encode.h"
-#include "heka_wire.h"
 #include "clp_limits.h"
+#include "heka_wire.h"
 
 static void oom(lua_State *L) {
     luaL_error(L, "%s out of memory", clp_get(L)->encode_fname);
