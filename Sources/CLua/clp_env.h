@@ -1,10 +1,8 @@
 /* clp_env.h: owns the restricted environment (the allow-list, the limit-keeping
- * wrappers, require) and the registry tables that tell the environment from the
- * script's state. */
+ * wrappers) and the registry tables that tell the environment from the script's state. */
 #ifndef CLP_ENV_H
 #define CLP_ENV_H
 
-#include <stddef.h>
 #include <lua5.4/lua.h>
 
 /* Registry: modules require loaded, by name. */
@@ -16,7 +14,5 @@
 
 /* Opens the environment into the state's globals (a lua_CFunction: run it protected). */
 int clp_open_environment(lua_State *L);
-/* The names of the modules `require` loaded, each followed by '\n'; returns the bytes written. */
-size_t clp_env_modules(lua_State *L, char *buf, size_t cap);
 
 #endif

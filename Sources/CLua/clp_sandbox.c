@@ -6,6 +6,7 @@
 #include <string.h>
 #include "clp_env.h"
 #include "clp_limits.h"
+#include "clp_require.h"
 
 static int clp_panic(lua_State *L) {
     /* Unreachable by design: every entry is protected. Abort loudly rather than longjmp
@@ -112,7 +113,7 @@ int clp_sandbox_load(clp_sandbox *sb, const char *chunkname, const char *code, s
     return CLP_OK;
 }
 
-size_t clp_sandbox_modules(clp_sandbox *sb, char *buf, size_t cap) { return clp_env_modules(sb->L, buf, cap); }
+size_t clp_sandbox_modules(clp_sandbox *sb, char *buf, size_t cap) { return clp_require_loaded(sb->L, buf, cap); }
 
 int clp_sandbox_has_function(clp_sandbox *sb, const char *name) {
     if (strcmp(name, "process_message") == 0) return sb->pm_ref != LUA_NOREF;
