@@ -13,11 +13,15 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
+        // Heka's wire format (protobuf field numbers, stream framing), header-only and
+        // without Lua, so the sandbox's C, the Swift library and a future client share it.
+        .target(name: "CHekaWire"),
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
         // every Lua error on the C side, the PCRE2 wrapper used by the matcher, and the
         // libcurl shim of HttpOutput (libcurl opened on first use: no cost until then).
         .target(
             name: "CLua",
+            dependencies: ["CHekaWire"],
             cSettings: [.define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"])],
             linkerSettings: [
                 .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("dl"), .linkedLibrary("m"),
@@ -25,7 +29,7 @@ let package = Package(
         ),
         .target(
             name: "LuaPipeline",
-            dependencies: ["CLua", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["CHekaWire", "CLua", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .executableTarget(
             name: "luapiped",

@@ -4,7 +4,11 @@
  * host refusals become Lua errors raised here, in C. */
 #include <stdio.h>
 #include <string.h>
-#include "clp_internal.h"
+#include "clp_api.h"
+#include "clp_decode.h"
+#include "clp_encode.h"
+#include "clp_limits.h"
+#include "heka_wire.h"
 
 static void push_value(lua_State *L, const clp_value *v) {
     switch (v->type) {
@@ -169,7 +173,7 @@ static void add_values(lua_State *L, int first) {
             break;
         case LUA_TUSERDATA:
             /* Output-capable userdata (circular_buffer) provide __clp_output. */
-            if (luaL_getmetafield(L, i, "__clp_output") == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
+            if (luaL_getmetafield(L, i, CLP_META_OUTPUT) == LUA_TFUNCTION && lua_iscfunction(L, -1)) {
                 lua_pushvalue(L, i);
                 lua_call(L, 1, 1);
                 if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "add_to_payload() userdata output is not a string");
@@ -226,19 +230,8 @@ static int api_encode_message(lua_State *L) {
         lua_pushlstring(L, sb->out.data, sb->out.len);
         return 1;
     }
-    unsigned char hdr[16];
-    size_t h = 0;
-    hdr[h++] = 0x1E;
-    hdr[h++] = 0; /* header length, patched below */
-    hdr[h++] = 0x08;
-    unsigned long long v = sb->out.len;
-    while (v >= 0x80) {
-        hdr[h++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    hdr[h++] = (unsigned char)v;
-    hdr[1] = (unsigned char)(h - 2);
-    hdr[h++] = 0x1F;
+    uint8_t hdr[HEKA_FRAME_HEADER_MAX];
+    size_t h = heka_frame_header(hdr, sb->out.len);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addlstring(&b, (const char *)hdr, h);

@@ -1,7 +1,7 @@
 /* clp_buf.c: growable byte buffer for host-bound output. */
 #include <stdlib.h>
 #include <string.h>
-#include "clp_internal.h"
+#include "clp_buf.h"
 
 int clp_buf_reserve(clp_buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return 0;

@@ -2,7 +2,9 @@
  * with Fields in array form: { {name=, value_type=, representation=, value={...}}, ... } */
 #include <stdint.h>
 #include <string.h>
-#include "clp_internal.h"
+#include <lua5.4/lauxlib.h>
+#include "clp_decode.h"
+#include "heka_wire.h"
 
 typedef struct {
     const unsigned char *p, *end;
@@ -35,10 +37,10 @@ static int skip(reader *r, int wire) {
     const unsigned char *s;
     size_t n;
     switch (wire) {
-    case 0: return rd_varint(r, &v);
-    case 1: if (r->end - r->p < 8) return 0; r->p += 8; return 1;
-    case 2: return rd_len(r, &s, &n);
-    case 5: if (r->end - r->p < 4) return 0; r->p += 4; return 1;
+    case HEKA_WIRE_VARINT: return rd_varint(r, &v);
+    case HEKA_WIRE_FIXED64: if (r->end - r->p < 8) return 0; r->p += 8; return 1;
+    case HEKA_WIRE_BYTES: return rd_len(r, &s, &n);
+    case HEKA_WIRE_FIXED32: if (r->end - r->p < 4) return 0; r->p += 4; return 1;
     default: return 0;
     }
 }
@@ -65,38 +67,39 @@ static int push_field(lua_State *L, const unsigned char *p, size_t n) {
         size_t l;
         if (!rd_varint(&r, &tag)) return 0;
         int field = (int)(tag >> 3), wire = (int)(tag & 7);
-        if (field == 1 && wire == 2) {
+        if (field == HEKA_FIELD_NAME && wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return 0;
             lua_pushlstring(L, (const char *)s, l);
             lua_setfield(L, ft, "name");
-        } else if (field == 2 && wire == 0) {
+        } else if (field == HEKA_FIELD_VALUE_TYPE && wire == HEKA_WIRE_VARINT) {
             if (!rd_varint(&r, &v)) return 0;
             value_type = (int)v;
-        } else if (field == 3 && wire == 2) {
+        } else if (field == HEKA_FIELD_REPRESENTATION && wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return 0;
             lua_pushlstring(L, (const char *)s, l);
             lua_setfield(L, ft, "representation");
-        } else if ((field == 4 || field == 5) && wire == 2) {
+        } else if ((field == HEKA_FIELD_VALUE_STRING || field == HEKA_FIELD_VALUE_BYTES) && wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return 0;
             lua_pushlstring(L, (const char *)s, l);
             append(L, vt);
-        } else if ((field == 6 || field == 8) && wire == 0) {
+        } else if ((field == HEKA_FIELD_VALUE_INTEGER || field == HEKA_FIELD_VALUE_BOOL) && wire == HEKA_WIRE_VARINT) {
             if (!rd_varint(&r, &v)) return 0;
-            if (field == 6) lua_pushinteger(L, (lua_Integer)(int64_t)v);
+            if (field == HEKA_FIELD_VALUE_INTEGER) lua_pushinteger(L, (lua_Integer)(int64_t)v);
             else lua_pushboolean(L, v != 0);
             append(L, vt);
-        } else if (field == 7 && wire == 1) {
+        } else if (field == HEKA_FIELD_VALUE_DOUBLE && wire == HEKA_WIRE_FIXED64) {
             double d;
             if (r.end - r.p < 8) return 0;
             memcpy(&d, r.p, 8);
             r.p += 8;
             lua_pushnumber(L, d);
             append(L, vt);
-        } else if ((field == 6 || field == 7 || field == 8) && wire == 2) {
+        } else if ((field == HEKA_FIELD_VALUE_INTEGER || field == HEKA_FIELD_VALUE_DOUBLE || field == HEKA_FIELD_VALUE_BOOL) &&
+                   wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return 0;
             reader sub = {s, s + l};
             while (sub.p < sub.end) {
-                if (field == 7) {
+                if (field == HEKA_FIELD_VALUE_DOUBLE) {
                     double d;
                     if (sub.end - sub.p < 8) return 0;
                     memcpy(&d, sub.p, 8);
@@ -104,7 +107,7 @@ static int push_field(lua_State *L, const unsigned char *p, size_t n) {
                     lua_pushnumber(L, d);
                 } else {
                     if (!rd_varint(&sub, &v)) return 0;
-                    if (field == 6) lua_pushinteger(L, (lua_Integer)(int64_t)v);
+                    if (field == HEKA_FIELD_VALUE_INTEGER) lua_pushinteger(L, (lua_Integer)(int64_t)v);
                     else lua_pushboolean(L, v != 0);
                 }
                 append(L, vt);
@@ -120,8 +123,10 @@ static int push_field(lua_State *L, const unsigned char *p, size_t n) {
 }
 
 int clp_push_decoded(lua_State *L, const unsigned char *p, size_t n) {
-    static const char *const names[] = {NULL, "Uuid", "Timestamp", "Type", "Logger", "Severity",
-                                        "Payload", "EnvVersion", "Pid", "Hostname"};
+    static const char *const names[] = {
+        [HEKA_MESSAGE_UUID] = "Uuid", [HEKA_MESSAGE_TIMESTAMP] = "Timestamp", [HEKA_MESSAGE_TYPE] = "Type",
+        [HEKA_MESSAGE_LOGGER] = "Logger", [HEKA_MESSAGE_SEVERITY] = "Severity", [HEKA_MESSAGE_PAYLOAD] = "Payload",
+        [HEKA_MESSAGE_ENV_VERSION] = "EnvVersion", [HEKA_MESSAGE_PID] = "Pid", [HEKA_MESSAGE_HOSTNAME] = "Hostname"};
     reader r = {p, p + n};
     lua_createtable(L, 0, 10);
     int t = lua_gettop(L);
@@ -132,24 +137,27 @@ int clp_push_decoded(lua_State *L, const unsigned char *p, size_t n) {
         size_t l;
         if (!rd_varint(&r, &tag)) return bad(L);
         int field = (int)(tag >> 3), wire = (int)(tag & 7);
-        if (field >= 1 && field <= 9 && field != 2 && field != 5 && field != 8 && wire == 2) {
+        /* Timestamp, Severity and Pid are varints; the other headers are bytes. */
+        if (field >= HEKA_MESSAGE_UUID && field <= HEKA_MESSAGE_HOSTNAME && field != HEKA_MESSAGE_TIMESTAMP &&
+            field != HEKA_MESSAGE_SEVERITY && field != HEKA_MESSAGE_PID && wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return bad(L);
-            if (field == 1) {
+            if (field == HEKA_MESSAGE_UUID) {
                 if (l != 16) return bad(L);
                 have_uuid = 1;
             }
             lua_pushlstring(L, (const char *)s, l);
             lua_setfield(L, t, names[field]);
-        } else if ((field == 2 || field == 5 || field == 8) && wire == 0) {
+        } else if ((field == HEKA_MESSAGE_TIMESTAMP || field == HEKA_MESSAGE_SEVERITY || field == HEKA_MESSAGE_PID) &&
+                   wire == HEKA_WIRE_VARINT) {
             if (!rd_varint(&r, &v)) return bad(L);
-            if (field == 2) {
+            if (field == HEKA_MESSAGE_TIMESTAMP) {
                 have_ts = 1;
                 lua_pushinteger(L, (lua_Integer)(int64_t)v);
             } else {
                 lua_pushinteger(L, (lua_Integer)(int32_t)(int64_t)v);
             }
             lua_setfield(L, t, names[field]);
-        } else if (field == 10 && wire == 2) {
+        } else if (field == HEKA_MESSAGE_FIELDS && wire == HEKA_WIRE_BYTES) {
             if (!rd_len(&r, &s, &l)) return bad(L);
             if (!fields) {
                 lua_newtable(L);

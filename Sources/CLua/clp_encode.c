@@ -3,61 +3,20 @@
  *
  * Same conventions as the Swift encoder: fields in field-number order, value_type
  * written only when not STRING, packed numeric arrays. Hash-form Fields are written in
- * name order, so output does not depend on Lua's (randomised) table order. */
-#include <stdint.h>
-#include <stdlib.h>
+ * name order, so output does not depend on Lua's (randomised) table order. The headers
+ * are written here, the Fields by clp_encode_fields.c. */
 #include <string.h>
-#include "clp_internal.h"
-
-static void oom(lua_State *L) {
-    luaL_error(L, "%s out of memory", clp_get(L)->encode_fname);
-}
-
-static inline void reserve(lua_State *L, clp_buf *b, size_t n) {
-    if (b->len + n > b->cap && clp_buf_reserve(b, n)) oom(L);
-}
-
-/* Appends a varint; the caller reserved 10 bytes. */
-static inline void raw_varint(clp_buf *b, uint64_t v) {
-    unsigned char *p = (unsigned char *)b->data + b->len;
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    b->len = (size_t)(p - (unsigned char *)b->data);
-}
-
-static inline void put_varint(lua_State *L, clp_buf *b, uint64_t v) {
-    reserve(L, b, 10);
-    raw_varint(b, v);
-}
-
-static inline void put_tag(lua_State *L, clp_buf *b, int field, int wire) {
-    reserve(L, b, 1);
-    b->data[b->len++] = (char)(field << 3 | wire);
-}
-
-static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
-    reserve(L, b, n + 11);
-    b->data[b->len++] = (char)(field << 3 | 2);
-    raw_varint(b, n);
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
+#include "clp_encode.h"
+#include "clp_encode_fields.h"
+#include "clp_encode_wire.h"
+#include "clp_limits.h"
 
 static void put_value(lua_State *L, clp_buf *b, int field, const clp_value *v) {
     if (v->type == CLP_V_STRING) put_bytes(L, b, field, v->s, v->len);
     else if (v->type == CLP_V_INTEGER) {
-        put_tag(L, b, field, 0);
+        put_tag(L, b, field, HEKA_WIRE_VARINT);
         put_varint(L, b, (uint64_t)v->i);
     }
-}
-
-/* t[key] without metamethods; idx must be absolute. */
-static int rawkey(lua_State *L, int idx, int key) {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, clp_get(L)->kref[key]);
-    return lua_rawget(L, idx);
 }
 
 /* A string header: the table's value (strings; numbers are converted), else the default. */
@@ -70,7 +29,7 @@ static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, i
         size_t n;
         const char *s = lua_tolstring(L, sidx, &n);
         if (plen) {
-            put_tag(L, b, field, 2);
+            put_tag(L, b, field, HEKA_WIRE_BYTES);
             put_varint(L, b, plen + n);
             if (clp_buf_add(b, prefix, plen) || clp_buf_add(b, s, n)) oom(L);
         } else {
@@ -85,19 +44,12 @@ static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, i
     }
 }
 
-static int64_t to_int64(lua_State *L, int idx) {
-    if (lua_isinteger(L, idx)) return (int64_t)lua_tointeger(L, idx);
-    lua_Number d = lua_tonumber(L, idx);
-    if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)) return 0;
-    return (int64_t)d;
-}
-
 static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def) {
     int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t == LUA_TNUMBER) {
         int64_t v = to_int64(L, sidx);
-        if (field != 2) v = (int32_t)v; /* Severity and Pid are int32 */
-        put_tag(L, b, field, 0);
+        if (field != HEKA_MESSAGE_TIMESTAMP) v = (int32_t)v; /* Severity and Pid are int32 */
+        put_tag(L, b, field, HEKA_WIRE_VARINT);
         put_varint(L, b, (uint64_t)v);
     } else if (t != LUA_TNIL) {
         luaL_error(L, "%s %s must be a number, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
@@ -138,244 +90,7 @@ static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *
     } else {
         memcpy(u, d->uuid, 16);
     }
-    put_bytes(L, b, 1, (const char *)u, 16);
-}
-
-enum { VT_STRING = 0, VT_BYTES = 1, VT_INTEGER = 2, VT_DOUBLE = 3, VT_BOOL = 4 };
-
-/* The value type a Lua value implies. */
-static int implied_type(lua_State *L, int idx) {
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING: return VT_STRING;
-    case LUA_TBOOLEAN: return VT_BOOL;
-    case LUA_TNUMBER: return lua_isinteger(L, idx) ? VT_INTEGER : VT_DOUBLE;
-    default: return -1;
-    }
-}
-
-static void check_elem(lua_State *L, const char *name, int vt, int idx) {
-    int t = lua_type(L, idx);
-    int ok = (vt == VT_STRING || vt == VT_BYTES) ? (t == LUA_TSTRING || t == LUA_TNUMBER)
-           : (vt == VT_BOOL) ? t == LUA_TBOOLEAN : t == LUA_TNUMBER;
-    if (!ok) luaL_error(L, "%s field '%s': %s value in a field of value_type %d", clp_get(L)->encode_fname, name, lua_typename(L, t), vt);
-}
-
-/* Opens a length-delimited field 10 in out; returns where its body starts. The length
- * is guessed to fit one byte and fixed up by close_field. */
-static size_t open_field(lua_State *L, clp_buf *out) {
-    reserve(L, out, 2);
-    out->data[out->len++] = (char)(10 << 3 | 2);
-    out->len++; /* one-byte length placeholder */
-    return out->len;
-}
-
-static void close_field(lua_State *L, clp_buf *out, size_t body) {
-    size_t n = out->len - body;
-    if (n < 0x80) {
-        out->data[body - 1] = (char)n;
-    } else {
-        unsigned char tmp[10];
-        size_t k = 0;
-        uint64_t v = n;
-        while (v >= 0x80) {
-            tmp[k++] = (unsigned char)(v | 0x80);
-            v >>= 7;
-        }
-        tmp[k++] = (unsigned char)v;
-        reserve(L, out, k - 1);
-        memmove(out->data + body - 1 + k, out->data + body, n);
-        memcpy(out->data + body - 1, tmp, k);
-        out->len += k - 1;
-    }
-    clp_check_output(L, out->len);
-}
-
-/* Writes one Field submessage for name/value (value at vidx) into sb->out. */
-static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
-    clp_sandbox *sb = clp_get(L);
-    clp_buf *f = &sb->out;
-    int vtype = lua_type(L, vidx);
-    /* Fast path: one plain value, by far the common case. */
-    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
-        size_t body = open_field(L, f);
-        put_bytes(L, f, 1, name, nlen);
-        if (vtype == LUA_TSTRING) {
-            size_t n;
-            const char *s = lua_tolstring(L, vidx, &n);
-            put_bytes(L, f, 4, s, n);
-        } else if (vtype == LUA_TBOOLEAN) {
-            reserve(L, f, 5);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_BOOL;
-            f->data[f->len++] = (char)(8 << 3 | 2);
-            f->data[f->len++] = 1;
-            f->data[f->len++] = (char)lua_toboolean(L, vidx);
-        } else if (lua_isinteger(L, vidx)) {
-            reserve(L, f, 14);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_INTEGER;
-            f->data[f->len++] = (char)(6 << 3 | 2);
-            size_t at = f->len++;
-            raw_varint(f, (uint64_t)lua_tointeger(L, vidx));
-            f->data[at] = (char)(f->len - at - 1);
-        } else {
-            double d = (double)lua_tonumber(L, vidx);
-            reserve(L, f, 12);
-            f->data[f->len++] = 2 << 3;
-            f->data[f->len++] = VT_DOUBLE;
-            f->data[f->len++] = (char)(7 << 3 | 2);
-            f->data[f->len++] = 8;
-            memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
-            f->len += 8;
-        }
-        close_field(L, f, body);
-        return;
-    }
-    vidx = lua_absindex(L, vidx);
-    int vt = -1;
-    const char *rep = NULL;
-    size_t replen = 0;
-    int values = vidx; /* a single value or an array table */
-    int single = 1;
-    if (vtype == LUA_TTABLE) {
-        if (rawkey(L, vidx, CLP_K_VALUE) != LUA_TNIL) {
-            values = lua_gettop(L);
-            if (rawkey(L, vidx, CLP_K_REPRESENTATION) == LUA_TSTRING) rep = lua_tolstring(L, -1, &replen);
-            lua_pop(L, 1); /* still referenced by the table */
-            if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
-                vt = (int)lua_tointeger(L, -1);
-                if (vt < 0 || vt > 4) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
-            }
-            lua_pop(L, 1);
-        } else {
-            lua_pop(L, 1);
-        }
-        single = lua_type(L, values) != LUA_TTABLE;
-    }
-    lua_Integer count = single ? 1 : (lua_Integer)lua_rawlen(L, values);
-    if (vt < 0) {
-        if (single) {
-            vt = implied_type(L, values);
-        } else if (count > 0) {
-            lua_rawgeti(L, values, 1);
-            vt = implied_type(L, -1);
-            lua_pop(L, 1);
-            if (vt == VT_INTEGER) { /* an array of numbers is integer only if every element is */
-                for (lua_Integer i = 2; i <= count; i++) {
-                    lua_rawgeti(L, values, i);
-                    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) vt = VT_DOUBLE;
-                    lua_pop(L, 1);
-                }
-            }
-        } else {
-            vt = VT_STRING;
-        }
-        if (vt < 0) luaL_error(L, "%s field '%s': unsupported value type", clp_get(L)->encode_fname, name);
-    }
-    size_t body = open_field(L, f);
-    put_bytes(L, f, 1, name, nlen);
-    if (vt != VT_STRING) {
-        put_tag(L, f, 2, 0);
-        put_varint(L, f, (uint64_t)vt);
-    }
-    if (rep) put_bytes(L, f, 3, rep, replen);
-    clp_buf *packed = &sb->packed;
-    packed->len = 0;
-    for (lua_Integer i = 1; i <= count; i++) {
-        int e;
-        if (single) {
-            lua_pushvalue(L, values);
-        } else {
-            lua_rawgeti(L, values, i);
-        }
-        e = lua_gettop(L);
-        check_elem(L, name, vt, e);
-        if (vt == VT_STRING || vt == VT_BYTES) {
-            size_t n;
-            const char *s = lua_tolstring(L, e, &n);
-            put_bytes(L, f, vt == VT_STRING ? 4 : 5, s, n);
-        } else if (vt == VT_INTEGER) {
-            put_varint(L, packed, (uint64_t)to_int64(L, e));
-        } else if (vt == VT_DOUBLE) {
-            double d = (double)lua_tonumber(L, e);
-            if (clp_buf_add(packed, &d, 8)) oom(L); /* little-endian hosts only (x86_64, arm64) */
-        } else {
-            unsigned char bv = (unsigned char)lua_toboolean(L, e);
-            if (clp_buf_add(packed, &bv, 1)) oom(L);
-        }
-        lua_pop(L, 1);
-    }
-    if (packed->len) put_bytes(L, f, vt == VT_INTEGER ? 6 : vt == VT_DOUBLE ? 7 : 8, packed->data, packed->len);
-    if (values != vidx) lua_pop(L, 1);
-    close_field(L, f, body);
-}
-
-typedef struct {
-    const char *s;
-    size_t n;
-    int vidx; /* the value's stack index */
-} key_ref;
-
-static int cmp_keys(const void *a, const void *b) {
-    const key_ref *x = a, *y = b;
-    size_t n = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->s, y->s, n);
-    return c ? c : (x->n < y->n ? -1 : x->n > y->n);
-}
-
-static void encode_fields(lua_State *L, int fidx) {
-    clp_sandbox *sb = clp_get(L);
-    fidx = lua_absindex(L, fidx);
-    /* Array form: { {name=..., value=..., representation=..., value_type=...}, ... } */
-    if (lua_rawgeti(L, fidx, 1) == LUA_TTABLE) {
-        lua_pop(L, 1);
-        lua_Integer n = (lua_Integer)lua_rawlen(L, fidx);
-        for (lua_Integer i = 1; i <= n; i++) {
-            if (lua_rawgeti(L, fidx, i) != LUA_TTABLE) luaL_error(L, "%s Fields[%d] must be a table", clp_get(L)->encode_fname, (int)i);
-            int e = lua_gettop(L);
-            if (rawkey(L, e, CLP_K_NAME) != LUA_TSTRING) luaL_error(L, "%s Fields[%d] has no name", clp_get(L)->encode_fname, (int)i);
-            size_t nl;
-            const char *name = lua_tolstring(L, -1, &nl);
-            encode_field(L, name, nl, e);
-            lua_pop(L, 2);
-        }
-        return;
-    }
-    lua_pop(L, 1);
-    /* Hash form: one pass leaves every value on the stack, then names are sorted so the
-     * output does not depend on Lua's table order. Names stay valid: the table holds them. */
-    int base = lua_gettop(L);
-    clp_buf *keys = &sb->keys;
-    keys->len = 0;
-    size_t count = 0;
-    lua_pushnil(L);
-    while (lua_next(L, fidx)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, "%s field names must be strings, got %s", clp_get(L)->encode_fname, luaL_typename(L, -2));
-        luaL_checkstack(L, 3, "too many fields");
-        lua_insert(L, -2); /* [.. value, key] */
-        key_ref k;
-        k.s = lua_tolstring(L, -1, &k.n);
-        k.vidx = lua_gettop(L) - 1;
-        if (clp_buf_add(keys, &k, sizeof k)) oom(L);
-        count++;
-    }
-    key_ref *ks = (key_ref *)keys->data;
-    if (count > 16) {
-        qsort(ks, count, sizeof *ks, cmp_keys);
-    } else {
-        for (size_t i = 1; i < count; i++) {
-            key_ref k = ks[i];
-            size_t j = i;
-            while (j > 0 && cmp_keys(&ks[j - 1], &k) > 0) {
-                ks[j] = ks[j - 1];
-                j--;
-            }
-            ks[j] = k;
-        }
-    }
-    for (size_t i = 0; i < count; i++) encode_field(L, ks[i].s, ks[i].n, ks[i].vidx);
-    lua_settop(L, base);
+    put_bytes(L, b, HEKA_MESSAGE_UUID, (const char *)u, 16);
 }
 
 enum { H_UUID, H_TIMESTAMP, H_TYPE, H_LOGGER, H_SEVERITY, H_PAYLOAD, H_ENVVERSION, H_PID, H_HOSTNAME, H_FIELDS, H_COUNT };
@@ -433,19 +148,19 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_buf *b = &sb->out;
     b->len = 0;
     uuid_header(L, b, slot[H_UUID], &d);
-    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", 2, &d.timestamp);
-    string_header(L, b, slot[H_TYPE], "Type", 3, &d.type, d.type_prefix, d.type_prefix_len);
-    if (d.force_logger) put_value(L, b, 4, &d.logger);
-    else string_header(L, b, slot[H_LOGGER], "Logger", 4, &d.logger, NULL, 0);
-    int_header(L, b, slot[H_SEVERITY], "Severity", 5, &d.severity);
-    string_header(L, b, slot[H_PAYLOAD], "Payload", 6, &d.payload, NULL, 0);
-    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", 7, &d.env_version, NULL, 0);
-    int_header(L, b, slot[H_PID], "Pid", 8, &d.pid);
-    string_header(L, b, slot[H_HOSTNAME], "Hostname", 9, &d.hostname, NULL, 0);
+    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", HEKA_MESSAGE_TIMESTAMP, &d.timestamp);
+    string_header(L, b, slot[H_TYPE], "Type", HEKA_MESSAGE_TYPE, &d.type, d.type_prefix, d.type_prefix_len);
+    if (d.force_logger) put_value(L, b, HEKA_MESSAGE_LOGGER, &d.logger);
+    else string_header(L, b, slot[H_LOGGER], "Logger", HEKA_MESSAGE_LOGGER, &d.logger, NULL, 0);
+    int_header(L, b, slot[H_SEVERITY], "Severity", HEKA_MESSAGE_SEVERITY, &d.severity);
+    string_header(L, b, slot[H_PAYLOAD], "Payload", HEKA_MESSAGE_PAYLOAD, &d.payload, NULL, 0);
+    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", HEKA_MESSAGE_ENV_VERSION, &d.env_version, NULL, 0);
+    int_header(L, b, slot[H_PID], "Pid", HEKA_MESSAGE_PID, &d.pid);
+    string_header(L, b, slot[H_HOSTNAME], "Hostname", HEKA_MESSAGE_HOSTNAME, &d.hostname, NULL, 0);
     clp_check_output(L, b->len);
     if (slot[H_FIELDS]) {
         int t = lua_type(L, slot[H_FIELDS]);
-        if (t == LUA_TTABLE) encode_fields(L, slot[H_FIELDS]);
+        if (t == LUA_TTABLE) clp_encode_fields(L, slot[H_FIELDS]);
         else if (t != LUA_TNIL) luaL_error(L, "%s Fields must be a table", clp_get(L)->encode_fname);
     }
     lua_settop(L, base);

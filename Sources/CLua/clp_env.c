@@ -5,21 +5,20 @@
  *  - pcall/xpcall/coroutine.resume swallow errors: after each, a tripped limit is
  *    raised again (clp_check_limits), so a caught limit still ends the plugin;
  *  - an xpcall message handler raised by the count hook would run with hooks off:
- *    once the sandbox is terminated the handler is skipped;
+ *    once a limit has tripped the handler is skipped;
  *  - __gc finalizers run with hooks off and cannot be stopped: setmetatable refuses a
  *    metatable with a __gc field (Lua only registers finalizers at setmetatable time);
  *  - binary chunks can break the VM: load is text only, string.dump is gone;
  *  - collectgarbage("stop"/tuning) could defeat the memory limit: refused. */
 #define _DEFAULT_SOURCE
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "clp_internal.h"
-
-#define CLP_LOADED "clp.loaded"
-#define CLP_SKIP "clp.skip"
+#include "clp_api.h"
+#include "clp_env.h"
+#include "clp_limits.h"
+#include "clp_require.h"
 
 static int finish_pcall(lua_State *L, int status, lua_KContext extra) {
     if (status != LUA_OK && status != LUA_YIELD) {
@@ -42,7 +41,7 @@ static int sb_pcall(lua_State *L) {
 
 static int xpcall_handler(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
-    if (sb->terminated || sb->mem_pending) return 1; /* leave the error as it is */
+    if (sb->tripped || sb->mem_pending) return 1; /* leave the error as it is */
     int n = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -199,120 +198,6 @@ static void open_os(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* Native modules from Debian's packages, loaded by soname from the host's library path:
- * never from a path a script controls. */
-static int load_native(lua_State *L, const char *soname, const char *sym) {
-    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-    if (!h) return luaL_error(L, "native module %s is not installed (%s)", soname, dlerror());
-    lua_CFunction f = (lua_CFunction)dlsym(h, sym);
-    if (!f) return luaL_error(L, "native module %s lacks %s", soname, sym);
-    lua_pushcfunction(L, f);
-    lua_call(L, 0, 1);
-    return 1;
-}
-
-static int load_file_module(lua_State *L, const char *path, const char *name) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) luaL_addlstring(&b, chunk, n);
-    fclose(f);
-    luaL_pushresult(&b);
-    size_t len;
-    const char *src = lua_tolstring(L, -1, &len);
-    lua_pushfstring(L, "@%s", path);
-    if (luaL_loadbufferx(L, src, len, lua_tostring(L, -1), "t") != LUA_OK) return lua_error(L);
-    lua_pushstring(L, name);
-    lua_call(L, 1, 1);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    return 1;
-}
-
-static int valid_module_name(const char *s, size_t n) {
-    if (n == 0 || n > 128 || s[0] == '.' || s[n - 1] == '.') return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.')) return 0;
-        if (c == '.' && s[i + 1] == '.') return 0;
-    }
-    return 1;
-}
-
-static int find_module(lua_State *L, const char *name, size_t n) {
-    clp_sandbox *sb = clp_get(L);
-    char rel[160];
-    for (size_t i = 0; i <= n; i++) rel[i] = name[i] == '.' ? '/' : name[i];
-    const char *p = sb->module_path;
-    while (p && *p) {
-        const char *e = strchr(p, ';');
-        size_t dl = e ? (size_t)(e - p) : strlen(p);
-        if (dl > 0 && dl < 3900) {
-            char path[4096];
-            snprintf(path, sizeof path, "%.*s/%s.lua", (int)dl, p, rel);
-            if (load_file_module(L, path, name)) return 1;
-        }
-        p = e ? e + 1 : NULL;
-    }
-    return 0;
-}
-
-static int sb_require(lua_State *L) {
-    size_t n;
-    const char *name = luaL_checklstring(L, 1, &n);
-    lua_settop(L, 1);
-    lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED); /* 2 */
-    if (lua_getfield(L, 2, name) != LUA_TNIL) return 1;
-    lua_pop(L, 1);
-    static const char *const stdlib[] = {"string", "table", "math", "os", "utf8", "coroutine", NULL};
-    for (int i = 0; stdlib[i]; i++) {
-        if (strcmp(name, stdlib[i]) == 0) {
-            luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-            lua_getfield(L, -1, name);
-            return 1;
-        }
-    }
-    int setglobal = 0;
-    if (strcmp(name, "lpeg") == 0) {
-        load_native(L, "liblua5.4-lpeg.so.2", "luaopen_lpeg");
-        setglobal = 1;
-    } else if (strcmp(name, "cjson") == 0) {
-        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson");
-        setglobal = 1;
-    } else if (strcmp(name, "cjson.safe") == 0) {
-        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson_safe");
-    } else if (strcmp(name, "circular_buffer") == 0) {
-        clp_open_circular_buffer(L);
-        setglobal = 1;
-    } else if (strcmp(name, "re") == 0) {
-        if (!load_file_module(L, "/usr/share/lua/5.4/re.lua", name))
-            return luaL_error(L, "module 're' not found (install lua-lpeg)");
-    } else {
-        if (!valid_module_name(name, n)) return luaL_error(L, "module '%s' is not a valid module name", name);
-        if (!find_module(L, name, n)) return luaL_error(L, "module '%s' not found", name);
-    }
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushboolean(L, 1);
-    }
-    lua_pushvalue(L, -1);
-    lua_setfield(L, 2, name);
-    /* Modules are code, not state: preserve_data skips them. */
-    lua_getfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
-    lua_pushvalue(L, -2);
-    lua_pushboolean(L, 1);
-    lua_rawset(L, -3);
-    lua_pop(L, 1);
-    if (setglobal) {
-        lua_pushvalue(L, -1);
-        lua_setglobal(L, name);
-    }
-    return 1;
-}
-
 static void wrap_global(lua_State *L, const char *name, lua_CFunction f) {
     lua_getglobal(L, name);
     lua_pushcclosure(L, f, 1);
@@ -345,7 +230,7 @@ int clp_open_environment(lua_State *L) {
     lua_register(L, "pcall", sb_pcall);
     lua_register(L, "xpcall", sb_xpcall);
     lua_register(L, "print", sb_print);
-    lua_register(L, "require", sb_require);
+    lua_register(L, "require", clp_require);
     lua_getglobal(L, "coroutine");
     lua_getfield(L, -1, "resume");
     lua_pushcclosure(L, sb_resume, 1);
@@ -358,7 +243,7 @@ int clp_open_environment(lua_State *L) {
     lua_pop(L, 1);
 
     lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, CLP_LOADED);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_LOADED);
     clp_register_api(L, sb->kind);
     static const char *const keys[] = {"value", "representation", "value_type", "name"};
     for (int i = 0; i < 4; i++) {
@@ -380,7 +265,7 @@ int clp_open_environment(lua_State *L) {
     }
     lua_pushboolean(L, 1);
     lua_rawset(L, -3); /* the global table itself */
-    lua_setfield(L, LUA_REGISTRYINDEX, CLP_SKIP);
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_SKIP);
     /* ... and so are its other initial values (_VERSION): a shallow copy to compare with. */
     lua_newtable(L);
     lua_pushglobaltable(L);
@@ -391,30 +276,6 @@ int clp_open_environment(lua_State *L) {
         lua_rawset(L, -5);
     }
     lua_pop(L, 1);
-    lua_setfield(L, LUA_REGISTRYINDEX, "clp.initial");
+    lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_INITIAL);
     return 0;
-}
-
-size_t clp_env_modules(lua_State *L, char *buf, size_t cap) {
-    size_t used = 0;
-    if (!L || cap == 0) return 0;
-    if (lua_getfield(L, LUA_REGISTRYINDEX, CLP_LOADED) != LUA_TTABLE) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            size_t n;
-            const char *s = lua_tolstring(L, -1, &n);
-            if (used + n + 1 <= cap) {
-                memcpy(buf + used, s, n);
-                used += n;
-                buf[used++] = '\n';
-            }
-        }
-    }
-    lua_pop(L, 1);
-    return used;
 }

@@ -5,11 +5,15 @@
  *     _G["alias"] = _G["t"]      -- shared tables stay shared, cycles are fine
  *     _G["data"] = __clp_userdata("circular_buffer", "...")   -- userdata that can preserve itself
  * skipping functions, threads, other userdata, the environment and required modules.
- * Restoring runs this text in a scratch table (clp_sandbox_restore). */
+ * Restoring runs this text in a scratch table (clp_sandbox_restore). Both entries run
+ * here, with the limits lifted (preserve) or bounded for the data (restore). */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include "clp_internal.h"
+#include "clp_env.h"
+#include "clp_limits.h"
+#include "clp_preserve.h"
 
 static void out(lua_State *L, clp_buf *b, const char *s, size_t n) {
     if (clp_buf_add(b, s, n)) luaL_error(L, "preserve_data() out of memory");
@@ -89,8 +93,8 @@ static int serializable_key(lua_State *L, int idx) {
 /* A userdata that preserves itself: __clp_userdata(KIND, TEXT), rebuilt on restore by
  * the restorer its module registered. */
 static void userdata_value(lua_State *L, clp_buf *b, int v) {
-    luaL_getmetafield(L, v, "__clp_kind");
-    luaL_getmetafield(L, v, "__clp_preserve");
+    luaL_getmetafield(L, v, CLP_META_KIND);
+    luaL_getmetafield(L, v, CLP_META_PRESERVE);
     lua_pushvalue(L, v);
     lua_call(L, 1, 1);
     size_t kl, tl;
@@ -115,7 +119,7 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         int k = lua_gettop(L) - 1, v = k + 1;
         int vt = lua_type(L, v);
         /* only a C function the host installed (scripts cannot reach those metatables) */
-        int preservable = vt == LUA_TUSERDATA && luaL_getmetafield(L, v, "__clp_preserve") == LUA_TFUNCTION && lua_iscfunction(L, -1);
+        int preservable = vt == LUA_TUSERDATA && luaL_getmetafield(L, v, CLP_META_PRESERVE) == LUA_TFUNCTION && lua_iscfunction(L, -1);
         if (vt == LUA_TUSERDATA && lua_gettop(L) > v) lua_settop(L, v);
         int skip = !serializable_key(L, k) || vt == LUA_TFUNCTION || (vt == LUA_TUSERDATA && !preservable) || vt == LUA_TTHREAD ||
                    vt == LUA_TLIGHTUSERDATA;
@@ -126,7 +130,7 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         }
         if (!skip && depth == 0) {
             /* a global still holding its initial value is environment, not state */
-            lua_getfield(L, LUA_REGISTRYINDEX, "clp.initial");
+            lua_getfield(L, LUA_REGISTRYINDEX, CLP_REG_INITIAL);
             lua_pushvalue(L, k);
             lua_rawget(L, -2);
             skip = lua_rawequal(L, -1, v);
@@ -179,10 +183,10 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
     }
 }
 
-int clp_serialize_globals(lua_State *L, clp_buf *b) {
+static int serialize_globals(lua_State *L, clp_buf *b) {
     lua_settop(L, 1);
     lua_newtable(L);                                 /* 2: seen */
-    lua_getfield(L, LUA_REGISTRYINDEX, "clp.skip");  /* 3: skip set */
+    lua_getfield(L, LUA_REGISTRYINDEX, CLP_REG_SKIP);  /* 3: skip set */
     lua_pushglobaltable(L);                          /* 4: _G */
     lua_pushliteral(L, "_G");                        /* 5: path */
     lua_pushvalue(L, 4);
@@ -190,4 +194,148 @@ int clp_serialize_globals(lua_State *L, clp_buf *b) {
     lua_rawset(L, 2);
     table_body(L, b, 4, 5, 2, 3, 0);
     return 0;
+}
+
+static int preserve_trampoline(lua_State *L) {
+    clp_buf *out = lua_touserdata(L, 1);
+    return serialize_globals(L, out);
+}
+
+int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len) {
+    lua_State *L = sb->L;
+    clp_buf b = {0};
+    *out = NULL;
+    *len = 0;
+    clp_limits_lift(sb);
+    lua_settop(L, 0);
+    lua_pushcfunction(L, preserve_trampoline);
+    lua_pushlightuserdata(L, &b);
+    int rc = lua_pcall(L, 1, 0, 0);
+    clp_limits_reinstate(sb);
+    if (rc != LUA_OK) {
+        /* The state cannot be saved, but the script is intact and goes on running: the
+         * reason is handed back in *out. Nothing here trips a limit (they are lifted). */
+        *out = strdup(lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserve_data() failed");
+        lua_settop(L, 0);
+        clp_buf_free(&b);
+        return CLP_PRESERVE_FAILED;
+    }
+    *out = b.data;
+    *len = b.len;
+    return CLP_OK;
+}
+
+/* __clp_userdata(kind, text): rebuilds a preserved userdata with the restorer its
+ * module registered (circular_buffer). */
+static int restore_userdata(lua_State *L) {
+    const char *kind = luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, CLP_REG_RESTORERS);
+    if (lua_getfield(L, -1, kind) != LUA_TFUNCTION) {
+        /* its module is not loaded yet: load it the way the script would */
+        lua_pop(L, 1);
+        lua_getglobal(L, "require");
+        lua_pushstring(L, kind);
+        lua_call(L, 1, 0);
+        if (lua_getfield(L, -1, kind) != LUA_TFUNCTION) return luaL_error(L, "preserved %s cannot be restored", kind);
+    }
+    lua_pushvalue(L, 2);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/* Runs the preserved chunk in a scratch environment T (T._G = T), then copies T into
+ * the real globals only when _PRESERVATION_VERSION matches. */
+static int restore_trampoline(lua_State *L) {
+    const char *data = lua_touserdata(L, 1);
+    size_t len = (size_t)lua_tointeger(L, 2);
+    lua_settop(L, 0);
+    if (luaL_loadbufferx(L, data, len, "=preserved data", "t") != LUA_OK) return lua_error(L);
+    lua_newtable(L); /* T at 2 */
+    lua_pushvalue(L, 2);
+    lua_setfield(L, 2, "_G");
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "math");
+    lua_setfield(L, 2, "math");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, restore_userdata);
+    lua_setfield(L, 2, "__clp_userdata");
+    lua_pushvalue(L, 2);
+    lua_setupvalue(L, 1, 1);
+    lua_pushvalue(L, 1);
+    lua_call(L, 0, 0);
+    lua_remove(L, 1); /* T at 1 */
+    lua_pushglobaltable(L); /* G at 2 */
+    lua_getfield(L, 1, "_PRESERVATION_VERSION");
+    lua_pushliteral(L, "_PRESERVATION_VERSION");
+    lua_rawget(L, 2);
+    lua_Number saved = lua_tonumber(L, -2), current = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+    if (saved != current) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "math");
+    lua_replace(L, 3); /* math lib at 3 */
+    lua_settop(L, 3);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        int skip = 0;
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            const char *k = lua_tostring(L, -2);
+            if (strcmp(k, "_G") == 0 && lua_rawequal(L, -1, 1)) skip = 1;
+            if (strcmp(k, "math") == 0 && lua_rawequal(L, -1, 3)) skip = 1;
+            if (strcmp(k, "__clp_userdata") == 0) skip = 1;
+        }
+        if (!skip) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, 2);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **err) {
+    lua_State *L = sb->L;
+    *err = NULL;
+    if (sb->terminated) return CLP_TERMINATED;
+    /* Preserved data is straight-line code: bound it anyway (a corrupt or edited file
+     * must not hang or exhaust the host), with room for the transient copy it makes. */
+    clp_limits_begin(sb, "");
+    sb->trip_ends_call_only = 1;
+    sb->mem_limit_now = sb->limits.memory_limit ? sb->limits.memory_limit * 2 : 0;
+    unsigned long long saved_limit = sb->limits.instruction_limit;
+    sb->limits.instruction_limit = 1000000ULL + 20ULL * len;
+    lua_settop(L, 0);
+    lua_pushcfunction(L, restore_trampoline);
+    lua_pushlightuserdata(L, (void *)data);
+    lua_pushinteger(L, (lua_Integer)len);
+    int rc = lua_pcall(L, 2, 1, 0);
+    sb->trip_ends_call_only = 0;
+    sb->limits.instruction_limit = saved_limit;
+    clp_limits_reinstate(sb);
+    sb->has_deadline = 0;
+    int result = CLP_OK;
+    if (rc != LUA_OK || sb->mem_pending || sb->tripped) {
+        const char *why = sb->tripped ? sb->err
+                        : (rc == LUA_ERRMEM || sb->mem_pending) ? "memory_limit exceeded"
+                        : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "preserved data did not load";
+        *err = strdup(why);
+        result = CLP_PRESERVE_FAILED;
+        /* Only the scratch table was touched: the script's own state is intact, so the
+         * sandbox goes on without the preserved data, and the trip ends with this call. */
+        sb->tripped = 0;
+        sb->err[0] = 0;
+        sb->mem_pending = 0;
+        clp_limits_rehook(sb);
+    } else if (!lua_toboolean(L, -1)) {
+        result = CLP_MISSING;
+    }
+    lua_settop(L, 0);
+    return result;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "heka_wire.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,9 +51,10 @@ typedef struct {
 
 /* What read_message asks for. Header codes equal Heka's protobuf field numbers. */
 enum {
-    CLP_RM_UUID = 1, CLP_RM_TIMESTAMP = 2, CLP_RM_TYPE = 3, CLP_RM_LOGGER = 4,
-    CLP_RM_SEVERITY = 5, CLP_RM_PAYLOAD = 6, CLP_RM_ENVVERSION = 7, CLP_RM_PID = 8,
-    CLP_RM_HOSTNAME = 9, CLP_RM_FIELD = 10, CLP_RM_RAW = 11, CLP_RM_FRAMED = 12, CLP_RM_SIZE = 13
+    CLP_RM_UUID = HEKA_MESSAGE_UUID, CLP_RM_TIMESTAMP = HEKA_MESSAGE_TIMESTAMP, CLP_RM_TYPE = HEKA_MESSAGE_TYPE,
+    CLP_RM_LOGGER = HEKA_MESSAGE_LOGGER, CLP_RM_SEVERITY = HEKA_MESSAGE_SEVERITY, CLP_RM_PAYLOAD = HEKA_MESSAGE_PAYLOAD,
+    CLP_RM_ENVVERSION = HEKA_MESSAGE_ENV_VERSION, CLP_RM_PID = HEKA_MESSAGE_PID, CLP_RM_HOSTNAME = HEKA_MESSAGE_HOSTNAME,
+    CLP_RM_FIELD = HEKA_MESSAGE_FIELDS, CLP_RM_RAW = 11, CLP_RM_FRAMED = 12, CLP_RM_SIZE = 13
 };
 
 /* Host answers. */
@@ -107,8 +109,9 @@ typedef struct {
 /* Sets (or, with NULL, clears) the current message's headers. */
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
 
-/* Results of a call. */
-enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2 };
+/* Results of a call. CLP_PRESERVE_FAILED: preserve or restore could not save or load
+ * the data; unlike CLP_TERMINATED the sandbox goes on. */
+enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2, CLP_PRESERVE_FAILED = 3 };
 
 /* Creates a state with the restricted environment. module_path: directories searched
  * by require, separated by ';'. Returns NULL only when out of memory. */
@@ -141,13 +144,14 @@ void clp_sandbox_terminate(clp_sandbox *sb, const char *reason);
 void clp_sandbox_usage(clp_sandbox *sb, clp_usage *u);
 
 /* preserve_data: serializes the script's globals as Lua source into a malloc'd buffer
- * (*out, *len; free() it). CLP_OK, or CLP_TERMINATED with the reason as a malloc'd C
- * string in *out: the state cannot be saved, but the sandbox is not terminated. */
+ * (*out, *len; free() it). CLP_OK, or CLP_PRESERVE_FAILED with the reason as a malloc'd
+ * C string in *out: the state cannot be saved, but the sandbox is not terminated. */
 int clp_sandbox_preserve(clp_sandbox *sb, char **out, size_t *len);
 /* Restores globals written by clp_sandbox_preserve. Returns CLP_OK, CLP_MISSING when
- * _PRESERVATION_VERSION differs (nothing restored), or CLP_TERMINATED with a reason
- * in *err (a malloc'd string; free() it) when the data does not load; the sandbox
- * stays usable in that case. */
+ * _PRESERVATION_VERSION differs (nothing restored), CLP_PRESERVE_FAILED with a reason
+ * in *err (a malloc'd string; free() it) when the data does not load (a limit it trips
+ * ends the restore, not the sandbox, which stays usable), or CLP_TERMINATED (*err NULL)
+ * when the sandbox was terminated already. */
 int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **err);
 
 #ifdef __cplusplus

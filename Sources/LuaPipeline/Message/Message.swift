@@ -1,3 +1,5 @@
+import CHekaWire
+
 /// Heka's message, the one thing that flows through luapiped.
 ///
 /// This tree form is for building and inspecting messages (tests, `luapiped test`, JSON
@@ -92,18 +94,18 @@ public enum Header: String, Sendable, CaseIterable {
     case severity = "Severity", payload = "Payload", envVersion = "EnvVersion", pid = "Pid"
     case hostname = "Hostname"
 
-    /// Protobuf field number in Heka's `Message`.
+    /// Protobuf field number in Heka's `Message` (CHekaWire's, shared with the C encoder).
     var fieldNumber: Int {
         switch self {
-        case .uuid: 1
-        case .timestamp: 2
-        case .type: 3
-        case .logger: 4
-        case .severity: 5
-        case .payload: 6
-        case .envVersion: 7
-        case .pid: 8
-        case .hostname: 9
+        case .uuid: HEKA_MESSAGE_UUID
+        case .timestamp: HEKA_MESSAGE_TIMESTAMP
+        case .type: HEKA_MESSAGE_TYPE
+        case .logger: HEKA_MESSAGE_LOGGER
+        case .severity: HEKA_MESSAGE_SEVERITY
+        case .payload: HEKA_MESSAGE_PAYLOAD
+        case .envVersion: HEKA_MESSAGE_ENV_VERSION
+        case .pid: HEKA_MESSAGE_PID
+        case .hostname: HEKA_MESSAGE_HOSTNAME
         }
     }
 }

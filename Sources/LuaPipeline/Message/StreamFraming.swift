@@ -1,20 +1,22 @@
-/// Heka's stream framing: `0x1E`, one byte of header length, a `Header` protobuf whose
-/// field 1 is the message length, `0x1F`, then the message.
-public enum StreamFraming {
-    public static let recordSeparator: UInt8 = 0x1E
-    public static let unitSeparator: UInt8 = 0x1F
-    /// Heka's default `max_message_size`.
-    public static let defaultMaxMessageSize = 64 * 1024
+import CHekaWire
 
-    /// Frames one encoded message.
+/// Heka's stream framing: `0x1E`, one byte of header length, a `Header` protobuf whose
+/// field 1 is the message length, `0x1F`, then the message. The constants and the frame
+/// header writer are CHekaWire's (`heka_wire.h`), shared with the sandbox's C.
+public enum StreamFraming {
+    // Computed, not stored: they fold to constants in the reader's byte loop.
+    public static var recordSeparator: UInt8 { UInt8(truncatingIfNeeded: HEKA_RECORD_SEPARATOR) }
+    public static var unitSeparator: UInt8 { UInt8(truncatingIfNeeded: HEKA_UNIT_SEPARATOR) }
+    /// Heka's default `max_message_size`.
+    public static var defaultMaxMessageSize: Int { Int(HEKA_DEFAULT_MAX_MESSAGE_SIZE) }
+
+    /// Frames one encoded message: the same bytes as `encode_message(msg, true)` in Lua,
+    /// whose C calls the same `heka_frame_header`.
     public static func frame(_ message: some Collection<UInt8>) -> [UInt8] {
-        var header: [UInt8] = []
-        header.appendTag(1, .varint)
-        header.appendVarint(UInt64(message.count))
-        var out: [UInt8] = [recordSeparator, UInt8(header.count)]
-        out.reserveCapacity(3 + header.count + message.count)
-        out.append(contentsOf: header)
-        out.append(unitSeparator)
+        let count = message.count
+        var out = [UInt8](unsafeUninitializedCapacity: Int(HEKA_FRAME_HEADER_MAX) + count) { buf, initialized in
+            initialized = heka_frame_header(buf.baseAddress!, UInt64(count))
+        }
         out.append(contentsOf: message)
         return out
     }
@@ -150,14 +152,14 @@ public struct FramedStreamReader: Sendable {
         return next()
     }
 
-    /// Reads `message_length` (field 1) from a Header protobuf.
+    /// Reads `message_length` from a Header protobuf.
     static func messageLength(_ header: ArraySlice<UInt8>) -> Int? {
         Array(header).withUnsafeBytes { raw -> Int? in
             var reader = WireReader(raw)
             var length: Int?
             while !reader.atEnd {
                 guard let (f, wire) = try? reader.readTag() else { return nil }
-                if f == 1 && wire == 0 {
+                if f == HEKA_HEADER_MESSAGE_LENGTH && wire == HEKA_WIRE_VARINT {
                     guard let v = try? reader.readVarint(), v <= UInt64(Int32.max) else { return nil }
                     length = Int(v)
                 } else if (try? reader.skip(wire: wire)) == nil {

@@ -1,3 +1,4 @@
+import CHekaWire
 import CLua
 
 /// The C side calls these with the sandbox as its host pointer. They only read and
@@ -82,12 +83,14 @@ extension Sandbox {
     func publishHeaders(_ m: MessageView) {
         func str(_ r: Range<Int>?) -> clp_value { r.map { stringValue(m, $0) } ?? clp_value() }
         var h = clp_message_headers(
-            uuid: str(m.rangeOfHeader(fieldNumber: 1)), timestamp: Self.integer(m.timestamp),
-            type: str(m.rangeOfHeader(fieldNumber: 3)), logger: str(m.rangeOfHeader(fieldNumber: 4)),
+            uuid: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_UUID)), timestamp: Self.integer(m.timestamp),
+            type: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_TYPE)),
+            logger: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_LOGGER)),
             severity: m.severityValue.map { Self.integer(Int64($0)) } ?? clp_value(),
-            payload: str(m.rangeOfHeader(fieldNumber: 6)), env_version: str(m.rangeOfHeader(fieldNumber: 7)),
+            payload: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_PAYLOAD)),
+            env_version: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_ENV_VERSION)),
             pid: m.pid.map { Self.integer(Int64($0)) } ?? clp_value(),
-            hostname: str(m.rangeOfHeader(fieldNumber: 9)),
+            hostname: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_HOSTNAME)),
             raw: m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), size: m.bytes.count)
         clp_sandbox_set_message(handle, &h)
     }
@@ -185,41 +188,47 @@ extension Sandbox {
         var out: [UInt8] = []
         out.reserveCapacity(96 + payload.count)
         if kind == .decoder, let input = currentMessage {
-            if injectionsThisCall == 0, let u = input.rangeOfHeader(fieldNumber: 1) {
-                out.appendLengthDelimited(1, input.bytes[u])
+            if injectionsThisCall == 0, let u = input.rangeOfHeader(fieldNumber: HEKA_MESSAGE_UUID) {
+                out.appendLengthDelimited(HEKA_MESSAGE_UUID, input.bytes[u])
             } else {
-                out.appendLengthDelimited(1, uuids.next())
+                out.appendLengthDelimited(HEKA_MESSAGE_UUID, uuids.next())
             }
-            out.appendTag(2, .varint)
+            out.appendTag(HEKA_MESSAGE_TIMESTAMP, .varint)
             out.appendVarint(UInt64(bitPattern: input.timestamp))
-            if let r = input.rangeOfHeader(fieldNumber: 3) { out.appendLengthDelimited(3, input.bytes[r]) }
-            if let r = input.rangeOfHeader(fieldNumber: 4) { out.appendLengthDelimited(4, input.bytes[r]) }
+            if let r = input.rangeOfHeader(fieldNumber: HEKA_MESSAGE_TYPE) {
+                out.appendLengthDelimited(HEKA_MESSAGE_TYPE, input.bytes[r])
+            }
+            if let r = input.rangeOfHeader(fieldNumber: HEKA_MESSAGE_LOGGER) {
+                out.appendLengthDelimited(HEKA_MESSAGE_LOGGER, input.bytes[r])
+            }
             if let s = input.severityValue {
-                out.appendTag(5, .varint)
+                out.appendTag(HEKA_MESSAGE_SEVERITY, .varint)
                 out.appendVarint(UInt64(bitPattern: Int64(s)))
             }
-            out.appendLengthDelimited(6, payload)
+            out.appendLengthDelimited(HEKA_MESSAGE_PAYLOAD, payload)
             if let p = input.pid {
-                out.appendTag(8, .varint)
+                out.appendTag(HEKA_MESSAGE_PID, .varint)
                 out.appendVarint(UInt64(bitPattern: Int64(p)))
             }
-            if let r = input.rangeOfHeader(fieldNumber: 9) { out.appendLengthDelimited(9, input.bytes[r]) }
+            if let r = input.rangeOfHeader(fieldNumber: HEKA_MESSAGE_HOSTNAME) {
+                out.appendLengthDelimited(HEKA_MESSAGE_HOSTNAME, input.bytes[r])
+            }
         } else {
-            out.appendLengthDelimited(1, uuids.next())
-            out.appendTag(2, .varint)
+            out.appendLengthDelimited(HEKA_MESSAGE_UUID, uuids.next())
+            out.appendTag(HEKA_MESSAGE_TIMESTAMP, .varint)
             out.appendVarint(UInt64(bitPattern: clock()))
-            out.appendLengthDelimited(3, "heka.sandbox-output".utf8)
-            out.appendLengthDelimited(4, name.utf8)
-            out.appendLengthDelimited(6, payload)
-            out.appendTag(8, .varint)
+            out.appendLengthDelimited(HEKA_MESSAGE_TYPE, "heka.sandbox-output".utf8)
+            out.appendLengthDelimited(HEKA_MESSAGE_LOGGER, name.utf8)
+            out.appendLengthDelimited(HEKA_MESSAGE_PAYLOAD, payload)
+            out.appendTag(HEKA_MESSAGE_PID, .varint)
             out.appendVarint(UInt64(bitPattern: Int64(pid)))
-            out.appendLengthDelimited(9, hostname.utf8)
+            out.appendLengthDelimited(HEKA_MESSAGE_HOSTNAME, hostname.utf8)
         }
         for (fieldName, value) in [("payload_type", type), ("payload_name", payloadName)] {
             var f: [UInt8] = []
-            f.appendLengthDelimited(1, fieldName.utf8)
-            f.appendLengthDelimited(4, value)
-            out.appendLengthDelimited(10, f)
+            f.appendLengthDelimited(HEKA_FIELD_NAME, fieldName.utf8)
+            f.appendLengthDelimited(HEKA_FIELD_VALUE_STRING, value)
+            out.appendLengthDelimited(HEKA_MESSAGE_FIELDS, f)
         }
         return out
     }
@@ -228,14 +237,14 @@ extension Sandbox {
         var inheritUuid: Range<Int>?
         if !forEncode, kind == .decoder, let m = currentMessage {
             // Heka's decoders copy these headers of their input (not Payload, EnvVersion).
-            if let r = m.rangeOfHeader(fieldNumber: 3) { d.type = stringValue(m, r) }
-            if let r = m.rangeOfHeader(fieldNumber: 4) { d.logger = stringValue(m, r) }
-            if let r = m.rangeOfHeader(fieldNumber: 9) { d.hostname = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_TYPE) { d.type = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_LOGGER) { d.logger = stringValue(m, r) }
+            if let r = m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_HOSTNAME) { d.hostname = stringValue(m, r) }
             d.timestamp = Self.integer(m.timestamp)
             if let s = m.severityValue { d.severity = Self.integer(Int64(s)) }
             if let p = m.pid { d.pid = Self.integer(Int64(p)) }
             // The first message a decoder makes of its input keeps the input's Uuid.
-            if injectionsThisCall == 0 { inheritUuid = m.rangeOfHeader(fieldNumber: 1) }
+            if injectionsThisCall == 0 { inheritUuid = m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_UUID) }
         } else {
             d.timestamp = Self.integer(clock())
             if !forEncode && kind == .filter {

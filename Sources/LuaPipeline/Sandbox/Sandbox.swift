@@ -210,7 +210,7 @@ public final class Sandbox {
         var out: UnsafeMutablePointer<CChar>?
         var len = 0
         guard clp_sandbox_preserve(handle, &out, &len) == CLP_OK else {
-            // The reason comes back in `out`; the sandbox itself goes on.
+            // CLP_PRESERVE_FAILED: the reason comes back in `out`; the sandbox itself goes on.
             let reason = out.map { String(cString: $0) } ?? "preserve_data() failed"
             free(out)
             throw SandboxError(.terminated, reason)
@@ -230,7 +230,8 @@ public final class Sandbox {
         let rc = data.withUnsafeBufferPointer { buf in
             buf.withMemoryRebound(to: CChar.self) { clp_sandbox_restore(handle, $0.baseAddress, $0.count, &err) }
         }
-        if rc == CLP_TERMINATED {
+        // CLP_TERMINATED: the sandbox was terminated already (err stays NULL).
+        if rc == CLP_PRESERVE_FAILED || rc == CLP_TERMINATED {
             let text = err.map { String(cString: $0) } ?? "preserved data did not load"
             free(err)
             throw SandboxError(.restore, "restore: \(text)")

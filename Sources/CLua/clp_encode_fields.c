@@ -1,0 +1,252 @@
+/* clp_encode_fields.c: a message table's Fields -> Field submessages, in array form
+ * ({ {name=, value=, representation=, value_type=}, ... }) or hash form ({name = value
+ * or {value=, ...}}), the latter written in name order so output does not depend on
+ * Lua's (randomised) table order. value_type is written only when not STRING; numeric
+ * arrays are packed. */
+#include <stdlib.h>
+#include "clp_encode_fields.h"
+#include "clp_encode_wire.h"
+#include "clp_limits.h"
+
+/* t[key] without metamethods; idx must be absolute. */
+static int rawkey(lua_State *L, int idx, int key) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, clp_get(L)->kref[key]);
+    return lua_rawget(L, idx);
+}
+
+/* The value type a Lua value implies. */
+static int implied_type(lua_State *L, int idx) {
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: return HEKA_VALUE_STRING;
+    case LUA_TBOOLEAN: return HEKA_VALUE_BOOL;
+    case LUA_TNUMBER: return lua_isinteger(L, idx) ? HEKA_VALUE_INTEGER : HEKA_VALUE_DOUBLE;
+    default: return -1;
+    }
+}
+
+static void check_elem(lua_State *L, const char *name, int vt, int idx) {
+    int t = lua_type(L, idx);
+    int ok = (vt == HEKA_VALUE_STRING || vt == HEKA_VALUE_BYTES) ? (t == LUA_TSTRING || t == LUA_TNUMBER)
+           : (vt == HEKA_VALUE_BOOL) ? t == LUA_TBOOLEAN : t == LUA_TNUMBER;
+    if (!ok) luaL_error(L, "%s field '%s': %s value in a field of value_type %d", clp_get(L)->encode_fname, name, lua_typename(L, t), vt);
+}
+
+/* Opens a length-delimited Fields entry in out; returns where its body starts. The length
+ * is guessed to fit one byte and fixed up by close_field. */
+static size_t open_field(lua_State *L, clp_buf *out) {
+    reserve(L, out, 2);
+    out->data[out->len++] = (char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
+    out->len++; /* one-byte length placeholder */
+    return out->len;
+}
+
+static void close_field(lua_State *L, clp_buf *out, size_t body) {
+    size_t n = out->len - body;
+    if (n < 0x80) {
+        out->data[body - 1] = (char)n;
+    } else {
+        unsigned char tmp[10];
+        size_t k = 0;
+        uint64_t v = n;
+        while (v >= 0x80) {
+            tmp[k++] = (unsigned char)(v | 0x80);
+            v >>= 7;
+        }
+        tmp[k++] = (unsigned char)v;
+        reserve(L, out, k - 1);
+        memmove(out->data + body - 1 + k, out->data + body, n);
+        memcpy(out->data + body - 1, tmp, k);
+        out->len += k - 1;
+    }
+    clp_check_output(L, out->len);
+}
+
+/* Writes one Field submessage for name/value (value at vidx) into sb->out. */
+static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
+    clp_sandbox *sb = clp_get(L);
+    clp_buf *f = &sb->out;
+    int vtype = lua_type(L, vidx);
+    /* Fast path: one plain value, by far the common case. */
+    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
+        size_t body = open_field(L, f);
+        put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
+        if (vtype == LUA_TSTRING) {
+            size_t n;
+            const char *s = lua_tolstring(L, vidx, &n);
+            put_bytes(L, f, HEKA_FIELD_VALUE_STRING, s, n);
+        } else if (vtype == LUA_TBOOLEAN) {
+            reserve(L, f, 5);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_BOOL;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
+            f->data[f->len++] = 1;
+            f->data[f->len++] = (char)lua_toboolean(L, vidx);
+        } else if (lua_isinteger(L, vidx)) {
+            reserve(L, f, 14);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_INTEGER;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES);
+            size_t at = f->len++;
+            raw_varint(f, (uint64_t)lua_tointeger(L, vidx));
+            f->data[at] = (char)(f->len - at - 1);
+        } else {
+            double d = (double)lua_tonumber(L, vidx);
+            reserve(L, f, 12);
+            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+            f->data[f->len++] = HEKA_VALUE_DOUBLE;
+            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES);
+            f->data[f->len++] = 8;
+            memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
+            f->len += 8;
+        }
+        close_field(L, f, body);
+        return;
+    }
+    vidx = lua_absindex(L, vidx);
+    int vt = -1;
+    const char *rep = NULL;
+    size_t replen = 0;
+    int values = vidx; /* a single value or an array table */
+    int single = 1;
+    if (vtype == LUA_TTABLE) {
+        if (rawkey(L, vidx, CLP_K_VALUE) != LUA_TNIL) {
+            values = lua_gettop(L);
+            if (rawkey(L, vidx, CLP_K_REPRESENTATION) == LUA_TSTRING) rep = lua_tolstring(L, -1, &replen);
+            lua_pop(L, 1); /* still referenced by the table */
+            if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
+                vt = (int)lua_tointeger(L, -1);
+                if (vt < 0 || vt > HEKA_VALUE_BOOL) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
+            }
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 1);
+        }
+        single = lua_type(L, values) != LUA_TTABLE;
+    }
+    lua_Integer count = single ? 1 : (lua_Integer)lua_rawlen(L, values);
+    if (vt < 0) {
+        if (single) {
+            vt = implied_type(L, values);
+        } else if (count > 0) {
+            lua_rawgeti(L, values, 1);
+            vt = implied_type(L, -1);
+            lua_pop(L, 1);
+            if (vt == HEKA_VALUE_INTEGER) { /* an array of numbers is integer only if every element is */
+                for (lua_Integer i = 2; i <= count; i++) {
+                    lua_rawgeti(L, values, i);
+                    if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) vt = HEKA_VALUE_DOUBLE;
+                    lua_pop(L, 1);
+                }
+            }
+        } else {
+            vt = HEKA_VALUE_STRING;
+        }
+        if (vt < 0) luaL_error(L, "%s field '%s': unsupported value type", clp_get(L)->encode_fname, name);
+    }
+    size_t body = open_field(L, f);
+    put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
+    if (vt != HEKA_VALUE_STRING) {
+        put_tag(L, f, HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        put_varint(L, f, (uint64_t)vt);
+    }
+    if (rep) put_bytes(L, f, HEKA_FIELD_REPRESENTATION, rep, replen);
+    clp_buf *packed = &sb->packed;
+    packed->len = 0;
+    for (lua_Integer i = 1; i <= count; i++) {
+        int e;
+        if (single) {
+            lua_pushvalue(L, values);
+        } else {
+            lua_rawgeti(L, values, i);
+        }
+        e = lua_gettop(L);
+        check_elem(L, name, vt, e);
+        if (vt == HEKA_VALUE_STRING || vt == HEKA_VALUE_BYTES) {
+            size_t n;
+            const char *s = lua_tolstring(L, e, &n);
+            put_bytes(L, f, vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, s, n);
+        } else if (vt == HEKA_VALUE_INTEGER) {
+            put_varint(L, packed, (uint64_t)to_int64(L, e));
+        } else if (vt == HEKA_VALUE_DOUBLE) {
+            double d = (double)lua_tonumber(L, e);
+            if (clp_buf_add(packed, &d, 8)) oom(L); /* little-endian hosts only (x86_64, arm64) */
+        } else {
+            unsigned char bv = (unsigned char)lua_toboolean(L, e);
+            if (clp_buf_add(packed, &bv, 1)) oom(L);
+        }
+        lua_pop(L, 1);
+    }
+    if (packed->len)
+        put_bytes(L, f, vt == HEKA_VALUE_INTEGER ? HEKA_FIELD_VALUE_INTEGER : vt == HEKA_VALUE_DOUBLE ? HEKA_FIELD_VALUE_DOUBLE : HEKA_FIELD_VALUE_BOOL,
+                  packed->data, packed->len);
+    if (values != vidx) lua_pop(L, 1);
+    close_field(L, f, body);
+}
+
+typedef struct {
+    const char *s;
+    size_t n;
+    int vidx; /* the value's stack index */
+} key_ref;
+
+static int cmp_keys(const void *a, const void *b) {
+    const key_ref *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->s, y->s, n);
+    return c ? c : (x->n < y->n ? -1 : x->n > y->n);
+}
+
+void clp_encode_fields(lua_State *L, int fidx) {
+    clp_sandbox *sb = clp_get(L);
+    fidx = lua_absindex(L, fidx);
+    /* Array form: { {name=..., value=..., representation=..., value_type=...}, ... } */
+    if (lua_rawgeti(L, fidx, 1) == LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_Integer n = (lua_Integer)lua_rawlen(L, fidx);
+        for (lua_Integer i = 1; i <= n; i++) {
+            if (lua_rawgeti(L, fidx, i) != LUA_TTABLE) luaL_error(L, "%s Fields[%d] must be a table", clp_get(L)->encode_fname, (int)i);
+            int e = lua_gettop(L);
+            if (rawkey(L, e, CLP_K_NAME) != LUA_TSTRING) luaL_error(L, "%s Fields[%d] has no name", clp_get(L)->encode_fname, (int)i);
+            size_t nl;
+            const char *name = lua_tolstring(L, -1, &nl);
+            encode_field(L, name, nl, e);
+            lua_pop(L, 2);
+        }
+        return;
+    }
+    lua_pop(L, 1);
+    /* Hash form: one pass leaves every value on the stack, then names are sorted so the
+     * output does not depend on Lua's table order. Names stay valid: the table holds them. */
+    int base = lua_gettop(L);
+    clp_buf *keys = &sb->keys;
+    keys->len = 0;
+    size_t count = 0;
+    lua_pushnil(L);
+    while (lua_next(L, fidx)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, "%s field names must be strings, got %s", clp_get(L)->encode_fname, luaL_typename(L, -2));
+        luaL_checkstack(L, 3, "too many fields");
+        lua_insert(L, -2); /* [.. value, key] */
+        key_ref k;
+        k.s = lua_tolstring(L, -1, &k.n);
+        k.vidx = lua_gettop(L) - 1;
+        if (clp_buf_add(keys, &k, sizeof k)) oom(L);
+        count++;
+    }
+    key_ref *ks = (key_ref *)keys->data;
+    if (count > 16) {
+        qsort(ks, count, sizeof *ks, cmp_keys);
+    } else {
+        for (size_t i = 1; i < count; i++) {
+            key_ref k = ks[i];
+            size_t j = i;
+            while (j > 0 && cmp_keys(&ks[j - 1], &k) > 0) {
+                ks[j] = ks[j - 1];
+                j--;
+            }
+            ks[j] = k;
+        }
+    }
+    for (size_t i = 0; i < count; i++) encode_field(L, ks[i].s, ks[i].n, ks[i].vidx);
+    lua_settop(L, base);
+}

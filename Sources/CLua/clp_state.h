@@ -1,0 +1,74 @@
+/* clp_state.h: owns struct clp_sandbox (the per-plugin state every C file reads) and
+ * clp_get; functions live in the headers of their concern, not here. */
+#ifndef CLP_STATE_H
+#define CLP_STATE_H
+
+#include <lua5.4/lua.h>
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lualib.h>
+#include <time.h>
+#include "clp_buf.h"
+#include "clp_sandbox.h"
+
+#define CLP_ERR_SIZE 512
+#define CLP_MSG_SIZE 512
+
+struct clp_sandbox {
+    lua_State *L;
+    clp_kind kind;
+    clp_limits limits;
+    clp_callbacks cb;
+    void *host;
+    char *module_path;
+
+    /* memory */
+    size_t mem_current, mem_peak;
+    /* a refused growth not yet retried successfully: Lua is raising a memory error */
+    int mem_pending;
+    const void *refused_block;
+    size_t refused_osize, refused_nsize;
+    size_t mem_limit_now; /* the limit in force (lifted while preserving) */
+
+    /* instructions: charged by the count hook, shared by every coroutine */
+    unsigned long long instr_used, instr_peak, instr_last;
+    unsigned step;
+    int count_instructions;
+    struct timespec deadline;
+    int has_deadline;
+
+    /* output */
+    clp_buf payload;
+    clp_buf out;
+    clp_buf packed; /* scratch: its packed numeric values */
+    clp_buf keys;   /* scratch: hash-form field names being sorted */
+    size_t output_peak;
+
+    /* A limit tripped (the reason is in err): Lua unwinds and runs no further in this
+     * call. The trip ends the plugin (terminated) unless trip_ends_call_only, set by
+     * restore: a bad preserved file costs the preserved data, not the plugin. */
+    int tripped;
+    int trip_ends_call_only;
+    int terminated;
+    char err[CLP_ERR_SIZE];
+    char msg[CLP_MSG_SIZE];
+    size_t msg_len;
+    int has_msg;
+    const char *entry; /* "process_message() ", "timer_event() ", "" */
+
+    int pm_ref, te_ref;
+    clp_message_headers msg_headers;
+    int has_message;
+    int injects_this_call;
+    const char *encode_fname; /* names the API function in encoder errors */
+    /* interned keys the encoder looks up often: value, representation, value_type, name */
+    int kref[4];
+};
+
+enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };
+
+/* The sandbox of a state (kept in its extra space). */
+static inline clp_sandbox *clp_get(lua_State *L) {
+    return *(clp_sandbox **)lua_getextraspace(L);
+}
+
+#endif
