@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """An HTTP sink for luapiped's tests: records every request's body, one JSON line each,
 in DIR/received.jsonl. Answers 400 to a body containing "reject-me", 503 while the file
-DIR/fail_next holds a number above 0 (decremented each time), else 200.
+DIR/fail_next holds a number above 0 (decremented each time), else 200. Exits at once on
+SIGTERM or SIGINT (the tests stop it with SIGTERM).
 
 Usage: http_sink.py PORT DIR"""
 import json
 import os
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -40,4 +42,15 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def stop(signum, frame):
+    # serve_forever() would have to be shut down from another thread; nothing is left
+    # to flush (every request's line is written before it is answered): just exit.
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+# Started by the Swift tests, it inherits the blocked signals of the thread that started
+# it (SIGTERM among them): unblock them, before any thread starts, or SIGTERM never comes.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

@@ -2,11 +2,13 @@
 """An SMTP sink for luapiped's tests (aiosmtpd): writes each e-mail it accepts to
 DIR/mail-N.eml (envelope sender and recipients in X-Envelope-* headers first). Accepts
 AUTH PLAIN for user "alerts" with password "secret" (over plain text, on loopback).
+Exits at once on SIGTERM or SIGINT (the tests stop it with SIGTERM).
 
 Usage: smtp_sink.py PORT DIR"""
 import os
+import signal
 import sys
-import time
+import threading
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -32,9 +34,15 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 controller = Controller(Handler(), hostname="127.0.0.1", port=port, authenticator=authenticator,
                         auth_require_tls=False, auth_required=False)
+stopping = threading.Event()
+signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+signal.signal(signal.SIGINT, lambda signum, frame: stopping.set())
+# Started by the Swift tests, it inherits the blocked signals of the thread that started
+# it (SIGTERM among them): unblock them, before the controller's thread starts, or
+# SIGTERM never comes.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 controller.start()
 try:
-    while True:
-        time.sleep(3600)
+    stopping.wait()
 finally:
     controller.stop()

@@ -36,24 +36,20 @@ import Testing
         let lines = gen.make(120_000, malformedEvery: 1_000_000).lines
         try appendLines(lines[0..<100_000])
         let first = try run(["run", "-c", "luapiped.toml"])
+        defer { terminateAndWait(first) }
         // Stop it once its journal shows it is reading: most likely in the middle of the file.
         let journal = dir.appendingPathComponent("state/logstreamer/access/access.log.journal").path
-        let deadline = Date().addingTimeInterval(60)
-        while !FileManager.default.fileExists(atPath: journal) && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        first.terminate()
-        first.waitUntilExit()
-        #expect(first.terminationStatus == 0)
+        eventually("the first run wrote its journal") { FileManager.default.fileExists(atPath: journal) }
+        #expect(terminateAndWait(first) == 0)
         try appendLines(lines[100_000...])  // written while it is down
         let second = try run(["run", "-c", "luapiped.toml"])
+        defer { terminateAndWait(second) }
         // Done when the journal reaches the end of the file.
         let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("logs/access.log").path)[.size] as! Int
-        while Date() < deadline {
-            if let j = LogstreamJournal.load(journal), j.offset == Int64(size) { break }
-            Thread.sleep(forTimeInterval: 0.05)
+        eventually("the second run's journal reached the end of the file") {
+            LogstreamJournal.load(journal)?.offset == Int64(size)
         }
-        second.terminate()
-        second.waitUntilExit()
-        #expect(second.terminationStatus == 0)
+        #expect(terminateAndWait(second) == 0)
         let text = try String(contentsOf: dir.appendingPathComponent("summary.json"), encoding: .utf8)
         let last = try Message.fromJSON(Array(text.split(separator: "\n").last!.utf8)).message
         #expect(last.field("total")?.value == .integer([120_000]))
@@ -76,15 +72,14 @@ import Testing
             p.standardError = err
             p.standardInput = FileHandle.nullDevice
             try p.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            #expect(p.terminationStatus == 1)
+            let stderr = PipeCollector(err)
+            #expect(waitForExit(p) == 1)
+            let text = stderr.finish()
             #expect(text.contains("broken.toml:1: [StdinInput] decoder: no section named \"missing\""))
             #expect(text.contains("broken.toml:5: [LogOutput] message_matcher: syntax error"))
         }
         FileManager.default.createFile(atPath: dir.appendingPathComponent("good.toml").path, contents: Data("[StdinInput]\n[LogOutput]\nmessage_matcher = \"TRUE\"\n".utf8))
         let ok = try run(["check", "-c", "good.toml"])
-        ok.waitUntilExit()
-        #expect(ok.terminationStatus == 0)
+        #expect(waitForExit(ok) == 0)
     }
 }

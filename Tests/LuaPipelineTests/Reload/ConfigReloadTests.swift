@@ -91,15 +91,14 @@ import Testing
         h.put("luapiped.toml", config(rescan: "20ms"))
         let p = try Pipeline(config: try PipelineConfig.load(path: h.configPath), log: PipelineLog(sink: { _ in }))
         p.start()
-        let deadline = Date().addingTimeInterval(60)
-        while (p.counters.first { $0.name == "access" }?["records"] ?? 0) < 1000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.001) }
+        eventually("1,000 lines are read", interval: .milliseconds(1)) { (p.counters.first { $0.name == "access" }?["records"] ?? 0) >= 1000 }
         h.put("luapiped.toml", config(rescan: "30ms"))
         #expect(p.reloadConfig())
         let more = try FileHandle(forWritingTo: URL(fileURLWithPath: h.path("logs/access.log")))
         try more.seekToEnd()
         try more.write(contentsOf: Data(((20_000..<30_000).map { "line \($0)" }.joined(separator: "\n") + "\n").utf8))
         try more.close()
-        while h.lines("out/all.txt").count < 30_000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        eventually("every line is written", interval: .milliseconds(20)) { h.lines("out/all.txt").count >= 30_000 }
         p.stop()
         #expect(h.lines("out/all.txt") == (0..<30_000).map { "line \($0)" })
         #expect(p.status["access"]?.replacements == 1)
@@ -129,15 +128,8 @@ import Testing
         p.standardOutput = FileHandle.nullDevice
         p.standardError = err
         try p.run()
-        let text = LockedText()
-        let reader = Thread {
-            while true {
-                let d = err.fileHandleForReading.availableData
-                if d.isEmpty { break }
-                text.append(String(decoding: d, as: UTF8.self))
-            }
-        }
-        reader.start()
+        defer { terminateAndWait(p) }
+        let text = PipeCollector(err)
         text.wait(for: "SIGHUP reloads")
         // The drop-in filter is picked up at start-up; a new section arrives with SIGHUP.
         h.put("luapiped.toml", base + """
@@ -153,32 +145,11 @@ import Testing
         kill(p.processIdentifier, SIGHUP)
         text.wait(for: "reload failed")
         #expect(p.isRunning)
-        p.terminate()
-        p.waitUntilExit()
-        reader.join()
-        #expect(p.terminationStatus == 0)
-        #expect(text.value.contains("second: added: started"))
-        #expect(text.value.contains("config: error: reload failed, the running config stays"))
+        #expect(terminateAndWait(p) == 0)
+        let value = text.finish()
+        #expect(value.contains("second: added: started"))
+        #expect(value.contains("config: error: reload failed, the running config stays"))
     }
-}
-
-/// Text appended from one thread and read from another.
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var text = ""
-    func append(_ s: String) { lock.lock(); text += s; lock.unlock() }
-    var value: String { lock.lock(); defer { lock.unlock() }; return text }
-
-    /// Waits (up to a minute) until the text contains `part`.
-    func wait(for part: String) {
-        let deadline = Date().addingTimeInterval(60)
-        while !value.contains(part) && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-    }
-}
-
-extension Thread {
-    /// Waits for a thread started with a closure to finish.
-    func join() { while !isFinished { Thread.sleep(forTimeInterval: 0.01) } }
 }
 
 #if canImport(Glibc)

@@ -20,12 +20,10 @@ import Testing
             sent += 25_000
             h.put("lua.d/filters/counter.lua", countingFilter(version: swap + 1))
             // Messages keep flowing while the new version is built and swapped in.
-            let deadline = Date().addingTimeInterval(60)
-            while h.status("counter")?.replacements ?? 0 < swap && Date() < deadline {
+            eventually("version \(swap + 1) took over", interval: .milliseconds(2), step: {
                 h.send(count: 10, from: sent)
                 sent += 10
-                Thread.sleep(forTimeInterval: 0.002)
-            }
+            }) { h.status("counter")?.replacements ?? 0 >= swap }
         }
         h.send(count: total - sent, from: sent)
         h.finish()
@@ -217,12 +215,10 @@ import Testing
             end
             """)
         var n = 100
-        let deadline = Date().addingTimeInterval(60)
-        while h.status("upper")?.replacements ?? 0 < 1 && Date() < deadline {
+        eventually("the new decoder took over", interval: .milliseconds(5), step: {
             h.send(count: 1, from: n)
             n += 1
-            Thread.sleep(forTimeInterval: 0.005)
-        }
+        }) { h.status("upper")?.replacements ?? 0 >= 1 }
         h.send(count: 10, from: n)
         n += 10
         h.finish()

@@ -126,14 +126,17 @@ import Testing
     @Test func closeWakesWaitingReaders() {
         let router = Router()
         let r = router.addReader(name: "r")
-        let done = Mutex(false)
         let t = Thread {
             #expect(r.next() == nil ? true : false)
-            done.withLock { $0 = true }
         }
         t.start()
-        Thread.sleep(forTimeInterval: 0.01)
+        // Closing before the reader waits would not test the wake-up: wait until it waits.
+        eventually("the reader waits for messages") {
+            router.condition.lock()
+            defer { router.condition.unlock() }
+            return router.waitingReaders == 1
+        }
         router.close()
-        while !done.withLock({ $0 }) { Thread.sleep(forTimeInterval: 0.001) }
+        eventually("close() woke the reader") { t.isFinished }
     }
 }

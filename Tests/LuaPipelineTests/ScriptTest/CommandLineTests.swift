@@ -26,12 +26,11 @@ import Testing
         p.standardOutput = outPipe
         p.standardError = errPipe
         try p.run()
+        let out = PipeCollector(outPipe), err = PipeCollector(errPipe)
         inPipe.fileHandleForWriting.write(Data(stdin.utf8))
         try inPipe.fileHandleForWriting.close()
-        let out = outPipe.fileHandleForReading.readDataToEndOfFile()
-        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        let status = waitForExit(p, "luapiped \(args.joined(separator: " ")) exited")
+        return Result(status: status, stdout: out.finish(), stderr: err.finish())
     }
 
     func script(_ text: String) -> String {

@@ -84,31 +84,19 @@ final class ReloadHarness: @unchecked Sendable {
         close(readFD)
     }
 
-    /// Polls until `condition` holds (a generous limit: a failing test ends, a passing one
-    /// never waits for it).
-    func waitUntil(_ what: String, _ condition: () -> Bool) {
-        poll(what, condition) { Thread.sleep(forTimeInterval: 0.01) }
-    }
-
-    /// Runs `step` until `condition` holds, recording an issue after a minute.
-    private func poll(_ what: String, _ condition: () -> Bool, step: () -> Void) {
-        let deadline = Date().addingTimeInterval(60)
-        while !condition() {
-            if Date() > deadline {
-                Issue.record("timed out waiting until \(what); log:\n\(logged.withLock { $0 }.suffix(30).joined(separator: "\n"))")
-                return
-            }
-            step()
-        }
+    /// `eventually`, with the daemon's last log lines in the message when it times out.
+    func waitUntil(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
+        eventually(what, detail: logTail, sourceLocation: sourceLocation, condition)
     }
 
     /// Sends a line at a time until `condition` holds: a new version gets its first call
     /// with the first message after it was built.
-    func keepSending(until what: String, _ condition: () -> Bool) {
-        poll(what, condition) {
-            send(["tick"])
-            Thread.sleep(forTimeInterval: 0.005)
-        }
+    func keepSending(until what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
+        eventually(what, interval: .milliseconds(5), step: { send(["tick"]) }, detail: logTail, sourceLocation: sourceLocation, condition)
+    }
+
+    private func logTail() -> String {
+        "log:\n" + logged.withLock { $0 }.suffix(30).joined(separator: "\n")
     }
 
     func status(_ name: String) -> PluginStatus? { pipeline.status[name] }

@@ -37,12 +37,7 @@ import Testing
         p.start()
         let runner = Thread { p.runUntilInputsEnd() }
         runner.start()
-        var fd: Int32 = -1
-        let deadline = Date().addingTimeInterval(30)
-        while fd < 0 && Date() < deadline {
-            fd = (try? Socket.connect("127.0.0.1:\(port)")) ?? -1
-            if fd < 0 { Thread.sleep(forTimeInterval: 0.02) }
-        }
+        let fd = try #require(eventually("TcpInput accepts a connection") { try? Socket.connect("127.0.0.1:\(port)") })
         func framed(_ payload: String) -> [UInt8] {
             StreamFraming.frame(Message(uuid: Array(repeating: 7, count: 16), timestamp: 1, payload: payload).encoded())
         }
@@ -55,10 +50,11 @@ import Testing
         #expect(Socket.writeAll(fd, stream))
         close(fd)
         let counters = p.counters.first { $0.name == "TcpInput" }!
-        while counters["processed"] < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        while counters["decode_failures"] < 4 && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        eventually("both messages are processed and the 4 bad frames counted") {
+            counters["processed"] >= 2 && counters["decode_failures"] >= 4
+        }
         p.requestStop()
-        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the pipeline stopped") { runner.isFinished }
         #expect(lines("out.txt") == ["first", "second"])
         #expect(counters["decode_failures"] == 4)  // garbage, oversize, bad header, not a message
     }
@@ -97,19 +93,18 @@ import Testing
             }
         }
         // The socket may not be bound yet: resend the first datagram until it is seen.
-        let deadline = Date().addingTimeInterval(30)
-        while counters["records"] == 0 && Date() < deadline {
-            send("hello")
-            Thread.sleep(forTimeInterval: 0.05)
+        eventually("the first datagram is a record", interval: .milliseconds(50), step: { send("hello") }) {
+            counters["records"] > 0
         }
         let before = counters["records"]
         send(String(repeating: "x", count: 500))
         send("world")
-        while counters["records"] < before + 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
-        while counters["decode_failures"] < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("\"world\" is a record and the oversize datagram counted") {
+            counters["records"] >= before + 1 && counters["decode_failures"] >= 1
+        }
         close(fd)
         p.requestStop()
-        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the pipeline stopped") { runner.isFinished }
         let got = lines("udp.txt")
         #expect(got.last == "world")
         #expect(Set(got) == ["hello", "world"])

@@ -15,12 +15,13 @@ import Testing
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    /// Waits until something (the input being started) has bound the UDP port.
+    /// Waits until something (the input being started) has bound the UDP port: binding it
+    /// here fails from then on.
     static func waitUntilBound(_ port: Int) {
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, let fd = try? Socket.bindUDP("127.0.0.1:\(port)") {
+        eventually("UDP port \(port) is bound", timeout: .seconds(30), interval: .milliseconds(5)) {
+            guard let fd = try? Socket.bindUDP("127.0.0.1:\(port)") else { return true }
             close(fd)
-            Thread.sleep(forTimeInterval: 0.005)
+            return false
         }
     }
 
@@ -240,11 +241,13 @@ import Testing
             #expect(sender.send(packet) == packet.utf8.count)
             sent += min(40, lines.count - start)
             // Paced by what the input has read: never more than ~4,000 lines in flight.
-            let deadline = Date().addingTimeInterval(30)
-            while sent - Int(input["records"]) > 4000 && Date() < deadline { Thread.sleep(forTimeInterval: 0.0005) }
+            eventually("the input caught up to 4,000 lines behind \(sent)", timeout: .seconds(30), interval: .microseconds(500)) {
+                sent - Int(input["records"]) <= 4000
+            }
         }
-        let deadline = Date().addingTimeInterval(30)
-        while Int(input["records"]) < lines.count && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        eventually("the input read every line", timeout: .seconds(30), interval: .milliseconds(5)) {
+            Int(input["records"]) >= lines.count
+        }
         p.stop()
         #expect(try Self.rcvbufErrors() == dropsBefore, "the kernel dropped datagrams: pacing failed")
         #expect(input["records"] == Int64(lines.count))
@@ -279,8 +282,7 @@ import Testing
         let sender = Sender(port: port)
         for packet in ["a:1|c\nb:1|c\nc:1|c\nd:1|c\ne:1|c\nf:1|c", "g:1|c"] { sender.send(packet) }
         let input = try #require(p.counters.first { $0.name == "StatsdInput" })
-        let deadline = Date().addingTimeInterval(30)
-        while input["records"] < 6 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        eventually("the input read 6 lines", timeout: .seconds(30), interval: .milliseconds(5)) { input["records"] >= 6 }
         p.stop()
         #expect(input["truncated"] == 1)
         #expect(input["records"] == 6)  // a..e (the cut 'f' line is dropped), then g

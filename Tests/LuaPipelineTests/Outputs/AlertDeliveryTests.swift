@@ -17,20 +17,25 @@ import Testing
         let err = Pipe()
         p.standardError = err
         try p.run()
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
+        let stderr = PipeCollector(err)
+        enum Readiness { case listening, exited }
+        let ready = eventually("\(script) listens on \(port) or exits", timeout: .seconds(30)) { () -> Readiness? in
             if let fd = try? Socket.connect("127.0.0.1:\(port)") {
                 close(fd)
-                return p
+                return .listening
             }
-            if !p.isRunning {
-                let why = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                throw SinkError(description: "\(script) did not start (install its needs with scripts/install-deps): \(why)")
-            }
-            Thread.sleep(forTimeInterval: 0.02)
+            return p.isRunning ? nil : .exited
         }
-        p.terminate()
-        throw SinkError(description: "\(script) did not listen on \(port)")
+        switch ready {
+        case .listening?:
+            return p
+        case .exited?:
+            waitForExit(p)
+            throw SinkError(description: "\(script) did not start (install its needs with scripts/install-deps): \(stderr.finish())")
+        case nil:
+            terminateAndWait(p)
+            throw SinkError(description: "\(script) did not listen on \(port)")
+        }
     }
 
     struct SinkError: Error, CustomStringConvertible { let description: String }
@@ -104,9 +109,9 @@ import Testing
         // The HTTP sink comes up, answering 503 twice first; the SMTP sink comes up too.
         FileManager.default.createFile(atPath: sinkDir + "/fail_next", contents: Data("2".utf8))
         let http = try Self.startSink("http_sink.py", port: httpPort, dir: sinkDir)
-        defer { http.terminate() }
+        defer { terminateAndWait(http) }
         let smtp = try Self.startSink("smtp_sink.py", port: smtpPort, dir: sinkDir)
-        defer { smtp.terminate() }
+        defer { terminateAndWait(smtp) }
         h.send(["reject-me: a 4xx is skipped", "disk full on db3"])
         h.waitUntil("every alert is delivered") {
             h.counter("webhook", "sent") + h.counter("webhook", "rejected") == 4 && h.counter("json_hook", "sent") + h.counter("json_hook", "rejected") == 4

@@ -58,8 +58,18 @@ import Testing
         // 200 requests, 20 of them 5xx: 10% > 5%.
         h.send((0..<200).map { Self.nginx($0 % 10 == 0 ? 503 : 200, $0) })
         h.waitUntil("an alert is written") { !h.lines("alerts.txt").isEmpty }
-        // A new version (a changed comment) takes over; it must not alert again.
-        h.put("lua.d/filters/nginx_5xx_alert.lua", code + "\n-- edited\n")
+        // A new version takes over; it must not alert again. The edit makes each of its
+        // timer_events observable: it injects a message, counted in `injected`.
+        h.put("lua.d/filters/nginx_5xx_alert.lua", code + """
+
+            -- edited: the README's timer_event, then a message saying it ran
+            local readme_timer_event = timer_event
+            function timer_event(ns, shutdown)
+                readme_timer_event(ns, shutdown)
+                inject_message({Type = "timer_ran"})
+            end
+
+            """)
         var i = 200
         h.keepSending(until: "the new version took over") {
             i += 1
@@ -67,7 +77,11 @@ import Testing
         }
         h.send((0..<100).map { Self.nginx(500, 1000 + $0) })
         h.waitUntil("the new version counted them") { h.counter("nginx_5xx_alert", "processed") >= 300 }
-        Thread.sleep(forTimeInterval: 1.5)  // at least one timer_event of the new version
+        // A timer_event that runs from now on sees all 300 requests (timer_event and
+        // process_message run one after the other): it would alert again if the throttle
+        // had been lost.
+        let injected = h.counter("nginx_5xx_alert", "injected")
+        h.waitUntil("a timer_event of the new version ran after the 5xx burst") { h.counter("nginx_5xx_alert", "injected") > injected }
         h.finish()
         let text = h.lines("alerts.txt")
         #expect(text.filter { $0.hasPrefix("Alert: nginx 5xx") }.count == 1)

@@ -28,20 +28,12 @@ import Testing
     }
 
     private func stop(_ p: Process) {
-        p.terminate()  // SIGTERM: graceful
-        p.waitUntilExit()
+        terminateAndWait(p)  // SIGTERM: graceful
     }
 
     /// Waits (bounded) until B listens, by connecting.
     private func waitForListener(_ port: Int) {
-        let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline {
-            if let fd = try? Socket.connect("127.0.0.1:\(port)") {
-                close(fd)
-                return
-            }
-            Thread.sleep(forTimeInterval: 0.02)
-        }
+        if let fd = eventually("B listens on \(port)", { try? Socket.connect("127.0.0.1:\(port)") }) { close(fd) }
     }
 
     @Test func everyMessageArrivesOnceThroughTwoRestarts() throws {
@@ -76,9 +68,11 @@ import Testing
             """.utf8))
 
         var receiver = try start(b)
+        defer { stop(receiver) }
         waitForListener(port)
         let pipe = Pipe()
         let sender = try start(a, stdin: pipe)
+        defer { stop(sender) }
         let total = 50_000
         for part in 0..<5 {
             let lines = (part * 10_000 + 1...(part + 1) * 10_000).map { "message \($0)" }.joined(separator: "\n") + "\n"
@@ -90,8 +84,8 @@ import Testing
             }
         }
         try pipe.fileHandleForWriting.close()
-        sender.waitUntilExit()  // A stops at the end of its input, once B acknowledged everything
-        #expect(sender.terminationStatus == 0)
+        // A stops at the end of its input, once B acknowledged everything.
+        #expect(waitForExit(sender, "A sent everything and exited", timeout: .seconds(300)) == 0)
         stop(receiver)
 
         let bytes = try Data(contentsOf: dir.appendingPathComponent("b.framed"))

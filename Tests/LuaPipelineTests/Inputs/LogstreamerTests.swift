@@ -35,10 +35,9 @@ import Testing
     /// Waits (bounded) until the status filter has processed `n` messages.
     private func waitForProcessed(_ p: Pipeline, _ n: Int64) {
         let status = p.counters.first { $0.name == "status" }!
-        let deadline = Date().addingTimeInterval(120)
-        while status["processed"] < n && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if status["processed"] < n {
-            for c in p.counters { FileHandle.standardError.write(Data("log: stalled waiting for \(n): \(c.name) \(c.snapshot)\n".utf8)) }
+        eventually("the status filter processed \(n) messages", timeout: .seconds(120),
+                   detail: { p.counters.map { "\($0.name) \($0.snapshot)" }.joined(separator: "\n") }) {
+            status["processed"] >= n
         }
     }
 
@@ -75,7 +74,7 @@ import Testing
 
         waitForProcessed(p, valid(lines[...]))
         p.requestStop()
-        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the pipeline stopped") { runner.isFinished }
 
         let input = try #require(p.counters.first { $0.name == "access" })
         #expect(input["records"] == 200_000)
@@ -99,7 +98,7 @@ import Testing
             try append(lines[1000..<1500])
             waitForProcessed(p, 1500)
             p.requestStop()  // SIGTERM does this
-            while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+            eventually("the first pipeline stopped") { runner.isFinished }
         }
         // While it is down: more lines, one of them left without its newline for a moment.
         try append(lines[1500..<2500])
@@ -111,7 +110,7 @@ import Testing
             try append(lines[2500..<3000])
             waitForProcessed(p, 1500)
             p.requestStop()
-            while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+            eventually("the second pipeline stopped") { runner.isFinished }
         }
         #expect(try lastSummary().field("total")?.value == .integer([3000]))
     }
@@ -149,16 +148,15 @@ import Testing
         let runner = Thread { p.runUntilInputsEnd() }
         runner.start()
         let out = p.counters.first { $0.name == "out" }!
-        let deadline = Date().addingTimeInterval(60)
-        while out["written"] < 9 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the three generations are written") { out["written"] >= 9 }
         let fm = FileManager.default
         try fm.moveItem(at: logs.appendingPathComponent("access.log.2"), to: logs.appendingPathComponent("access.log.3"))
         try fm.moveItem(at: logs.appendingPathComponent("access.log.1"), to: logs.appendingPathComponent("access.log.2"))
         try fm.moveItem(at: logs.appendingPathComponent("access.log"), to: logs.appendingPathComponent("access.log.1"))
         try append(["line 10", "line 11"])
-        while out["written"] < 11 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the lines after the rotation are written") { out["written"] >= 11 }
         p.requestStop()
-        while !runner.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        eventually("the pipeline stopped") { runner.isFinished }
         let got = try String(contentsOf: dir.appendingPathComponent("seq.txt"), encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(got == (1...11).map { "line \($0)" })
     }
