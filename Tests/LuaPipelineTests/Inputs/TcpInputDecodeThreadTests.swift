@@ -28,7 +28,7 @@ import Testing
                              recentPath: NSTemporaryDirectory() + "/unused.uuids", makeSplitter: { TokenSplitter(maxRecordSize: 1024) })
         let runner = Thread { input.run() }
         runner.start()
-        try eventuallyTrue(timeout: 30) { input.listening.load(ordering: .relaxed) }
+        try #require(eventually("the input listens") { input.listening.load(ordering: .relaxed) })
         let clients = 8, lines = 200
         let group = DispatchGroup()
         for c in 0..<clients {
@@ -43,9 +43,9 @@ import Testing
             }.start()
         }
         #expect(group.wait(timeout: .now() + 60) == .success)
-        try eventuallyTrue(timeout: 60) { counters[.processed] == Int64(clients * lines) }
+        #expect(eventually("every line is decoded") { counters[.processed] == Int64(clients * lines) })
         input.stop()
-        try eventuallyTrue(timeout: 30) { runner.isFinished }
+        #expect(eventually("the input stops") { runner.isFinished })
         #expect(counters[.processed] == Int64(clients * lines))
         #expect(decoder.threads.withLock { $0 } == ["tcp-decode"])
         _ = reader
@@ -61,14 +61,3 @@ func freeTcpPort() throws -> Int {
     _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
     return Int(UInt16(bigEndian: addr.sin_port))
 }
-
-/// Waits until `condition` holds, polling; fails after `timeout` seconds.
-func eventuallyTrue(timeout: Double, _ condition: () -> Bool) throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while !condition() {
-        if Date() > deadline { throw WaitTimedOut() }
-        Thread.sleep(forTimeInterval: 0.005)
-    }
-}
-
-struct WaitTimedOut: Error {}
