@@ -205,7 +205,7 @@ public final class Pipeline: @unchecked Sendable {
         reloading.unlock()
         let (ins, fs, outs) = registry.withLock { _ in (inputs, filters, outputs) }
         for i in ins { i.input.stop() }
-        while !ins.allSatisfy({ $0.finished.isSet }) { Thread.sleep(forTimeInterval: 0.01) }
+        for i in ins { i.finished.wait() }
         waitForDrain()
         for case let l as LogstreamerInput in ins.map(\.input) { l.finalJournal() }
         for f in fs { f.runner.stopping.store(true, ordering: .relaxed) }
@@ -233,9 +233,36 @@ public final class Pipeline: @unchecked Sendable {
     }
 }
 
-/// A flag set once, readable from any thread.
-final class DoneFlag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
+/// A flag set once, readable from any thread; waiting on it sleeps until it is set.
+final class DoneFlag: @unchecked Sendable {  // `value` is only touched under `condition`
+    private let condition = NSCondition()
+    private var value = false
+
+    func set() {
+        condition.lock()
+        value = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var isSet: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return value
+    }
+
+    /// Waits until the flag is set, or `deadline` passed (nil: no limit); returns whether it is set.
+    @discardableResult
+    func wait(until deadline: Date? = nil) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while !value {
+            if let deadline {
+                if !condition.wait(until: deadline) { return value }
+            } else {
+                condition.wait()
+            }
+        }
+        return true
+    }
 }

@@ -289,16 +289,16 @@ extension Pipeline {
     private func retire(_ o: RunningOutput) {
         o.output.retiring.store(true, ordering: .relaxed)
         let deadline = Date().addingTimeInterval(drainTimeout)
-        while !o.finished.isSet {
-            if Date() >= deadline { o.output.abandon.store(true, ordering: .relaxed) }
-            Thread.sleep(forTimeInterval: 0.005)
+        if !o.finished.wait(until: deadline) {
+            o.output.abandon.store(true, ordering: .relaxed)
+            o.finished.wait()
         }
     }
 
     /// Stops an input; a LogstreamerInput saves its journal once what it read is acknowledged.
     private func stopInput(_ i: RunningInput) {
         i.input.stop()
-        while !i.finished.isSet { Thread.sleep(forTimeInterval: 0.005) }
+        i.finished.wait()
         guard let l = i.input as? LogstreamerInput else { return }
         let head = router.headSeq
         let deadline = Date().addingTimeInterval(drainTimeout)

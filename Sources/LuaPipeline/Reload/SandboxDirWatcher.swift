@@ -55,7 +55,7 @@ final class SandboxDirWatcher: @unchecked Sendable {
 
     func stop() {
         stopFlag.store(true, ordering: .relaxed)
-        while !finished.isSet { Thread.sleep(forTimeInterval: 0.01) }
+        finished.wait()
         if inotifyFD >= 0 { close(inotifyFD) }
     }
 

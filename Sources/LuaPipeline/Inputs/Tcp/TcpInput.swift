@@ -26,7 +26,8 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
     private let decoding: DecodeThread
     private let stopRequested = Atomic<Bool>(false)
     private var recent = RecentUuids(capacity: 200_000)
-    private let connections = Atomic<Int>(0)
+    /// The connections being served (stop waits for them).
+    private let clients = DispatchGroup()
     /// Set once the socket listens (tests wait for it).
     let listening = Atomic<Bool>(false)
 
@@ -60,17 +61,17 @@ final class TcpInput: PipelineInput, @unchecked Sendable {
             guard Socket.readable(fd, ms: 100) else { continue }
             let client = accept(fd, nil, nil)
             guard client >= 0 else { continue }
-            connections.add(1, ordering: .relaxed)
+            clients.enter()
             records.counters.add(.connections)
             let t = Thread { [self] in
                 serve(client)
                 close(client)
-                connections.subtract(1, ordering: .relaxed)
+                clients.leave()
             }
             t.start()
         }
         close(fd)
-        while connections.load(ordering: .relaxed) > 0 { Thread.sleep(forTimeInterval: 0.01) }
+        clients.wait()
         let saved = decoding.run { [self] in recent.bytes() }
         decoding.stop()
         if ack {
