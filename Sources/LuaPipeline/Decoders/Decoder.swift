@@ -145,7 +145,7 @@ extension SandboxDecoder {
 }
 
 /// A decoder's new version waiting for its first record.
-final class DecoderReplacement: @unchecked Sendable {
+final class DecoderReplacement: @unchecked Sendable {  // immutable; handed once from the reloader to the input thread through a Mutex
     let sandbox: Sandbox
     let rebuild: () -> Sandbox?
     let outcome: (String?) -> Void

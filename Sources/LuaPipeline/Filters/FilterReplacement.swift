@@ -13,7 +13,7 @@ struct FilterSettings {
 
 /// A new version of a running filter, compiled and initialised beside it by the reloader
 /// and handed to the filter's worker, which swaps it in at a message boundary.
-final class FilterReplacement: @unchecked Sendable {
+final class FilterReplacement: @unchecked Sendable {  // immutable; handed once from the reloader to the filter's worker through a Mutex
     let sandbox: Sandbox
     let settings: FilterSettings
     let matcher: (@Sendable (MessageView) -> Bool)?

@@ -20,7 +20,7 @@ import Synchronization
 /// call raises an error they are discarded, the new version is rejected and the old one
 /// takes that same message. Otherwise the new one stays, from the same cursor: nothing is
 /// lost or counted twice. ``remove()`` stops the filter at a boundary, saving its state.
-final class SandboxFilterRunner: @unchecked Sendable {
+final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worker; other threads use only the atomics and the pending Mutex
     let name: String
     private(set) var sandbox: Sandbox
     private(set) var settings: FilterSettings

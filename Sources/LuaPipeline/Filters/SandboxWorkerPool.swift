@@ -15,7 +15,7 @@ import Synchronization
 /// are done.
 ///
 /// Not yet: the watchdog that moves a stuck plugin's neighbours to another worker.
-final class SandboxWorkerPool: @unchecked Sendable {
+final class SandboxWorkerPool: @unchecked Sendable {  // worker lists are guarded by its condition; each filter runs on one worker
     let router: Router
     let count: Int
     private let lists: Mutex<[[SandboxFilterRunner]]>

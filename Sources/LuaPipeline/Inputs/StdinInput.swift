@@ -5,7 +5,7 @@ import Synchronization
 ///
 /// Runs on its own thread; polls so that a stop request is seen even while no data comes.
 /// At end of input it finishes; the pipeline stops once every input has finished.
-public final class StdinInput: @unchecked Sendable {
+public final class StdinInput: @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
     let fd: Int32
     var splitter: any Splitter
     let records: RecordHandler

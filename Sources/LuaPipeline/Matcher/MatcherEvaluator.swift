@@ -16,7 +16,7 @@ import Darwin
 ///
 /// `&&`/`||` chains become balanced binary trees: left-to-right order and
 /// short-circuiting are kept, and recursion depth grows with log2 of a chain's length.
-class MatcherEvalNode: @unchecked Sendable {
+class MatcherEvalNode: @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     /// Whether the message satisfies this node.
     func evaluate(_ view: MessageView) -> Bool {
         preconditionFailure("MatcherEvalNode is abstract")
@@ -69,13 +69,13 @@ class MatcherEvalNode: @unchecked Sendable {
     }
 }
 
-private final class ConstantEval: MatcherEvalNode, @unchecked Sendable {
+private final class ConstantEval: MatcherEvalNode, @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     let value: Bool
     init(_ value: Bool) { self.value = value }
     override func evaluate(_ view: MessageView) -> Bool { value }
 }
 
-private final class AndEval: MatcherEvalNode, @unchecked Sendable {
+private final class AndEval: MatcherEvalNode, @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     let left: MatcherEvalNode
     let right: MatcherEvalNode
     init(_ left: MatcherEvalNode, _ right: MatcherEvalNode) {
@@ -85,7 +85,7 @@ private final class AndEval: MatcherEvalNode, @unchecked Sendable {
     override func evaluate(_ view: MessageView) -> Bool { left.evaluate(view) && right.evaluate(view) }
 }
 
-private final class OrEval: MatcherEvalNode, @unchecked Sendable {
+private final class OrEval: MatcherEvalNode, @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     let left: MatcherEvalNode
     let right: MatcherEvalNode
     init(_ left: MatcherEvalNode, _ right: MatcherEvalNode) {
@@ -96,7 +96,7 @@ private final class OrEval: MatcherEvalNode, @unchecked Sendable {
 }
 
 /// `Type == 'x'` / `Type != 'x'`: a length check and one `memcmp`.
-private final class HeaderEqualsEval: MatcherEvalNode, @unchecked Sendable {
+private final class HeaderEqualsEval: MatcherEvalNode, @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     let fieldNumber: Int
     let value: UnsafeRawBufferPointer
     let negated: Bool
@@ -119,7 +119,7 @@ private final class HeaderEqualsEval: MatcherEvalNode, @unchecked Sendable {
 }
 
 /// Any other comparison, with the variable and the predicate unpacked into plain fields.
-private final class TestEval: MatcherEvalNode, @unchecked Sendable {
+private final class TestEval: MatcherEvalNode, @unchecked Sendable {  // immutable once the matcher is built; evaluation only reads it
     private enum Source { case uuid, timestamp, severity, pid, header, field }
     private enum Check { case string, number, regex, boolean, isNil }
 

@@ -18,7 +18,7 @@ import Darwin
 ///
 /// Immutable, and PCRE2 keeps its scratch space per thread, so `matches` may be called
 /// from any number of threads at once.
-final class MatcherRegex: @unchecked Sendable {
+final class MatcherRegex: @unchecked Sendable {  // the compiled pattern is immutable after init; matching only reads it
     /// Why a pattern did not compile.
     struct CompileError: Error {
         /// PCRE2's explanation.

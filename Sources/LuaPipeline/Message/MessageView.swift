@@ -6,7 +6,7 @@
 /// pointers into them for as long as it holds the view.
 ///
 /// Immutable after `init`, hence `@unchecked Sendable`: any thread may read it.
-public final class MessageView: @unchecked Sendable {
+public final class MessageView: @unchecked Sendable {  // immutable after init
     /// The encoded protobuf message (no framing).
     public let bytes: UnsafeRawBufferPointer
     private let layout: Layout

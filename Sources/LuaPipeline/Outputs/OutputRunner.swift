@@ -68,7 +68,7 @@ private func writeAll(_ fd: Int32, _ bytes: [UInt8], _ what: String) throws(Enco
 /// Runs one output on its own thread: pulls its messages, encodes them, writes a batch,
 /// and acknowledges only after the write succeeded; a failed write is retried with
 /// backoff (the router's budget then decides between blocking and dropping).
-final class OutputRunner: @unchecked Sendable {
+final class OutputRunner: @unchecked Sendable {  // runs on its own thread; other threads only set the abandon/retiring atomics
     let name: String
     let reader: RouterReader
     let encoder: any MessageEncoder

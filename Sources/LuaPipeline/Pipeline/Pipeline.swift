@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// While running, ``reload(to:changedModules:)`` brings the plugins in line with a new
 /// config (drop-in directory changes, SIGHUP): see `Reload/PipelineReload.swift`.
-public final class Pipeline: @unchecked Sendable {
+public final class Pipeline: @unchecked Sendable {  // the running plugins and statuses are behind `registry`; reloads are serialised by `reloading`
     /// The config running now (replaced by each reload).
     public var config: PipelineConfig { registry.withLock { _ in current } }
     var current: PipelineConfig
@@ -41,7 +41,7 @@ public final class Pipeline: @unchecked Sendable {
     /// Held while a reload applies, and while start() starts everything.
     let reloading = NSLock()
 
-    struct RunningInput: @unchecked Sendable {
+    struct RunningInput: @unchecked Sendable {  // holds references to thread-safe plugins; copied under `registry`
         let config: PluginConfig
         let fingerprint: String
         let input: any PipelineInput
@@ -60,7 +60,7 @@ public final class Pipeline: @unchecked Sendable {
         var modules: Set<String>
     }
 
-    struct RunningOutput: @unchecked Sendable {
+    struct RunningOutput: @unchecked Sendable {  // holds references to thread-safe plugins; copied under `registry`
         let config: PluginConfig
         let fingerprint: String
         let output: any PipelineOutput

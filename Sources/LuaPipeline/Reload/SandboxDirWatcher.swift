@@ -11,7 +11,7 @@ import Synchronization
 /// inotify wakes it at once; a scan every `pollInterval` (file names, sizes, modification
 /// times and inodes) is the truth either way, so it also works where inotify is missing or
 /// out of watches (`mode` "poll"), and notices a directory created after start-up.
-final class SandboxDirWatcher: @unchecked Sendable {
+final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on its own thread; stop() and setDirectory() go through atomics and locks
     struct FileState: Equatable {
         let size: Int64
         let mtime: Int64

@@ -24,7 +24,7 @@ import Foundation
 /// Not handled here yet: spilling to disk (the durable log arrives with events).
 ///
 /// Thread safety: every method may be called from any thread; one lock guards the log.
-public final class Router: @unchecked Sendable {
+public final class Router: @unchecked Sendable {  // every mutable field is guarded by `condition`
     struct Entry {
         let view: MessageView
         let seq: UInt64

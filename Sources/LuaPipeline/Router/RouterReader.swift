@@ -1,7 +1,7 @@
 import Foundation
 
 /// One message delivered to a reader.
-public struct RoutedMessage: @unchecked Sendable {
+public struct RoutedMessage: @unchecked Sendable {  // its view is immutable and the rest are values
     public let view: MessageView
     public let seq: UInt64
     /// Filters this message went through; what a filter injects while processing it has
@@ -14,7 +14,7 @@ public struct RoutedMessage: @unchecked Sendable {
 /// Pull with ``next(maxCount:timeout:)``, then ``acknowledge(through:)`` what is done (an
 /// output: after a successful write): the lag budget counts from the acknowledged
 /// position. A reader is used by one thread at a time.
-public final class RouterReader: @unchecked Sendable {
+public final class RouterReader: @unchecked Sendable {  // cursor state is guarded by the router's lock; a reader is used by one thread at a time
     public struct Counters: Sendable, Equatable {
         /// Messages handed out.
         public var delivered: UInt64 = 0

@@ -5,7 +5,7 @@ import CLua
 /// next one. (Heka's capture-group form, keeping only part of the delimiter, is not
 /// supported: the whole match is kept.)
 public struct RegexSplitter: Splitter {
-    final class Compiled: @unchecked Sendable {
+    final class Compiled: @unchecked Sendable {  // the compiled pattern is immutable; match data is per splitter
         let re: OpaquePointer
         init(_ re: OpaquePointer) { self.re = re }
         deinit { clp_regex_free(re) }

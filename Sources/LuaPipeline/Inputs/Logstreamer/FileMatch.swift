@@ -5,7 +5,7 @@ import CLua
 /// the stream's sequence (`priority`: group names compared numerically when both values
 /// are numbers, else as text; `^` before a name reverses the order; a missing value counts
 /// as 0). Files of one stream are read in ascending priority: the newest last.
-final class FileMatch: @unchecked Sendable {
+final class FileMatch: @unchecked Sendable {  // immutable after init; only read while scanning
     private let re: OpaquePointer
     let differentiator: [String]
     let priority: [(name: String, reverse: Bool)]

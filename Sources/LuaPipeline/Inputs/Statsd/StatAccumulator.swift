@@ -18,7 +18,7 @@ import Synchronization
 /// A flood is bounded: at most `max_stats` distinct stats and `max_timer_samples` values
 /// per timer (members per set) and interval; the rest is counted (`stats_dropped`,
 /// `samples_dropped`).
-final class StatAccumulator: @unchecked Sendable {
+final class StatAccumulator: @unchecked Sendable {  // its stats and options are behind Mutexes; feeders is atomic
     struct Options: Sendable {
         var tickerInterval: Double = 10
         var percentThreshold: Int = 90

@@ -7,7 +7,7 @@ import Synchronization
 /// dropped) and counted as `truncated`; malformed lines are counted (`malformed`) and
 /// dropped. Without a StatAccumInput section of its `stat_accum_name`, it accumulates
 /// and emits on its own with StatAccumInput's defaults.
-final class StatsdInput: PipelineInput, @unchecked Sendable {
+final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
     let name: String
     let address: String
     let maxMessageSize: Int
@@ -109,7 +109,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {
 
 /// Heka's StatAccumInput: emits its ``StatAccumulator``'s aggregates every
 /// `ticker_interval`, and once more when stopping (after its StatsdInputs finished).
-final class StatAccumInput: PipelineInput, @unchecked Sendable {
+final class StatAccumInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
     let name: String
     let accumulator: StatAccumulator
     let router: Router

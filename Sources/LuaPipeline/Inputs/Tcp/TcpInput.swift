@@ -14,7 +14,7 @@ import Synchronization
 /// acknowledged again but not logged twice (counted as a duplicate). The recent Uuids are
 /// kept across clean restarts in base_dir, so a sender resending what it had no ack for
 /// causes no duplicate.
-final class TcpInput: PipelineInput, @unchecked Sendable {
+final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads touch only their socket and splitter; the decoder and recent Uuids live on the decode thread
     let name: String
     let address: String
     let ack: Bool

@@ -4,7 +4,7 @@ import Synchronization
 /// Receives UDP datagrams (Heka's UdpInput); by default each datagram is one record
 /// (NullSplitter) whose decoding is configured as for any input. Datagrams over
 /// max_message_size are counted and dropped.
-final class UdpInput: PipelineInput, @unchecked Sendable {
+final class UdpInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
     let name: String
     let address: String
     let maxMessageSize: Int

@@ -13,7 +13,7 @@ import Synchronization
 /// (timeout, too many requests). Any other status (a 4xx) is logged, counted
 /// (`rejected`) and skipped, so one bad message cannot block the output. Connecting is
 /// bounded by 10 s, and without `http_timeout` a transfer stalled for a minute fails.
-final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {
+final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {  // runs on its own thread; other threads only set the abandon/retiring atomics
     let name: String
     let reader: RouterReader
     let encoder: (any MessageEncoder)?

@@ -8,7 +8,7 @@ import Synchronization
 /// be lost). A server that is down or answers 4xx is retried with backoff (0.1 s to 30 s),
 /// nothing lost; a 5xx answer (a permanent refusal) is logged, counted (`rejected`) and
 /// skipped. No STARTTLS: use a local relay for servers that require it.
-final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {
+final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {  // runs on its own thread; other threads only set the abandon/retiring atomics
     let name: String
     let reader: RouterReader
     let encoder: (any MessageEncoder)?

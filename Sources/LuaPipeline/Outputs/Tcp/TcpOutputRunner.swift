@@ -6,7 +6,7 @@ import Synchronization
 /// acknowledged messages. A lost connection is re-established with backoff and every
 /// unacknowledged message is sent again (the receiver recognises duplicates by Uuid).
 /// With `wait_for_ack = false` a message counts as delivered once written.
-final class TcpOutputRunner: @unchecked Sendable {
+final class TcpOutputRunner: @unchecked Sendable {  // runs on its own thread; other threads only set the abandon/retiring atomics
     let name: String
     let reader: RouterReader
     let encoder: any MessageEncoder
