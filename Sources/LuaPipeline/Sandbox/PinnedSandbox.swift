@@ -78,7 +78,7 @@ public enum ThreadName {
 /// has ended, so they cannot tell an owner that ended from its successor.
 enum ThreadIdentity {
     private static let next = Atomic<UInt>(1)
-    nonisolated(unsafe) private static let key: pthread_key_t = {
+    private static let key: pthread_key_t = {
         var k = pthread_key_t()
         pthread_key_create(&k, nil)
         return k
