@@ -5,32 +5,21 @@ import CLua
 /// next one. (Heka's capture-group form, keeping only part of the delimiter, is not
 /// supported: the whole match is kept.)
 public struct RegexSplitter: Splitter {
-    final class Compiled: @unchecked Sendable {  // the compiled pattern is immutable; match data is per splitter
-        let re: OpaquePointer
-        init(_ re: OpaquePointer) { self.re = re }
-        deinit { clp_regex_free(re) }
-    }
-
-    let regex: Compiled
+    let regex: CompiledRegex
     let delimiterAtEnd: Bool
     let limit: RecordLimit
     private var pending: [UInt8] = []
     private var errors: [String] = []
 
-    /// - Throws: the PCRE2 error text when the pattern does not compile.
-    public init(pattern: String, delimiterAtEnd: Bool = true, maxRecordSize: Int, keepTruncated: Bool) throws(ConfigError) {
-        var message = [CChar](repeating: 0, count: 256)
-        var offset = 0
-        let bytes = Array(pattern.utf8)
-        let compiled = bytes.withUnsafeBufferPointer { p in
-            p.withMemoryRebound(to: CChar.self) { clp_regex_compile($0.baseAddress, $0.count, &message, message.count, &offset) }
-        }
-        guard let compiled else {
-            throw ConfigError("\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) at offset \(offset)")
-        }
-        regex = Compiled(compiled)
+    init(regex: CompiledRegex, delimiterAtEnd: Bool = true, maxRecordSize: Int, keepTruncated: Bool) {
+        self.regex = regex
         self.delimiterAtEnd = delimiterAtEnd
         limit = RecordLimit(max: maxRecordSize, keepTruncated: keepTruncated)
+    }
+
+    /// - Throws: the PCRE2 error text when the pattern does not compile.
+    public init(pattern: String, delimiterAtEnd: Bool = true, maxRecordSize: Int, keepTruncated: Bool) throws(ConfigError) {
+        self.init(regex: try CompiledRegex(pattern), delimiterAtEnd: delimiterAtEnd, maxRecordSize: maxRecordSize, keepTruncated: keepTruncated)
     }
 
     public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) {

@@ -12,23 +12,15 @@ struct TokenSplitterOptions: PluginOptions {
 }
 
 struct RegexSplitterOptions: PluginOptions {
-    var delimiter = ""
+    var delimiter = RegexOption.empty
     var delimiterEol = true
     var keepTruncated = false
     static let options: [OptionSpec<Self>] = [
-        .init("delimiter", \.delimiter, required: true, "regular expression (PCRE2) that separates records"),
+        .init("delimiter", \.delimiter, required: true, "the pattern that separates records"),
         .init("delimiter_eol", \.delimiterEol, "the match ends a record (true) or starts the next one (false)"),
         .init("keep_truncated", \.keepTruncated, "cut a record over max_message_size to that size instead of dropping it"),
     ]
 
-    func validate() -> [(key: String, reason: String)] {
-        do {
-            _ = try RegexSplitter(pattern: delimiter, maxRecordSize: 1, keepTruncated: false)
-            return []
-        } catch {
-            return [("delimiter", error.reason)]
-        }
-    }
 }
 
 extension TokenSplitter {
@@ -39,8 +31,7 @@ extension TokenSplitter {
 
 extension RegexSplitter {
     static let plugin = PluginType.splitter("RegexSplitter", "records are separated by a regular expression", RegexSplitterOptions.self) { o, max in
-        // Compiled by validate() when the config was read, so this cannot fail here.
-        { try! RegexSplitter(pattern: o.delimiter, delimiterAtEnd: o.delimiterEol, maxRecordSize: max, keepTruncated: o.keepTruncated) }
+        { RegexSplitter(regex: o.delimiter.compiled, delimiterAtEnd: o.delimiterEol, maxRecordSize: max, keepTruncated: o.keepTruncated) }
     }
 }
 

@@ -6,31 +6,21 @@ import CLua
 /// are numbers, else as text; `^` before a name reverses the order; a missing value counts
 /// as 0). Files of one stream are read in ascending priority: the newest last.
 final class FileMatch: @unchecked Sendable {  // immutable after init; only read while scanning
-    private let re: OpaquePointer
+    private let regex: CompiledRegex
     let differentiator: [String]
     let priority: [(name: String, reverse: Bool)]
     private let groups: Set<String>
 
-    /// - Throws: the PCRE2 error when `pattern` does not compile.
-    init(pattern: String, differentiator: [String], priority: [String]) throws(ConfigError) {
-        var message = [CChar](repeating: 0, count: 256)
-        var offset = 0
-        let bytes = Array(pattern.utf8)
-        guard let compiled = bytes.withUnsafeBufferPointer({ p in
-            p.withMemoryRebound(to: CChar.self) { clp_regex_compile($0.baseAddress, $0.count, &message, message.count, &offset) }
-        }) else {
-            throw ConfigError("\(String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) at offset \(offset)")
-        }
-        re = compiled
+    init(regex: CompiledRegex, differentiator: [String], priority: [String]) {
+        self.regex = regex
         self.differentiator = differentiator
         self.priority = priority.map { $0.hasPrefix("^") ? (String($0.dropFirst()), true) : ($0, false) }
         var names = Set(self.priority.map(\.name))
         // A differentiator entry is a group name when the pattern names such a group.
+        let pattern = regex.pattern
         for d in differentiator where pattern.contains("(?P<\(d)>") || pattern.contains("(?<\(d)>") { names.insert(d) }
         groups = names
     }
-
-    deinit { clp_regex_free(re) }
 
     /// The named groups' values for `path`, or nil when it does not match.
     func match(_ path: String) -> [String: String]? {
@@ -40,7 +30,7 @@ final class FileMatch: @unchecked Sendable {  // immutable after init; only read
         for g in groups.isEmpty ? [""] : Array(groups) {
             var s = 0, e = 0
             let rc = bytes.withUnsafeBytes { raw in
-                g.isEmpty ? clp_regex_match(re, raw.baseAddress, raw.count) : clp_regex_named_group(re, raw.baseAddress, raw.count, g, &s, &e)
+                g.isEmpty ? clp_regex_match(regex.re, raw.baseAddress, raw.count) : clp_regex_named_group(regex.re, raw.baseAddress, raw.count, g, &s, &e)
             }
             if rc == 0 || rc < 0 { return nil }
             matched = true

@@ -1,7 +1,7 @@
 struct LogstreamerInputOptions: PluginOptions {
     var input = InputOptions()
     var logDirectory = ""
-    var fileMatch = ""
+    var fileMatch = RegexOption.empty
     var differentiator: [String] = []
     var priority: [String] = []
     var rescanInterval: Seconds = 5
@@ -21,18 +21,7 @@ struct LogstreamerInputOptions: PluginOptions {
     ]
     var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
 
-    func validate() -> [(key: String, reason: String)] {
-        do throws(ConfigError) {
-            _ = try fileMatcher()
-            return []
-        } catch {
-            return [("file_match", error.reason)]
-        }
-    }
-
-    func fileMatcher() throws(ConfigError) -> FileMatch {
-        try FileMatch(pattern: fileMatch, differentiator: differentiator, priority: priority)
-    }
+    var fileMatcher: FileMatch { FileMatch(regex: fileMatch.compiled, differentiator: differentiator, priority: priority) }
 }
 
 extension LogstreamerInput {
@@ -41,14 +30,8 @@ extension LogstreamerInput {
         let max = ctx.global.maxMessageSize
         let splitter = try ctx.splitter(named: o.input.splitter) { TokenSplitter(maxRecordSize: max) }
         let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
-        let regex: FileMatch
-        do throws(ConfigError) {
-            regex = try o.fileMatcher()
-        } catch {
-            throw ctx.error("file_match", error.reason)
-        }
         return LogstreamerInput(
-            name: ctx.name, directory: ctx.resolve(o.logDirectory), fileMatch: regex, rescanInterval: o.rescanInterval.value,
+            name: ctx.name, directory: ctx.resolve(o.logDirectory), fileMatch: o.fileMatcher, rescanInterval: o.rescanInterval.value,
             oldestDuration: o.oldestDuration.value, initialTail: o.initialTail,
             journalDirectory: o.journalDirectory.map(ctx.resolve) ?? ctx.statePath("logstreamer", ctx.name),
             records: ctx.records(o.input, decoder: decoder), log: ctx.log, makeSplitter: splitter)
