@@ -37,14 +37,9 @@ struct LogstreamJournal: Codable, Equatable {
         return try? JSONDecoder().decode(LogstreamJournal.self, from: data)
     }
 
-    /// Written to a temporary file and renamed over the old one: never half a journal.
+    /// Never half a journal (``CheckpointWriter``).
     func save(_ path: String) throws {
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: try JSONEncoder().encode(self)) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        guard rename(tmp, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        try CheckpointWriter.write(Array(try JSONEncoder().encode(self)), to: path)
     }
 }
 

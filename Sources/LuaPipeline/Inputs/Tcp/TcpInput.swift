@@ -75,9 +75,10 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         let saved = decoding.run { [self] in recent.bytes() }
         decoding.stop()
         if ack {
-            try? FileManager.default.createDirectory(atPath: (recentPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            if !FileManager.default.createFile(atPath: recentPath, contents: Data(saved)) {
-                log.error(name, "cannot save the recent Uuids to \(recentPath): duplicates after the restart go undetected")
+            do {
+                try CheckpointWriter.write(saved, to: recentPath)
+            } catch {
+                log.error(name, "cannot save the recent Uuids (\(error)): duplicates after the restart go undetected")
             }
         }
     }
