@@ -212,15 +212,7 @@ public struct PipelineConfig: Sendable {
                     errors.append(p.error(key, "no section named \"\(name)\""))
                 }
             }
-            guard let multi = p.options as? MultiDecoderOptions else { continue }
-            for sub in multi.subs {
-                if let t = byName[sub] {
-                    if t.type.category != .decoder { errors.append(p.error("subs", "\"\(sub)\" is a \(t.type.category.rawValue), not a decoder")) }
-                    if t.options is MultiDecoderOptions { errors.append(p.error("subs", "\"\(sub)\" is a MultiDecoder: they do not nest")) }
-                } else {
-                    errors.append(p.error("subs", "no section named \"\(sub)\""))
-                }
-            }
+            errors += p.options.checkReferences { byName[$0] }.map { p.error($0.key, $0.reason) }
         }
         return errors
     }

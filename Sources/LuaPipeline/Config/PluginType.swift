@@ -13,12 +13,16 @@ public protocol PluginOptions: OptionGroup {
     /// Sections this one refers to (decoder, splitter, encoder, …): a change to one of
     /// them is a change to this plugin.
     var references: [String] { get }
+    /// Problems with the sections it refers to beyond their existence and category, given
+    /// a lookup by name (a MultiDecoder's subs).
+    func checkReferences(_ section: (String) -> PluginConfig?) -> [(key: String, reason: String)]
 }
 
 extension PluginOptions {
     public var sandboxOptions: SandboxOptions? { nil }
     public var readerOptions: ReaderOptions? { nil }
     public var references: [String] { [] }
+    public func checkReferences(_ section: (String) -> PluginConfig?) -> [(key: String, reason: String)] { [] }
 }
 
 /// How a plugin of a type is built, with its resolved options bound in. The case is the
@@ -28,7 +32,9 @@ enum PluginBuild: Sendable {
     /// A factory of splitters (one per stream or connection), given the largest record.
     case splitter(@Sendable (_ maxRecordSize: Int) -> SplitterFactory)
     case decoder(@Sendable (BuildContext, _ input: String) throws(ConfigError) -> any RecordDecoder)
-    case filter(@Sendable (BuildContext) throws(ConfigError) -> SandboxFilterRunner)
+    /// A filter, and a new version of a running one (built beside it, given why).
+    case filter(@Sendable (BuildContext) throws(ConfigError) -> SandboxFilterRunner,
+                replacement: @Sendable (BuildContext, _ reason: String) throws(ConfigError) -> FilterReplacement)
     case encoder(@Sendable (BuildContext) throws(ConfigError) -> any MessageEncoder)
     case output(@Sendable (BuildContext, RouterReader) throws(ConfigError) -> any PipelineOutput)
 }
@@ -74,8 +80,12 @@ public struct PluginType: Sendable {
     }
 
     static func filter<O: PluginOptions>(_ name: String, _ doc: String, _ o: O.Type,
-                                         _ make: @escaping @Sendable (O, BuildContext) throws(ConfigError) -> SandboxFilterRunner) -> PluginType {
-        PluginType(name, .filter, doc, o) { opts in .filter { ctx throws(ConfigError) in try make(opts, ctx) } }
+                                         _ make: @escaping @Sendable (O, BuildContext) throws(ConfigError) -> SandboxFilterRunner,
+                                         replacement: @escaping @Sendable (O, BuildContext, String) throws(ConfigError) -> FilterReplacement) -> PluginType {
+        PluginType(name, .filter, doc, o) { opts in
+            .filter({ ctx throws(ConfigError) in try make(opts, ctx) },
+                    replacement: { ctx, reason throws(ConfigError) in try replacement(opts, ctx, reason) })
+        }
     }
 
     static func encoder<O: PluginOptions>(_ name: String, _ doc: String, _ o: O.Type,

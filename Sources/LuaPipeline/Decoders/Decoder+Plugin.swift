@@ -17,6 +17,16 @@ struct MultiDecoderOptions: PluginOptions {
         .init("log_sub_errors", \.logSubErrors, "log why each sub-decoder refused a record"),
     ]
     var references: [String] { subs }
+
+    func checkReferences(_ section: (String) -> PluginConfig?) -> [(key: String, reason: String)] {
+        subs.flatMap { sub -> [(key: String, reason: String)] in
+            guard let t = section(sub) else { return [("subs", "no section named \"\(sub)\"")] }
+            var found: [(key: String, reason: String)] = []
+            if t.type.category != .decoder { found.append(("subs", "\"\(sub)\" is a \(t.type.category.rawValue), not a decoder")) }
+            if t.type.name == MultiDecoder.plugin.name { found.append(("subs", "\"\(sub)\" is a MultiDecoder: they do not nest")) }
+            return found
+        }
+    }
 }
 
 extension ProtobufDecoder {

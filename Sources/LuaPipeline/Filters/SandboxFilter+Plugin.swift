@@ -19,10 +19,13 @@ extension SandboxFilterRunner {
             name: ctx.name, sandbox: sb, settings: settings, reader: reader, router: ctx.router, counters: ctx.counters, log: ctx.log,
             maxProcessInject: ctx.global.maxProcessInject, maxTimerInject: ctx.global.maxTimerInject,
             report: { [reader] in events($0, reader) })
+    } replacement: { o, ctx, reason throws(ConfigError) in
+        let (sb, settings) = try replacementParts(o, ctx)
+        return FilterReplacement(sandbox: sb, settings: settings, matcher: o.reader.messageMatcher.predicate, reason: reason)
     }
 
     /// A new version's sandbox and settings (reload builds these beside the running one).
-    static func replacementParts(_ o: SandboxFilterOptions, _ ctx: BuildContext) throws(ConfigError) -> (Sandbox, FilterSettings) {
+    private static func replacementParts(_ o: SandboxFilterOptions, _ ctx: BuildContext) throws(ConfigError) -> (Sandbox, FilterSettings) {
         let (sb, recipe) = try ctx.sandbox(.filter, o.sandbox)
         let settings = FilterSettings(
             tickerInterval: o.reader.tickerInterval.value, preservePath: o.sandbox.preserveData ? ctx.preservationPath : nil,

@@ -242,8 +242,16 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     /// Whether this filter is finished (terminated for good, or stopped); readable from any thread.
     private(set) var done: Bool {
         get { finished.load(ordering: .acquiring) }
-        set { finished.store(newValue, ordering: .releasing) }
+        set {
+            finished.store(newValue, ordering: .releasing)
+            if newValue { finishedFlag.set() }
+        }
     }
+    private let finishedFlag = DoneFlag()
+
+    /// Waits until this filter is finished, or `deadline` passed; returns whether it is.
+    @discardableResult
+    func waitDone(until deadline: Date) -> Bool { finishedFlag.wait(until: deadline) }
 
     /// One round on a worker: a batch of messages (without waiting), the timer when due,
     /// the clean stop once asked and drained. Returns whether it did any work.
@@ -359,11 +367,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         router.removeReader(reader)
         guard let path else { return }
         do {
-            let data = try sandbox.preserve()
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let tmp = path + ".tmp"
-            guard FileManager.default.createFile(atPath: tmp, contents: Data(data)) else { throw EncodeError(description: "cannot write \(tmp)") }
-            _ = rename(tmp, path)
+            try CheckpointWriter.write(try sandbox.preserve(), to: path)
         } catch {
             log.error(name, "preserve_data: \(error)")
         }

@@ -10,24 +10,18 @@ import Synchronization
 ///
 /// While running, ``reload(to:changedModules:)`` brings the plugins in line with a new
 /// config (drop-in directory changes, SIGHUP): see `Reload/PipelineReload.swift`.
-public final class Pipeline: @unchecked Sendable {  // the running plugins and statuses are behind `registry`; reloads are serialised by `reloading`
+public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins live in `registry` (one lock); the config in `running`; reloads are serialised by `reloading`
     /// The config running now (replaced by each reload).
-    public var config: PipelineConfig { registry.withLock { _ in current } }
-    var current: PipelineConfig
+    public var config: PipelineConfig { running.withLock { $0 } }
+    let running: Mutex<PipelineConfig>
     public let router: Router
     let log: PipelineLog
     let stdin: Int32
-    /// Guards the running plugins (reloads add and remove them).
-    let registry = Mutex(())
-    var inputs: [RunningInput] = []
-    var filters: [RunningFilter] = []
-    var outputs: [RunningOutput] = []
-    var statuses: [String: PluginStatus] = [:]
+    /// The running plugins and their statuses.
+    let registry = PluginRegistry()
     /// StatAccumInputs' accumulators by section name (shared with their StatsdInputs).
     let accumulators = StatAccumulators()
-    /// Filters removed while running whose state was saved: putting them back restores it.
-    var savedOnRemoval: Set<String> = []
-    var pool: SandboxWorkerPool
+    let pool: SandboxWorkerPool
     let stopped = Mutex(false)
     let started = Atomic<Bool>(false)
     private let finishedAll = NSCondition()
@@ -41,32 +35,10 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
     /// Held while a reload applies, and while start() starts everything.
     let reloading = NSLock()
 
-    struct RunningInput: @unchecked Sendable {  // holds references to thread-safe plugins; copied under `registry`
-        let config: PluginConfig
-        let fingerprint: String
-        let input: any PipelineInput
-        let counters: PluginCounters
-        let modules: Set<String>
-        let decoder: SandboxDecoder?
-        var decoderFingerprint: String?
-        let finished = DoneFlag()
-    }
-
-    struct RunningFilter {
-        var config: PluginConfig
-        var fingerprint: String
-        let runner: SandboxFilterRunner
-        let counters: PluginCounters
-        var modules: Set<String>
-    }
-
-    struct RunningOutput: @unchecked Sendable {  // holds references to thread-safe plugins; copied under `registry`
-        let config: PluginConfig
-        let fingerprint: String
-        let output: any PipelineOutput
-        let counters: PluginCounters
-        let modules: Set<String>
-        let finished = DoneFlag()
+    /// What builds plugins, at start-up and on reloads.
+    var builder: PluginBuilder {
+        PluginBuilder(router: router, log: log, stdin: stdin, accumulators: accumulators,
+                      events: { [weak self] e, reader in self?.record(e, from: reader) })
     }
 
     /// Builds every plugin: scripts are compiled now, so a broken one fails here (a broken
@@ -74,57 +46,40 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
     /// - Parameter stdin: the descriptor StdinInput reads (tests pass a pipe).
     /// - Throws: ``ConfigErrors`` for every plugin that cannot be built.
     public init(config: PipelineConfig, log: PipelineLog = PipelineLog(), stdin: Int32 = 0) throws(ConfigErrors) {
-        self.current = config
+        self.running = Mutex(config)
         self.log = log
         self.stdin = stdin
         self.router = Router(maxMessageLoops: config.global.maxMessageLoops)
         self.pool = SandboxWorkerPool(count: config.global.sandboxWorkers, router: router)
         var errors: [ConfigError] = []
+        let builder = self.builder
         for p in config.plugins {
-            var notes = BuildNotes()
-            let c = PluginCounters(name: p.name, category: p.type.category)
-            let fp = Self.fingerprint(p, in: config)
-            switch p.type.category {
-            case .input:
-                if let i = makeInput(p, in: config, counters: c, notes: &notes) {
-                    let fps = Self.inputFingerprints(p, in: config)
-                    inputs.append(RunningInput(config: p, fingerprint: fps.own, input: i, counters: c, modules: notes.modules,
-                                               decoder: notes.decoder, decoderFingerprint: fps.decoder))
-                }
-            case .filter:
-                if let r = makeFilter(p, in: config, counters: c, notes: &notes) {
-                    filters.append(RunningFilter(config: p, fingerprint: fp, runner: r, counters: c, modules: notes.modules))
-                }
-            case .output:
-                if let o = makeOutput(p, in: config, counters: c, notes: &notes) {
-                    outputs.append(RunningOutput(config: p, fingerprint: fp, output: o, counters: c, modules: notes.modules))
-                }
-            default:
-                continue
-            }
+            var notes = PluginBuilder.Notes()
+            if let m = builder.managed(p, in: config, notes: &notes) { registry.add(m) }
             if p.dropIn {
                 for e in notes.errors { log.error("sandbox_dir", "\(e.reason); not loaded") }
-                if !notes.errors.isEmpty { statuses[p.name] = PluginStatus(state: .stopped, lastError: notes.errors.map(\.reason).joined(separator: "; ")) }
+                if !notes.errors.isEmpty { registry.setStatus(p.name, PluginStatus(state: .stopped, lastError: notes.errors.map(\.reason).joined(separator: "; "))) }
             } else {
                 errors += notes.errors
             }
-            if notes.errors.isEmpty { statuses[p.name] = PluginStatus() }
+            if notes.errors.isEmpty && [.input, .filter, .output].contains(p.type.category) { registry.setStatus(p.name, PluginStatus()) }
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         for e in config.dropInErrors { log.error("sandbox_dir", e.description) }
         router.onShutdownRequest = { [weak self] reason in
             self?.log.error("router", "\(reason): stopping")
-            self?.stopRequested.store(true, ordering: .relaxed)
+            self?.requestStop()
         }
     }
 
     /// Every plugin's counters.
     public var counters: [PluginCounters] {
-        registry.withLock { _ in inputs.map(\.counters) + filters.map(\.counters) + outputs.map(\.counters) }
+        let all = registry.plugins
+        return [PluginCategory.input, .filter, .output].flatMap { c in all.filter { $0.category == c }.map(\.counters) }
     }
 
     /// Each plugin's state and last error (reload failures stay visible here).
-    public var status: [String: PluginStatus] { registry.withLock { _ in statuses } }
+    public var status: [String: PluginStatus] { registry.statuses }
 
     func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
         let t = Thread { [self] in
@@ -141,25 +96,17 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
         t.start()
     }
 
-    func startInput(_ i: RunningInput) {
-        spawn(i.input.name) { i.input.run(); i.finished.set() }
-    }
-
-    func startOutput(_ o: RunningOutput) {
-        spawn(o.output.name) { o.output.run(); o.finished.set() }
-    }
-
     /// Starts every plugin's thread, and the drop-in directory's watcher.
     public func start() {
         reloading.lock()  // a reload waits until everything started (and then applies to it)
         defer { reloading.unlock() }
         startWatching()
-        registry.withLock { _ in
-            for o in outputs { startOutput(o) }
-            for f in filters { pool.add(f.runner) }
-            for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
-            for i in inputs { startInput(i) }
-        }
+        let all = registry.plugins
+        // Readers first, so the inputs' first messages reach them.
+        for m in all where m.category == .output { m.start(on: self) }
+        for m in all where m.category == .filter { m.start(on: self) }
+        for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
+        for m in all where m.category == .input { m.start(on: self) }
         started.store(true, ordering: .releasing)
     }
 
@@ -167,13 +114,22 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
     /// then stops gracefully. With `reportEvery`, logs every plugin's counters that often.
     public func runUntilInputsEnd(reportEvery: Double? = nil) {
         var lastReport = Date()
-        while !stopRequested.load(ordering: .relaxed) && !registry.withLock({ _ in inputs.allSatisfy { $0.finished.isSet } }) {
-            Thread.sleep(forTimeInterval: 0.05)
+        finishedAll.lock()
+        // Checked under `finishedAll`: a thread ending and a stop request broadcast it.
+        while !stopRequested.load(ordering: .relaxed) && !registry.plugins(.input).allSatisfy(\.isFinished) {
+            if let every = reportEvery {
+                _ = finishedAll.wait(until: lastReport.addingTimeInterval(every))
+            } else {
+                finishedAll.wait()
+            }
             if let every = reportEvery, Date().timeIntervalSince(lastReport) >= every {
+                finishedAll.unlock()
                 report()
+                finishedAll.lock()
                 lastReport = Date()
             }
         }
+        finishedAll.unlock()
         stop()
     }
 
@@ -190,7 +146,12 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
     }
 
     /// Requests a stop (signal handlers call this); `runUntilInputsEnd` then stops.
-    public func requestStop() { stopRequested.store(true, ordering: .relaxed) }
+    public func requestStop() {
+        finishedAll.lock()
+        stopRequested.store(true, ordering: .relaxed)
+        finishedAll.broadcast()
+        finishedAll.unlock()
+    }
 
     /// Graceful stop: inputs, then draining, then filters' last timer and preservation,
     /// then outputs.
@@ -203,16 +164,14 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
         watcher?.stop()
         reloading.lock()  // a reload in progress finishes first
         reloading.unlock()
-        let (ins, fs, outs) = registry.withLock { _ in (inputs, filters, outputs) }
-        for i in ins { i.input.stop() }
-        for i in ins { i.finished.wait() }
+        let all = registry.plugins
+        for m in all { m.stopAcquiring() }
         waitForDrain()
-        for case let l as LogstreamerInput in ins.map(\.input) { l.finalJournal() }
-        for f in fs { f.runner.stopping.store(true, ordering: .relaxed) }
+        for m in all { m.settle() }
         pool.close()
-        if started.load(ordering: .acquiring) { waitForThreads(leaving: outs.count) }
+        if started.load(ordering: .acquiring) { waitForThreads(leaving: all.filter { $0.category == .output }.count) }
         waitForDrain()
-        for o in outs { o.output.abandon.store(true, ordering: .relaxed) }
+        for m in all { m.abandon() }
         router.close()
         waitForThreads(leaving: 0)
     }
@@ -220,8 +179,7 @@ public final class Pipeline: @unchecked Sendable {  // the running plugins and s
     /// Waits until every reader acknowledged everything, or `drainTimeout` passed (an
     /// output that cannot write must not keep the daemon from stopping).
     private func waitForDrain() {
-        let deadline = Date().addingTimeInterval(drainTimeout)
-        while router.currentStats.held > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        router.waitUntilDrained(deadline: Date().addingTimeInterval(drainTimeout))
         let held = router.currentStats.held
         if held > 0 { log.error("router", "stopping with \(held) messages not acknowledged by every reader") }
     }

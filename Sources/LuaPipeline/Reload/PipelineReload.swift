@@ -23,8 +23,7 @@ extension Pipeline {
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
         default: log.info(e.plugin, "\(e.action.rawValue): \(e.detail)")
         }
-        let hostname = registry.withLock { _ in
-            var s = statuses[e.plugin] ?? PluginStatus()
+        registry.updateStatus(e.plugin) { s in
             switch e.action {
             case .added: s = PluginStatus(state: .running, lastError: nil, replacements: s.replacements)
             case .replaced:
@@ -38,9 +37,8 @@ extension Pipeline {
                 s.state = e.restarting ? .restarting : .terminated
                 s.lastError = e.detail
             }
-            statuses[e.plugin] = s
-            return current.global.hostname
         }
+        let hostname = config.global.hostname
         if e.action != .terminated {
             _ = router.append(MessageView(e.message(hostname: hostname)), from: reader)
         }
@@ -101,208 +99,51 @@ extension Pipeline {
         let broken = Set(new.dropInErrors.compactMap(\.section))
         for e in new.dropInErrors {
             log.error("sandbox_dir", e.description)
-            if let s = e.section { registry.withLock { _ in statuses[s, default: PluginStatus()].lastError = e.description } }
+            if let s = e.section { registry.updateStatus(s) { $0.lastError = e.description } }
         }
-        let (ins, fs, outs) = registry.withLock { _ in (inputs, filters, outputs) }
-        func wanted(_ name: String, _ category: PluginCategory) -> PluginConfig? {
-            new.plugin(named: name).flatMap { $0.type.category == category ? $0 : nil }
-        }
-        /// Why a running plugin needs a new version (nil: it does not), from its fingerprint
-        /// then and now (computed once: it reads the script).
-        func change(from old: String, to now: String, _ modules: Set<String>, _ p: PluginConfig) -> String? {
-            if old != now { return p.dropIn ? "script or settings changed" : "section or script changed" }
-            if modules.isDisjoint(with: changedModules) { return nil }
-            return "module \(modules.intersection(changedModules).sorted().joined(separator: ", ")) changed"
-        }
-        func failed(_ name: String, _ notes: BuildNotes, adding: Bool) {
-            let detail = notes.errors.map(\.reason).joined(separator: "; ")
-            record(ReloadEvent(plugin: name, action: .rejected, detail: adding ? "not started: \(detail)" : "new version not loaded: \(detail)"))
+        let builder = self.builder
+        // Readers before inputs, as at start-up: an input's first messages reach them.
+        let order: [PluginCategory] = [.filter, .output, .input]
+        let running = registry.plugins.sorted { order.firstIndex(of: $0.category)! < order.firstIndex(of: $1.category)! }
+        func wanted(_ m: any ManagedPlugin) -> PluginConfig? {
+            new.plugin(named: m.name).flatMap { $0.type.category == m.category ? $0 : nil }
         }
 
-        // Filters: removals first (their state is saved before a same-named one starts).
-        var removing: [SandboxFilterRunner] = []
-        for f in fs where wanted(f.config.name, .filter) == nil && !broken.contains(f.config.name) {
-            registry.withLock { _ in
-                filters.removeAll { $0.runner === f.runner }
-                savedOnRemoval.insert(f.config.name)
-            }
-            if f.runner.done {
-                record(ReloadEvent(plugin: f.config.name, action: .removed, detail: "removed (it had stopped)"))
-            } else {
-                f.runner.remove()
-                removing.append(f.runner)
-            }
+        // Removals first, all at once: a filter's state is saved before a same-named
+        // plugin starts.
+        let gone = running.filter { wanted($0) == nil && !broken.contains($0.name) }
+        for m in gone {
+            registry.remove(m)
+            m.remove(host: self)
         }
         let deadline = Date().addingTimeInterval(drainTimeout)
-        while removing.contains(where: { !$0.done }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-        for f in fs where !removing.contains(where: { $0 === f.runner }) {
-            guard let p = wanted(f.config.name, .filter) else { continue }
-            if f.runner.done {
-                // It gave up (retries exhausted): a new version starts afresh.
-                registry.withLock { _ in filters.removeAll { $0.runner === f.runner } }
-                addFilter(p, in: new, restore: true, failed: failed)
-                continue
-            }
-            let fp = Self.fingerprint(p, in: new)
-            guard let reason = change(from: f.fingerprint, to: fp, f.modules, p) else { continue }
-            var notes = BuildNotes()
-            registry.withLock { _ in
-                if let i = filters.firstIndex(where: { $0.runner === f.runner }) {
-                    filters[i].fingerprint = fp  // a broken version is not tried again until the file changes
-                    filters[i].config = p
-                }
-            }
-            guard let replacement = makeFilterReplacement(p, in: new, counters: f.counters, notes: &notes, reason: reason) else {
-                failed(p.name, notes, adding: false)
-                continue
-            }
-            registry.withLock { _ in
-                if let i = filters.firstIndex(where: { $0.runner === f.runner }) { filters[i].modules = notes.modules }
-            }
-            f.runner.replace(with: replacement)
-        }
-        for p in new.plugins(.filter) where !fs.contains(where: { $0.config.name == p.name }) {
-            addFilter(p, in: new, restore: registry.withLock { _ in savedOnRemoval.contains(p.name) }, failed: failed)
+        for m in gone {
+            if let e = m.drained(until: deadline, host: self) { record(e) }
         }
 
-        // Outputs: a new version takes over the old one's cursor.
-        for o in outs {
-            guard let p = wanted(o.config.name, .output) else {
-                if broken.contains(o.config.name) { continue }
-                retire(o)
-                router.removeReader(o.output.reader)
-                registry.withLock { _ in outputs.removeAll { $0.output === o.output } }
-                record(ReloadEvent(plugin: o.config.name, action: .removed, detail: "stopped"))
-                continue
-            }
-            let fp = Self.fingerprint(p, in: new)
-            guard let reason = change(from: o.fingerprint, to: fp, o.modules, p) else { continue }
-            var notes = BuildNotes()
-            guard let made = makeOutput(p, in: new, counters: o.counters, notes: &notes, reader: o.output.reader) else {
-                failed(p.name, notes, adding: false)
-                continue
-            }
-            retire(o)
-            o.output.reader.rewindToAcknowledged()
-            o.output.reader.setMatcher(p.options.readerOptions?.messageMatcher.predicate)
-            let running = RunningOutput(config: p, fingerprint: fp, output: made, counters: o.counters, modules: notes.modules)
-            registry.withLock { _ in
-                if let i = outputs.firstIndex(where: { $0.output === o.output }) { outputs[i] = running }
-            }
-            startOutput(running)
-            record(ReloadEvent(plugin: p.name, action: .replaced, detail: reason))
-        }
-        for p in new.plugins(.output) where !outs.contains(where: { $0.config.name == p.name }) {
-            var notes = BuildNotes()
-            let c = PluginCounters(name: p.name, category: p.type.category)
-            guard let made = makeOutput(p, in: new, counters: c, notes: &notes) else {
-                failed(p.name, notes, adding: true)
-                continue
-            }
-            let running = RunningOutput(config: p, fingerprint: Self.fingerprint(p, in: new), output: made, counters: c, modules: notes.modules)
-            registry.withLock { _ in outputs.append(running) }
-            startOutput(running)
-            record(ReloadEvent(plugin: p.name, action: .added, detail: "started"))
+        // Changes: each plugin builds its new version beside the running one and hands over.
+        for m in running where !gone.contains(where: { $0 === m }) {
+            guard let p = wanted(m) else { continue }  // its drop-in .toml is broken: it stays
+            let fp = m.fingerprint(of: p, in: new)
+            guard let reason = m.change(to: p, fingerprint: fp, changedModules: changedModules) else { continue }
+            if let e = m.replace(with: p, in: new, reason: reason, using: builder, host: self) { record(e) }
         }
 
-        // Inputs: a changed SandboxDecoder is swapped in place; otherwise the old version
-        // stops (what it read is delivered) and the new one starts.
-        for i in ins {
-            guard let p = wanted(i.config.name, .input) else {
-                if broken.contains(i.config.name) { continue }
-                stopInput(i)
-                registry.withLock { _ in inputs.removeAll { $0.input === i.input } }
-                record(ReloadEvent(plugin: i.config.name, action: .removed, detail: "stopped"))
-                continue
-            }
-            let fps = Self.inputFingerprints(p, in: new)
-            guard let reason = change(from: i.fingerprint, to: fps.own, i.modules, p) else {
-                guard fps.decoder != i.decoderFingerprint, let dec = i.decoder, let dp = Self.sandboxDecoder(of: p, in: new) else { continue }
-                let dname = dp.name
-                registry.withLock { _ in
-                    if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k].decoderFingerprint = fps.decoder }
-                }
-                var notes = BuildNotes()
-                guard let (sb, recipe) = makeDecoderSandbox(dp, in: new, counters: i.counters, notes: &notes) else {
-                    failed(dname, notes, adding: false)
+        // Additions.
+        for c in order {
+            for p in new.plugins(c) where !running.contains(where: { $0.name == p.name && $0.category == c }) {
+                let restore = registry.wasRemoved(p.name)
+                var notes = PluginBuilder.Notes()
+                guard let m = builder.managed(p, in: new, restore: restore, notes: &notes) else {
+                    record(.rejected(p.name, notes, adding: true))
                     continue
                 }
-                let input = i.config.name
-                dec.replace(with: sb, rebuild: { try? recipe.make() }, outcome: { [unowned self] error in
-                    if let error {
-                        record(ReloadEvent(plugin: dname, action: .rejected, detail: "new version (in \(input)): \(error); the running version goes on"))
-                    } else {
-                        record(ReloadEvent(plugin: dname, action: .replaced, detail: "new version took over in \(input)"))
-                    }
-                })
-                continue
+                registry.add(m)
+                m.start(on: self)
+                record(ReloadEvent(plugin: p.name, action: .added, detail: restore && c == .filter ? "started with its saved state" : "started"))
             }
-            var notes = BuildNotes()
-            guard let made = makeInput(p, in: new, counters: i.counters, notes: &notes) else {
-                failed(p.name, notes, adding: false)
-                continue
-            }
-            stopInput(i)
-            let running = RunningInput(config: p, fingerprint: fps.own, input: made, counters: i.counters, modules: notes.modules,
-                                       decoder: notes.decoder, decoderFingerprint: fps.decoder)
-            registry.withLock { _ in
-                if let k = inputs.firstIndex(where: { $0.input === i.input }) { inputs[k] = running }
-            }
-            startInput(running)
-            record(ReloadEvent(plugin: p.name, action: .replaced, detail: reason))
         }
-        for p in new.plugins(.input) where !ins.contains(where: { $0.config.name == p.name }) {
-            var notes = BuildNotes()
-            let c = PluginCounters(name: p.name, category: p.type.category)
-            guard let made = makeInput(p, in: new, counters: c, notes: &notes) else {
-                failed(p.name, notes, adding: true)
-                continue
-            }
-            let fps = Self.inputFingerprints(p, in: new)
-            let running = RunningInput(config: p, fingerprint: fps.own, input: made, counters: c, modules: notes.modules,
-                                       decoder: notes.decoder, decoderFingerprint: fps.decoder)
-            registry.withLock { _ in inputs.append(running) }
-            startInput(running)
-            record(ReloadEvent(plugin: p.name, action: .added, detail: "started"))
-        }
-        registry.withLock { _ in current = new }
+        self.running.withLock { $0 = new }
         watcher?.setDirectory(new.global.sandboxDir)
-    }
-
-    private func addFilter(_ p: PluginConfig, in new: PipelineConfig, restore: Bool, failed: (String, BuildNotes, Bool) -> Void) {
-        var notes = BuildNotes()
-        let c = PluginCounters(name: p.name, category: p.type.category)
-        guard let r = makeFilter(p, in: new, counters: c, notes: &notes, restore: restore) else {
-            failed(p.name, notes, true)
-            return
-        }
-        registry.withLock { _ in
-            filters.append(RunningFilter(config: p, fingerprint: Self.fingerprint(p, in: new), runner: r, counters: c, modules: notes.modules))
-            savedOnRemoval.remove(p.name)
-        }
-        pool.add(r)
-        record(ReloadEvent(plugin: p.name, action: .added, detail: restore ? "started with its saved state" : "started"))
-    }
-
-    /// Stops an output at a batch boundary; one that cannot finish in time gives up its
-    /// unwritten messages (its successor or nobody takes them).
-    private func retire(_ o: RunningOutput) {
-        o.output.retiring.store(true, ordering: .relaxed)
-        let deadline = Date().addingTimeInterval(drainTimeout)
-        if !o.finished.wait(until: deadline) {
-            o.output.abandon.store(true, ordering: .relaxed)
-            o.finished.wait()
-        }
-    }
-
-    /// Stops an input; a LogstreamerInput saves its journal once what it read is acknowledged.
-    private func stopInput(_ i: RunningInput) {
-        i.input.stop()
-        i.finished.wait()
-        guard let l = i.input as? LogstreamerInput else { return }
-        let head = router.headSeq
-        let deadline = Date().addingTimeInterval(drainTimeout)
-        while router.acknowledgedBelow < head && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-        l.finalJournal()
     }
 }

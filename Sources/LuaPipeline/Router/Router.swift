@@ -68,6 +68,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     /// reader finds new messages on its next pull without a context switch).
     var waitingReaders = 0
     var waitingAppenders = 0
+    /// Threads waiting for acknowledgements (a stop or a reload draining).
+    var waitingDrainers = 0
     /// Appends since waiting readers were last woken, and when the last append was:
     /// during a burst readers are woken every `wakeBatch` messages (and poll every
     /// millisecond for the tail), after a pause at once, so an idle reader sees a new
@@ -183,6 +185,34 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         return head < entries.count ? entries[head].seq : nextSeq
     }
 
+    /// Waits until every message below `seq` is acknowledged by every reader, or
+    /// `deadline` passed; returns whether it was. Woken by acknowledgements.
+    @discardableResult
+    public func waitUntilAcknowledged(below seq: UInt64, deadline: Date) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        waitingDrainers += 1
+        defer { waitingDrainers -= 1 }
+        while (head < entries.count ? entries[head].seq : nextSeq) < seq {
+            if !condition.wait(until: deadline) { return (head < entries.count ? entries[head].seq : nextSeq) >= seq }
+        }
+        return true
+    }
+
+    /// Waits until every reader acknowledged everything appended so far and since, or
+    /// `deadline` passed; returns whether it did.
+    @discardableResult
+    public func waitUntilDrained(deadline: Date) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        waitingDrainers += 1
+        defer { waitingDrainers -= 1 }
+        while head < entries.count {
+            if !condition.wait(until: deadline) { return head >= entries.count }
+        }
+        return true
+    }
+
     public var currentStats: Stats {
         condition.lock()
         defer { condition.unlock() }
@@ -239,6 +269,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         r.ackSeq = newAck
         r.readSeq = max(r.readSeq, newAck)
         trimLocked()
+        if waitingDrainers > 0 { condition.broadcast() }
     }
 
     /// Forgets entries every reader has acknowledged.

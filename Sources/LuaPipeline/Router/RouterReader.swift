@@ -80,7 +80,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
             if ackSeq < readSeq && (lastDelivered.map { ackSeq > $0 } ?? true) {
                 ackSeq = readSeq
                 router.trimLocked()
-                if router.waitingAppenders > 0 { c.broadcast() }
+                if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
             }
             if router.closed { return nil }
             router.waitingReaders += 1
@@ -100,7 +100,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         c.lock()
         ackSeq = max(ackSeq, min(seq + 1, readSeq))
         router.trimLocked()
-        if router.waitingAppenders > 0 { c.broadcast() }
+        if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
         c.unlock()
     }
 
@@ -136,7 +136,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         c.lock()
         ackSeq = max(ackSeq, readSeq)
         router.trimLocked()
-        if router.waitingAppenders > 0 { c.broadcast() }
+        if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
         c.unlock()
     }
 

@@ -61,7 +61,9 @@ import Testing
             case .input(let make): _ = try make(ctx)
             case .splitter(let make): _ = make(1024)()
             case .decoder(let make): _ = try make(ctx, "in")
-            case .filter(let make): _ = try make(ctx)
+            case .filter(let make, let replacement):
+                _ = try make(ctx)
+                _ = try replacement(ctx, "a new version")
             case .encoder(let make): _ = try make(ctx)
             case .output(let make): _ = try make(ctx, router.addReader(name: "p", buffering: Buffering(maxBufferSize: 1 << 20, fullAction: .drop)))
             }

@@ -15,7 +15,7 @@ import Synchronization
 /// groups give the same name form one stream, read in `priority` order (e.g.
 /// `file_match = 'access\.log\.?(?P<Seq>\d*)$'`, `priority = ["^Seq"]`: `access.log.2`,
 /// then `.1`, then the live `access.log`); without it, every matching file is a stream.
-final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop() (atomic) and finalJournal() after it finished
+final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop() (atomic) and saveCheckpoint() after it finished
     let name: String
     let directory: String
     let fileMatch: FileMatch
@@ -108,7 +108,9 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
         // The pipeline drains after inputs stop; the final journal is written then.
     }
 
+    var keepsCheckpoint: Bool { true }
+
     /// Called by the pipeline once every reader acknowledged everything: the journal
     /// covers exactly what was processed.
-    func finalJournal() { saveJournals() }
+    func saveCheckpoint() { saveJournals() }
 }
