@@ -18,7 +18,7 @@ import Synchronization
 /// A flood is bounded: at most `max_stats` distinct stats and `max_timer_samples` values
 /// per timer (members per set) and interval; the rest is counted (`stats_dropped`,
 /// `samples_dropped`).
-final class StatAccumulator: @unchecked Sendable {  // its stats and options are behind Mutexes; feeders is atomic
+final class StatAccumulator: @unchecked Sendable {  // its stats and options are behind Mutexes; `feeding` behind `feeders`
     struct Options: Sendable {
         var tickerInterval: Double = 10
         var percentThreshold: Int = 90
@@ -60,7 +60,28 @@ final class StatAccumulator: @unchecked Sendable {  // its stats and options are
     }
     private let state = Mutex(State())
     /// StatsdInputs feeding it now (the last flush waits for them to finish).
-    let feeders = Atomic<Int>(0)
+    private let feeders = NSCondition()
+    private var feeding = 0
+
+    func beginFeeding() {
+        feeders.lock()
+        feeding += 1
+        feeders.unlock()
+    }
+
+    func endFeeding() {
+        feeders.lock()
+        feeding -= 1
+        feeders.broadcast()
+        feeders.unlock()
+    }
+
+    /// Waits until no StatsdInput feeds it, or `deadline` passed.
+    func waitForFeeders(until deadline: Date) {
+        feeders.lock()
+        while feeding > 0 && feeders.wait(until: deadline) {}
+        feeders.unlock()
+    }
 
     init(name: String, options: Options) {
         self.name = name

@@ -7,7 +7,7 @@ import Synchronization
 /// dropped) and counted as `truncated`; malformed lines are counted (`malformed`) and
 /// dropped. Without a StatAccumInput section of its `stat_accum_name`, it accumulates
 /// and emits on its own with StatAccumInput's defaults.
-final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
+final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), a DoneFlag
     let name: String
     let address: String
     let maxMessageSize: Int
@@ -56,8 +56,8 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
     private func emit() { accumulator.emit(into: router, counters: counters, hostname: hostname) }
 
     func run() {
-        accumulator.feeders.add(1, ordering: .relaxed)
-        defer { accumulator.feeders.subtract(1, ordering: .relaxed) }
+        accumulator.beginFeeding()
+        defer { accumulator.endFeeding() }
         let fd: Int32
         do {
             fd = try Socket.bindUDP(address)
@@ -109,13 +109,13 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
 
 /// Heka's StatAccumInput: emits its ``StatAccumulator``'s aggregates every
 /// `ticker_interval`, and once more when stopping (after its StatsdInputs finished).
-final class StatAccumInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), an atomic flag
+final class StatAccumInput: PipelineInput, @unchecked Sendable {  // runs on its own thread; other threads only call stop(), a DoneFlag
     let name: String
     let accumulator: StatAccumulator
     let router: Router
     let counters: PluginCounters
     let hostname: String
-    private let stopRequested = Atomic<Bool>(false)
+    private let stopRequested = DoneFlag()
 
     init(name: String, accumulator: StatAccumulator, router: Router, counters: PluginCounters, hostname: String) {
         self.name = name
@@ -125,21 +125,17 @@ final class StatAccumInput: PipelineInput, @unchecked Sendable {  // runs on its
         self.hostname = hostname
     }
 
-    func stop() { stopRequested.store(true, ordering: .relaxed) }
+    func stop() { stopRequested.set() }
 
     private func emit() { accumulator.emit(into: router, counters: counters, hostname: hostname) }
 
     func run() {
         var next = Date().addingTimeInterval(accumulator.options.tickerInterval)
-        while !stopRequested.load(ordering: .relaxed) {
-            Thread.sleep(forTimeInterval: max(0, min(0.05, next.timeIntervalSinceNow)))
-            if Date() >= next {
-                emit()
-                next = Date().addingTimeInterval(accumulator.options.tickerInterval)
-            }
+        while !stopRequested.wait(until: next) {
+            emit()
+            next = Date().addingTimeInterval(accumulator.options.tickerInterval)
         }
-        let deadline = Date().addingTimeInterval(5)
-        while accumulator.feeders.load(ordering: .relaxed) > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        accumulator.waitForFeeders(until: Date().addingTimeInterval(5))
         emit()
     }
 }
