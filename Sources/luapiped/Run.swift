@@ -28,6 +28,7 @@ struct Run: ParsableCommand {
             cfg = try config.map { try PipelineConfig.load(path: $0, sandboxDir: sandboxDir) }
                 ?? DefaultConfig.load(directory: FileManager.default.currentDirectoryPath, sandboxDir: sandboxDir)
             pipeline = try Pipeline(config: cfg)
+            try pipeline.open()
         } catch {
             FileHandle.standardError.write(Data("\(error)\n".utf8))
             throw ExitCode(1)

@@ -5,4 +5,5 @@
 #include "clp_sandbox.h"
 #include "clp_regex.h"
 #include "clp_http.h"
+#include "clp_net.h"
 #endif

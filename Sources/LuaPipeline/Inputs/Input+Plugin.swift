@@ -20,8 +20,10 @@ struct TcpInputOptions: PluginOptions {
 struct UdpInputOptions: PluginOptions {
     var input = InputOptions()
     var address = "127.0.0.1:5566"
+    var receiveBufferBytes = UdpReceiver.defaultBufferBytes
     static let options: [OptionSpec<Self>] = .flatten(\.input) + [
         .init("address", \.address, "host:port to receive datagrams on"),
+        .init("receive_buffer_bytes", \.receiveBufferBytes, "the socket's receive buffer asked for (the kernel may grant less; what it drops is counted as kernel_drops)"),
     ]
     var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
 }
@@ -50,7 +52,7 @@ extension UdpInput {
     static let plugin = PluginType.input("UdpInput", "receives UDP datagrams, one record each by default", UdpInputOptions.self) { o, ctx throws(ConfigError) in
         let splitter = try ctx.splitter(named: o.input.splitter) { NullSplitter() }
         let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
-        return UdpInput(name: ctx.name, address: o.address, maxMessageSize: ctx.global.maxMessageSize,
+        return UdpInput(name: ctx.name, address: o.address, maxMessageSize: ctx.global.maxMessageSize, receiveBufferBytes: o.receiveBufferBytes,
                         records: ctx.records(o.input, decoder: decoder), splitter: splitter(), log: ctx.log)
     }
 }

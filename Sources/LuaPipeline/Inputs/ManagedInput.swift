@@ -15,6 +15,8 @@ final class ManagedInput: ManagedPlugin {
     private struct Running: @unchecked Sendable {  // the decoder is touched off its input's thread only through SandboxDecoder.replace, which hands over under its own Mutex
         var input: any PipelineInput
         var version: PluginVersion
+        /// The config it was built from (to build it again when a successor cannot bind).
+        var config: PipelineConfig
         /// The SandboxDecoder it names directly, and that section's fingerprint.
         var decoder: SandboxDecoder?
         var decoderFingerprint: String?
@@ -25,7 +27,7 @@ final class ManagedInput: ManagedPlugin {
         name = p.name
         self.counters = counters
         let fps = Pipeline.inputFingerprints(p, in: config)
-        state = Mutex(Running(input: input, version: PluginVersion(config: p, fingerprint: fps.own, modules: notes.modules),
+        state = Mutex(Running(input: input, version: PluginVersion(config: p, fingerprint: fps.own, modules: notes.modules), config: config,
                               decoder: notes.decoder, decoderFingerprint: fps.decoder))
     }
 
@@ -63,12 +65,49 @@ final class ManagedInput: ManagedPlugin {
         guard let made = builder.input(p, in: config, counters: counters, notes: &notes) else {
             return .rejected(p.name, notes, adding: false)
         }
-        stop(r, host: host)
-        let next = Running(input: made, version: PluginVersion(config: p, fingerprint: fps.own, modules: notes.modules),
+        if let address = made.listenAddress, address == r.input.listenAddress {
+            // The same address: it is free once this version stopped.
+            stop(r, host: host)
+            do throws(Socket.Failure) {
+                try made.open()
+            } catch {
+                restoreStopped(r, using: builder, host: host)
+                return ReloadEvent(plugin: p.name, action: .rejected, detail: "new version not started: \(error); the running version goes on")
+            }
+        } else {
+            do throws(Socket.Failure) {
+                try made.open()
+            } catch {
+                return ReloadEvent(plugin: p.name, action: .rejected, detail: "new version not started: \(error); the running version goes on")
+            }
+            stop(r, host: host)
+        }
+        let next = Running(input: made, version: PluginVersion(config: p, fingerprint: fps.own, modules: notes.modules), config: config,
                            decoder: notes.decoder, decoderFingerprint: fps.decoder)
         state.withLock { $0 = next }
         start(on: host)
         return ReloadEvent(plugin: p.name, action: .replaced, detail: reason)
+    }
+
+    /// Builds and starts the stopped version `r` again (its successor could not bind).
+    private func restoreStopped(_ r: Running, using builder: PluginBuilder, host: PluginHost) {
+        var notes = PluginBuilder.Notes()
+        guard let again = builder.input(r.version.config, in: r.config, counters: counters, notes: &notes) else { return }
+        var next = r
+        next.input = again
+        next.decoder = notes.decoder
+        next.finished = DoneFlag()
+        state.withLock { $0 = next }
+        start(on: host)
+    }
+
+    func open() throws(ConfigError) {
+        let r = running
+        do throws(Socket.Failure) {
+            try r.input.open()
+        } catch {
+            throw r.version.config.error("address", error.description)
+        }
     }
 
     /// A new version of the input's SandboxDecoder, tried on the next record.

@@ -9,11 +9,18 @@ protocol PipelineInput: AnyObject, Sendable {
     var keepsCheckpoint: Bool { get }
     /// Writes the checkpoint after ``run()`` ended and the router drained.
     func saveCheckpoint()
+    /// The address it listens on (nil: none). A new version on the same address binds
+    /// once this one stopped.
+    var listenAddress: String? { get }
+    /// Binds what it listens on, before ``run()`` (a port taken is a start-up error).
+    func open() throws(Socket.Failure)
 }
 
 extension PipelineInput {
     var keepsCheckpoint: Bool { false }
     func saveCheckpoint() {}
+    var listenAddress: String? { nil }
+    func open() throws(Socket.Failure) {}
 }
 
 extension StdinInput: PipelineInput {

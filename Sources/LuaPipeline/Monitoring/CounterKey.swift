@@ -79,6 +79,7 @@ extension CounterKey {
     public static let resent = c(36, "resent", help: "unacknowledged messages sent again after a reconnect")
     public static let acknowledged = c(37, "acknowledged", help: "messages the receiver acknowledged")
     public static let mailedMessages = c(38, "mailed_messages", help: "messages sent by e-mail")
+    public static let kernelDrops = c(39, "kernel_drops", "datagrams", "datagrams the kernel dropped: the receive buffer was full")
 
     /// Every declared counter, in slot order.
     public static let all: [CounterKey] = [
@@ -86,7 +87,7 @@ extension CounterKey {
         records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated, statsDropped,
         samplesDropped, emitted, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped,
         written, writeFailures, encodeFailures, sent, rejected, retries, connects, disconnects, resent, acknowledged,
-        mailedMessages,
+        mailedMessages, kernelDrops,
     ]
 
     /// The counters a plugin of `category` may update.
@@ -94,7 +95,7 @@ extension CounterKey {
         switch category {
         case .input:
             [processed, records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated,
-             statsDropped, samplesDropped, emitted]
+             statsDropped, samplesDropped, emitted, kernelDrops]
         case .filter:
             [processed, failures, injected, dropped, lagMessages, lagBytes, memoryCurrent, memoryPeak, instructionsPeak,
              outputPeak, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped]

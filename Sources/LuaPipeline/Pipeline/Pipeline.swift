@@ -96,6 +96,17 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         t.start()
     }
 
+    /// Binds every input's listening socket, so that an address already taken is a
+    /// start-up error naming the plugin and the address (the daemon calls this before
+    /// ``start()``; without it, a listener that cannot bind is logged and counted).
+    public func open() throws(ConfigErrors) {
+        var errors: [ConfigError] = []
+        for m in registry.plugins(.input) {
+            do { try m.open() } catch { errors.append(error) }
+        }
+        if !errors.isEmpty { throw ConfigErrors(errors: errors) }
+    }
+
     /// Starts every plugin's thread, and the drop-in directory's watcher.
     public func start() {
         reloading.lock()  // a reload waits until everything started (and then applies to it)

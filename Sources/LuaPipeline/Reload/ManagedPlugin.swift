@@ -20,6 +20,8 @@ protocol ManagedPlugin: AnyObject, Sendable {
     /// Why `p` would need a new version (nil: the running one is it). `fingerprint`: of `p`.
     func change(to p: PluginConfig, fingerprint: String, changedModules: Set<String>) -> String?
 
+    /// Binds what it listens on (before ``start(on:)``); a failure names the address.
+    func open() throws(ConfigError)
     /// Starts its thread or hands it to its worker.
     func start(on host: PluginHost)
     /// Builds `p` beside the running version and hands over to it. Returns what to record
@@ -51,6 +53,7 @@ extension ManagedPlugin {
 
     func fingerprint(of p: PluginConfig, in config: PipelineConfig) -> String { Pipeline.fingerprint(p, in: config) }
 
+    func open() throws(ConfigError) {}
     func stopAcquiring() {}
     func settle() {}
     func abandon() {}

@@ -138,6 +138,12 @@ extension Pipeline {
                     record(.rejected(p.name, notes, adding: true))
                     continue
                 }
+                do {
+                    try m.open()
+                } catch {
+                    record(ReloadEvent(plugin: p.name, action: .rejected, detail: "not started: \(error.reason)"))
+                    continue
+                }
                 registry.add(m)
                 m.start(on: self)
                 record(ReloadEvent(plugin: p.name, action: .added, detail: restore && c == .filter ? "started with its saved state" : "started"))

@@ -4,12 +4,12 @@ struct StatsdInputOptions: PluginOptions {
     var address = "127.0.0.1:8125"
     var statAccumName = "StatAccumInput"
     var maxMsgSize = 65536
-    var receiveBufferBytes: Int?
+    var receiveBufferBytes = UdpReceiver.defaultBufferBytes
     static let options: [OptionSpec<Self>] = [
         .init("address", \.address, "host:port to receive StatsD datagrams on"),
         .init("stat_accum_name", \.statAccumName, "the StatAccumInput section that aggregates (without one: its defaults, emitted by this input)"),
         .init("max_msg_size", \.maxMsgSize, "largest datagram read; a longer one is cut there and counted"),
-        .init("receive_buffer_bytes", \.receiveBufferBytes, "the socket's receive buffer (SO_RCVBUF; the kernel doubles it)"),
+        .init("receive_buffer_bytes", \.receiveBufferBytes, "the socket's receive buffer asked for (the kernel may grant less; what it drops is counted as kernel_drops)"),
     ]
     var references: [String] { [statAccumName] }
 }

@@ -11,7 +11,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
     let name: String
     let address: String
     let maxMessageSize: Int
-    let receiveBufferBytes: Int?
+    let receiveBufferBytes: Int
     let accumulator: StatAccumulator
     /// Emits the accumulator's messages itself (no StatAccumInput runs it).
     let ownsAccumulator: Bool
@@ -21,7 +21,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
     let hostname: String
     private let stopRequested = Atomic<Bool>(false)
 
-    init(name: String, address: String, maxMessageSize: Int, receiveBufferBytes: Int?, accumulator: StatAccumulator,
+    init(name: String, address: String, maxMessageSize: Int, receiveBufferBytes: Int, accumulator: StatAccumulator,
          ownsAccumulator: Bool, router: Router, counters: PluginCounters, log: PipelineLog, hostname: String) {
         self.name = name
         self.address = address
@@ -34,6 +34,10 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
         self.log = log
         self.hostname = hostname
     }
+
+    private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.bindUDP(address) }
+    var listenAddress: String? { address }
+    func open() throws(Socket.Failure) { try socket.open() }
 
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
@@ -60,18 +64,14 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
         defer { accumulator.endFeeding() }
         let fd: Int32
         do {
-            fd = try Socket.bindUDP(address)
+            fd = try socket.take()
         } catch {
             log.error(name, "\(error)")
             counters.add(.listenFailures)
             return
         }
         defer { close(fd) }
-        if var size = receiveBufferBytes.map(Int32.init) {
-            if setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
-                log.error(name, "receive_buffer_bytes \(size): \(String(cString: strerror(errno)))")
-            }
-        }
+        var receiver = UdpReceiver(fd: fd, bufferBytes: receiveBufferBytes, name: name, counters: counters, log: log)
         var buf = [UInt8](repeating: 0, count: maxMessageSize)
         var nextFlush = Date().addingTimeInterval(accumulator.options.tickerInterval)
         while !stopRequested.load(ordering: .relaxed) {
@@ -82,8 +82,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
             guard Socket.readable(fd, ms: 50) else { continue }
             // Drain what is queued before looking at the clock again.
             while true {
-                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC | MSG_DONTWAIT)) }
-                guard n > 0 else { break }
+                guard let n = receiver.receive(into: &buf, flags: Int32(MSG_DONTWAIT)) else { break }
                 buf.withUnsafeBytes { raw in
                     if n > raw.count {
                         counters.add(.truncated)
@@ -99,8 +98,7 @@ final class StatsdInput: PipelineInput, @unchecked Sendable {  // runs on its ow
         }
         // What is still queued in the socket is read before the last flush.
         while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC | MSG_DONTWAIT)) }
-            guard n > 0 else { break }
+            guard let n = receiver.receive(into: &buf, flags: Int32(MSG_DONTWAIT)) else { break }
             buf.withUnsafeBytes { raw in handle(UnsafeRawBufferPointer(rebasing: raw[0..<min(n, raw.count)])) }
         }
         if ownsAccumulator { emit() }

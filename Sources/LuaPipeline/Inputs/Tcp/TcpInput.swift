@@ -44,12 +44,16 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         if ack, let data = FileManager.default.contents(atPath: recentPath) { recent.load(Array(data)) }
     }
 
+    private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.listen(address) }
+    var listenAddress: String? { address }
+    func open() throws(Socket.Failure) { try socket.open() }
+
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
     func run() {
         let fd: Int32
         do {
-            fd = try Socket.listen(address)
+            fd = try socket.take()
         } catch {
             log.error(name, "\(error)")
             records.counters.add(.listenFailures)

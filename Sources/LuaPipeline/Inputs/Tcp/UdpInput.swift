@@ -13,7 +13,11 @@ final class UdpInput: PipelineInput, @unchecked Sendable {  // runs on its own t
     let log: PipelineLog
     private let stopRequested = Atomic<Bool>(false)
 
-    init(name: String, address: String, maxMessageSize: Int, records: RecordHandler, splitter: any Splitter, log: PipelineLog) {
+    let receiveBufferBytes: Int
+
+    init(name: String, address: String, maxMessageSize: Int, receiveBufferBytes: Int = UdpReceiver.defaultBufferBytes,
+         records: RecordHandler, splitter: any Splitter, log: PipelineLog) {
+        self.receiveBufferBytes = receiveBufferBytes
         self.name = name
         self.address = address
         self.maxMessageSize = maxMessageSize
@@ -22,23 +26,27 @@ final class UdpInput: PipelineInput, @unchecked Sendable {  // runs on its own t
         self.log = log
     }
 
+    private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.bindUDP(address) }
+    var listenAddress: String? { address }
+    func open() throws(Socket.Failure) { try socket.open() }
+
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
     func run() {
         let fd: Int32
         do {
-            fd = try Socket.bindUDP(address)
+            fd = try socket.take()
         } catch {
             log.error(name, "\(error)")
             records.counters.add(.listenFailures)
             return
         }
         defer { close(fd) }
+        var receiver = UdpReceiver(fd: fd, bufferBytes: receiveBufferBytes, name: name, counters: records.counters, log: log)
         var buf = [UInt8](repeating: 0, count: 65536)
         while !stopRequested.load(ordering: .relaxed) {
             guard Socket.readable(fd, ms: 100) else { continue }
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_TRUNC)) }
-            guard n > 0 else { continue }
+            guard let n = receiver.receive(into: &buf) else { continue }
             if n > maxMessageSize || n > buf.count {
                 records.counters.add(.decodeFailures)
                 log.error(name, "a \(n)-byte datagram is over max_message_size \(maxMessageSize): dropped")
