@@ -15,6 +15,7 @@ struct GlobalOptions: OptionGroup {
     var maxTimerInject = 10
     var maxProcessDuration = Seconds(SandboxLimits.defaultMaxProcessDuration)
     var sandboxWorkers: Int?
+    var shutdownTimeout: Seconds = 10
 
     static let options: [OptionSpec<Self>] = [
         .init("base_dir", \.baseDir, "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
@@ -30,6 +31,7 @@ struct GlobalOptions: OptionGroup {
         .init("max_process_inject", \.maxProcessInject, "messages a filter may inject per process_message"),
         .init("max_timer_inject", \.maxTimerInject, "messages a filter may inject per timer_event"),
         .init("max_process_duration", \.maxProcessDuration, "wall clock per sandbox call"),
+        .init("shutdown_timeout", \.shutdownTimeout, "longest a stop (SIGTERM, SIGINT) waits for plugins to drain; what is left is read again at the next start"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ]
 
@@ -44,6 +46,7 @@ struct GlobalOptions: OptionGroup {
             maxMessageSize: maxMessageSize, hostname: hostname ?? Sandbox.defaultHostname(), maxMessageLoops: maxMessageLoops,
             maxProcessInject: maxProcessInject, maxTimerInject: maxTimerInject, maxProcessDuration: maxProcessDuration.value,
             sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
-            sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value)
+            sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
+            shutdownTimeout: shutdownTimeout.value)
     }
 }

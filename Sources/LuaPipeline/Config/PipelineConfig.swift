@@ -18,6 +18,8 @@ public struct GlobalConfig: Sendable {
     /// How long the directory must stay quiet before a change is applied (editors write
     /// a file in several steps).
     public var sandboxDirDebounce: Double
+    /// Longest a stop waits for plugins to drain.
+    public var shutdownTimeout: Double
 }
 
 /// One plugin section, checked: its typed options, and its type's builder with them bound.

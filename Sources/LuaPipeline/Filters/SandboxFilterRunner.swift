@@ -112,6 +112,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         if let delay {
             attempts += 1
             restartAt = Date().addingTimeInterval(delay)
+            reader.setSuspended(true)  // while it waits, it holds nobody back
             log.info(name, "restarting in \(String(format: "%.3f", delay)) s (attempt \(attempts))")
             return true
         }
@@ -123,6 +124,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     /// `preserve_data` is set and they can be saved and loaded again.
     private func restart() -> Bool {
         restartAt = nil
+        reader.setSuspended(false)
         guard let fresh = settings.rebuild() else {
             log.error(name, "the script no longer loads; giving up")
             router.removeReader(reader)
@@ -155,6 +157,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         }
         if restartAt != nil {
             restartAt = nil
+            reader.setSuspended(false)
             attempts = 0
             commit(r, note: note + " (the old version was terminated)")
             return
@@ -240,6 +243,11 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     private var nextTick: Date?
     private let finished = Atomic<Bool>(false)
     /// Whether this filter is finished (terminated for good, or stopped); readable from any thread.
+    /// The worker that runs it (set by the pool under its lock; the watchdog moves it).
+    var owner = 0
+    /// Terminated and waiting for its restart (read on its worker).
+    var waitingForRestart: Bool { restartAt != nil }
+
     private(set) var done: Bool {
         get { finished.load(ordering: .acquiring) }
         set {
@@ -268,7 +276,10 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         guard !done else { return false }
         adoptPending()
         if let at = restartAt {
-            if Date() < at && !stopping.load(ordering: .relaxed) { return false }
+            if Date() < at && !stopping.load(ordering: .relaxed) {
+                counters.recordLag(of: reader)  // what is dropped for it meanwhile shows
+                return false
+            }
             if !restart() {
                 done = true
                 return true

@@ -145,10 +145,10 @@ final class ManagedInput: ManagedPlugin {
         r.input.saveCheckpoint()
     }
 
-    func stopAcquiring() {
+    func stopAcquiring(until deadline: Date) {
         let r = running
         r.input.stop()
-        r.finished.wait()
+        r.finished.wait(until: deadline)
     }
 
     func settle() { running.input.saveCheckpoint() }

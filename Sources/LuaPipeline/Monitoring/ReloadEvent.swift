@@ -20,6 +20,9 @@ public struct ReloadEvent: Sendable, Equatable {
         case restarted
         /// The plugin was terminated (status only: the message is `heka.sandbox-terminated`).
         case terminated
+        /// It is not running (waiting for a restart, or stuck in a call) and its lag budget
+        /// is full: its oldest messages are dropped for it, so it holds nobody back.
+        case dropping
     }
 
     public let plugin: String
@@ -40,7 +43,7 @@ public struct ReloadEvent: Sendable, Equatable {
     func message(hostname: String) -> Message {
         var uuids = UUIDSource.random.makeGenerator()
         return Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: Self.messageType, logger: "luapiped",
-                       severity: action == .rejected ? 3 : 6, payload: detail, hostname: hostname,
+                       severity: action == .rejected || action == .dropping ? 3 : 6, payload: detail, hostname: hostname,
                        fields: [Field(name: "plugin", value: .string([plugin])), Field(name: "action", value: .string([action.rawValue]))])
     }
 }

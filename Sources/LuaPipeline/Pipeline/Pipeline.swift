@@ -29,8 +29,9 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     private var threadCount = 0
     /// Set by a `shutdown` reader or a signal.
     let stopRequested = Atomic<Bool>(false)
-    /// How long a stop waits for readers to drain before giving up on stuck outputs.
-    public var drainTimeout: Double = 10
+    /// How long a stop waits for plugins to drain (`shutdown_timeout`), and a reload for a
+    /// plugin it replaces or removes.
+    public var drainTimeout: Double
     var watcher: SandboxDirWatcher?
     /// Held while a reload applies, and while start() starts everything.
     let reloading = NSLock()
@@ -50,7 +51,9 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         self.log = log
         self.stdin = stdin
         self.router = Router(maxMessageLoops: config.global.maxMessageLoops)
-        self.pool = SandboxWorkerPool(count: config.global.sandboxWorkers, router: router)
+        self.drainTimeout = config.global.shutdownTimeout
+        self.pool = SandboxWorkerPool(count: config.global.sandboxWorkers, router: router,
+                                      maxCallDuration: config.global.maxProcessDuration, log: log)
         var errors: [ConfigError] = []
         let builder = self.builder
         for p in config.plugins {
@@ -66,6 +69,10 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         for e in config.dropInErrors { log.error("sandbox_dir", e.description) }
+        router.onDroppingForSuspended = { [weak self] name in
+            self?.record(ReloadEvent(plugin: name, action: .dropping,
+                                     detail: "not running and its max_buffer_size is full: its oldest messages are dropped (counted as dropped) so it holds back no input"))
+        }
         router.onShutdownRequest = { [weak self] reason in
             self?.log.error("router", "\(reason): stopping")
             self?.requestStop()
@@ -116,7 +123,9 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         // Readers first, so the inputs' first messages reach them.
         for m in all where m.category == .output { m.start(on: self) }
         for m in all where m.category == .filter { m.start(on: self) }
+        pool.spawnWorker = { [weak self, pool] i in self?.spawn("sandbox-worker-\(i)") { pool.run(worker: i) } }
         for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
+        spawn("sandbox-watchdog") { [pool] in pool.watch() }
         for m in all where m.category == .input { m.start(on: self) }
         started.store(true, ordering: .releasing)
     }
@@ -164,41 +173,65 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         finishedAll.unlock()
     }
 
-    /// Graceful stop: inputs, then draining, then filters' last timer and preservation,
-    /// then outputs.
+    /// Graceful stop, bounded by `shutdown_timeout`: inputs stop, the router drains,
+    /// filters run their last timer_event and save their state, outputs write what is left.
+    /// What is not finished by the deadline is abandoned: it stays unacknowledged, so
+    /// journals and cursors do not cover it and it is read again at the next start; a
+    /// plugin stuck in a call is left behind (the process ends under it).
     public func stop() {
         let already = stopped.withLock { s -> Bool in
             defer { s = true }
             return s
         }
         if already { return }
+        let deadline = Date().addingTimeInterval(drainTimeout)
+        log.info("luapiped", "stopping: draining for at most \(Self.seconds(drainTimeout))")
         watcher?.stop()
         reloading.lock()  // a reload in progress finishes first
         reloading.unlock()
         let all = registry.plugins
-        for m in all { m.stopAcquiring() }
-        waitForDrain()
+        for m in all { m.stopAcquiring(until: deadline) }
+        waitForDrain(until: deadline)
         for m in all { m.settle() }
         pool.close()
-        if started.load(ordering: .acquiring) { waitForThreads(leaving: all.filter { $0.category == .output }.count) }
-        waitForDrain()
+        let stuck = started.load(ordering: .acquiring) ? pool.waitForWorkers(until: deadline) : []
+        waitForDrain(until: deadline)
         for m in all { m.abandon() }
         router.close()
-        waitForThreads(leaving: 0)
-    }
-
-    /// Waits until every reader acknowledged everything, or `drainTimeout` passed (an
-    /// output that cannot write must not keep the daemon from stopping).
-    private func waitForDrain() {
-        router.waitUntilDrained(deadline: Date().addingTimeInterval(drainTimeout))
         let held = router.currentStats.held
-        if held > 0 { log.error("router", "stopping with \(held) messages not acknowledged by every reader") }
+        let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))
+        if stuck.isEmpty && held == 0 && ended {
+            log.info("luapiped", "stopped: everything drained")
+        } else {
+            var left: [String] = []
+            if !stuck.isEmpty { left.append("filters stuck in a call: \(stuck.joined(separator: ", ")) (their state is not saved)") }
+            if held > 0 { left.append("\(held) messages not acknowledged by every reader (read again at the next start)") }
+            if !ended && stuck.isEmpty { left.append("threads still running") }
+            log.error("luapiped", "stopped after \(Self.seconds(drainTimeout)) (shutdown_timeout) with work abandoned: " + left.joined(separator: "; "))
+        }
     }
 
-    private func waitForThreads(leaving n: Int) {
+    static func seconds(_ d: Double) -> String { d == d.rounded() ? "\(Int(d)) s" : "\(d) s" }
+
+    /// Waits until every running reader acknowledged everything, or `deadline` passed (an
+    /// output that cannot write must not keep the daemon from stopping).
+    private func waitForDrain(until deadline: Date) {
+        router.waitUntilDrained(deadline: deadline)
+    }
+
+    /// Waits until at most `n` plugin threads run, or `deadline` passed; returns whether they ended.
+    @discardableResult
+    private func waitForThreads(leaving n: Int, until deadline: Date? = nil) -> Bool {
         finishedAll.lock()
-        while threadCount - threadsDone > n { finishedAll.wait() }
-        finishedAll.unlock()
+        defer { finishedAll.unlock() }
+        while threadCount - threadsDone > n {
+            if let deadline {
+                if !finishedAll.wait(until: deadline) { return threadCount - threadsDone <= n }
+            } else {
+                finishedAll.wait()
+            }
+        }
+        return true
     }
 }
 

@@ -34,8 +34,8 @@ protocol ManagedPlugin: AnyObject, Sendable {
     func drained(until deadline: Date, host: PluginHost) -> ReloadEvent?
 
     // The stop, in this order, each step called on every plugin:
-    /// Step 1: stop acquiring and wait until its thread ended (inputs).
-    func stopAcquiring()
+    /// Step 1: stop acquiring and wait until its thread ended, at most until `deadline` (inputs).
+    func stopAcquiring(until deadline: Date)
     /// Step 2, once the router drained: checkpoints for what was acknowledged (journals),
     /// and readers finish (last `timer_event`, state saved).
     func settle()
@@ -54,7 +54,7 @@ extension ManagedPlugin {
     func fingerprint(of p: PluginConfig, in config: PipelineConfig) -> String { Pipeline.fingerprint(p, in: config) }
 
     func open() throws(ConfigError) {}
-    func stopAcquiring() {}
+    func stopAcquiring(until deadline: Date) {}
     func settle() {}
     func abandon() {}
 }

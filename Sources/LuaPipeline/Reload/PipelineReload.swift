@@ -20,6 +20,7 @@ extension Pipeline {
     func record(_ e: ReloadEvent, from reader: RouterReader? = nil) {
         switch e.action {
         case .rejected: log.error(e.plugin, "new version rejected: \(e.detail)")
+        case .dropping: log.error(e.plugin, e.detail)
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
         default: log.info(e.plugin, "\(e.action.rawValue): \(e.detail)")
         }
@@ -31,7 +32,7 @@ extension Pipeline {
                 s.lastError = nil
                 s.replacements += 1
             case .removed: s.state = .stopped
-            case .rejected: s.lastError = e.detail
+            case .rejected, .dropping: s.lastError = e.detail
             case .restarted: s.state = .running
             case .terminated:
                 s.state = e.restarting ? .restarting : .terminated

@@ -81,6 +81,9 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     private var shutdownSignalled = false
     /// Called once, outside the lock, when a `shutdown` reader exceeds its budget.
     public var onShutdownRequest: (@Sendable (String) -> Void)?
+    /// Called outside the lock with a reader's name when messages start being dropped for
+    /// it because it is not running (once per episode: until it has caught up again).
+    public var onDroppingForSuspended: (@Sendable (String) -> Void)?
 
     /// - Parameter maxMessageLoops: how many times a message may pass through filters
     ///   (Heka's `max_message_loops`, default 4).
@@ -119,6 +122,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     public func append(_ view: MessageView, from origin: RouterReader? = nil, loops: Int = 0) -> AppendResult {
         let size = UInt64(view.bytes.count)
         var shutdownReason: String?
+        var droppingFor: [String] = []
         condition.lock()
         if loops > maxMessageLoops {
             stats.loopDrops += 1
@@ -130,6 +134,14 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
             for r in readers.values where r.id != origin?.id {
                 let lag = totalBytes - bytesBefore(r.ackSeq)
                 guard lag > 0, lag + size > UInt64(r.buffering.maxBufferSize) else { continue }
+                if r.suspended {
+                    // Not running: it never holds back the inputs or the other readers.
+                    if dropOldestLocked(r, toFit: size) > 0 && !r.droppingReported {
+                        r.droppingReported = true
+                        droppingFor.append(r.name)
+                    }
+                    continue
+                }
                 switch r.buffering.fullAction {
                 case .block:
                     if origin == nil { mustWait = true }
@@ -165,6 +177,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         lastAppendNanos = now
         condition.unlock()
         if let shutdownReason { onShutdownRequest?(shutdownReason) }
+        for name in droppingFor { onDroppingForSuspended?(name) }
         return .appended(seq: seq)
     }
 
@@ -199,16 +212,18 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         return true
     }
 
-    /// Waits until every reader acknowledged everything appended so far and since, or
-    /// `deadline` passed; returns whether it did.
+    /// Waits until every running reader acknowledged everything appended so far and
+    /// since, or `deadline` passed; returns whether they did. A suspended reader (not
+    /// running) is not waited for.
     @discardableResult
     public func waitUntilDrained(deadline: Date) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         waitingDrainers += 1
         defer { waitingDrainers -= 1 }
-        while head < entries.count {
-            if !condition.wait(until: deadline) { return head >= entries.count }
+        func drained() -> Bool { readers.values.allSatisfy { $0.suspended || $0.ackSeq >= nextSeq } }
+        while !drained() {
+            if !condition.wait(until: deadline) { return drained() }
         }
         return true
     }
@@ -258,11 +273,17 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         return i < entries.count ? entries[i].bytesBefore : totalBytes
     }
 
-    private func dropOldestLocked(_ r: RouterReader, toFit size: UInt64) {
+    /// Returns how many messages it would have taken were dropped.
+    @discardableResult
+    private func dropOldestLocked(_ r: RouterReader, toFit size: UInt64) -> Int {
         var i = indexLocked(r.ackSeq)
+        var n = 0
         while i < entries.count, totalBytes - entries[i].bytesBefore + size > UInt64(r.buffering.maxBufferSize) {
             let e = entries[i]
-            if e.seq >= r.readSeq && r.accepts(e) { r.counters.dropped += 1 }
+            if e.seq >= r.readSeq && r.accepts(e) {
+                r.counters.dropped += 1
+                n += 1
+            }
             i += 1
         }
         let newAck = i < entries.count ? entries[i].seq : nextSeq
@@ -270,6 +291,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         r.readSeq = max(r.readSeq, newAck)
         trimLocked()
         if waitingDrainers > 0 { condition.broadcast() }
+        return n
     }
 
     /// Forgets entries every reader has acknowledged.

@@ -34,6 +34,12 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     /// The last message handed out, if any.
     var lastDelivered: UInt64?
     var counters = Counters()
+    /// Not running (terminated and waiting for its restart, or stuck in a call): past its
+    /// budget its oldest messages are dropped for it, whatever its full_action, so it holds
+    /// back no input and no other reader.
+    var suspended = false
+    /// Whether dropping for it was already reported in this episode (until it catches up).
+    var droppingReported = false
 
     init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?, start: UInt64) {
         self.router = router
@@ -82,6 +88,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 router.trimLocked()
                 if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
             }
+            droppingReported = false  // caught up: a new episode is reported again
             if router.closed { return nil }
             router.waitingReaders += 1
             defer { router.waitingReaders -= 1 }
@@ -137,6 +144,16 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         ackSeq = max(ackSeq, readSeq)
         router.trimLocked()
         if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
+        c.unlock()
+    }
+
+    /// Marks this reader as not running (see ``suspended``) or running again.
+    public func setSuspended(_ on: Bool) {
+        let c = router.condition
+        c.lock()
+        suspended = on
+        // Appenders blocked on it go on (they drop for it now).
+        if on && (router.waitingAppenders > 0 || router.waitingDrainers > 0) { c.broadcast() }
         c.unlock()
     }
 
