@@ -37,10 +37,22 @@ struct Run: ParsableCommand {
             FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n".utf8))
         }
         var sources: [DispatchSourceSignal] = []
+        let signals = Atomic<Int>(0)
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { pipeline.requestStop() }
+            s.setEventHandler {
+                let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
+                if signals.add(1, ordering: .relaxed).newValue == 1 {
+                    FileHandle.standardError.write(Data("luapiped: \(name): stopping (a second signal exits at once)\n".utf8))
+                    pipeline.requestStop()
+                } else {
+                    // Journals and cursors cover only what was acknowledged: what is in
+                    // flight is read again at the next start.
+                    FileHandle.standardError.write(Data("luapiped: \(name) again: exiting now, without waiting for the drain\n".utf8))
+                    Glibc.exit(0)
+                }
+            }
             s.resume()
             sources.append(s)
         }
@@ -48,7 +60,10 @@ struct Run: ParsableCommand {
         pipeline.start()
         // SIGHUP: read the config again; a broken one is reported and the running one stays.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "luapiped.sighup"))
-        hup.setEventHandler { pipeline.reloadConfig() }
+        hup.setEventHandler {
+            FileHandle.standardError.write(Data("luapiped: SIGHUP: reading the config again\n".utf8))
+            pipeline.reloadConfig()
+        }
         hup.resume()
         sources.append(hup)
         FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n".utf8))

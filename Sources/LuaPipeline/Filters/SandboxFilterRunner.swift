@@ -22,11 +22,13 @@ import Synchronization
 /// lost or counted twice. ``remove()`` stops the filter at a boundary, saving its state.
 final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worker; other threads use only the atomics and the pending Mutex
     let name: String
-    private(set) var sandbox: Sandbox
-    private(set) var settings: FilterSettings
-    private var attempts = 0
+    var sandbox: Sandbox
+    var settings: FilterSettings
+    /// Its matcher now (a reload may change it).
+    var matcher: (@Sendable (MessageView) -> Bool)?
+    var attempts = 0
     /// Set while a terminated sandbox waits for its restart.
-    private var restartAt: Date?
+    var restartAt: Date?
     let reader: RouterReader
     let router: Router
     let counters: PluginCounters
@@ -37,18 +39,25 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     let report: (ReloadEvent) -> Void
     let stopping = Atomic<Bool>(false)
     private let removal = Atomic<Bool>(false)
-    private let pending = Mutex<FilterReplacement?>(nil)
+    let pending = Mutex<FilterReplacement?>(nil)
     /// A new version waiting for its first call.
-    private var trial: FilterReplacement?
+    var trial: FilterReplacement?
     /// What the trial injected during its first call, appended once it is accepted.
-    private var held: [MessageView]?
-    private var currentLoops = 0
-    private var injectedThisCall = 0
+    var held: [MessageView]?
+    var currentLoops = 0
+    var injectedThisCall = 0
     private var inTimer = false
+    var trialNote = ""
+    var probation: Probation?
+    /// What the `replaced` event says once the probation passed.
+    var probationNote = ""
 
     init(name: String, sandbox: Sandbox, settings: FilterSettings, reader: RouterReader, router: Router, counters: PluginCounters,
-         log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, report: @escaping (ReloadEvent) -> Void = { _ in }) {
+         log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, matcher: (@Sendable (MessageView) -> Bool)? = nil,
+         putBack: Bool = false, report: @escaping (ReloadEvent) -> Void = { _ in }) {
         self.name = name
+        self.matcher = matcher
+        self.probation = putBack ? .firstRun : nil
         self.sandbox = sandbox
         self.settings = settings
         self.reader = reader
@@ -71,7 +80,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         removal.store(true, ordering: .relaxed)
     }
 
-    private func attach(_ sb: Sandbox) {
+    func attach(_ sb: Sandbox) {
         sb.onInject = { [unowned self] in self.inject($0) }
         sb.onLog = { [unowned self] _, line in self.log.info(self.name, line) }
     }
@@ -144,71 +153,6 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         return true
     }
 
-    /// Takes a pending replacement: the running globals go into it, then it waits for its
-    /// first call (or, when the running sandbox is terminated, takes over at once).
-    private func adoptPending() {
-        guard let r = pending.withLock({ p -> FilterReplacement? in defer { p = nil }; return p }) else { return }
-        var note = ""
-        do {
-            if try !r.sandbox.restore(try sandbox.preserve()) { note = "; _PRESERVATION_VERSION changed, so it starts without the old state" }
-        } catch {
-            reject(r, "handing over the state: \(error.message)")
-            return
-        }
-        if restartAt != nil {
-            restartAt = nil
-            reader.setSuspended(false)
-            attempts = 0
-            commit(r, note: note + " (the old version was terminated)")
-            return
-        }
-        trial = r
-        trialNote = note
-    }
-    private var trialNote = ""
-
-    private func commit(_ r: FilterReplacement, note: String) {
-        sandbox = r.sandbox
-        attach(r.sandbox)
-        let tickerChanged = settings.tickerInterval != r.settings.tickerInterval
-        settings = r.settings
-        if tickerChanged { nextTick = nil }
-        reader.setMatcher(r.matcher)
-        trial = nil
-        counters.add(.replacements)
-        report(ReloadEvent(plugin: name, action: .replaced, detail: r.reason + note))
-    }
-
-    private func reject(_ r: FilterReplacement, _ why: String) {
-        trial = nil
-        counters.add(.rejectedVersions)
-        report(ReloadEvent(plugin: name, action: .rejected, detail: "\(r.reason): \(why); the running version goes on"))
-    }
-
-    /// Runs the trial version's first call with its injections held back. Returns true
-    /// when the call is done (accepted); false when rejected (the old version must make it).
-    private func onTrial(_ r: FilterReplacement, _ call: (Sandbox) -> String?) -> Bool {
-        attach(r.sandbox)
-        held = []
-        let failure = call(r.sandbox)
-        let views = held ?? []
-        held = nil
-        if let failure {
-            attach(sandbox)
-            reject(r, failure)
-            return false
-        }
-        commit(r, note: trialNote)
-        for v in views {
-            switch router.append(v, from: reader, loops: currentLoops + 1) {
-            case .appended: counters.add(.injected)
-            case .loopLimit: counters.add(.loopDrops)
-            case .closed: break
-            }
-        }
-        return true
-    }
-
     private func timer(shutdown: Bool) -> Bool {
         if let t = trial, !shutdown {
             injectedThisCall = 0
@@ -233,22 +177,35 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         defer { inTimer = false }
         do {
             try sandbox.timerEvent(ns: Sandbox.now(), shutdown: shutdown)
+            if case .fallback? = probation {
+                // Its first call went well: it is the running version for good.
+                probation = nil
+                counters.add(.replacements)
+                report(ReloadEvent(plugin: name, action: .replaced, detail: probationNote))
+            }
             return true
         } catch {
+            if case .fallback(let old)? = probation, !shutdown {
+                probation = nil
+                counters.add(.rejectedVersions)
+                restoreVersion(old)
+                report(ReloadEvent(plugin: name, action: .rejected, detail: "\(probationNote): timer_event: \(error.message); the running version goes on"))
+                return true
+            }
             if !terminated(error.message) || shutdown { done = true }
             return false
         }
     }
 
-    private var nextTick: Date?
+    var nextTick: Date?
     private let finished = Atomic<Bool>(false)
-    /// Whether this filter is finished (terminated for good, or stopped); readable from any thread.
     /// The worker that runs it (set by the pool under its lock; the watchdog moves it).
     var owner = 0
     /// Terminated and waiting for its restart (read on its worker).
     var waitingForRestart: Bool { restartAt != nil }
 
-    private(set) var done: Bool {
+    /// Whether this filter is finished (terminated for good, or stopped); readable from any thread.
+    var done: Bool {
         get { finished.load(ordering: .acquiring) }
         set {
             finished.store(newValue, ordering: .releasing)
@@ -327,6 +284,11 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                     }
                     continue
                 }
+                injectedThisCall = 0
+            }
+            if let p = probation {
+                guard let handled = onProbation(p, m) else { return true }
+                if handled { continue }
                 injectedThisCall = 0
             }
             switch sandbox.processMessage(m.view) {

@@ -19,6 +19,7 @@ extension Pipeline {
     /// (`from`: the reader of the filter it concerns, so it is not delivered back to it).
     func record(_ e: ReloadEvent, from reader: RouterReader? = nil) {
         switch e.action {
+        case .rejected where e.plugin == "config" || e.plugin == "sandbox_dir": log.error(e.plugin, e.detail)
         case .rejected: log.error(e.plugin, "new version rejected: \(e.detail)")
         case .dropping: log.error(e.plugin, e.detail)
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
@@ -63,7 +64,7 @@ extension Pipeline {
         do {
             reload(to: try config.reparsed(), changedModules: changedModules)
         } catch {
-            log.error("sandbox_dir", "reload failed: \(error); the running plugins stay")
+            record(ReloadEvent(plugin: "sandbox_dir", action: .rejected, detail: "reload failed: \(error); the running plugins stay"))
         }
     }
 
@@ -75,7 +76,7 @@ extension Pipeline {
         do {
             new = try config.reread()
         } catch {
-            log.error("config", "reload failed, the running config stays: \(error)")
+            record(ReloadEvent(plugin: "config", action: .rejected, detail: "reload failed, the running config stays: \(error)"))
             return false
         }
         reload(to: new)
@@ -99,8 +100,8 @@ extension Pipeline {
         // Drop-ins whose .toml does not parse: reported, their running version stays.
         let broken = Set(new.dropInErrors.compactMap(\.section))
         for e in new.dropInErrors {
-            log.error("sandbox_dir", e.description)
-            if let s = e.section { registry.updateStatus(s) { $0.lastError = e.description } }
+            record(ReloadEvent(plugin: e.section ?? "sandbox_dir", action: .rejected,
+                               detail: "\(e.description); \(e.section.map { _ in "the running version stays" } ?? "not loaded")"))
         }
         let builder = self.builder
         // Readers before inputs, as at start-up: an input's first messages reach them.

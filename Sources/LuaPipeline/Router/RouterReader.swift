@@ -147,6 +147,13 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         c.unlock()
     }
 
+    /// Whether messages were appended that it has not read yet (its matcher not applied).
+    public var hasWaiting: Bool {
+        router.condition.lock()
+        defer { router.condition.unlock() }
+        return readSeq < router.nextSeq
+    }
+
     /// Marks this reader as not running (see ``suspended``) or running again.
     public func setSuspended(_ on: Bool) {
         let c = router.condition

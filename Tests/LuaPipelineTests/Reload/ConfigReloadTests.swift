@@ -61,7 +61,8 @@ import Testing
         #expect(all.count == Int(records))
         #expect(all.filter { $0 != "tick" } == (0..<2500).map { "line \($0)" })
         let actions = h.events().map { "\($0.plugin) \($0.action)" }
-        #expect(Set(actions) == ["gone removed", "added added", "keep replaced", "all replaced"])
+        // The broken config is reported as a message too.
+        #expect(Set(actions) == ["gone removed", "added added", "keep replaced", "all replaced", "config rejected"])
     }
 
     @Test func aChangedLogstreamerInputResumesWhereItsPredecessorStopped() throws {

@@ -73,7 +73,10 @@ import Testing
         h.send(count: 100, from: 100)
         h.finish()
         #expect(h.lines("out/counts.txt") == ["200 v1"])
-        #expect(h.events().filter { $0.plugin == "counter" }.isEmpty)
+        // Reported as a luapiped.reload message too, naming the file and the key.
+        let events = h.events().filter { $0.plugin == "counter" }
+        #expect(events.map(\.action) == ["rejected"])
+        #expect(events.first?.detail.contains("counter.toml:1: [counter] message_matcher: syntax error") == true)
     }
 
     @Test func aFilterIsAddedDisabledReenabledAndDeletedWhileRunning() throws {
@@ -101,6 +104,35 @@ import Testing
         #expect(h.lines("out/counts.txt") == ["500 v1", "700 v1"])
         #expect(h.events().filter { $0.plugin == "counter" }.map(\.action) == ["added", "removed", "added", "removed"])
         #expect(h.counter("StdinInput", "records") == 1150)
+    }
+
+    @Test func reenablingARejectedVersionTriesItFirstAndKeepsTheSavedState() throws {
+        h.put("lua.d/filters/counter.toml", Self.lines)
+        h.put("lua.d/filters/counter.lua", countingFilter(version: 1))
+        try h.start()
+        h.send(count: 4)
+        h.waitUntil("version 1 counted 4") { h.counter("counter", "processed") == 4 }
+        h.put("lua.d/filters/counter.lua", "count = 0\nfunction process_message() error(\"version 2 is broken\") end\n")
+        h.keepSending(until: "version 2 is rejected") { h.status("counter")?.lastError?.contains("version 2 is broken") == true }
+        h.put("lua.d/filters/counter.off", "")
+        h.waitUntil("the filter is disabled, its state saved") { h.status("counter")?.state == .stopped }
+        let saved = Int(h.counter("StdinInput", "records"))  // version 1 counted every line so far
+        // Put back with the rejected version in place: its first call fails, so it stops
+        // again without touching the saved state.
+        h.delete("lua.d/filters/counter.off")
+        h.keepSending(until: "the rejected version failed its first message again") {
+            h.events().contains { $0.action == "rejected" && $0.detail.contains("stopped again, its saved state kept") }
+        }
+        h.put("lua.d/filters/counter.lua", countingFilter(version: 3))
+        // (The put-back was the first start from the saved state; this is the second.)
+        h.keepSending(until: "the fixed version started from the saved state") {
+            h.events().filter { $0.action == "added" && $0.detail == "started with its saved state" }.count == 2
+        }
+        h.send(count: 10)
+        h.finish()
+        let last = try #require(h.lines("out/counts.txt").last)
+        #expect(last.hasSuffix(" v3"))
+        #expect(Int(last.split(separator: " ")[0])! >= saved + 10, "the count went on from \(saved): \(last)")
     }
 
     @Test func aChangedModuleReloadsTheFiltersThatRequireIt() throws {
