@@ -19,7 +19,7 @@ struct GlobalOptions: OptionGroup {
 
     static let options: [OptionSpec<Self>] = [
         .init("base_dir", \.baseDir, "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
-        .init("share_dir", \.shareDir, "read-only files: bundled Lua scripts and modules (default: the bundled lua/ folder)"),
+        .init("share_dir", \.shareDir, "read-only files: bundled Lua scripts and modules (default: LUAPIPED_LUA_DIR, else the lua/ folder beside the binary, ../share/luapiped/lua from it, the source tree above it, /usr/share/luapiped/lua)"),
         .init("sandbox_dir", \.sandboxDir, "the drop-in script directory (`--sandbox-dir` wins)"),
         .init("sandbox_dir_watch", \.sandboxDirWatch, allowed: ["inotify", "poll", "off"],
               "how the drop-in directory is watched: inotify (polling where inotify is unavailable), poll, or off"),

@@ -168,7 +168,12 @@ public struct PipelineConfig: Sendable {
                 let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(filename, against: $0)] } ?? [])
                 script = candidates.first { FileManager.default.fileExists(atPath: $0) }
                 if script == nil {
-                    errors.append(at.error("filename", "script not found (looked at \(candidates.joined(separator: ", ")))"))
+                    var reason = "script not found (looked at \(candidates.joined(separator: ", ")))"
+                    if global.shareDir == nil {
+                        reason += "; no bundled lua/ folder was found either (looked at \(ModuleSearchPath.bundledLuaCandidates().joined(separator: ", "))): "
+                            + "set share_dir in [luapiped] or LUAPIPED_LUA_DIR to the folder holding decoders/, filters/ and modules/"
+                    }
+                    errors.append(at.error("filename", reason))
                 }
             }
             plugins.append(PluginConfig(name: s.name, type: type, options: options, table: s.table.filter { $0.key != "type" }, build: build,

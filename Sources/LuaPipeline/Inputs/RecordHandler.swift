@@ -24,8 +24,10 @@ final class RecordHandler {
     }
 
     /// Decodes and appends one record; `accept` may keep a message out of the log
-    /// (duplicates), and sees every message decoded.
-    func handle(_ record: UnsafeRawBufferPointer, accept: (MessageView) -> Bool = { _ in true }) {
+    /// (duplicates), and sees every message decoded. `origin` says where the record came
+    /// from (file and byte offset, or peer) when it fails.
+    func handle(_ record: UnsafeRawBufferPointer, origin: @autoclosure () -> String = "",
+                accept: (MessageView) -> Bool = { _ in true }) {
         counters.add(.records)
         counters.add(.bytes, Int64(record.count))
         let failure = decoder.decode(record) { view in
@@ -37,13 +39,30 @@ final class RecordHandler {
         }
         guard let failure else { return }
         counters.add(.decodeFailures)
-        if logDecodeFailures { log.error(inputName, "record \(counters[.records]): \(failure)") }
+        if logDecodeFailures {
+            let from = origin()
+            log.error(inputName, "record \(counters[.records])\(from.isEmpty ? "" : " (\(from))"): \(failure); the record: \(Self.excerpt(record))")
+        }
         if sendDecodeFailures {
             var m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: inputName, logger: inputName,
                             payload: String(decoding: record, as: UTF8.self))
             m.fields = [Field(name: "decode_error", value: .string([failure]))]
             if case .appended(let seq) = router.append(MessageView(m)) { lastSeq = seq }
         }
+    }
+
+    /// The first 200 bytes of a record, quoted, with control bytes and invalid UTF-8 escaped.
+    static func excerpt(_ record: UnsafeRawBufferPointer) -> String {
+        var out = "\""
+        for b in record.prefix(200) {
+            switch b {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
+            default: out += String(format: "\\x%02x", b)
+            }
+        }
+        return out + "\"" + (record.count > 200 ? " (\(record.count) bytes in all)" : "")
     }
 
     /// Reports a splitter's problems (bad frames).

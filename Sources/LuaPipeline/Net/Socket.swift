@@ -81,6 +81,22 @@ enum Socket {
         }
     }
 
+    /// The address of a connected socket's peer, as "host:port".
+    static func peerName(_ fd: Int32) -> String {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST)), port = [CChar](repeating: 0, count: Int(NI_MAXSERV))
+        let ok = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getpeername(fd, $0, &len) == 0
+                    && getnameinfo($0, len, &host, socklen_t(host.count), &port, socklen_t(port.count), NI_NUMERICHOST | NI_NUMERICSERV) == 0
+            }
+        }
+        guard ok else { return "an unknown peer" }
+        let h = String(cString: host)
+        return (h.contains(":") ? "[\(h)]" : h) + ":" + String(cString: port)
+    }
+
     /// Waits up to `ms` for `fd` to be readable.
     static func readable(_ fd: Int32, ms: Int32) -> Bool {
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)

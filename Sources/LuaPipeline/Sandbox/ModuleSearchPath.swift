@@ -7,16 +7,28 @@ public enum ModuleSearchPath {
     /// `.build/release/luapiped` finds the checkout's `lua/`), else
     /// `/usr/share/luapiped/lua`.
     public static func bundledLuaDirectory() -> String? {
-        let fm = FileManager.default
-        if let env = ProcessInfo.processInfo.environment["LUAPIPED_LUA_DIR"], !env.isEmpty { return env }
-        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<6 {
-            let candidate = dir.appendingPathComponent("lua")
-            if fm.fileExists(atPath: candidate.appendingPathComponent("modules").path) { return candidate.path }
+        bundledLuaCandidates().first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("modules")) }
+    }
+
+    /// Where the bundled `lua/` folder is looked for, in order: `LUAPIPED_LUA_DIR`; beside
+    /// the executable (found through /proc/self/exe, so a binary run from PATH or copied
+    /// elsewhere finds its own); `../share/luapiped/lua` from it (an install prefix); the
+    /// folders above it (the source tree, for `.build/*/luapiped`); /usr/share/luapiped/lua.
+    public static func bundledLuaCandidates() -> [String] {
+        var found: [String] = []
+        if let env = ProcessInfo.processInfo.environment["LUAPIPED_LUA_DIR"], !env.isEmpty { found.append(env) }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().path
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        found.append(dir.appendingPathComponent("lua").path)
+        found.append(dir.deletingLastPathComponent().appendingPathComponent("share/luapiped/lua").path)
+        for _ in 0..<5 {
             dir = dir.deletingLastPathComponent()
+            found.append(dir.appendingPathComponent("lua").path)
         }
-        let shared = "/usr/share/luapiped/lua"
-        return fm.fileExists(atPath: shared) ? shared : nil
+        found.append("/usr/share/luapiped/lua")
+        var seen = Set<String>()
+        return found.filter { seen.insert($0).inserted }
     }
 
     /// The search order of `luapiped test`: each `extra` directory, the `modules/`

@@ -17,6 +17,48 @@ import Testing
         ((try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
+    @Test func aDecodeFailureNamesTheFileTheByteOffsetAndTheRecord() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        let text = "good one\ngood two\nbad \u{1}three\ngood four\n"
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("logs/app.log").path, contents: Data(text.utf8))
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("picky.lua").path, contents: Data("""
+            function process_message()
+              if read_message("Payload"):find("^bad") then return -1, "not a good line" end
+              return 0
+            end
+            """.utf8))
+        let logged = Mutex<[String]>([])
+        let p = try pipeline("""
+            [luapiped]
+            base_dir = "state"
+            sandbox_dir_watch = "off"
+
+            [app]
+            type = "LogstreamerInput"
+            log_directory = "logs"
+            file_match = 'app\\.log'
+            decoder = "picky"
+
+            [picky]
+            type = "SandboxDecoder"
+            filename = "picky.lua"
+
+            [out]
+            type = "FileOutput"
+            path = "out.txt"
+            message_matcher = "Type == 'app'"
+            encoder = "PayloadEncoder"
+            [PayloadEncoder]
+            """, log: PipelineLog(sink: { line in logged.withLock { $0.append(line) } }))
+        p.start()
+        eventually("the good lines are written") { lines("out.txt").count == 3 }
+        p.stop()
+        let offset = "good one\ngood two\n".utf8.count
+        let line = try #require(logged.withLock { $0 }.first { $0.contains("not a good line") })
+        #expect(line.contains("app: error: record 3 ("), "\(line)")
+        #expect(line.contains("logs/app.log at byte \(offset)): not a good line; the record: \"bad \\x01three\""), "\(line)")
+    }
+
     @Test func garbageOversizeAndBadPayloadsOverTCP() throws {
         let port = try TcpAckTests.freePort()
         let p = try pipeline("""

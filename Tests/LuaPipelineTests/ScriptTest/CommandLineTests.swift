@@ -39,6 +39,47 @@ import Testing
         return url.path
     }
 
+    @Test func anInstalledBinaryFindsItsBundledScriptsOrSaysWhereItLooked() throws {
+        let dir = temporaryDirectory()
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("prefix/bin"), withIntermediateDirectories: true)
+        let installed = dir.appendingPathComponent("prefix/bin/luapiped")
+        try fm.copyItem(at: Self.binary, to: installed)
+        fm.createFile(atPath: dir.appendingPathComponent("c.toml").path, contents: Data("""
+            [StdinInput]
+            decoder = "nginx"
+            [nginx]
+            type = "SandboxDecoder"
+            filename = "decoders/nginx_access.lua"
+            [LogOutput]
+            message_matcher = "TRUE"
+            """.utf8))
+        func check() throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = installed
+            p.arguments = ["check", "-c", "c.toml"]
+            p.currentDirectoryURL = dir
+            var env = ProcessInfo.processInfo.environment
+            env["LUAPIPED_LUA_DIR"] = nil
+            p.environment = env
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = PipeCollector(err)
+            let status = waitForExit(p)
+            return (status, text.finish())
+        }
+        // Nothing bundled beside it: the error names every place looked at and the settings.
+        let (status, text) = try check()
+        #expect(status == 1)
+        #expect(text.contains("prefix/share/luapiped/lua") && text.contains("set share_dir in [luapiped] or LUAPIPED_LUA_DIR"), "\(text)")
+        // Installed under a prefix: found from the executable's own path.
+        try fm.createDirectory(at: dir.appendingPathComponent("prefix/share/luapiped"), withIntermediateDirectories: true)
+        try fm.createSymbolicLink(at: dir.appendingPathComponent("prefix/share/luapiped/lua"), withDestinationURL: repositoryRoot.appendingPathComponent("lua"))
+        #expect(try check().0 == 0)
+    }
+
     @Test func exitCodes() throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build the luapiped product first")
         let ok = try luapiped(["test", script("function process_message() inject_payload('txt', '', read_message('Payload')) return 0 end"), "--format", "lines"], stdin: "a\nb\n")

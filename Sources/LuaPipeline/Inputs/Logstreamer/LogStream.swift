@@ -176,7 +176,8 @@ final class LogStream {
 
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
-        splitter.finish { records.handle($0) }
+        let at = offset - Int64(splitter.buffered)
+        splitter.finish { records.handle($0, origin: "\(path) at byte \(at)") }
         records.reportSplitterErrors(splitter.takeErrors())
         checkpoint(records)
     }
@@ -198,7 +199,13 @@ final class LogStream {
             let chunk = Array(buf[0..<n])
             recent.append(contentsOf: chunk.suffix(LogstreamJournal.window))
             if recent.count > LogstreamJournal.window { recent.removeFirst(recent.count - LogstreamJournal.window) }
-            splitter.feed(chunk) { records.handle($0) }
+            // Where each record starts in the file (one delimiter byte after each record:
+            // exact for lines).
+            var at = offset - Int64(n) - Int64(splitter.buffered)
+            splitter.feed(chunk) { record in
+                records.handle(record, origin: "\(path) at byte \(at)")
+                at += Int64(record.count) + 1
+            }
             records.reportSplitterErrors(splitter.takeErrors())
             checkpoint(records)
         }

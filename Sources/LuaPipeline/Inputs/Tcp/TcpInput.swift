@@ -88,6 +88,7 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
     }
 
     private func serve(_ fd: Int32) {
+        let peer = Socket.peerName(fd)
         var splitter = makeSplitter()
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         var acks: [UInt8] = []
@@ -99,7 +100,7 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
             var batch: [[UInt8]] = []
             splitter.feed(Array(buf[0..<n])) { batch.append(Array($0)) }
             let errors = splitter.takeErrors()
-            acks += decoding.run { [self] in decode(batch, splitterErrors: errors) }
+            acks += decoding.run { [self] in decode(batch, splitterErrors: errors, peer: peer) }
             if !acks.isEmpty {
                 if !Socket.writeAll(fd, acks) { break }
                 acks.removeAll(keepingCapacity: true)
@@ -108,11 +109,11 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
     }
 
     /// Decodes a connection's records on the decode thread; returns their acknowledgements.
-    private func decode(_ batch: [[UInt8]], splitterErrors: [String]) -> [UInt8] {
+    private func decode(_ batch: [[UInt8]], splitterErrors: [String], peer: String) -> [UInt8] {
         var acks: [UInt8] = []
         for record in batch {
             record.withUnsafeBytes { raw in
-                records.handle(raw) { view in
+                records.handle(raw, origin: "from \(peer)") { view in
                     guard ack, let r = view.range(of: .uuid) else { return true }
                     let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
                     acks += AckFrame.make(uuid)
