@@ -93,8 +93,9 @@ enum Socket {
             }
         }
         guard ok else { return "an unknown peer" }
-        let h = String(cString: host)
-        return (h.contains(":") ? "[\(h)]" : h) + ":" + String(cString: port)
+        func text(_ c: [CChar]) -> String { String(decoding: c.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) }
+        let h = text(host)
+        return (h.contains(":") ? "[\(h)]" : h) + ":" + text(port)
     }
 
     /// Waits up to `ms` for `fd` to be readable.
