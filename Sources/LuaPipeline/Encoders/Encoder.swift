@@ -62,8 +62,12 @@ public final class SandboxEncoder: MessageEncoder {
     private var producedProtobuf = false
     public var framesByDefault: Bool { false }
 
+    /// Entered only from the thread of the output that uses it (claimed by the first call).
+    private let pinned: PinnedSandbox
+
     public init(sandbox: Sandbox) {
         self.sandbox = sandbox
+        pinned = PinnedSandbox(sandbox)
         sandbox.onInject = { [unowned self] injection in
             switch injection {
             case .payload(_, _, let bytes): output = (output ?? []) + Array(bytes)
@@ -77,7 +81,16 @@ public final class SandboxEncoder: MessageEncoder {
 
     public func encode(_ view: MessageView) throws(EncodeError) -> [UInt8]? {
         output = nil
-        switch sandbox.processMessage(view) {
+        let result: ProcessResult
+        do throws(WrongThread) {
+            switch try pinned.enter({ $0.processMessage(view) }) {
+            case .success(let r): result = r
+            case .failure(let e): result = .terminated(e)
+            }
+        } catch {
+            throw EncodeError(description: "\(error)")
+        }
+        switch result {
         case .terminated(let e): throw EncodeError(description: "terminated: \(e.message)")
         case .ok(let status, let message):
             if status == -2 { return nil }

@@ -56,6 +56,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
          log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, matcher: (@Sendable (MessageView) -> Bool)? = nil,
          putBack: Bool = false, report: @escaping (ReloadEvent) -> Void = { _ in }) {
         self.name = name
+        self.thread = ThreadOwner(name)
         self.matcher = matcher
         self.probation = putBack ? .firstRun : nil
         self.sandbox = sandbox
@@ -201,6 +202,9 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     private let finished = Atomic<Bool>(false)
     /// The worker that runs it (set by the pool under its lock; the watchdog moves it).
     var owner = 0
+    /// The thread its Lua states belong to: claimed by its worker's first step, checked on
+    /// every step, handed over when the watchdog moves it.
+    let thread: ThreadOwner
     /// Terminated and waiting for its restart (read on its worker).
     var waitingForRestart: Bool { restartAt != nil }
 
@@ -221,6 +225,13 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     /// One round on a worker: a batch of messages (without waiting), the timer when due,
     /// the clean stop once asked and drained. Returns whether it did any work.
     func step() -> Bool {
+        do throws(WrongThread) {
+            try thread.check()
+        } catch {
+            // A programming error: refused before any Lua runs.
+            log.error(name, "\(error)")
+            return false
+        }
         if removal.load(ordering: .relaxed) {
             guard !removed else { return false }
             removed = true

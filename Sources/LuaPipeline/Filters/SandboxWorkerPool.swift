@@ -147,7 +147,10 @@ final class SandboxWorkerPool: @unchecked Sendable {  // worker lists and call m
                 let others = w[i].runners.filter { $0 !== current && !$0.done }
                 w[i].runners = [current]
                 let j = w.count
-                for r in others { r.owner = j }
+                for r in others {
+                    r.owner = j
+                    r.thread.handOver()  // not in a call: its worker is in the stuck one's
+                }
                 w.append(Worker(runners: others))
                 moves.append((current, i, j, others.map(\.name)))
             }

@@ -1,3 +1,4 @@
+import CHekaWire
 import Foundation
 
 /// The JSON form of a message, for people and tools: Heka's Lua message table, serialized.
@@ -218,16 +219,16 @@ extension Message {
         func bad() -> MessageJSONError { MessageJSONError(reason: "field \"\(name)\": values do not match value_type \(type)") }
         let fv: FieldValue
         switch type {
-        case 0:
+        case HEKA_VALUE_STRING:
             fv = .string(try values.map { guard case .string(let s) = $0 else { throw bad() }; return s })
-        case 1:
+        case HEKA_VALUE_BYTES:
             fv = .bytes(try values.map {
                 guard case .string(let s) = $0, let d = Data(base64Encoded: s) else { throw bad() }
                 return [UInt8](d)
             })
-        case 2:
+        case HEKA_VALUE_INTEGER:
             fv = .integer(try values.map { guard case .integer(let i) = $0 else { throw bad() }; return i })
-        case 3:
+        case HEKA_VALUE_DOUBLE:
             fv = .double(try values.map {
                 switch $0 {
                 case .double(let d): return d
@@ -245,15 +246,15 @@ extension Message {
         var sawDouble = false, sawInt = false
         for v in values {
             switch v {
-            case .string: return 0
-            case .bool: return 4
+            case .string: return HEKA_VALUE_STRING
+            case .bool: return HEKA_VALUE_BOOL
             case .double: sawDouble = true
             case .integer: sawInt = true
-            default: return 0
+            default: return HEKA_VALUE_STRING
             }
         }
-        if sawDouble { return 3 }
-        if sawInt { return 2 }
-        return 0
+        if sawDouble { return HEKA_VALUE_DOUBLE }
+        if sawInt { return HEKA_VALUE_INTEGER }
+        return HEKA_VALUE_STRING
     }
 }

@@ -1,3 +1,4 @@
+import CHekaWire
 /// Heka's protobuf schema (`message.proto`), encoded by hand.
 ///
 /// Field order follows the field numbers, as every protobuf library writes them, so the
@@ -9,25 +10,25 @@ extension Message {
     public func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64 + (payload?.utf8.count ?? 0) + fields.count * 24)
-        out.appendLengthDelimited(1, uuid)
-        out.appendTag(2, .varint)
+        out.appendLengthDelimited(HEKA_MESSAGE_UUID, uuid)
+        out.appendTag(HEKA_MESSAGE_TIMESTAMP, .varint)
         out.appendVarint(UInt64(bitPattern: timestamp))
-        if let type { out.appendLengthDelimited(3, type.utf8) }
-        if let logger { out.appendLengthDelimited(4, logger.utf8) }
+        if let type { out.appendLengthDelimited(HEKA_MESSAGE_TYPE, type.utf8) }
+        if let logger { out.appendLengthDelimited(HEKA_MESSAGE_LOGGER, logger.utf8) }
         if let severity {
-            out.appendTag(5, .varint)
+            out.appendTag(HEKA_MESSAGE_SEVERITY, .varint)
             out.appendVarint(UInt64(bitPattern: Int64(severity)))
         }
-        if let payload { out.appendLengthDelimited(6, payload.utf8) }
-        if let envVersion { out.appendLengthDelimited(7, envVersion.utf8) }
+        if let payload { out.appendLengthDelimited(HEKA_MESSAGE_PAYLOAD, payload.utf8) }
+        if let envVersion { out.appendLengthDelimited(HEKA_MESSAGE_ENV_VERSION, envVersion.utf8) }
         if let pid {
-            out.appendTag(8, .varint)
+            out.appendTag(HEKA_MESSAGE_PID, .varint)
             out.appendVarint(UInt64(bitPattern: Int64(pid)))
         }
-        if let hostname { out.appendLengthDelimited(9, hostname.utf8) }
+        if let hostname { out.appendLengthDelimited(HEKA_MESSAGE_HOSTNAME, hostname.utf8) }
         for field in fields {
             let body = field.encoded()
-            out.appendLengthDelimited(10, body)
+            out.appendLengthDelimited(HEKA_MESSAGE_FIELDS, body)
         }
         return out
     }
@@ -60,21 +61,21 @@ extension Message {
         while !reader.atEnd {
             let (field, wire) = try reader.readTag()
             switch (field, wire) {
-            case (1, 2):
+            case (HEKA_MESSAGE_UUID, 2):
                 let r = try reader.readLengthDelimited()
                 m.uuid = Array(raw[r])
                 haveUuid = true
-            case (2, 0):
+            case (HEKA_MESSAGE_TIMESTAMP, 0):
                 m.timestamp = Int64(bitPattern: try reader.readVarint())
                 haveTimestamp = true
-            case (3, 2): m.type = string(raw, try reader.readLengthDelimited())
-            case (4, 2): m.logger = string(raw, try reader.readLengthDelimited())
-            case (5, 0): m.severity = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
-            case (6, 2): m.payload = string(raw, try reader.readLengthDelimited())
-            case (7, 2): m.envVersion = string(raw, try reader.readLengthDelimited())
-            case (8, 0): m.pid = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
-            case (9, 2): m.hostname = string(raw, try reader.readLengthDelimited())
-            case (10, 2):
+            case (HEKA_MESSAGE_TYPE, 2): m.type = string(raw, try reader.readLengthDelimited())
+            case (HEKA_MESSAGE_LOGGER, 2): m.logger = string(raw, try reader.readLengthDelimited())
+            case (HEKA_MESSAGE_SEVERITY, 0): m.severity = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
+            case (HEKA_MESSAGE_PAYLOAD, 2): m.payload = string(raw, try reader.readLengthDelimited())
+            case (HEKA_MESSAGE_ENV_VERSION, 2): m.envVersion = string(raw, try reader.readLengthDelimited())
+            case (HEKA_MESSAGE_PID, 0): m.pid = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
+            case (HEKA_MESSAGE_HOSTNAME, 2): m.hostname = string(raw, try reader.readLengthDelimited())
+            case (HEKA_MESSAGE_FIELDS, 2):
                 let r = try reader.readLengthDelimited()
                 m.fields.append(try Field.decode(raw, r))
             default:
@@ -91,27 +92,27 @@ extension Field {
     /// The `Field` submessage's bytes (without the enclosing tag and length).
     func encoded() -> [UInt8] {
         var out: [UInt8] = []
-        out.appendLengthDelimited(1, name.utf8)
-        if value.valueType != 0 {
-            out.appendTag(2, .varint)
+        out.appendLengthDelimited(HEKA_FIELD_NAME, name.utf8)
+        if value.valueType != HEKA_VALUE_STRING {
+            out.appendTag(HEKA_FIELD_VALUE_TYPE, .varint)
             out.appendVarint(UInt64(value.valueType))
         }
-        if let representation { out.appendLengthDelimited(3, representation.utf8) }
+        if let representation { out.appendLengthDelimited(HEKA_FIELD_REPRESENTATION, representation.utf8) }
         switch value {
         case .string(let vs):
-            for v in vs { out.appendLengthDelimited(4, v.utf8) }
+            for v in vs { out.appendLengthDelimited(HEKA_FIELD_VALUE_STRING, v.utf8) }
         case .bytes(let vs):
-            for v in vs { out.appendLengthDelimited(5, v) }
+            for v in vs { out.appendLengthDelimited(HEKA_FIELD_VALUE_BYTES, v) }
         case .integer(let vs) where !vs.isEmpty:
             var packed: [UInt8] = []
             for v in vs { packed.appendVarint(UInt64(bitPattern: v)) }
-            out.appendLengthDelimited(6, packed)
+            out.appendLengthDelimited(HEKA_FIELD_VALUE_INTEGER, packed)
         case .double(let vs) where !vs.isEmpty:
-            out.appendTag(7, .lengthDelimited)
+            out.appendTag(HEKA_FIELD_VALUE_DOUBLE, .lengthDelimited)
             out.appendVarint(UInt64(vs.count * 8))
             for v in vs { out.appendFixed64(v.bitPattern) }
         case .bool(let vs) where !vs.isEmpty:
-            out.appendTag(8, .lengthDelimited)
+            out.appendTag(HEKA_FIELD_VALUE_BOOL, .lengthDelimited)
             out.appendVarint(UInt64(vs.count))
             for v in vs { out.append(v ? 1 : 0) }
         default:
@@ -129,27 +130,27 @@ extension Field {
         while !reader.atEnd {
             let (field, wire) = try reader.readTag()
             switch (field, wire) {
-            case (1, 2): name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
-            case (2, 0):
+            case (HEKA_FIELD_NAME, 2): name = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
+            case (HEKA_FIELD_VALUE_TYPE, 0):
                 let at = reader.offset
                 let t = try reader.readVarint()
                 guard t <= 4 else { throw ProtobufError(reason: "unknown value_type \(t)", offset: at) }
                 valueType = Int(t)
-            case (3, 2): representation = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
-            case (4, 2): strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self))
-            case (5, 2): bytes.append(Array(raw[try reader.readLengthDelimited()]))
-            case (6, 0): ints.append(Int64(bitPattern: try reader.readVarint()))
-            case (6, 2):
+            case (HEKA_FIELD_REPRESENTATION, 2): representation = String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self)
+            case (HEKA_FIELD_VALUE_STRING, 2): strings.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[try reader.readLengthDelimited()]), as: UTF8.self))
+            case (HEKA_FIELD_VALUE_BYTES, 2): bytes.append(Array(raw[try reader.readLengthDelimited()]))
+            case (HEKA_FIELD_VALUE_INTEGER, 0): ints.append(Int64(bitPattern: try reader.readVarint()))
+            case (HEKA_FIELD_VALUE_INTEGER, 2):
                 let r = try reader.readLengthDelimited()
                 var sub = WireReader(raw, from: r.lowerBound, to: r.upperBound)
                 while !sub.atEnd { ints.append(Int64(bitPattern: try sub.readVarint())) }
-            case (7, 1): doubles.append(Double(bitPattern: try reader.readFixed64()))
-            case (7, 2):
+            case (HEKA_FIELD_VALUE_DOUBLE, 1): doubles.append(Double(bitPattern: try reader.readFixed64()))
+            case (HEKA_FIELD_VALUE_DOUBLE, 2):
                 let r = try reader.readLengthDelimited()
                 var sub = WireReader(raw, from: r.lowerBound, to: r.upperBound)
                 while !sub.atEnd { doubles.append(Double(bitPattern: try sub.readFixed64())) }
-            case (8, 0): bools.append(try reader.readVarint() != 0)
-            case (8, 2):
+            case (HEKA_FIELD_VALUE_BOOL, 0): bools.append(try reader.readVarint() != 0)
+            case (HEKA_FIELD_VALUE_BOOL, 2):
                 let r = try reader.readLengthDelimited()
                 var sub = WireReader(raw, from: r.lowerBound, to: r.upperBound)
                 while !sub.atEnd { bools.append(try sub.readVarint() != 0) }
@@ -160,10 +161,10 @@ extension Field {
         guard let name else { throw ProtobufError(reason: "field without a name", offset: range.lowerBound) }
         let value: FieldValue
         switch valueType {
-        case 0: value = .string(strings)
-        case 1: value = .bytes(bytes)
-        case 2: value = .integer(ints)
-        case 3: value = .double(doubles)
+        case HEKA_VALUE_STRING: value = .string(strings)
+        case HEKA_VALUE_BYTES: value = .bytes(bytes)
+        case HEKA_VALUE_INTEGER: value = .integer(ints)
+        case HEKA_VALUE_DOUBLE: value = .double(doubles)
         default: value = .bool(bools)
         }
         return Field(name: name, value: value, representation: representation)

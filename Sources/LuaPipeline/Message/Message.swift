@@ -69,11 +69,11 @@ public enum FieldValue: Sendable, Equatable {
     /// Heka's numeric code of the value type (`STRING = 0` … `BOOL = 4`).
     public var valueType: Int {
         switch self {
-        case .string: 0
-        case .bytes: 1
-        case .integer: 2
-        case .double: 3
-        case .bool: 4
+        case .string: HEKA_VALUE_STRING
+        case .bytes: HEKA_VALUE_BYTES
+        case .integer: HEKA_VALUE_INTEGER
+        case .double: HEKA_VALUE_DOUBLE
+        case .bool: HEKA_VALUE_BOOL
         }
     }
 

@@ -1,3 +1,4 @@
+import CHekaWire
 /// An encoded message plus the offsets of its headers and fields: the hot-path form.
 ///
 /// Creating a view scans the top level of the protobuf once (no strings, no arrays of
@@ -155,12 +156,12 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
     func rangeOfHeader(fieldNumber: Int) -> Range<Int>? {
         switch fieldNumber {
-        case 1: layout.uuid
-        case 3: layout.type
-        case 4: layout.logger
-        case 6: layout.payload
-        case 7: layout.envVersion
-        case 9: layout.hostname
+        case HEKA_MESSAGE_UUID: layout.uuid
+        case HEKA_MESSAGE_TYPE: layout.type
+        case HEKA_MESSAGE_LOGGER: layout.logger
+        case HEKA_MESSAGE_PAYLOAD: layout.payload
+        case HEKA_MESSAGE_ENV_VERSION: layout.envVersion
+        case HEKA_MESSAGE_HOSTNAME: layout.hostname
         default: nil
         }
     }

@@ -14,11 +14,12 @@ import Synchronization
 /// claims it.
 public final class PinnedSandbox: @unchecked Sendable {  // the state is only touched in enter(), which checks the owning thread
     private let sandbox: Sandbox
-    /// The owning thread (0: unclaimed).
-    private let owner = Atomic<UInt>(0)
-    private let ownerName = Mutex<String>("")
+    private let owner: ThreadOwner
 
-    public init(_ sandbox: Sandbox) { self.sandbox = sandbox }
+    public init(_ sandbox: Sandbox) {
+        self.sandbox = sandbox
+        owner = ThreadOwner(sandbox.name)
+    }
 
     /// The plugin's name.
     public var name: String { sandbox.name }
@@ -26,14 +27,7 @@ public final class PinnedSandbox: @unchecked Sendable {  // the state is only to
     /// Runs `body` with the sandbox, on the owning thread (claiming it when unclaimed).
     /// - Throws: ``WrongThread`` naming both threads when another thread owns it.
     public func enter<T>(_ body: (Sandbox) throws(SandboxError) -> T) throws(WrongThread) -> Result<T, SandboxError> {
-        let me = ThreadIdentity.current
-        let (claimed, current) = owner.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing)
-        if claimed {
-            ownerName.withLock { $0 = Self.threadName() }
-        } else if current != me {
-            throw WrongThread(sandbox: sandbox.name, owner: "\(ownerName.withLock { $0 }) (\(current))",
-                              caller: "\(Self.threadName()) (\(me))")
-        }
+        try owner.check()
         do {
             return .success(try body(sandbox))
         } catch {
@@ -43,14 +37,45 @@ public final class PinnedSandbox: @unchecked Sendable {  // the state is only to
 
     /// Gives the sandbox up, at a call boundary, so that another thread may claim it.
     /// - Throws: ``WrongThread`` when called from a thread that does not own it.
-    public func release() throws(WrongThread) {
+    public func release() throws(WrongThread) { try owner.release() }
+}
+
+/// Which thread may use a Lua state: claimed by the first entry, checked on every entry,
+/// handed over explicitly at a call boundary. ``PinnedSandbox`` wraps one sandbox with it;
+/// a filter runner (whose sandbox changes with restarts and new versions) checks it on
+/// every step, and the worker pool hands it over when its watchdog moves the filter.
+final class ThreadOwner: Sendable {
+    private let what: String
+    /// The owning thread (0: unclaimed).
+    private let owner = Atomic<UInt>(0)
+    private let ownerName = Mutex<String>("")
+
+    init(_ what: String) { self.what = what }
+
+    /// Claims for the calling thread when unclaimed; refuses another thread.
+    func check() throws(WrongThread) {
+        let me = ThreadIdentity.current
+        let (claimed, current) = owner.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing)
+        if claimed {
+            ownerName.withLock { $0 = Self.threadName() }
+        } else if current != me {
+            throw WrongThread(sandbox: what, owner: "\(ownerName.withLock { $0 }) (\(current))", caller: "\(Self.threadName()) (\(me))")
+        }
+    }
+
+    /// The owner gives it up; the next entry claims it.
+    func release() throws(WrongThread) {
         let me = ThreadIdentity.current
         let current = owner.load(ordering: .acquiring)
         guard current == 0 || current == me else {
-            throw WrongThread(sandbox: sandbox.name, owner: "\(ownerName.withLock { $0 }) (\(current))", caller: "\(Self.threadName()) (\(me))")
+            throw WrongThread(sandbox: what, owner: "\(ownerName.withLock { $0 }) (\(current))", caller: "\(Self.threadName()) (\(me))")
         }
         owner.store(0, ordering: .releasing)
     }
+
+    /// A hand-over decided by a third party that knows no call is running (the worker
+    /// pool, under its lock, between two calls): the next entry claims it.
+    func handOver() { owner.store(0, ordering: .releasing) }
 
     static func threadName() -> String {
         let name = ThreadName.current

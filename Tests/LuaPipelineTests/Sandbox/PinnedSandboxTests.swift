@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import LuaPipeline
 
@@ -48,6 +49,29 @@ import Testing
         // The builder no longer owns it: releasing from a third thread is refused.
         let stolen = try onThread("third") { (try? pinned.release()) != nil }
         #expect(!stolen)
+    }
+
+    @Test func aFilterSteppedFromASecondThreadIsRefusedAndTheWatchdogsHandOverIsHonoured() throws {
+        let h = try ScriptHarness("n = 0 function process_message() n = n + 1 return 0 end")
+        let router = Router()
+        let logged = Mutex<[String]>([])
+        let runner = SandboxFilterRunner(
+            name: "f", sandbox: h.sandbox,
+            settings: FilterSettings(tickerInterval: 0, preservePath: nil, statePath: "/nonexistent", retries: .never, rebuild: { nil }),
+            reader: router.addReader(name: "f"), router: router, counters: PluginCounters(name: "f", category: .filter),
+            log: PipelineLog(sink: { line in logged.withLock { $0.append(line) } }), maxProcessInject: 1, maxTimerInject: 1)
+        _ = router.append(MessageView(ScriptHarness.sample))
+        #expect(try onThread("worker-a") { runner.step() })
+        #expect(runner.counters[.processed] == 1)
+        _ = router.append(MessageView(ScriptHarness.sample))
+        #expect(try onThread("worker-b") { runner.step() } == false)
+        #expect(runner.counters[.processed] == 1)
+        let refusal = try #require(logged.withLock { $0 }.first)
+        #expect(refusal.contains("owned by thread 'worker-a'") && refusal.contains("entered from thread 'worker-b'"), "\(refusal)")
+        // Handed over between two calls (what the watchdog does), the next worker claims it.
+        runner.thread.handOver()
+        #expect(try onThread("worker-b") { runner.step() })
+        #expect(runner.counters[.processed] == 2)
     }
 }
 
