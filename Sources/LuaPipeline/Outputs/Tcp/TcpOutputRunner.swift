@@ -130,6 +130,16 @@ final class TcpOutputRunner: @unchecked Sendable {  // runs on its own thread; o
         }
     }
 
+    /// Waits until the receiver sends acknowledgements (the socket is readable), at most
+    /// `ms`; without a connection, the pause before the next connection attempt.
+    private func waitForAcks(ms: Int32) {
+        if fd >= 0 {
+            _ = Socket.readable(fd, ms: ms)
+        } else {
+            Thread.sleep(forTimeInterval: Double(ms) / 1000)  // reconnect pacing
+        }
+    }
+
     func run() {
         var closed = false
         while true {
@@ -140,11 +150,11 @@ final class TcpOutputRunner: @unchecked Sendable {  // runs on its own thread; o
             if retiring.load(ordering: .relaxed) { closed = true }
             if closed {
                 if pending == 0 || abandon.load(ordering: .relaxed) { break }
-                Thread.sleep(forTimeInterval: 0.01)
+                waitForAcks(ms: 10)
                 continue
             }
             if pending >= Self.maxInflight || (fd < 0 && pending > 0) {
-                Thread.sleep(forTimeInterval: 0.005)
+                waitForAcks(ms: 5)
                 continue
             }
             guard let batch = reader.next(maxCount: 256, timeout: 0.05) else {
