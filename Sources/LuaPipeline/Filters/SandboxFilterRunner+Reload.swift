@@ -26,7 +26,7 @@ extension SandboxFilterRunner {
             // Idle: the new version takes over now, with the old one kept until its first
             // message, which the old one makes if the new one fails it.
             let old = FilterReplacement(sandbox: sandbox, settings: settings, matcher: matcher, reason: "")
-            commit(r, note: note, reported: false)
+            commit(r, note: note)
             probation = .fallback(old)
             probationNote = r.reason + note
             return
@@ -63,10 +63,6 @@ extension SandboxFilterRunner {
                 counters.add(.failures)
                 log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
             }
-            if case .fallback = p {
-                counters.add(.replacements)
-                report(ReloadEvent(plugin: name, action: .replaced, detail: probationNote))
-            }
             return true
         case .terminated(let e):
             counters.add(.rejectedVersions)
@@ -74,7 +70,7 @@ extension SandboxFilterRunner {
             case .fallback(let old):
                 restoreVersion(old)
                 report(ReloadEvent(plugin: name, action: .rejected,
-                                   detail: "\(probationNote): process_message: \(e.message); the running version goes on"))
+                                   detail: "\(probationNote): the new version failed its first message (process_message: \(e.message)); the previous version is back"))
                 return false
             case .firstRun:
                 report(ReloadEvent(plugin: name, action: .rejected,
@@ -87,9 +83,8 @@ extension SandboxFilterRunner {
         }
     }
 
-    /// Makes `r` the running version; `reported`: counted and reported now (otherwise once
-    /// its probation passes).
-    func commit(_ r: FilterReplacement, note: String, reported: Bool = true) {
+    /// Makes `r` the running version (counted and reported).
+    func commit(_ r: FilterReplacement, note: String) {
         sandbox = r.sandbox
         attach(r.sandbox)
         let tickerChanged = settings.tickerInterval != r.settings.tickerInterval
@@ -98,7 +93,6 @@ extension SandboxFilterRunner {
         reader.setMatcher(r.matcher)
         matcher = r.matcher
         trial = nil
-        guard reported else { return }
         counters.add(.replacements)
         report(ReloadEvent(plugin: name, action: .replaced, detail: r.reason + note))
     }

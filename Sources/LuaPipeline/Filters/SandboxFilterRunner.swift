@@ -178,19 +178,14 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         defer { inTimer = false }
         do {
             try sandbox.timerEvent(ns: Sandbox.now(), shutdown: shutdown)
-            if case .fallback? = probation {
-                // Its first call went well: it is the running version for good.
-                probation = nil
-                counters.add(.replacements)
-                report(ReloadEvent(plugin: name, action: .replaced, detail: probationNote))
-            }
+            if case .fallback? = probation { probation = nil }  // its first call went well
             return true
         } catch {
             if case .fallback(let old)? = probation, !shutdown {
                 probation = nil
                 counters.add(.rejectedVersions)
                 restoreVersion(old)
-                report(ReloadEvent(plugin: name, action: .rejected, detail: "\(probationNote): timer_event: \(error.message); the running version goes on"))
+                report(ReloadEvent(plugin: name, action: .rejected, detail: "\(probationNote): the new version failed its first call (timer_event: \(error.message)); the previous version is back"))
                 return true
             }
             if !terminated(error.message) || shutdown { done = true }
