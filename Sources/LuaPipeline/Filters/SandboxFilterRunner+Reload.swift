@@ -100,7 +100,7 @@ extension SandboxFilterRunner {
     func reject(_ r: FilterReplacement, _ why: String) {
         trial = nil
         counters.add(.rejectedVersions)
-        report(ReloadEvent(plugin: name, action: .rejected, detail: "\(r.reason): \(why); the running version goes on"))
+        report(ReloadEvent(plugin: name, action: .rejected, detail: "new version rejected (\(r.reason)): \(why); the running version goes on"))
     }
 
     /// Runs the trial version's first call with its injections held back. Returns true

@@ -19,9 +19,7 @@ extension Pipeline {
     /// (`from`: the reader of the filter it concerns, so it is not delivered back to it).
     func record(_ e: ReloadEvent, from reader: RouterReader? = nil) {
         switch e.action {
-        case .rejected where e.plugin == "config" || e.plugin == "sandbox_dir": log.error(e.plugin, e.detail)
-        case .rejected: log.error(e.plugin, "new version rejected: \(e.detail)")
-        case .dropping: log.error(e.plugin, e.detail)
+        case .rejected, .dropping: log.error(e.plugin, e.detail)  // each detail says what was refused
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
         default: log.info(e.plugin, "\(e.action.rawValue): \(e.detail)")
         }
