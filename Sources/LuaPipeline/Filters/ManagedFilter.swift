@@ -30,19 +30,19 @@ final class ManagedFilter: ManagedPlugin {
 
     func start(on host: PluginHost) { host.pool.add(runner) }
 
-    func replace(with p: PluginConfig, in config: PipelineConfig, reason: String, using builder: PluginBuilder, host: PluginHost) -> ReloadEvent? {
+    func replace(with p: PluginConfig, in config: PipelineConfig, fingerprint fp: String, reason: String, using builder: PluginBuilder,
+                 host: PluginHost) -> ReloadEvent? {
         var notes = PluginBuilder.Notes()
         if runner.done {
             // It gave up: a new version starts afresh, from the state it saved.
             guard let r = builder.filter(p, in: config, counters: counters, notes: &notes, restore: true) else {
                 return .rejected(p.name, notes, adding: true)
             }
-            state.withLock { $0 = (r, PluginVersion(config: p, fingerprint: fingerprint(of: p, in: config), modules: notes.modules)) }
+            state.withLock { $0 = (r, PluginVersion(config: p, fingerprint: fp, modules: notes.modules)) }
             host.pool.add(r)
             return ReloadEvent(plugin: p.name, action: .added, detail: "started with its saved state")
         }
         // A broken version is not tried again until its file changes.
-        let fp = fingerprint(of: p, in: config)
         state.withLock {
             $0.version.fingerprint = fp
             $0.version.config = p

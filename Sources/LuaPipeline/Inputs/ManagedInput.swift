@@ -55,9 +55,10 @@ final class ManagedInput: ManagedPlugin {
         host.spawn(name) { input.run(); finished.set() }
     }
 
-    func replace(with p: PluginConfig, in config: PipelineConfig, reason: String, using builder: PluginBuilder, host: PluginHost) -> ReloadEvent? {
+    func replace(with p: PluginConfig, in config: PipelineConfig, fingerprint fp: String, reason: String, using builder: PluginBuilder,
+                 host: PluginHost) -> ReloadEvent? {
         let r = running
-        let fps = Pipeline.inputFingerprints(p, in: config)
+        let fps = Pipeline.inputFingerprints(p, in: config)  // `fp` joins the two; each is needed apart
         if fps.own == r.version.fingerprint, fps.decoder != r.decoderFingerprint, let dec = r.decoder, let dp = Pipeline.sandboxDecoder(of: p, in: config) {
             return swapDecoder(dec, dp, fingerprint: fps.decoder, in: config, using: builder)
         }

@@ -31,7 +31,8 @@ final class ManagedOutput: ManagedPlugin {
         host.spawn(name) { output.run(); finished.set() }
     }
 
-    func replace(with p: PluginConfig, in config: PipelineConfig, reason: String, using builder: PluginBuilder, host: PluginHost) -> ReloadEvent? {
+    func replace(with p: PluginConfig, in config: PipelineConfig, fingerprint fp: String, reason: String, using builder: PluginBuilder,
+                 host: PluginHost) -> ReloadEvent? {
         let old = running
         var notes = PluginBuilder.Notes()
         guard let made = builder.output(p, in: config, counters: counters, notes: &notes, reader: old.output.reader) else {
@@ -40,7 +41,7 @@ final class ManagedOutput: ManagedPlugin {
         retire(old, until: Date().addingTimeInterval(host.drainTimeout))
         old.output.reader.rewindToAcknowledged()
         old.output.reader.setMatcher(p.options.readerOptions?.messageMatcher.predicate)
-        state.withLock { $0 = Running(output: made, version: PluginVersion(config: p, fingerprint: fingerprint(of: p, in: config), modules: notes.modules)) }
+        state.withLock { $0 = Running(output: made, version: PluginVersion(config: p, fingerprint: fp, modules: notes.modules)) }
         start(on: host)
         return ReloadEvent(plugin: p.name, action: .replaced, detail: reason)
     }

@@ -5,7 +5,7 @@ import Synchronization
 /// outputs each implement it (``ManagedInput``, ``ManagedFilter``, ``ManagedOutput``), so
 /// none of those three ever asks which kind a plugin is.
 ///
-/// Reloads are serialised (``Pipeline/reloading``): ``replace(with:in:reason:using:host:)`` and
+/// Reloads are serialised (``Pipeline/reloading``): ``replace(with:in:fingerprint:reason:using:host:)`` and
 /// ``remove(host:)`` are never called concurrently for one plugin.
 protocol ManagedPlugin: AnyObject, Sendable {
     var name: String { get }
@@ -24,9 +24,11 @@ protocol ManagedPlugin: AnyObject, Sendable {
     func open() throws(ConfigError)
     /// Starts its thread or hands it to its worker.
     func start(on host: PluginHost)
-    /// Builds `p` beside the running version and hands over to it. Returns what to record
+    /// Builds `p` (whose ``fingerprint(of:in:)`` is `fp`) beside the running version and
+    /// hands over to it. Returns what to record
     /// (nil when the plugin reports the outcome itself, after its new version's trial).
-    func replace(with p: PluginConfig, in config: PipelineConfig, reason: String, using builder: PluginBuilder, host: PluginHost) -> ReloadEvent?
+    func replace(with p: PluginConfig, in config: PipelineConfig, fingerprint fp: String, reason: String, using builder: PluginBuilder,
+                 host: PluginHost) -> ReloadEvent?
     /// Starts stopping it for good (its section or script is gone); see ``drained(until:host:)``.
     func remove(host: PluginHost)
     /// Waits until a removal finished, at most until `deadline`; what to record (nil: it

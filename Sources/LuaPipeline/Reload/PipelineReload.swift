@@ -126,7 +126,7 @@ extension Pipeline {
             guard let p = wanted(m) else { continue }  // its drop-in .toml is broken: it stays
             let fp = m.fingerprint(of: p, in: new)
             guard let reason = m.change(to: p, fingerprint: fp, changedModules: changedModules) else { continue }
-            if let e = m.replace(with: p, in: new, reason: reason, using: builder, host: self) { record(e) }
+            if let e = m.replace(with: p, in: new, fingerprint: fp, reason: reason, using: builder, host: self) { record(e) }
         }
 
         // Additions.

@@ -60,7 +60,7 @@ import Testing
     }
 
     @Test func garbageOversizeAndBadPayloadsOverTCP() throws {
-        let port = try TcpAckTests.freePort()
+        let port = try freeTcpPort()
         let p = try pipeline("""
             [luapiped]
             max_message_size = 1024
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func udpDatagramsAreRecordsAndOversizeOnesAreCounted() throws {
-        let port = try TcpAckTests.freePort()
+        let port = try freeTcpPort()
         let p = try pipeline("""
             [luapiped]
             max_message_size = 100

@@ -6,20 +6,6 @@ import Testing
 @Suite struct StatsdTests {
     let dir = temporaryDirectory()
 
-    static func udpFreePort() throws -> Int {
-        let fd = try Socket.bindUDP("127.0.0.1:0")
-        defer { close(fd) }
-        return try boundPort(fd)
-    }
-
-    /// The port a bound socket got.
-    static func boundPort(_ fd: Int32) throws -> Int {
-        var addr = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Waits until something (the input being started) has bound the UDP port: binding it
     /// here fails from then on.
     static func waitUntilBound(_ port: Int) {
@@ -56,7 +42,7 @@ import Testing
     /// any further sections) whose statmetric messages go to stats.txt; returns once the
     /// port is bound.
     private func startStatsd(_ statsd: String) throws -> (Pipeline, Int) {
-        let port = try Self.udpFreePort()
+        let port = try freeUdpPort()
         let path = dir.appendingPathComponent("statsd.toml").path
         FileManager.default.createFile(atPath: path, contents: Data("""
             [luapiped]

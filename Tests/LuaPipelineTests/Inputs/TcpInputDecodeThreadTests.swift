@@ -51,13 +51,3 @@ import Testing
         _ = reader
     }
 }
-
-/// A port nobody listens on now.
-func freeTcpPort() throws -> Int {
-    let fd = try Socket.listen("127.0.0.1:0")
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}

@@ -88,7 +88,7 @@ import Testing
     }
 
     @Test func alertsReachHttpAndSmtpSinksEvenAfterTheyWereDown() throws {
-        let httpPort = try TcpAckTests.freePort(), smtpPort = try TcpAckTests.freePort()
+        let httpPort = try freeTcpPort(), smtpPort = try freeTcpPort()
         let sinkDir = h.path("sink")
         try FileManager.default.createDirectory(atPath: sinkDir, withIntermediateDirectories: true)
         h.put("alerter.lua", """

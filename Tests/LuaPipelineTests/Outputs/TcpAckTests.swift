@@ -7,15 +7,6 @@ import Testing
 @Suite struct TcpAckTests {
     let dir = temporaryDirectory()
 
-    static func freePort() throws -> Int {
-        let fd = try Socket.listen("127.0.0.1:0")
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     private func start(_ config: String, stdin: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = CommandLineTests.binary
@@ -37,7 +28,7 @@ import Testing
     }
 
     @Test func everyMessageArrivesOnceThroughTwoRestarts() throws {
-        let port = try Self.freePort()
+        let port = try freeTcpPort()
         let b = dir.appendingPathComponent("b.toml").path
         FileManager.default.createFile(atPath: b, contents: Data("""
             [luapiped]

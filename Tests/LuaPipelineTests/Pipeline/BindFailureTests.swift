@@ -11,7 +11,7 @@ import Testing
         let dir = temporaryDirectory()
         let taken = try Socket.bindUDP("127.0.0.1:0")
         defer { close(taken) }
-        let port = try StatsdTests.boundPort(taken)
+        let port = boundPort(taken)
         FileManager.default.createFile(atPath: dir.appendingPathComponent("taken.toml").path, contents: Data("""
             [luapiped]
             base_dir = "state"
@@ -41,11 +41,11 @@ import Testing
     @Test func aPortTakenOnReloadKeepsTheRunningVersion() throws {
         let h = ReloadHarness()
         let first = try Socket.bindUDP("127.0.0.1:0")
-        let firstPort = try StatsdTests.boundPort(first)
+        let firstPort = boundPort(first)
         close(first)
         let taken = try Socket.bindUDP("127.0.0.1:0")
         defer { close(taken) }
-        let takenPort = try StatsdTests.boundPort(taken)
+        let takenPort = boundPort(taken)
         func udp(_ port: Int) -> String {
             """
             [udp]
