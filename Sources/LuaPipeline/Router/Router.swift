@@ -195,8 +195,10 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     public var acknowledgedBelow: UInt64 {
         condition.lock()
         defer { condition.unlock() }
-        return head < entries.count ? entries[head].seq : nextSeq
+        return acknowledgedBelowLocked
     }
+
+    private var acknowledgedBelowLocked: UInt64 { head < entries.count ? entries[head].seq : nextSeq }
 
     /// Waits until every message below `seq` is acknowledged by every reader, or
     /// `deadline` passed; returns whether it was. Woken by acknowledgements.
@@ -206,8 +208,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         defer { condition.unlock() }
         waitingDrainers += 1
         defer { waitingDrainers -= 1 }
-        while (head < entries.count ? entries[head].seq : nextSeq) < seq {
-            if !condition.wait(until: deadline) { return (head < entries.count ? entries[head].seq : nextSeq) >= seq }
+        while acknowledgedBelowLocked < seq {
+            if !condition.wait(until: deadline) { return acknowledgedBelowLocked >= seq }
         }
         return true
     }
