@@ -16,6 +16,7 @@ struct GlobalOptions: OptionGroup {
     var maxProcessDuration = Seconds(SandboxLimits.defaultMaxProcessDuration)
     var sandboxWorkers: Int?
     var shutdownTimeout: Seconds = 10
+    var checkpointInterval: Seconds = 5
 
     static let options: [OptionSpec<Self>] = [
         .init("base_dir", \.baseDir, "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
@@ -32,6 +33,7 @@ struct GlobalOptions: OptionGroup {
         .init("max_timer_inject", \.maxTimerInject, "messages a filter may inject per timer_event"),
         .init("max_process_duration", \.maxProcessDuration, "wall clock per sandbox call"),
         .init("shutdown_timeout", \.shutdownTimeout, "longest a stop (SIGTERM, SIGINT) waits for plugins to drain; what is left is read again at the next start"),
+        .init("checkpoint_interval", \.checkpointInterval, "how often a consistent checkpoint of filters' preserved state and the log inputs' positions is committed, so aggregates stay exact across a crash (0: never; state is then saved at a clean stop only; see docs/checkpoints.md)"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ]
 
@@ -47,6 +49,6 @@ struct GlobalOptions: OptionGroup {
             maxProcessInject: maxProcessInject, maxTimerInject: maxTimerInject, maxProcessDuration: maxProcessDuration.value,
             sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
             sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
-            shutdownTimeout: shutdownTimeout.value)
+            shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value)
     }
 }

@@ -20,6 +20,8 @@ public struct GlobalConfig: Sendable {
     public var sandboxDirDebounce: Double
     /// Longest a stop waits for plugins to drain.
     public var shutdownTimeout: Double
+    /// Seconds between consistent checkpoints (0: none; state is saved at a clean stop only).
+    public var checkpointInterval: Double
 }
 
 /// One plugin section, checked: its typed options, and its type's builder with them bound.

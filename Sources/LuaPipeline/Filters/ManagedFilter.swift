@@ -22,6 +22,11 @@ final class ManagedFilter: ManagedPlugin {
     private var runner: SandboxFilterRunner { state.withLock { $0.runner } }
     var version: PluginVersion { state.withLock { $0.version } }
     var isFinished: Bool { runner.done }
+    /// Its runner, when it takes part in checkpoints (running, with `preserve_data`).
+    var checkpointRunner: SandboxFilterRunner? {
+        let r = runner
+        return !r.done && r.settings.preservePath != nil ? r : nil
+    }
 
     func change(to p: PluginConfig, fingerprint: String, changedModules: Set<String>) -> String? {
         if runner.done { return "it had stopped" }

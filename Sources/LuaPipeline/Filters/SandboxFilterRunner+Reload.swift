@@ -119,7 +119,9 @@ extension SandboxFilterRunner {
         commit(r, note: trialNote)
         for v in views {
             switch router.append(v, from: reader, loops: currentLoops + 1) {
-            case .appended: counters.add(.injected)
+            case .appended(let seq):
+                counters.add(.injected)
+                lastInjected = seq
             case .loopLimit: counters.add(.loopDrops)
             case .closed: break
             }

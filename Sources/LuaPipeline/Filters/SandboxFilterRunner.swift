@@ -51,11 +51,20 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     var probation: Probation?
     /// What the `replaced` event says once the probation passed.
     var probationNote = ""
+    /// Where its snapshots go at each checkpoint's cut (nil: no checkpoints).
+    let checkpointer: Checkpointer?
+    /// The newest cut seen, and the one it still has to save its state at.
+    var cutSeen: UInt64 = 0
+    var pendingCut: Cut?
+    /// The sequence number of its newest injection (a checkpoint waits for it).
+    var lastInjected: UInt64?
 
     init(name: String, sandbox: Sandbox, settings: FilterSettings, reader: RouterReader, router: Router, counters: PluginCounters,
          log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, matcher: (@Sendable (MessageView) -> Bool)? = nil,
-         putBack: Bool = false, report: @escaping (ReloadEvent) -> Void = { _ in }) {
+         putBack: Bool = false, checkpointer: Checkpointer? = nil, report: @escaping (ReloadEvent) -> Void = { _ in }) {
         self.name = name
+        self.checkpointer = checkpointer
+        self.cutSeen = router.cutGeneration.load(ordering: .acquiring)
         self.thread = ThreadOwner(name)
         self.matcher = matcher
         self.probation = putBack ? .firstRun : nil
@@ -98,7 +107,9 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             return .accept
         }
         switch router.append(view, from: reader, loops: currentLoops + 1) {
-        case .appended: counters.add(.injected)
+        case .appended(let seq):
+            counters.add(.injected)
+            lastInjected = seq
         case .loopLimit: counters.add(.loopDrops)
         case .closed: return .reject("the pipeline is stopping")
         }
@@ -231,7 +242,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             guard !removed else { return false }
             removed = true
             trial = nil
-            if !done { finish(saveAlways: true) }
+            if !done { finish(removed: true) }
             done = true
             report(ReloadEvent(plugin: name, action: .removed, detail: "stopped; state saved"))
             return true
@@ -249,6 +260,10 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             }
         }
         if stopping.load(ordering: .relaxed) { trial = nil }
+        if checkpointer != nil, settings.preservePath != nil, let cut = router.cut(newerThan: cutSeen) {
+            cutSeen = cut.generation
+            pendingCut = cut
+        }
         if nextTick == nil { nextTick = Date().addingTimeInterval(settings.tickerInterval) }
         guard let batch = reader.next(maxCount: trial == nil ? 64 : 1, timeout: 0) else {
             finish()
@@ -268,6 +283,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             }
         }
         for m in batch {
+            if let cut = pendingCut, m.seq >= cut.seq { saveAtCut(cut) }
             currentLoops = m.loops
             injectedThisCall = 0
             counters.add(.processed)
@@ -312,6 +328,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                 }
             }
         }
+        if let cut = pendingCut, reader.readPosition >= cut.seq { saveAtCut(cut) }
         // One acknowledgement per batch: the lock and the log trim are not per message.
         if let last = batch.last { reader.acknowledge(through: last.seq) } else { reader.acknowledgeAll() }
         var worked = !batch.isEmpty
@@ -329,6 +346,20 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     }
     private var removed = false
 
+    /// Its snapshot at a checkpoint's cut: everything below it read, nothing above. The
+    /// bytes are written off this worker.
+    private func saveAtCut(_ cut: Cut) {
+        pendingCut = nil
+        let state: Result<[UInt8], SandboxError>
+        do throws(SandboxError) {
+            state = .success(try sandbox.preserve())
+        } catch {
+            state = .failure(error)
+        }
+        checkpointer?.submit(cut, filter: name, runner: ObjectIdentifier(self), state: state,
+                             injectedBelow: lastInjected.map { $0 + 1 } ?? 0)
+    }
+
     /// Seconds until this filter's next timer_event (nil: none due).
     var secondsToTick: Double? {
         if let at = restartAt { return max(0, at.timeIntervalSinceNow) }
@@ -338,15 +369,17 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
 
     /// The clean stop: last timer_event, then the globals saved when `preserve_data` is set
     /// (always when the plugin is removed at run time, so putting it back restores them).
-    private func finish(saveAlways: Bool = false) {
-        let path = settings.preservePath ?? (saveAlways ? settings.statePath : nil)
+    private func finish(removed: Bool = false) {
+        let path = settings.preservePath ?? (removed ? settings.statePath : nil)
         // Even when the last timer_event fails (reported as a termination), the reader
         // leaves (nobody waits for it) and the state as it stands is saved.
         _ = timer(shutdown: true)
         router.removeReader(reader)
         guard let path else { return }
         do {
-            try CheckpointWriter.write(try sandbox.preserve(), to: path)
+            let state = try sandbox.preserve()
+            if !removed, settings.preservePath != nil { checkpointer?.submitFinal(filter: name, state: state) }
+            try CheckpointWriter.write(state, to: path)
         } catch {
             log.error(name, "preserve_data: \(error)")
         }

@@ -34,6 +34,11 @@ final class ManagedInput: ManagedPlugin {
     private var running: Running { state.withLock { $0 } }
     var version: PluginVersion { running.version }
     var isFinished: Bool { running.finished.isSet }
+    /// Its input, when it keeps positions (they go into checkpoints).
+    var checkpointInput: (any PipelineInput)? {
+        let i = running.input
+        return i.keepsCheckpoint ? i : nil
+    }
 
     /// Its own fingerprint and its SandboxDecoder's, apart: only the second changing means
     /// an in-place swap.

@@ -9,6 +9,11 @@ protocol PipelineInput: AnyObject, Sendable {
     var keepsCheckpoint: Bool { get }
     /// Writes the checkpoint after ``run()`` ended and the router drained.
     func saveCheckpoint()
+    /// Where its streams stood at the cut of `generation`, once every stream noted it
+    /// (nil: not yet). Keyed by stream.
+    func positions(at generation: UInt64) -> [String: LogstreamJournal]?
+    /// Where its streams stand after ``run()`` ended (a clean stop's final checkpoint).
+    func finalPositions() -> [String: LogstreamJournal]
     /// The address it listens on (nil: none). A new version on the same address binds
     /// once this one stopped.
     var listenAddress: String? { get }
@@ -19,6 +24,8 @@ protocol PipelineInput: AnyObject, Sendable {
 extension PipelineInput {
     var keepsCheckpoint: Bool { false }
     func saveCheckpoint() {}
+    func positions(at generation: UInt64) -> [String: LogstreamJournal]? { [:] }
+    func finalPositions() -> [String: LogstreamJournal] { [:] }
     var listenAddress: String? { nil }
     func open() throws(Socket.Failure) {}
 }

@@ -30,10 +30,22 @@ final class RecordHandler {
                 accept: (MessageView) -> Bool = { _ in true }) {
         counters.add(.records)
         counters.add(.bytes, Int64(record.count))
+        // A record's messages go to the router in one step (a checkpoint's cut never
+        // splits a record); the common single message without an array.
+        var first: MessageView?
+        var more: [MessageView] = []
         let failure = decoder.decode(record) { view in
             guard accept(view) else { return }
-            if case .appended(let seq) = router.append(view) {
-                counters.add(.processed)
+            if first == nil { first = view } else { more.append(view) }
+        }
+        if let first {
+            if more.isEmpty {
+                if case .appended(let seq) = router.append(first) {
+                    counters.add(.processed)
+                    lastSeq = seq
+                }
+            } else if let seq = router.append(record: [first] + more) {
+                counters.add(.processed, Int64(more.count + 1))
                 lastSeq = seq
             }
         }

@@ -14,6 +14,10 @@ final class BuildContext {
     let events: ReloadEventSink
     /// Restore the preserved globals even without `preserve_data` (a filter put back).
     let restore: Bool
+    /// The checkpoint restored at start (only while the pipeline is first built).
+    var restored: RestoredCheckpoint?
+    /// Where filters hand their snapshots (nil: no checkpoints).
+    var checkpointer: Checkpointer?
     /// Modules the plugin's sandboxes required (a changed module reloads the plugin).
     private(set) var modules: Set<String> = []
     /// An input's own SandboxDecoder (not inside a MultiDecoder): swapped in place on reload.
@@ -53,6 +57,7 @@ final class BuildContext {
     private func child(_ p: PluginConfig) -> BuildContext {
         let c = BuildContext(plugin: p, config: config, router: router, counters: counters, log: log, stdin: stdin,
                              accumulators: accumulators, events: events)
+        c.restored = restored
         return c
     }
 
@@ -90,9 +95,12 @@ final class BuildContext {
             throw self.error("filename", error.reason)
         }
         modules.formUnion(sb.loadedModules)
-        if restore || o.preserveData, let data = FileManager.default.contents(atPath: preservationPath) {
+        // The committed checkpoint's snapshot first (it matches the inputs' positions),
+        // else the file of the last clean stop.
+        let snapshot = kind == .filter && o.preserveData ? restored?.snapshots[name] : nil
+        if restore || o.preserveData, let data = snapshot ?? FileManager.default.contents(atPath: preservationPath).map(Array.init) {
             do {
-                if try !sb.restore(Array(data)) { log.info(name, "_PRESERVATION_VERSION changed: starting without the preserved data") }
+                if try !sb.restore(data) { log.info(name, "_PRESERVATION_VERSION changed: starting without the preserved data") }
             } catch {
                 log.error(name, "preserved data not restored: \(error.message)")
             }

@@ -35,11 +35,13 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     var watcher: SandboxDirWatcher?
     /// Held while a reload applies, and while start() starts everything.
     let reloading = NSLock()
+    /// Takes the consistent checkpoints (nil: `checkpoint_interval = 0`).
+    let checkpointer: Checkpointer?
 
     /// What builds plugins, at start-up and on reloads.
     var builder: PluginBuilder {
         PluginBuilder(router: router, log: log, stdin: stdin, accumulators: accumulators,
-                      events: { [weak self] e, reader in self?.record(e, from: reader) })
+                      events: { [weak self] e, reader in self?.record(e, from: reader) }, checkpointer: checkpointer)
     }
 
     /// Builds every plugin: scripts are compiled now, so a broken one fails here (a broken
@@ -54,8 +56,11 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         self.drainTimeout = config.global.shutdownTimeout
         self.pool = SandboxWorkerPool(count: config.global.sandboxWorkers, router: router,
                                       maxCallDuration: config.global.maxProcessDuration, log: log)
+        let restored: RestoredCheckpoint?
+        (checkpointer, restored) = Self.openCheckpoints(config.global, router: router, log: log)
         var errors: [ConfigError] = []
-        let builder = self.builder
+        var builder = self.builder
+        builder.restored = restored
         for p in config.plugins {
             var notes = PluginBuilder.Notes()
             if let m = builder.managed(p, in: config, notes: &notes) { registry.add(m) }
@@ -77,6 +82,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             self?.log.error("router", "\(reason): stopping")
             self?.requestStop()
         }
+        checkpointer?.participants = { [weak self] in self?.checkpointParticipants ?? ([], [:]) }
     }
 
     /// Every plugin's counters.
@@ -126,6 +132,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         pool.spawnWorker = { [weak self, pool] i in self?.spawn("sandbox-worker-\(i)") { pool.run(worker: i) } }
         for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
         spawn("sandbox-watchdog") { [pool] in pool.watch() }
+        if let checkpointer { spawn("checkpoint") { checkpointer.run() } }
         for m in all where m.category == .input { m.start(on: self) }
         started.store(true, ordering: .releasing)
     }
@@ -187,6 +194,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let deadline = Date().addingTimeInterval(drainTimeout)
         log.info("luapiped", "stopping: draining for at most \(Self.seconds(drainTimeout))")
         watcher?.stop()
+        checkpointer?.stop()  // an open checkpoint is abandoned; the final one comes after the drain
         reloading.lock()  // a reload in progress finishes first
         reloading.unlock()
         let all = registry.plugins
@@ -196,9 +204,10 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         pool.close()
         let stuck = started.load(ordering: .acquiring) ? pool.waitForWorkers(until: deadline) : []
         waitForDrain(until: deadline)
+        let held = router.currentStats.held
+        finalCheckpoint(drained: stuck.isEmpty && held == 0)
         for m in all { m.abandon() }
         router.close()
-        let held = router.currentStats.held
         let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))
         if stuck.isEmpty && held == 0 && ended {
             log.info("luapiped", "stopped: everything drained")

@@ -10,6 +10,9 @@ struct PluginBuilder: Sendable {
     let stdin: Int32
     let accumulators: StatAccumulators
     let events: ReloadEventSink
+    var checkpointer: Checkpointer? = nil
+    /// The checkpoint restored at start: given only to the first build.
+    var restored: RestoredCheckpoint? = nil
 
     /// What building one plugin found: the problems, and the modules its sandboxes required
     /// (a changed module reloads the plugins that use it).
@@ -21,8 +24,11 @@ struct PluginBuilder: Sendable {
     }
 
     private func context(_ p: PluginConfig, _ config: PipelineConfig, _ counters: PluginCounters, restore: Bool = false) -> BuildContext {
-        BuildContext(plugin: p, config: config, router: router, counters: counters, log: log, stdin: stdin,
-                     accumulators: accumulators, events: events, restore: restore)
+        let c = BuildContext(plugin: p, config: config, router: router, counters: counters, log: log, stdin: stdin,
+                             accumulators: accumulators, events: events, restore: restore)
+        c.restored = restored
+        c.checkpointer = checkpointer
+        return c
     }
 
     /// Runs a type's builder, collecting what it found into `notes`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The message router: an append-only log of messages plus one cursor per reader.
 ///
@@ -79,6 +80,9 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     static let wakeBatch = 64
     public let maxMessageLoops: Int
     private var shutdownSignalled = false
+    /// The newest checkpoint cut (``takeCut()``), and its generation readable without the lock.
+    var currentCut = Cut(generation: 0, seq: 0)
+    let cutGeneration = Atomic<UInt64>(0)
     /// Called once, outside the lock, when a `shutdown` reader exceeds its budget.
     public var onShutdownRequest: (@Sendable (String) -> Void)?
     /// Called outside the lock with a reader's name when messages start being dropped for
@@ -121,14 +125,58 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     ///     while processing a message with `loops` n has n + 1).
     public func append(_ view: MessageView, from origin: RouterReader? = nil, loops: Int = 0) -> AppendResult {
         let size = UInt64(view.bytes.count)
-        var shutdownReason: String?
-        var droppingFor: [String] = []
         condition.lock()
         if loops > maxMessageLoops {
             stats.loopDrops += 1
             condition.unlock()
             return .loopLimit
         }
+        let notices = waitForRoomLocked(size, origin: origin)
+        if closed {
+            condition.unlock()
+            return .closed
+        }
+        let seq = appendLocked(view, size: size, origin: origin?.id, loops: loops)
+        wakeReadersLocked()
+        condition.unlock()
+        notices.deliver(to: self)
+        return .appended(seq: seq)
+    }
+
+    /// Appends the messages of one record in one step, so a checkpoint's cut never falls
+    /// between them. Returns the sequence number of the last one (nil: closed, nothing
+    /// appended).
+    public func append(record views: [MessageView]) -> UInt64? {
+        let size = views.reduce(UInt64(0)) { $0 + UInt64($1.bytes.count) }
+        condition.lock()
+        let notices = waitForRoomLocked(size, origin: nil)
+        if closed {
+            condition.unlock()
+            return nil
+        }
+        var last: UInt64 = 0
+        for v in views { last = appendLocked(v, size: UInt64(v.bytes.count), origin: nil, loops: 0) }
+        wakeReadersLocked()
+        condition.unlock()
+        notices.deliver(to: self)
+        return last
+    }
+
+    /// What an append learned under the lock and reports after it.
+    struct Notices {
+        var shutdownReason: String?
+        var droppingFor: [String] = []
+
+        func deliver(to router: Router) {
+            if let shutdownReason { router.onShutdownRequest?(shutdownReason) }
+            for name in droppingFor { router.onDroppingForSuspended?(name) }
+        }
+    }
+
+    /// Makes room for `size` bytes: waits while a `block` reader is over its budget (not
+    /// for an injection), drops for `drop` and suspended readers.
+    private func waitForRoomLocked(_ size: UInt64, origin: RouterReader?) -> Notices {
+        var notices = Notices()
         while !closed {
             var mustWait = false
             for r in readers.values where r.id != origin?.id {
@@ -138,7 +186,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
                     // Not running: it never holds back the inputs or the other readers.
                     if dropOldestLocked(r, toFit: size) > 0 && !r.droppingReported {
                         r.droppingReported = true
-                        droppingFor.append(r.name)
+                        notices.droppingFor.append(r.name)
                     }
                     continue
                 }
@@ -150,7 +198,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
                 case .shutdown:
                     if !shutdownSignalled {
                         shutdownSignalled = true
-                        shutdownReason = "reader \(r.name) exceeded its max_buffer_size of \(r.buffering.maxBufferSize) bytes"
+                        notices.shutdownReason = "reader \(r.name) exceeded its max_buffer_size of \(r.buffering.maxBufferSize) bytes"
                     }
                 }
             }
@@ -159,26 +207,26 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
             _ = condition.wait(until: Date(timeIntervalSinceNow: 0.1))
             waitingAppenders -= 1
         }
-        if closed {
-            condition.unlock()
-            return .closed
-        }
+        return notices
+    }
+
+    private func appendLocked(_ view: MessageView, size: UInt64, origin: Int?, loops: Int) -> UInt64 {
         let seq = nextSeq
-        entries.append(Entry(view: view, seq: seq, bytesBefore: totalBytes, origin: origin?.id, loops: loops))
+        entries.append(Entry(view: view, seq: seq, bytesBefore: totalBytes, origin: origin, loops: loops))
         nextSeq += 1
         totalBytes += size
         stats.appended += 1
         unsignaled += 1
+        return seq
+    }
+
+    private func wakeReadersLocked() {
         let now = Router.monotonicNanos()
         if waitingReaders > 0 && (unsignaled >= Router.wakeBatch || now &- lastAppendNanos > 1_000_000) {
             condition.broadcast()
             unsignaled = 0
         }
         lastAppendNanos = now
-        condition.unlock()
-        if let shutdownReason { onShutdownRequest?(shutdownReason) }
-        for name in droppingFor { onDroppingForSuspended?(name) }
-        return .appended(seq: seq)
     }
 
     /// Wakes every waiting reader and appender; readers then drain what is left and get

@@ -26,10 +26,20 @@ final class LogStream {
     /// number of the last message appended before them (`nil`: nothing appended yet).
     private var checkpoints: [(seq: UInt64?, entry: LogstreamJournal)] = []
     private var lastSafe: LogstreamJournal?
+    /// The newest checkpoint cut noted, and where the stream stood at it.
+    private(set) var cutGeneration: UInt64 = 0
+    private(set) var cutPosition: LogstreamJournal?
+    /// The sequence number of the last message made from this stream's records, and the
+    /// offset where that record started.
+    private var lastSeq: UInt64?
+    private var lastAppendStart: Int64 = 0
     let log: PipelineLog
     let inputName: String
 
-    init(key: String, sequence: [String], splitter: any Splitter, log: PipelineLog, inputName: String) {
+    /// - Parameter cutGeneration: the router's newest cut when the stream starts: it notes
+    ///   only cuts taken after (its input's older records are not its own).
+    init(key: String, sequence: [String], splitter: any Splitter, log: PipelineLog, inputName: String, cutGeneration: UInt64) {
+        self.cutGeneration = cutGeneration
         self.key = key
         self.sequence = sequence
         self.splitter = splitter
@@ -50,9 +60,11 @@ final class LogStream {
         return (UInt64(st.st_ino), Int64(st.st_size))
     }
 
-    private func openFile(_ p: String, at: Int64) -> Bool {
+    private func openFile(_ p: String, at: Int64, records: RecordHandler? = nil) -> Bool {
         let f = open(p, O_RDONLY | O_CLOEXEC)
         guard f >= 0 else { return false }
+        // A cut noted now, while the position is still in the file being left.
+        if let records, fd >= 0 { noteCut(records.router, next: resumeOffset) }
         var st = stat()
         fstat(f, &st)
         if fd >= 0 { close(fd) }
@@ -133,20 +145,20 @@ final class LogStream {
         let old = offset
         let ino = inode
         if let copy = findFile(in: directory, where: { p, i, s in i != ino && s >= old && Self.matches(p, offset: old, hash: hash) }),
-           openFile(copy, at: old) {
+           openFile(copy, at: old, records: records) {
             log.info(inputName, "\(key): truncated at byte \(old); reading the rest from its copy \(copy)")
             _ = readToEnd(records, checkRewrite: false)
         } else {
             log.error(inputName, "\(key): truncated and no copy found; what was written after byte \(old) before the truncation is lost")
         }
         finishFile(records)
-        _ = openFile(path, at: 0)
+        _ = openFile(path, at: 0, records: records)
     }
 
     /// Reads what is new; returns whether anything was read.
     func poll(_ records: RecordHandler, directory: String) -> Bool {
         if fd < 0 {
-            guard Self.inodeOf(path) != nil, openFile(path, at: 0) else { return false }
+            guard Self.inodeOf(path) != nil, openFile(path, at: 0, records: records) else { return false }
         }
         if rewritten() {
             followTruncation(records, directory: directory)
@@ -168,7 +180,7 @@ final class LogStream {
         guard let next else { return false }
         log.info(inputName, "\(key): done with its file after byte \(offset); reading \(next)")
         finishFile(records)
-        _ = openFile(next, at: 0)
+        _ = openFile(next, at: 0, records: records)
         return readToEnd(records, directory: directory)
     }
 
@@ -177,7 +189,10 @@ final class LogStream {
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
         let at = offset - Int64(splitter.buffered)
-        splitter.finish { records.handle($0, origin: "\(path) at byte \(at)") }
+        splitter.finish { record in
+            noteCut(records.router, next: at)
+            handle(record, at: at, records)
+        }
         records.reportSplitterErrors(splitter.takeErrors())
         checkpoint(records)
     }
@@ -203,13 +218,54 @@ final class LogStream {
             // exact for lines).
             var at = offset - Int64(n) - Int64(splitter.buffered)
             splitter.feed(chunk) { record in
-                records.handle(record, origin: "\(path) at byte \(at)")
+                noteCut(records.router, next: at)
+                handle(record, at: at, records)
                 at += Int64(record.count) + 1
             }
             records.reportSplitterErrors(splitter.takeErrors())
             checkpoint(records)
         }
         return any
+    }
+
+    /// One record, starting at byte `at` of the file.
+    @inline(__always)
+    private func handle(_ record: UnsafeRawBufferPointer, at: Int64, _ records: RecordHandler) {
+        let before = records.lastSeq
+        records.handle(record, origin: "\(path) at byte \(at)")
+        if records.lastSeq != before {
+            lastSeq = records.lastSeq
+            lastAppendStart = at
+        }
+    }
+
+    /// Where the next record starts: before the splitter's held-back bytes.
+    var resumeOffset: Int64 { offset - Int64(splitter.buffered) }
+
+    /// Notes where the stream stands at a cut newer than the last one noted; called between
+    /// two records (`next`: where the next one starts) and before the file changes.
+    ///
+    /// Asked before every record, so at most one record can have been appended after the
+    /// cut was taken: if it was, the stream stood at that record's start; otherwise at
+    /// `next`. One atomic load when there is no new cut.
+    @inline(__always)
+    func noteCut(_ router: Router, next: Int64) {
+        guard let cut = router.cut(newerThan: cutGeneration) else { return }
+        cutGeneration = cut.generation
+        let at = (lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next
+        guard fd >= 0, let hash = LogstreamJournal.fingerprint(fd: fd, offset: at) else {
+            cutPosition = nil  // no file yet: everything it will read is above the cut
+            return
+        }
+        cutPosition = LogstreamJournal(path: path, inode: inode, offset: at, hash: hash)
+    }
+
+    /// Where the stream stands now, between records (a final checkpoint, after its input
+    /// stopped and the pipeline drained).
+    var position: LogstreamJournal? {
+        let at = resumeOffset
+        guard fd >= 0, let hash = LogstreamJournal.fingerprint(fd: fd, offset: at) else { return nil }
+        return LogstreamJournal(path: path, inode: inode, offset: at, hash: hash)
     }
 
     /// Notes that everything before the splitter's held-back bytes has been handed over.

@@ -11,6 +11,11 @@ import Synchronization
 /// acknowledged, and at a clean stop after the pipeline drained, so a restart resumes
 /// without losing or replaying committed lines (after a crash, at least once).
 ///
+/// Checkpoints: at each cut every stream notes where it stands (``LogStream/noteCut``)
+/// and the input hands the positions to the checkpoint; after a crash it resumes from the
+/// committed checkpoint's positions (given as `restored`), so filters restored from the
+/// same checkpoint see every later line exactly once more.
+///
 /// Heka's grouping applies (``FileMatch``): with `differentiator`, the files whose named
 /// groups give the same name form one stream, read in `priority` order (e.g.
 /// `file_match = 'access\.log\.?(?P<Seq>\d*)$'`, `priority = ["^Seq"]`: `access.log.2`,
@@ -28,10 +33,20 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
     let log: PipelineLog
     private var streams: [String: LogStream] = [:]
     private let stopRequested = Atomic<Bool>(false)
+    /// Positions from the committed checkpoint, used for the streams' first start.
+    private let restored: [String: LogstreamJournal]?
+    /// The positions of every stream at the newest cut all of them noted.
+    private let noted: Mutex<(generation: UInt64, positions: [String: LogstreamJournal])>
+    /// The cut that was newest when this input was made: it notes only later ones.
+    private let firstCut: UInt64
 
     init(name: String, directory: String, fileMatch: FileMatch, rescanInterval: Double, oldestDuration: Double,
          initialTail: Bool, journalDirectory: String, records: RecordHandler, log: PipelineLog,
-         makeSplitter: @escaping () -> any Splitter) {
+         restored: [String: LogstreamJournal]? = nil, makeSplitter: @escaping () -> any Splitter) {
+        self.restored = restored
+        let first = records.router.cutGeneration.load(ordering: .acquiring)
+        self.firstCut = first
+        self.noted = Mutex((first, [:]))
         self.name = name
         self.directory = directory
         self.fileMatch = fileMatch
@@ -70,8 +85,12 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
                 s.update(sequence: ordered)
                 continue
             }
-            let s = LogStream(key: key, sequence: ordered, splitter: makeSplitter(), log: log, inputName: name)
-            s.start(journal: LogstreamJournal.load(journalPath(key)), initialTail: initialTail,
+            let s = LogStream(key: key, sequence: ordered, splitter: makeSplitter(), log: log, inputName: name,
+                              cutGeneration: firstCut)
+            // A committed checkpoint names every stream it covers: one it does not name had
+            // read nothing then.
+            let journal: LogstreamJournal? = if let restored { restored[key] } else { LogstreamJournal.load(journalPath(key)) }
+            s.start(journal: journal, initialTail: restored != nil ? false : initialTail,
                     directory: (ordered.last! as NSString).deletingLastPathComponent)
             streams[key] = s
             log.debug(name, "following \(key): \(ordered.joined(separator: ", "))")
@@ -99,6 +118,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
             }
             var busy = false
             for s in streams.values where s.poll(records, directory: (s.path as NSString).deletingLastPathComponent) { busy = true }
+            noteCut()
             if Date().timeIntervalSince(lastJournal) >= 1 {
                 saveJournals()
                 lastJournal = Date()
@@ -106,6 +126,30 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
             if !busy { Thread.sleep(forTimeInterval: 0.05) }
         }
         // The pipeline drains after inputs stop; the final journal is written then.
+    }
+
+    /// Between polls: streams that read nothing since a new cut note where they stand,
+    /// and once every stream noted it, the positions are handed over.
+    private func noteCut() {
+        let router = records.router
+        let newest = router.cutGeneration.load(ordering: .acquiring)
+        guard newest > noted.withLock({ $0.generation }) else { return }
+        var positions: [String: LogstreamJournal] = [:]
+        for (key, s) in streams {
+            s.noteCut(router, next: s.resumeOffset)
+            guard s.cutGeneration == newest else { return }
+            positions[key] = s.cutPosition
+        }
+        noted.withLock { $0 = (newest, positions) }
+    }
+
+    func positions(at generation: UInt64) -> [String: LogstreamJournal]? {
+        noted.withLock { $0.generation == generation ? $0.positions : nil }
+    }
+
+    /// After ``run()`` ended and the pipeline drained.
+    func finalPositions() -> [String: LogstreamJournal] {
+        streams.compactMapValues(\.position)
     }
 
     var keepsCheckpoint: Bool { true }

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Consistent checkpoints (`checkpoint_interval`): see ``Checkpointer`` and
+/// docs/checkpoints.md.
+extension Pipeline {
+    /// How checkpoints are doing: the last commit, what an open one waits for, and the
+    /// unusable ones found at start (nil: checkpoints are off).
+    public var checkpointStatus: CheckpointStatus? { checkpointer?.currentStatus }
+
+    /// The checkpointer, and the newest good checkpoint to start from (each unusable one
+    /// found on the way is reported).
+    static func openCheckpoints(_ global: GlobalConfig, router: Router, log: PipelineLog) -> (Checkpointer?, RestoredCheckpoint?) {
+        guard global.checkpointInterval > 0 else { return (nil, nil) }
+        let store = CheckpointStore(directory: (global.baseDir as NSString).appendingPathComponent("checkpoints"))
+        var rejected: [String] = []
+        let restored = store.loadNewest { n, reason in
+            log.error("checkpoint", "checkpoint \(n) in \(store.directory) is unusable: \(reason); trying the one before")
+            rejected.append("\(n): \(reason)")
+        }
+        if let restored {
+            log.info("checkpoint", "restoring checkpoint \(restored.manifest.number)"
+                     + (restored.manifest.final ? " (taken at a clean stop)" : ": filters' state and the log inputs' positions as they were at its cut"))
+        } else if !rejected.isEmpty {
+            log.error("checkpoint", "no usable checkpoint: filters start from their preserved files, inputs from their journals")
+        }
+        return (Checkpointer(store: store, interval: global.checkpointInterval, router: router, log: log, restored: restored, rejected: rejected), restored)
+    }
+
+    /// Running filters with `preserve_data`, and inputs that keep positions.
+    var checkpointParticipants: (filters: [SandboxFilterRunner], inputs: [String: any PipelineInput]) {
+        let filters = registry.plugins(.filter).compactMap { ($0 as? ManagedFilter)?.checkpointRunner }
+        var inputs: [String: any PipelineInput] = [:]
+        for m in registry.plugins(.input) {
+            if let i = (m as? ManagedInput)?.checkpointInput { inputs[m.name] = i }
+        }
+        return (filters, inputs)
+    }
+
+    /// A clean stop's checkpoint when everything drained; otherwise the last commit stays
+    /// (its states and positions match; what came after is replayed).
+    func finalCheckpoint(drained: Bool) {
+        guard let checkpointer else { return }
+        let inputs = registry.plugins(.input)
+        if drained && inputs.allSatisfy(\.isFinished) {
+            checkpointer.commitFinal(inputs: checkpointParticipants.inputs)
+        } else {
+            let last = checkpointer.currentStatus.lastCommit.map { "checkpoint \($0) stays" } ?? "no checkpoint was committed"
+            log.error("checkpoint", "no final checkpoint: the stop did not drain; \(last), and what came after it is processed again at the next start")
+        }
+    }
+}

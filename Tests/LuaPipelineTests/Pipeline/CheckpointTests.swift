@@ -1,0 +1,173 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import LuaPipeline
+
+/// Consistent checkpoints in-process: a corrupt newest checkpoint falls back to the one
+/// before (and the count is still exact), a filter that is down delays the commit but not
+/// the inputs.
+@Suite struct CheckpointTests {
+    let dir = temporaryDirectory()
+    let logged = LogLines()
+
+    init() throws {
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+    }
+
+    static let countScript = """
+        count = 0
+        function process_message()
+          if read_message("Payload") == "boom" then error("boom on purpose") end
+          count = count + 1
+          return 0
+        end
+        """
+
+    private func config(retryDelay: String = "250ms") -> String {
+        """
+        [luapiped]
+        base_dir = "state"
+        checkpoint_interval = "50ms"
+        sandbox_workers = 1
+
+        [logs]
+        type = "LogstreamerInput"
+        log_directory = "logs"
+        file_match = 'a\\.log$'
+
+        [count]
+        type = "SandboxFilter"
+        filename = "count.lua"
+        message_matcher = "Logger == 'logs'"
+        preserve_data = true
+
+        [count.retries]
+        delay = "\(retryDelay)"
+        max_jitter = "0s"
+        """
+    }
+
+    private func start(_ text: String) throws -> Pipeline {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("count.lua").path, contents: Data(Self.countScript.utf8))
+        let path = dir.appendingPathComponent("luapiped.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: logged.log)
+        p.start()
+        return p
+    }
+
+    private func append(_ lines: [String]) throws {
+        let url = dir.appendingPathComponent("logs/a.log")
+        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        let h = try FileHandle(forWritingTo: url)
+        try h.seekToEnd()
+        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+        try h.close()
+    }
+
+    private func counter(_ p: Pipeline, _ plugin: String, _ key: String) -> Int64 {
+        p.counters.first { $0.name == plugin }?[key] ?? -1
+    }
+
+    var store: CheckpointStore { CheckpointStore(directory: dir.appendingPathComponent("state/checkpoints").path) }
+
+    /// The `count` global of a filter snapshot.
+    static func count(in snapshot: [UInt8]) throws -> Int {
+        let h = try ScriptHarness("""
+            count = -1
+            function process_message() inject_message({Type = "count", Payload = tostring(count)}) return 0 end
+            """)
+        #expect(try h.sandbox.restore(snapshot))
+        h.process()
+        return Int(try #require(h.messages.first?.payload)) ?? -1
+    }
+
+    private func log() -> String { logged.text }
+
+    enum Damage: CaseIterable { case tornManifest, corruptSnapshot }
+
+    @Test(arguments: Damage.allCases)
+    func aDamagedNewestCheckpointIsReportedAndThePreviousOneKeepsTheCountExact(_ damage: Damage) throws {
+        try append((0..<1000).map { "line \($0)" })
+        let first = try start(config())
+        eventually("the first 1000 lines were counted") { counter(first, "count", "processed") == 1000 }
+        let commits = first.checkpointStatus?.commits ?? 0
+        eventually("two checkpoints were committed after them") { (first.checkpointStatus?.commits ?? 0) >= commits + 2 }
+        try append((1000..<1500).map { "line \($0)" })
+        eventually("all 1500 lines were counted") { counter(first, "count", "processed") == 1500 }
+        first.stop()
+        // The stop drained: its final checkpoint is the newest; the one before stays.
+        let numbers = store.numbers()
+        try #require(numbers.count == 2, "kept: \(numbers)")
+        let (newest, previous) = (numbers[0], numbers[1])
+        #expect(try store.load(newest).manifest.final)
+        let before = try Self.count(in: try #require(try store.load(previous).snapshots["count"]))
+        switch damage {
+        case .tornManifest:
+            let path = store.manifestPath(newest)
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            FileManager.default.createFile(atPath: path, contents: bytes.prefix(bytes.count / 2))
+        case .corruptSnapshot:
+            let path = dir.appendingPathComponent("state/checkpoints/" + CheckpointStore.snapshotFile(newest, filter: "count")).path
+            var bytes = Array(try #require(FileManager.default.contents(atPath: path)))
+            bytes[bytes.count / 2] ^= 0x20
+            FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        }
+
+        logged.clear()
+        let second = try start(config())
+        defer { second.stop() }
+        let status = try #require(second.checkpointStatus)
+        #expect(status.restored == previous)
+        #expect(status.rejected.count == 1)
+        let why = damage == .tornManifest ? "its manifest is torn or corrupt" : "the snapshot of count"
+        #expect(log().contains("checkpoint \(newest) in "), "\(log())")
+        #expect(log().contains(why), "\(log())")
+        // The previous checkpoint's positions match its snapshot: what came after is read again, once.
+        eventually("the lines after the previous checkpoint were counted again", detail: { "\(before) restored\n\(log())" }) {
+            counter(second, "count", "processed") == Int64(1500 - before)
+        }
+        second.stop()
+        let final = try #require(store.loadNewest { _, _ in })
+        #expect(final.manifest.final)
+        #expect(try Self.count(in: try #require(final.snapshots["count"])) == 1500)
+        #expect(!store.numbers().contains(newest), "the damaged checkpoint is removed once a newer one is committed")
+    }
+
+    @Test func aFilterThatIsDownDelaysTheCommitButNotTheInputs() throws {
+        try append((0..<100).map { "line \($0)" })
+        let p = try start(config(retryDelay: "4s"))
+        defer { p.stop() }
+        eventually("the first lines were counted and checkpointed") {
+            counter(p, "count", "processed") == 100 && (p.checkpointStatus?.commits ?? 0) >= 1
+        }
+        try append(["boom"])
+        eventually("the filter was terminated") { counter(p, "count", "terminations") == 1 }
+        eventually("a checkpoint waits for it", detail: { "\(String(describing: p.checkpointStatus))" }) {
+            p.checkpointStatus?.waitingFor.contains { $0.hasPrefix("filter count") } ?? false
+        }
+        let commits = p.checkpointStatus?.commits ?? 0
+        // Meanwhile the input reads on.
+        let records = counter(p, "logs", "records")
+        try append((100..<300).map { "line \($0)" })
+        eventually("the input read on while the filter was down") { counter(p, "logs", "records") == records + 200 }
+        #expect(p.checkpointStatus?.commits == commits)
+        #expect(counter(p, "count", "restarts") == 0)
+        eventually("the wait is reported in the log") { log().contains("has waited") && log().contains("filter count (not saved yet)") }
+        // Once it restarted, checkpoints commit again, and it counted everything but the bad line.
+        eventually("the filter restarted and a checkpoint committed") {
+            counter(p, "count", "restarts") == 1 && (p.checkpointStatus?.commits ?? 0) > commits
+        }
+        eventually("every good line was counted") { counter(p, "count", "processed") == 301 }
+        #expect(log().contains("committed after waiting"), "\(log())")
+    }
+}
+
+/// Log lines collected from a pipeline.
+final class LogLines: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var log: PipelineLog { PipelineLog(sink: { [self] line in lines.withLock { $0.append(line) } }) }
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+    func clear() { lines.withLock { $0 = [] } }
+}
