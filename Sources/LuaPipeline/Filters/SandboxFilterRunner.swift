@@ -260,15 +260,17 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             }
         }
         if stopping.load(ordering: .relaxed) { trial = nil }
-        if checkpointer != nil, settings.preservePath != nil, let cut = router.cut(newerThan: cutSeen) {
-            cutSeen = cut.generation
-            pendingCut = cut
-        }
         if nextTick == nil { nextTick = Date().addingTimeInterval(settings.tickerInterval) }
         guard let batch = reader.next(maxCount: trial == nil ? 64 : 1, timeout: 0) else {
             finish()
             done = true
             return true
+        }
+        // After the batch was taken: a cut taken since is above every message in it; one
+        // taken before falls inside it or before it.
+        if checkpointer != nil, settings.preservePath != nil, let cut = router.cut(newerThan: cutSeen) {
+            cutSeen = cut.generation
+            pendingCut = cut
         }
         let started = Router.monotonicNanosPrecise()
         defer {

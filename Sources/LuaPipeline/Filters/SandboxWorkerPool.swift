@@ -137,12 +137,14 @@ final class SandboxWorkerPool: @unchecked Sendable {  // worker lists and call m
 
     /// Moves the neighbours of every filter in a call past `maxCallDuration` to a new worker.
     func checkCalls() {
-        let now = Router.monotonicNanosPrecise()
         let limit = UInt64(maxCallDuration * 1e9)
         var moves: [(stuck: SandboxFilterRunner, from: Int, to: Int, moved: [String])] = []
         state.withLock { w in
+            // Read under the lock: a call marked after an earlier reading would look like
+            // one that started in the future, and wrap around into "stuck for ever".
+            let now = Router.monotonicNanosPrecise()
             for i in w.indices where !w[i].stuck && !w[i].ended {
-                guard let current = w[i].current, w[i].since > 0, now &- w[i].since > limit else { continue }
+                guard let current = w[i].current, w[i].since > 0, now > w[i].since, now - w[i].since > limit else { continue }
                 w[i].stuck = true
                 let others = w[i].runners.filter { $0 !== current && !$0.done }
                 w[i].runners = [current]

@@ -115,8 +115,9 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     private func checkpoint() {
         guard let (filters, inputs) = participants?() else { return }
         let number = takeNumber()
-        let cut = router.takeCut()
+        // Opened before any filter can see the cut, so no snapshot arrives too early.
         condition.lock()
+        let cut = router.takeCut()
         open = cut
         submissions = [:]
         condition.unlock()

@@ -145,9 +145,11 @@ final class LogStream {
         let old = offset
         let ino = inode
         if let copy = findFile(in: directory, where: { p, i, s in i != ino && s >= old && Self.matches(p, offset: old, hash: hash) }),
-           openFile(copy, at: old, records: records) {
+           openFile(copy, at: old) {
+            // Not noted before the switch: the live file no longer has the bytes; the copy
+            // has them at the same offsets, so a cut is noted in it.
             log.info(inputName, "\(key): truncated at byte \(old); reading the rest from its copy \(copy)")
-            _ = readToEnd(records, checkRewrite: false)
+            _ = readToEnd(records, checkRewrite: false, budget: .max)
         } else {
             log.error(inputName, "\(key): truncated and no copy found; what was written after byte \(old) before the truncation is lost")
         }
@@ -157,6 +159,14 @@ final class LogStream {
 
     /// Reads what is new; returns whether anything was read.
     func poll(_ records: RecordHandler, directory: String) -> Bool {
+        let any = pollFiles(records, directory: directory)
+        // Between records again, with the file still as read: a cut taken during the last
+        // record is noted now, not later when the file may have been truncated.
+        noteCut(records.router, next: resumeOffset)
+        return any
+    }
+
+    private func pollFiles(_ records: RecordHandler, directory: String) -> Bool {
         if fd < 0 {
             guard Self.inodeOf(path) != nil, openFile(path, at: 0, records: records) else { return false }
         }
@@ -184,7 +194,28 @@ final class LogStream {
         return readToEnd(records, directory: directory)
     }
 
-    private func fingerprintOfRecent() -> String { LogstreamJournal.fingerprint(of: recent) }
+    private func fingerprintOfRecent() -> String { LogstreamJournal.fingerprint(of: Array(recent.suffix(LogstreamJournal.window))) }
+
+    /// Bytes kept of what was read last: the fingerprint before a record start or a
+    /// held-back partial line comes from memory, as read, even when the file was
+    /// truncated and written again since.
+    static let recentLimit = 8192
+
+    /// The fingerprint of the bytes before `at` as they were read (from memory when they
+    /// are still there, else from the file).
+    private func fingerprint(before at: Int64) -> String? {
+        let lo = at - min(Int64(LogstreamJournal.window), at)
+        let chunkStart = offset - Int64(feeding.count)
+        let recentStart = chunkStart - Int64(recent.count)
+        guard at <= offset, lo >= recentStart else { return LogstreamJournal.fingerprint(fd: fd, offset: at) }
+        var bytes: [UInt8] = []
+        if lo < chunkStart { bytes += recent[Int(lo - recentStart)..<Int(min(at, chunkStart) - recentStart)] }
+        if at > chunkStart { bytes += feeding[Int(max(lo, chunkStart) - chunkStart)..<Int(at - chunkStart)] }
+        return LogstreamJournal.fingerprint(of: bytes)
+    }
+
+    /// The chunk being split into records (it ends at `offset`; `recent` ends where it starts).
+    private var feeding: [UInt8] = []
 
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
@@ -197,12 +228,17 @@ final class LogStream {
         checkpoint(records)
     }
 
-    /// Reads to the current end, checking before each chunk that the file was not
-    /// truncated under us (then following the copy).
-    private func readToEnd(_ records: RecordHandler, directory: String = "", checkRewrite: Bool = true) -> Bool {
+    /// Bytes one poll reads at most: the input's other streams get their turn even while
+    /// this one has a long backlog.
+    static let pollBudget = 1 << 18
+
+    /// Reads to the current end (or `budget` bytes), checking before each chunk that the
+    /// file was not truncated under us (then following the copy).
+    private func readToEnd(_ records: RecordHandler, directory: String = "", checkRewrite: Bool = true, budget: Int = pollBudget) -> Bool {
         var any = false
         var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
+        var left = budget
+        while left > 0 {
             if checkRewrite && any && rewritten() {
                 followTruncation(records, directory: directory)
             }
@@ -210,10 +246,15 @@ final class LogStream {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { break }
             any = true
+            left -= n
             offset += Int64(n)
             let chunk = Array(buf[0..<n])
-            recent.append(contentsOf: chunk.suffix(LogstreamJournal.window))
-            if recent.count > LogstreamJournal.window { recent.removeFirst(recent.count - LogstreamJournal.window) }
+            feeding = chunk
+            defer {
+                feeding = []
+                recent.append(contentsOf: chunk.suffix(Self.recentLimit))
+                if recent.count > Self.recentLimit { recent.removeFirst(recent.count - Self.recentLimit) }
+            }
             // Where each record starts in the file (one delimiter byte after each record:
             // exact for lines).
             var at = offset - Int64(n) - Int64(splitter.buffered)
@@ -249,29 +290,34 @@ final class LogStream {
     /// cut was taken: if it was, the stream stood at that record's start; otherwise at
     /// `next`. One atomic load when there is no new cut.
     @inline(__always)
-    func noteCut(_ router: Router, next: Int64) {
+    func noteCut(_ router: Router, next: Int64, quietly: Bool = false) {
         guard let cut = router.cut(newerThan: cutGeneration) else { return }
         cutGeneration = cut.generation
         let at = (lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next
-        guard fd >= 0, let hash = LogstreamJournal.fingerprint(fd: fd, offset: at) else {
-            cutPosition = nil  // no file yet: everything it will read is above the cut
-            return
-        }
-        cutPosition = LogstreamJournal(path: path, inode: inode, offset: at, hash: hash)
+        cutPosition = journal(at: at)  // nil: no file yet, everything it will read is above the cut
+        if !quietly { onCutNoted?() }
+    }
+
+    /// Called when it noted a new cut (its input then has the other streams note it).
+    var onCutNoted: (() -> Void)?
+
+    /// A journal entry for byte `at` of the open file. Its fingerprint comes from the
+    /// bytes kept in memory when the file no longer has them (it was just truncated).
+    private func journal(at: Int64) -> LogstreamJournal? {
+        guard fd >= 0 else { return nil }
+        // Where it stopped reading was noted then (the file may have changed since).
+        if let e = checkpoints.last?.entry ?? lastSafe, e.offset == at, e.inode == inode { return e }
+        return fingerprint(before: at).map { LogstreamJournal(path: path, inode: inode, offset: at, hash: $0) }
     }
 
     /// Where the stream stands now, between records (a final checkpoint, after its input
     /// stopped and the pipeline drained).
-    var position: LogstreamJournal? {
-        let at = resumeOffset
-        guard fd >= 0, let hash = LogstreamJournal.fingerprint(fd: fd, offset: at) else { return nil }
-        return LogstreamJournal(path: path, inode: inode, offset: at, hash: hash)
-    }
+    var position: LogstreamJournal? { journal(at: resumeOffset) }
 
     /// Notes that everything before the splitter's held-back bytes has been handed over.
     private func checkpoint(_ records: RecordHandler) {
         let committed = offset - Int64(splitter.buffered)
-        guard let hash = LogstreamJournal.fingerprint(fd: fd, offset: committed) else { return }
+        guard let hash = fingerprint(before: committed) else { return }
         let entry = LogstreamJournal(path: path, inode: inode, offset: committed, hash: hash)
         if checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
     }

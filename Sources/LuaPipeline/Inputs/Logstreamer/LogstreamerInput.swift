@@ -87,6 +87,9 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
             }
             let s = LogStream(key: key, sequence: ordered, splitter: makeSplitter(), log: log, inputName: name,
                               cutGeneration: firstCut)
+            // One stream noting a cut has the others (between their records) note it too,
+            // so the positions are handed over without waiting for the end of the poll.
+            s.onCutNoted = { [unowned self, unowned s] in self.noteCut(polling: s) }
             // A committed checkpoint names every stream it covers: one it does not name had
             // read nothing then.
             let journal: LogstreamJournal? = if let restored { restored[key] } else { LogstreamJournal.load(journalPath(key)) }
@@ -130,13 +133,16 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
 
     /// Between polls: streams that read nothing since a new cut note where they stand,
     /// and once every stream noted it, the positions are handed over.
-    private func noteCut() {
+    ///
+    /// - Parameter polling: the stream in the middle of its poll that just noted a cut
+    ///   (before a record): only the others are between records, so only they are asked.
+    private func noteCut(polling: LogStream? = nil) {
         let router = records.router
-        let newest = router.cutGeneration.load(ordering: .acquiring)
+        let newest = polling?.cutGeneration ?? router.cutGeneration.load(ordering: .acquiring)
         guard newest > noted.withLock({ $0.generation }) else { return }
         var positions: [String: LogstreamJournal] = [:]
         for (key, s) in streams {
-            s.noteCut(router, next: s.resumeOffset)
+            if s !== polling && s.cutGeneration < newest { s.noteCut(router, next: s.resumeOffset, quietly: true) }
             guard s.cutGeneration == newest else { return }
             positions[key] = s.cutPosition
         }
