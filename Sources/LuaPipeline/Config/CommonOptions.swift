@@ -13,7 +13,7 @@ public struct SandboxOptions: OptionGroup {
 
     public static let options: [OptionSpec<Self>] = [
         .init("filename", \.filename, required: true, "the Lua script, relative to the config file's folder, then share_dir"),
-        .init("preserve_data", \.preserveData, "save the script's globals on a clean stop and restore them on start"),
+        .init("preserve_data", \.preserveData, "save the script's globals (at every checkpoint and a clean stop) and restore them on start"),
         .init("memory_limit", \.memoryLimit, "bytes of Lua memory (0 = unlimited)"),
         .init("instruction_limit", \.instructionLimit, "Lua instructions per call (0 = unlimited)"),
         .init("output_limit", \.outputLimit, "bytes per injected payload or message"),

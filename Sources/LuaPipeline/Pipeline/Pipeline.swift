@@ -170,6 +170,11 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             }
             log.info(c.name, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
+        if let c = checkpointStatus {
+            let age = c.lastCommitTime.map { String(format: "%.0f s ago", Date().timeIntervalSince($0)) } ?? "none yet"
+            log.info("checkpoint", "last commit \(c.lastCommit.map(String.init) ?? "-") (\(age)), \(c.commits) this run"
+                     + (c.waitingFor.isEmpty ? "" : "; the open one waits for: " + c.waitingFor.joined(separator: ", ")))
+        }
     }
 
     /// Requests a stop (signal handlers call this); `runUntilInputsEnd` then stops.

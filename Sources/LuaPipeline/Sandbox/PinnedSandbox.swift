@@ -92,7 +92,7 @@ public enum ThreadName {
     /// Names the calling thread.
     public static func set(_ name: String) {
         names.withLock { $0[ThreadIdentity.current] = name }
-        Thread.current.name = name
+        Thread.current.name = String(name.prefix(15))  // the kernel keeps 15 bytes; longer is refused
     }
 
     /// The calling thread's name ("" when it has none).
