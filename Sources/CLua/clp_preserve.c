@@ -25,9 +25,14 @@ static void outs(lua_State *L, clp_buf *b, const char *s) {
 
 static void quote(lua_State *L, clp_buf *b, const char *s, size_t n) {
     out(L, b, "\"", 1);
+    size_t plain = 0; /* start of the run of bytes copied as they are */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
+        int special = c == '"' || c == '\\' || c == '\n' || c < 0x20 || c == 0x7F;
+        if (!special) continue;
+        if (i > plain) out(L, b, s + plain, i - plain);
+        plain = i + 1;
         if (c == '"' || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char)c;
@@ -37,10 +42,9 @@ static void quote(lua_State *L, clp_buf *b, const char *s, size_t n) {
         } else if (c < 0x20 || c == 0x7F) {
             snprintf(esc, sizeof esc, "\\%03d", c); /* three digits: safe before a digit */
             out(L, b, esc, 4);
-        } else {
-            out(L, b, (const char *)&c, 1);
         }
     }
+    if (n > plain) out(L, b, s + plain, n - plain);
     out(L, b, "\"", 1);
 }
 
@@ -140,7 +144,20 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
             lua_pop(L, 1);
             continue;
         }
-        /* path of this entry */
+        if (vt != LUA_TUSERDATA && vt != LUA_TTABLE) {
+            /* a scalar: its path is written straight out (no string made for it) */
+            size_t pl;
+            const char *ps = lua_tolstring(L, pidx, &pl);
+            out(L, b, ps, pl);
+            out(L, b, "[", 1);
+            scalar(L, b, k);
+            out(L, b, "] = ", 4);
+            scalar(L, b, v);
+            outs(L, b, "\n");
+            lua_settop(L, k);
+            continue;
+        }
+        /* path of this entry (kept in `seen` for the tables and userdata met again) */
         clp_buf key = {0};
         scalar(L, &key, k);
         lua_pushvalue(L, pidx);
@@ -154,7 +171,7 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         const char *ps = lua_tolstring(L, path, &pl);
         out(L, b, ps, pl);
         outs(L, b, " = ");
-        if (vt == LUA_TUSERDATA || vt == LUA_TTABLE) {
+        {
             lua_pushvalue(L, v);
             if (lua_rawget(L, seen) == LUA_TSTRING) {
                 /* seen before: the same object, by its first path (shared stays shared) */
@@ -175,9 +192,6 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
                     table_body(L, b, v, path, seen, skipset, depth + 1);
                 }
             }
-        } else {
-            scalar(L, b, v);
-            outs(L, b, "\n");
         }
         lua_settop(L, k);
     }

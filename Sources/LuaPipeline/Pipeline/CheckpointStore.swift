@@ -57,11 +57,15 @@ struct CheckpointStore: Sendable {
 
     /// FNV-1a 64 in hex.
     static func checksum<C: Collection<UInt8>>(_ bytes: C) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
+        func fnv(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in p {
+                h ^= UInt64(b)
+                h = h &* 0x100_0000_01b3
+            }
+            return h
         }
+        let h = bytes.withContiguousStorageIfAvailable(fnv) ?? Array(bytes).withUnsafeBufferPointer(fnv)
         return String(h, radix: 16)
     }
 
