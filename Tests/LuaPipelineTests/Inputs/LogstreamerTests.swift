@@ -24,12 +24,7 @@ import Testing
     }
 
     private func append(_ lines: ArraySlice<String>, to name: String = "access.log") throws {
-        let url = logs.appendingPathComponent(name)
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let h = try FileHandle(forWritingTo: url)
-        try h.seekToEnd()
-        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
-        try h.close()
+        try LuaPipelineTests.append(lines: lines, toFile: logs.appendingPathComponent(name))
     }
 
     /// Waits (bounded) until the status filter has processed `n` messages.

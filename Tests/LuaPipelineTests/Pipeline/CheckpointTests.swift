@@ -57,12 +57,7 @@ import Testing
     }
 
     private func append(_ lines: [String]) throws {
-        let url = dir.appendingPathComponent("logs/a.log")
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let h = try FileHandle(forWritingTo: url)
-        try h.seekToEnd()
-        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
-        try h.close()
+        try LuaPipelineTests.append(lines: lines, toFile: dir.appendingPathComponent("logs/a.log"))
     }
 
     private func counter(_ p: Pipeline, _ plugin: String, _ key: String) -> Int64 {

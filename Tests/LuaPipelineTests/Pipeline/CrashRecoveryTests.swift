@@ -121,12 +121,7 @@ import Testing
     }
 
     func append(_ text: String, to relative: String) throws {
-        let p = path(relative)
-        if !FileManager.default.fileExists(atPath: p) { FileManager.default.createFile(atPath: p, contents: nil) }
-        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: p))
-        try h.seekToEnd()
-        try h.write(contentsOf: Data(text.utf8))
-        try h.close()
+        try LuaPipelineTests.append(text, toFile: URL(fileURLWithPath: path(relative)))
     }
 
     /// Batch `b`: even lines to a.log, odd ones to b.log.

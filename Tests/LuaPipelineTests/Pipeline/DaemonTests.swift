@@ -21,12 +21,7 @@ import Testing
     }
 
     private func appendLines(_ lines: ArraySlice<String>) throws {
-        let url = dir.appendingPathComponent("logs/access.log")
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let h = try FileHandle(forWritingTo: url)
-        try h.seekToEnd()
-        try h.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
-        try h.close()
+        try append(lines: lines, toFile: dir.appendingPathComponent("logs/access.log"))
     }
 
     @Test func sigtermMidFileThenRestartCountsEveryLineOnce() throws {

@@ -55,6 +55,20 @@ func writeInBackground(_ bytes: [UInt8], to fd: Int32) {
     writer.start()
 }
 
+/// Appends `text` to the file at `url`, creating it (a program writing its log).
+func append(_ text: String, toFile url: URL) throws {
+    if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+    let h = try FileHandle(forWritingTo: url)
+    try h.seekToEnd()
+    try h.write(contentsOf: Data(text.utf8))
+    try h.close()
+}
+
+/// Appends lines (each ended by a newline) to the file at `url`, creating it.
+func append<S: Sequence<String>>(lines: S, toFile url: URL) throws {
+    try append(lines.joined(separator: "\n") + "\n", toFile: url)
+}
+
 /// Writes all of `bytes` to `fd` (a pipe standing in for a daemon's stdin), blocking.
 func writeAll(_ bytes: [UInt8], to fd: Int32) {
     bytes.withUnsafeBytes { raw in
