@@ -79,7 +79,7 @@ import Testing
 
     private func log() -> String { logged.text }
 
-    enum Damage: CaseIterable { case tornManifest, corruptSnapshot }
+    enum Damage: CaseIterable { case tornManifest, corruptSnapshot, truncatedSnapshot }
 
     @Test(arguments: Damage.allCases)
     func aDamagedNewestCheckpointIsReportedAndThePreviousOneKeepsTheCountExact(_ damage: Damage) throws {
@@ -107,6 +107,10 @@ import Testing
             var bytes = Array(try #require(FileManager.default.contents(atPath: path)))
             bytes[bytes.count / 2] ^= 0x20
             FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        case .truncatedSnapshot:
+            let path = dir.appendingPathComponent("state/checkpoints/" + CheckpointStore.snapshotFile(newest, filter: "count")).path
+            let bytes = try #require(FileManager.default.contents(atPath: path))
+            FileManager.default.createFile(atPath: path, contents: bytes.prefix(bytes.count - 3))
         }
 
         logged.clear()
@@ -115,7 +119,11 @@ import Testing
         let status = try #require(second.checkpointStatus)
         #expect(status.restored == previous)
         #expect(status.rejected.count == 1)
-        let why = damage == .tornManifest ? "its manifest is torn or corrupt" : "the snapshot of count"
+        let why = switch damage {
+        case .tornManifest: "its manifest is torn or corrupt"
+        case .corruptSnapshot: "is corrupt (checksum mismatch)"
+        case .truncatedSnapshot: "(truncated)"
+        }
         #expect(log().contains("checkpoint \(newest) in "), "\(log())")
         #expect(log().contains(why), "\(log())")
         // The previous checkpoint's positions match its snapshot: what came after is read again, once.
@@ -155,6 +163,34 @@ import Testing
         }
         eventually("every good line was counted") { counter(p, "count", "processed") == 301 }
         #expect(log().contains("committed after waiting"), "\(log())")
+    }
+}
+
+extension CheckpointTests {
+    @Test func aStopThatDoesNotDrainKeepsTheLastCommit() throws {
+        let port = try freeTcpPort()  // nothing listens there: the output never delivers
+        try append((0..<200).map { "line \($0)" })
+        let p = try start((config() + """
+
+            [unreachable]
+            type = "TcpOutput"
+            address = "127.0.0.1:\(port)"
+            message_matcher = "Payload == 'late'"
+            encoder = "ProtobufEncoder"
+
+            [ProtobufEncoder]
+            """).replacingOccurrences(of: "checkpoint_interval", with: "shutdown_timeout = \"300ms\"\ncheckpoint_interval"))
+        eventually("the lines were counted and checkpointed") {
+            counter(p, "count", "processed") == 200 && (p.checkpointStatus?.commits ?? 0) >= 1
+        }
+        try append(["late"])
+        eventually("the undeliverable line was read") { counter(p, "count", "processed") == 201 }
+        let last = p.checkpointStatus?.lastCommit
+        p.stop()
+        #expect(log().contains("no final checkpoint: the stop did not drain"), "\(log())")
+        let newest = try #require(store.loadNewest { _, _ in })
+        #expect(!newest.manifest.final)
+        #expect(newest.manifest.number >= (last ?? 0))
     }
 }
 
