@@ -171,6 +171,10 @@ static void add_values(lua_State *L, int first) {
             s = lua_toboolean(L, i) ? "true" : "false";
             n = strlen(s);
             break;
+        case LUA_TNIL: /* Heka's sandbox wrote nil as text too */
+            s = "nil";
+            n = 3;
+            break;
         case LUA_TUSERDATA:
             /* Output-capable userdata (circular_buffer) provide __clp_output. */
             if (luaL_getmetafield(L, i, CLP_META_OUTPUT) == LUA_TFUNCTION && lua_iscfunction(L, -1)) {

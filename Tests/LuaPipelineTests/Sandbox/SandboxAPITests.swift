@@ -156,12 +156,12 @@ import Testing
     }
 
     @Test func injectPayloadMakesSandboxOutput() throws {
-        let h = try ScriptHarness("function process_message() add_to_payload('a', 1, ' ', 2.5, ' ', true) inject_payload('json', 'stats', '!') return 0 end")
+        let h = try ScriptHarness("function process_message() add_to_payload('a', 1, ' ', 2.5, ' ', true, ' ', nil, false) inject_payload('json', 'stats', '!') return 0 end")
         h.process()
         let m = try #require(h.messages.first)
         #expect(m.type == "heka.sandbox-output")
         #expect(m.logger == "test")
-        #expect(m.payload == "a1 2.5 true!")
+        #expect(m.payload == "a1 2.5 true nilfalse!")
         #expect(m.field("payload_type")?.value == .string(["json"]))
         #expect(m.field("payload_name")?.value == .string(["stats"]))
     }
