@@ -46,8 +46,20 @@ static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, i
 
 static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def) {
     int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
+    int idx = sidx;
+    if (t == LUA_TSTRING) {
+        /* Lua's numeric-string coercion, as Heka's sandbox applied it ("7", a grammar's
+         * digit capture of a Timestamp); the whole string must be the number */
+        size_t n;
+        const char *s = lua_tolstring(L, sidx, &n);
+        if (lua_stringtonumber(L, s) == n + 1) {
+            idx = lua_gettop(L);
+            t = LUA_TNUMBER;
+        }
+    }
     if (t == LUA_TNUMBER) {
-        int64_t v = to_int64(L, sidx);
+        int64_t v = to_int64(L, idx);
+        if (idx != sidx) lua_pop(L, 1);
         if (field != HEKA_MESSAGE_TIMESTAMP) v = (int32_t)v; /* Severity and Pid are int32 */
         put_tag(L, b, field, HEKA_WIRE_VARINT);
         put_varint(L, b, (uint64_t)v);

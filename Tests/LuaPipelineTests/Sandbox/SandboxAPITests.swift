@@ -166,6 +166,23 @@ import Testing
         #expect(m.field("payload_name")?.value == .string(["stats"]))
     }
 
+    @Test func numericStringsAreHeaderNumbersAsInHeka() throws {
+        let h = try ScriptHarness("""
+            function process_message()
+              inject_message({Timestamp = "1234567890123456789", Severity = "7", Pid = " 42 ", Payload = "x"})
+              local ok, err = pcall(inject_message, {Severity = "high"})
+              inject_message({Payload = tostring(err)})
+              return 0
+            end
+            """)
+        h.process()
+        let m = try #require(h.messages.first)
+        #expect(m.timestamp == 1_234_567_890_123_456_789)
+        #expect(m.severity == 7)
+        #expect(m.pid == 42)
+        #expect(h.messages.last?.payload?.hasSuffix("inject_message() Severity must be a number, got string") == true, "\(h.messages.last?.payload ?? "")")
+    }
+
     @Test func encodersOutputTheirPayloadAsIs() throws {
         let h = try ScriptHarness("function process_message() inject_payload('txt', '', read_message('Payload'), '\\n') return 0 end", kind: .encoder)
         h.process()
