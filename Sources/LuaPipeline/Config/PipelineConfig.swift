@@ -183,6 +183,7 @@ public struct PipelineConfig: Sendable {
         }
         let (dropIns, dropInErrors) = DropInDirectory.load(global.sandboxDir, taken: Set(plugins.map(\.name)), global: global)
         plugins += dropIns
+        plugins += implicitSections(referencedBy: plugins)
         errors += crossCheck(plugins)
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
         var config = PipelineConfig(global: global, plugins: plugins, directory: directory)
@@ -204,6 +205,28 @@ public struct PipelineConfig: Sendable {
     public func reread() throws(ConfigErrors) -> PipelineConfig {
         guard let path else { return try reparsed() }
         return try Self.load(path: path, environment: ProcessInfo.processInfo.environment, sandboxDir: sandboxDirOverride)
+    }
+
+    /// The stock splitters, decoders and encoders Heka registers without a section: a
+    /// config may name them (`splitter = "TokenSplitter"`) and gets their defaults.
+    static let implicitTypes: Set<String> = [
+        "TokenSplitter", "HekaFramingSplitter", "NullSplitter", "ProtobufDecoder", "ProtobufEncoder", "PayloadEncoder", "JsonEncoder",
+    ]
+
+    /// A section with its type's defaults for each stock type named but not defined.
+    private static func implicitSections(referencedBy plugins: [PluginConfig]) -> [PluginConfig] {
+        let defined = Set(plugins.map(\.name))
+        var made: [PluginConfig] = []
+        for p in plugins {
+            for name in p.options.references {
+                guard !defined.contains(name), implicitTypes.contains(name), !made.contains(where: { $0.name == name }),
+                      let type = PluginCatalog.types[name] else { continue }
+                let at = OptionLocation(file: p.file, section: name, sectionLine: nil, line: { _ in nil })
+                let (options, build, _) = type.resolve([], at)
+                made.append(PluginConfig(name: name, type: type, options: options, table: [], build: build, file: p.file, line: nil, script: nil))
+            }
+        }
+        return made
     }
 
     /// References between sections (each option was checked with its type).
