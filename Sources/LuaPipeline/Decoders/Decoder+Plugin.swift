@@ -13,7 +13,8 @@ struct MultiDecoderOptions: PluginOptions {
     var logSubErrors = false
     static let options: [OptionSpec<Self>] = [
         .init("subs", \.subs, required: true, "decoder sections tried in order"),
-        .init("cascade_strategy", \.cascadeStrategy, allowed: ["first-wins"], "first-wins: the first sub-decoder that accepts the record"),
+        .init("cascade_strategy", \.cascadeStrategy, allowed: ["first-wins", "all"],
+              "first-wins: the first sub-decoder that accepts the record; all: every sub-decoder in order, each on what the previous one made"),
         .init("log_sub_errors", \.logSubErrors, "log why each sub-decoder refused a record"),
     ]
     var references: [String] { subs }
@@ -45,6 +46,6 @@ extension MultiDecoder {
         // MultiDecoders do not nest (checked with the config), so this recursion ends.
         var subs: [(name: String, decoder: any RecordDecoder)] = []
         for sub in o.subs { subs.append((sub, try ctx.decoder(named: sub, input: input))) }
-        return MultiDecoder(name: ctx.name, subs: subs, logSubErrors: o.logSubErrors, log: ctx.log)
+        return MultiDecoder(name: ctx.name, subs: subs, all: o.cascadeStrategy == "all", logSubErrors: o.logSubErrors, log: ctx.log)
     }
 }

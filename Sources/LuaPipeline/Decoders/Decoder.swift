@@ -4,6 +4,16 @@ public protocol RecordDecoder: AnyObject {
     /// Decodes `record` (valid during the call only); `emit` gets each message.
     /// - Returns: `nil` on success, else why the record was rejected.
     func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String?
+    /// Decodes a message another decoder made (MultiDecoder's `"all"` chain, as Heka
+    /// hands each sub-decoder the previous one's pack). By default its Payload is the record.
+    func decode(message: MessageView, _ emit: (MessageView) -> Void) -> String?
+}
+
+extension RecordDecoder {
+    public func decode(message: MessageView, _ emit: (MessageView) -> Void) -> String? {
+        let payload = message.range(of: .payload).map { UnsafeRawBufferPointer(rebasing: message.bytes[$0]) } ?? UnsafeRawBufferPointer(start: nil, count: 0)
+        return decode(payload, emit)
+    }
 }
 
 /// No decoder configured: the record becomes the Payload of a message whose Type and
@@ -91,6 +101,12 @@ public final class SandboxDecoder: RecordDecoder {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }
         let input = MessageView.make(uuids: &uuids, timestamp: Sandbox.now(), type: inputName, payload: record,
                                      logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
+        return decode(message: input, emit)
+    }
+
+    /// `input` handed to `process_message` (a record's message, or one an earlier
+    /// decoder of a MultiDecoder chain made).
+    public func decode(message input: MessageView, _ emit: (MessageView) -> Void) -> String? {
         produced.removeAll(keepingCapacity: true)
         if let r = pending.withLock({ p -> DecoderReplacement? in defer { p = nil }; return p }) {
             let old = sandbox
