@@ -167,7 +167,8 @@ public struct PipelineConfig: Sendable {
             errors += optionErrors
             var script: String?
             if let filename = options.sandboxOptions?.filename, !filename.isEmpty {
-                let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(filename, against: $0)] } ?? [])
+                let bundled = hekaBundledAlias(filename)
+                let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(bundled, against: $0)] } ?? [])
                 script = candidates.first { FileManager.default.fileExists(atPath: $0) }
                 if script == nil {
                     var reason = "script not found (looked at \(candidates.joined(separator: ", ")))"
@@ -205,6 +206,16 @@ public struct PipelineConfig: Sendable {
     public func reread() throws(ConfigErrors) -> PipelineConfig {
         guard let path else { return try reparsed() }
         return try Self.load(path: path, environment: ProcessInfo.processInfo.environment, sandboxDir: sandboxDirOverride)
+    }
+
+    /// Heka's names for its bundled script folders (`lua_decoders/rsyslog.lua`), as the
+    /// bundled folders under share_dir (`decoders/rsyslog.lua`).
+    static func hekaBundledAlias(_ filename: String) -> String {
+        for (heka, ours) in [("lua_decoders/", "decoders/"), ("lua_filters/", "filters/"), ("lua_encoders/", "encoders/"), ("lua_modules/", "modules/")]
+        where filename.hasPrefix(heka) {
+            return ours + filename.dropFirst(heka.count)
+        }
+        return filename
     }
 
     /// The stock splitters, decoders and encoders Heka registers without a section: a

@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    @Test func hekasBundledFolderNamesFindTheBundledScripts() throws {
+        let lua = repositoryRoot.appendingPathComponent("lua").path
+        let c = try parse("""
+            [luapiped]
+            share_dir = "\(lua)"
+
+            [nginx]
+            type = "SandboxDecoder"
+            filename = "lua_decoders/nginx_access.lua"
+
+            [status]
+            type = "SandboxFilter"
+            filename = "lua_filters/http_status.lua"
+            message_matcher = "TRUE"
+            """)
+        #expect(c.plugin(named: "nginx")?.script == (lua as NSString).appendingPathComponent("decoders/nginx_access.lua"))
+        #expect(c.plugin(named: "status")?.script == (lua as NSString).appendingPathComponent("filters/http_status.lua"))
+    }
+
     @Test func tcpInputBehindALineSplitterMakesPayloads() throws {
         let port = try freeTcpPort()
         let path = dir.appendingPathComponent("luapiped.toml").path
