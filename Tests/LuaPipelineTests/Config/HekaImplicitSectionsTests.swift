@@ -83,8 +83,7 @@ import Testing
 
     @Test func tcpInputBehindALineSplitterMakesPayloads() throws {
         let port = try freeTcpPort()
-        let path = dir.appendingPathComponent("luapiped.toml").path
-        FileManager.default.createFile(atPath: path, contents: Data("""
+        let config = try parse("""
             [lines]
             type = "TcpInput"
             address = "127.0.0.1:\(port)"
@@ -95,8 +94,8 @@ import Testing
             path = "out.json"
             message_matcher = "TRUE"
             encoder = "JsonEncoder"
-            """.utf8))
-        let p = try Pipeline(config: try PipelineConfig.load(path: path), log: PipelineLog(sink: { _ in }))
+            """)
+        let p = try Pipeline(config: config, log: PipelineLog(sink: { _ in }))
         p.start()
         defer { p.stop() }
         let fd = try #require(eventually("TcpInput accepts a connection") { try? Socket.connect("127.0.0.1:\(port)") })
