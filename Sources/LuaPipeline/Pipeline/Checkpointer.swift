@@ -113,7 +113,8 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
 
     /// One checkpoint, from its cut to its commit (or until the pipeline stops).
     private func checkpoint() {
-        guard let (filters, inputs) = participants?() else { return }
+        // Nothing to keep (no preserve_data filter, no log input): no checkpoint, no files.
+        guard let (filters, inputs) = participants?(), !filters.isEmpty || !inputs.isEmpty else { return }
         let number = takeNumber()
         // Opened before any filter can see the cut, so no snapshot arrives too early.
         condition.lock()
@@ -222,10 +223,11 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     /// The clean stop's checkpoint, once everything drained and the loop ended: the
     /// filters' final states and where the inputs' streams stand.
     func commitFinal(inputs: [String: any PipelineInput]) {
-        let number = takeNumber()
         condition.lock()
         let states = finals
         condition.unlock()
+        guard !states.isEmpty || !inputs.isEmpty else { return }
+        let number = takeNumber()
         var snapshots: [String: CheckpointManifest.Snapshot] = [:]
         for (name, bytes) in states {
             do {

@@ -167,6 +167,31 @@ import Testing
 }
 
 extension CheckpointTests {
+    @Test func aPipelineWithNothingToKeepWritesNoCheckpoint() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("count.lua").path, contents: Data(Self.countScript.utf8))
+        let c = try PipelineConfig.parse(sources: [("c.toml", """
+            [luapiped]
+            base_dir = "state"
+            checkpoint_interval = "50ms"
+
+            [StdinInput]
+
+            [counter]
+            type = "SandboxFilter"
+            filename = "count.lua"
+            message_matcher = "TRUE"
+            """)], directory: dir.path)
+        let p = try Pipeline(config: c, log: PipelineLog(sink: { _ in }), stdin: fds[0])
+        p.start()
+        writeInBackground(Array("a\nb\n".utf8), to: fds[1])
+        eventually("both lines were counted") { counter(p, "counter", "processed") == 2 }
+        p.runUntilInputsEnd()
+        close(fds[0])
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("state/checkpoints").path))
+    }
+
     @Test func aStopThatDoesNotDrainKeepsTheLastCommit() throws {
         let port = try freeTcpPort()  // nothing listens there: the output never delivers
         try append((0..<200).map { "line \($0)" })
