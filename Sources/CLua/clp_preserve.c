@@ -171,26 +171,24 @@ static void table_body(lua_State *L, clp_buf *b, int tidx, int pidx, int seen, i
         const char *ps = lua_tolstring(L, path, &pl);
         out(L, b, ps, pl);
         outs(L, b, " = ");
-        {
+        lua_pushvalue(L, v);
+        if (lua_rawget(L, seen) == LUA_TSTRING) {
+            /* seen before: the same object, by its first path (shared stays shared) */
+            size_t sl;
+            const char *s = lua_tolstring(L, -1, &sl);
+            out(L, b, s, sl);
+            outs(L, b, "\n");
+            lua_pop(L, 1);
+        } else {
+            lua_pop(L, 1);
             lua_pushvalue(L, v);
-            if (lua_rawget(L, seen) == LUA_TSTRING) {
-                /* seen before: the same object, by its first path (shared stays shared) */
-                size_t sl;
-                const char *s = lua_tolstring(L, -1, &sl);
-                out(L, b, s, sl);
-                outs(L, b, "\n");
-                lua_pop(L, 1);
+            lua_pushvalue(L, path);
+            lua_rawset(L, seen);
+            if (vt == LUA_TUSERDATA) {
+                userdata_value(L, b, v);
             } else {
-                lua_pop(L, 1);
-                lua_pushvalue(L, v);
-                lua_pushvalue(L, path);
-                lua_rawset(L, seen);
-                if (vt == LUA_TUSERDATA) {
-                    userdata_value(L, b, v);
-                } else {
-                    outs(L, b, "{}\n");
-                    table_body(L, b, v, path, seen, skipset, depth + 1);
-                }
+                outs(L, b, "{}\n");
+                table_body(L, b, v, path, seen, skipset, depth + 1);
             }
         }
         lua_settop(L, k);

@@ -220,9 +220,10 @@ public struct PipelineConfig: Sendable {
 
     /// The stock splitters, decoders and encoders Heka registers without a section: a
     /// config may name them (`splitter = "TokenSplitter"`) and gets their defaults.
-    static let implicitTypes: Set<String> = [
-        "TokenSplitter", "HekaFramingSplitter", "NullSplitter", "ProtobufDecoder", "ProtobufEncoder", "PayloadEncoder", "JsonEncoder",
-    ]
+    static let implicitTypes: Set<String> = Set([
+        TokenSplitter.plugin, HekaFramingSplitter.plugin, NullSplitter.plugin, ProtobufDecoder.plugin, ProtobufEncoder.plugin,
+        PayloadEncoder.plugin, JsonEncoder.plugin,
+    ].map(\.name))
 
     /// A section with its type's defaults for each stock type named but not defined.
     private static func implicitSections(referencedBy plugins: [PluginConfig]) -> [PluginConfig] {

@@ -44,7 +44,7 @@ extension TcpInput {
         let splitter = try ctx.splitter(named: o.input.splitter) { HekaFramingSplitter(maxMessageSize: max) }
         // Protobuf by default only behind Heka framing; behind another splitter each record
         // is a Payload (Heka's behaviour), not a decode failure.
-        let framed = o.input.splitter.map { ctx.config.plugin(named: $0)?.type.name == "HekaFramingSplitter" } ?? true
+        let framed = o.input.splitter.map { ctx.config.plugin(named: $0)?.type.name == HekaFramingSplitter.plugin.name } ?? true
         let decoder: any RecordDecoder = o.input.decoder == nil && framed ? ProtobufDecoder() : try ctx.decoder(named: o.input.decoder, input: ctx.name)
         return TcpInput(name: ctx.name, address: o.address, ack: o.ack, records: ctx.records(o.input, decoder: decoder), log: ctx.log,
                         recentPath: ctx.statePath("tcp", "\(ctx.name).uuids"), makeSplitter: splitter)

@@ -52,6 +52,9 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     private var nextNumber: UInt64
     private var status: CheckpointStatus
     private let ended = DoneFlag()
+    /// Set once ``run()`` started: a stop waits for the loop only then (a pipeline stopped
+    /// before it started has none).
+    private var looping = false
 
     init(store: CheckpointStore, interval: Double, router: Router, log: PipelineLog, restored: RestoredCheckpoint?, rejected: [String]) {
         self.store = store
@@ -90,6 +93,9 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     /// The loop: a checkpoint every `interval` until ``stop()``.
     func run() {
         defer { ended.set() }
+        condition.lock()
+        looping = true
+        condition.unlock()
         var next = Date().addingTimeInterval(interval)
         while true {
             condition.lock()
@@ -106,9 +112,10 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     func stop() {
         condition.lock()
         stopping = true
+        let wait = looping
         condition.broadcast()
         condition.unlock()
-        ended.wait(until: Date().addingTimeInterval(5))
+        if wait { ended.wait(until: Date().addingTimeInterval(5)) }
     }
 
     /// One checkpoint, from its cut to its commit (or until the pipeline stops).

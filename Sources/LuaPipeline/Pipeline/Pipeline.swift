@@ -210,11 +210,12 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let stuck = started.load(ordering: .acquiring) ? pool.waitForWorkers(until: deadline) : []
         waitForDrain(until: deadline)
         let held = router.currentStats.held
-        finalCheckpoint(drained: stuck.isEmpty && held == 0)
+        let drained = stuck.isEmpty && held == 0
+        finalCheckpoint(drained: drained)
         for m in all { m.abandon() }
         router.close()
         let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))
-        if stuck.isEmpty && held == 0 && ended {
+        if drained && ended {
             log.info("luapiped", "stopped: everything drained")
         } else {
             var left: [String] = []

@@ -36,7 +36,7 @@ extension Router {
     func readers(notAcknowledgedBelow seq: UInt64) -> [String] {
         condition.lock()
         defer { condition.unlock() }
-        return readers.values.filter { $0.ackSeq < min(seq, nextSeq) && indexLocked($0.ackSeq) < entries.count }.map(\.name).sorted()
+        return readers.values.filter { $0.ackSeq < min(seq, nextSeq) }.map(\.name).sorted()
     }
 }
 

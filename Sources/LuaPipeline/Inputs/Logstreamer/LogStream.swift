@@ -194,7 +194,7 @@ final class LogStream {
         return readToEnd(records, directory: directory)
     }
 
-    private func fingerprintOfRecent() -> String { LogstreamJournal.fingerprint(of: Array(recent.suffix(LogstreamJournal.window))) }
+    private func fingerprintOfRecent() -> String { LogstreamJournal.fingerprint(of: recent.suffix(LogstreamJournal.window)) }
 
     /// Bytes kept of what was read last: the fingerprint before a record start or a
     /// held-back partial line comes from memory, as read, even when the file was

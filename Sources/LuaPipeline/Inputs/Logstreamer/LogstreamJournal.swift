@@ -22,15 +22,8 @@ struct LogstreamJournal: Codable, Equatable {
         return fingerprint(of: buf)
     }
 
-    /// FNV-1a 64 of `bytes`, in hex: the fingerprint's form.
-    static func fingerprint(of bytes: [UInt8]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
-        }
-        return String(h, radix: 16)
-    }
+    /// FNV-1a 64 of `bytes`, in hex: the fingerprint's form (the checkpoints' checksum).
+    static func fingerprint<C: Collection<UInt8>>(of bytes: C) -> String { CheckpointStore.checksum(bytes) }
 
     static func load(_ path: String) -> LogstreamJournal? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
