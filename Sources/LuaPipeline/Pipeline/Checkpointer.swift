@@ -55,6 +55,9 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
     /// Set once ``run()`` started: a stop waits for the loop only then (a pipeline stopped
     /// before it started has none).
     private var looping = false
+    /// Filters whose state could not be saved at the last checkpoint (reported once; used
+    /// on the checkpoint thread only).
+    private var unsaved: Set<String> = []
 
     init(store: CheckpointStore, interval: Double, router: Router, log: PipelineLog, restored: RestoredCheckpoint?, rejected: [String]) {
         self.store = store
@@ -154,8 +157,10 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
                 injectedBelow = max(injectedBelow, s.injectedBelow)
                 do {
                     snapshots[name] = try store.writeSnapshot(try s.state.get(), number: number, filter: name)
+                    if unsaved.remove(name) != nil { log.info(name, "checkpoint \(number): its state is saved again") }
                 } catch {
-                    log.error(name, "checkpoint \(number): its state is not saved: \(error)")
+                    // Once per episode, not at every checkpoint.
+                    if unsaved.insert(name).inserted { log.error(name, "checkpoint \(number): its state is not saved: \(error) (left out of checkpoints until it can be)") }
                 }
             }
             // A filter that stopped for good takes no part.

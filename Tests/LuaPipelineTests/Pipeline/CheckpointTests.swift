@@ -192,6 +192,33 @@ extension CheckpointTests {
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("state/checkpoints").path))
     }
 
+    @Test func aStateThatCannotBeSavedIsReportedAndLeftOutWithoutStoppingCheckpoints() throws {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("deep.lua").path, contents: Data("""
+            deep = {}
+            local t = deep
+            for i = 1, 250 do t.next = {} t = t.next end
+            function process_message() return 0 end
+            """.utf8))
+        try append((0..<10).map { "line \($0)" })
+        let p = try start(config() + """
+
+            [deep]
+            type = "SandboxFilter"
+            filename = "deep.lua"
+            message_matcher = "TRUE"
+            preserve_data = true
+            """)
+        defer { p.stop() }
+        eventually("checkpoints commit with the other filter's state") {
+            counter(p, "count", "processed") == 10 && (p.checkpointStatus?.commits ?? 0) >= 2
+        }
+        #expect(log().contains("deep: error: checkpoint") && log().contains("its state is not saved: preserve_data() tables nested deeper than 200"), "\(log())")
+        #expect(log().components(separatedBy: "its state is not saved").count == 2, "reported once, not at every checkpoint")
+        let newest = try #require(store.loadNewest { _, _ in })
+        #expect(newest.manifest.filters["count"] != nil)
+        #expect(newest.manifest.filters["deep"] == nil)
+    }
+
     @Test func aStopThatDoesNotDrainKeepsTheLastCommit() throws {
         let port = try freeTcpPort()  // nothing listens there: the output never delivers
         try append((0..<200).map { "line \($0)" })
