@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #ifndef SO_RXQ_OVFL
@@ -45,4 +46,12 @@ ssize_t clp_udp_recv(int fd, void *buf, size_t len, int flags, uint32_t *drops, 
         }
     }
     return n;
+}
+
+void clp_set_thread_name(const char *name)
+{
+    char shortName[16];
+    strncpy(shortName, name, sizeof shortName - 1);
+    shortName[sizeof shortName - 1] = 0;
+    prctl(PR_SET_NAME, shortName, 0, 0, 0);
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import LuaPipeline
 
 /// `luapiped cat FILE`: a framed file (what FileOutput and TcpOutput carry) as JSON lines,
@@ -18,8 +19,9 @@ struct Cat: ParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        guard let handle = file == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: file) else {
-            FileHandle.standardError.write(Data("error: cannot open \(file)\n".utf8))
+        let fd = file == "-" ? 0 : open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            writeStandardError("error: cannot open \(file)\n")
             throw ExitCode(1)
         }
         let out = ByteSink(fd: 1)
@@ -31,7 +33,7 @@ struct Cat: ParsableCommand {
                 case .message(let bytes):
                     guard let view = try? MessageView(encoded: bytes) else {
                         bad += 1
-                        FileHandle.standardError.write(Data("skipped: a frame that is not a Heka message\n".utf8))
+                        writeStandardError("skipped: a frame that is not a Heka message\n")
                         continue
                     }
                     if let m, !m.matches(view) { continue }
@@ -39,17 +41,28 @@ struct Cat: ParsableCommand {
                     out.write(CollectionOfOne(0x0A))
                 case .error(let e):
                     bad += 1
-                    FileHandle.standardError.write(Data("skipped: \(e)\n".utf8))
+                    writeStandardError("skipped: \(e)\n")
                 }
             }
         }
         while true {
-            let chunk = handle.readData(ofLength: 1 << 20)
+            let chunk = readChunk(fd)
             if chunk.isEmpty { break }
             show(reader.feed(chunk))
         }
         show(reader.finish())
         out.flush()
         if bad > 0 { throw ExitCode(1) }
+    }
+}
+
+/// Up to 1 MiB read from `fd` (empty at the end or on an error).
+private func readChunk(_ fd: Int32) -> [UInt8] {
+    var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        buffer.removeSubrange(max(0, n)...)
+        return buffer
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
+import Dispatch
 import LuaPipeline
 import Synchronization
 
@@ -30,11 +32,11 @@ struct Run: ParsableCommand {
             pipeline = try Pipeline(config: cfg)
             try pipeline.open()
         } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
         if config == nil {
-            FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n".utf8))
+            writeStandardError("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n")
         }
         var sources: [DispatchSourceSignal] = []
         let signals = Atomic<Int>(0)
@@ -44,12 +46,12 @@ struct Run: ParsableCommand {
             s.setEventHandler {
                 let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
                 if signals.add(1, ordering: .relaxed).newValue == 1 {
-                    FileHandle.standardError.write(Data("luapiped: \(name): stopping (a second signal exits at once)\n".utf8))
+                    writeStandardError("luapiped: \(name): stopping (a second signal exits at once)\n")
                     pipeline.requestStop()
                 } else {
                     // Journals and cursors cover only what was acknowledged: what is in
                     // flight is read again at the next start.
-                    FileHandle.standardError.write(Data("luapiped: \(name) again: exiting now, without waiting for the drain\n".utf8))
+                    writeStandardError("luapiped: \(name) again: exiting now, without waiting for the drain\n")
                     Glibc.exit(0)
                 }
             }
@@ -61,12 +63,12 @@ struct Run: ParsableCommand {
         // SIGHUP: read the config again; a broken one is reported and the running one stays.
         let hup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "luapiped.sighup"))
         hup.setEventHandler {
-            FileHandle.standardError.write(Data("luapiped: SIGHUP: reading the config again\n".utf8))
+            writeStandardError("luapiped: SIGHUP: reading the config again\n")
             pipeline.reloadConfig()
         }
         hup.resume()
         sources.append(hup)
-        FileHandle.standardError.write(Data("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n".utf8))
+        writeStandardError("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n")
         pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
         if verbose { pipeline.report() }
         _ = sources
@@ -90,13 +92,13 @@ struct Check: ParsableCommand {
             cfg = try PipelineConfig.load(path: config, sandboxDir: sandboxDir)
             _ = try Pipeline(config: cfg, log: PipelineLog(sink: { line in problems.withLock { $0.append(line) } }))
         } catch {
-            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            writeStandardError("\(error)\n")
             throw ExitCode(1)
         }
         // Drop-in plugins that do not load are only logged by a running daemon; check fails on them.
         let dropIns = cfg.dropInErrors.map(\.description) + problems.withLock { $0 }.filter { $0.hasPrefix("sandbox_dir:") }
         if !dropIns.isEmpty {
-            FileHandle.standardError.write(Data((dropIns.joined(separator: "\n") + "\n").utf8))
+            writeStandardError((dropIns.joined(separator: "\n") + "\n"))
             throw ExitCode(1)
         }
         print("\(config): OK (\(cfg.plugins.count) plugins)")

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import LuaPipeline
 
 /// `luapiped test SCRIPT …`: run one plugin on given input and print what it injects.
@@ -77,7 +78,7 @@ struct TestScript: ParsableCommand {
         do {
             outcome = try runner.run()
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            writeStandardError("error: \(error)\n")
             throw ExitCode(1)
         }
         if outcome != .completed { throw ExitCode(outcome.rawValue) }

@@ -28,6 +28,9 @@ int clp_udp_prepare(int fd, int bytes);
  */
 ssize_t clp_udp_recv(int fd, void *buf, size_t len, int flags, uint32_t *drops, int *has_drops);
 
+/** Names the calling thread for the kernel (`top -H`, /proc): at most 15 bytes are kept. */
+void clp_set_thread_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The drop-in script directory (`sandbox_dir`, default `lua.d` beside the config):
 /// `decoders/`, `filters/`, `encoders/` hold plugins, `modules/` what they require.
@@ -26,12 +27,12 @@ enum DropInDirectory {
         var names = taken
         let fm = FileManager.default
         for (folder, type) in folders {
-            let path = (dir as NSString).appendingPathComponent(folder)
+            let path = Path.join(dir, folder)
             guard let entries = try? fm.contentsOfDirectory(atPath: path) else { continue }
             for entry in entries.sorted() where entry.hasSuffix(".lua") && !entry.hasPrefix(".") {
                 let name = String(entry.dropLast(4))
-                let script = (path as NSString).appendingPathComponent(entry)
-                let base = (path as NSString).appendingPathComponent(name)
+                let script = Path.join(path, entry)
+                let base = Path.join(path, name)
                 if fm.fileExists(atPath: base + ".off") { continue }
                 guard !names.contains(name) else {
                     errors.append(ConfigError(file: script, section: name, "the name is taken by a config section or another drop-in plugin; not loaded"))

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The global section's options, `[luapiped]` (Heka's `[hekad]` is accepted), as written.
 struct GlobalOptions: OptionGroup {

@@ -24,7 +24,7 @@ extension String: OptionValue {
         if case .string(let s) = node { return .success(s) }
         return .failure(.expected("a string", node))
     }
-    public var literal: String? { "\"\(replacingOccurrences(of: "\n", with: "\\n"))\"" }
+    public var literal: String? { "\"\(replacing("\n", with: "\\n"))\"" }
 }
 
 extension Int: OptionValue {

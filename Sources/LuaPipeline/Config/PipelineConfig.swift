@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The global section, `[luapiped]` (Heka's `[hekad]` is accepted).
 public struct GlobalConfig: Sendable {
@@ -81,14 +82,14 @@ public struct PipelineConfig: Sendable {
     /// - Throws: ``ConfigErrors`` listing every problem found.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                             sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw ConfigErrors(errors: [ConfigError(file: path, "no such file or directory")])
         }
         var files: [String] = []
-        if isDir.boolValue {
+        let isDir = Path.isDirectory(path)
+        if isDir {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            files = names.filter { $0.hasSuffix(".toml") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+            files = names.filter { $0.hasSuffix(".toml") }.sorted().map { Path.join(path, $0) }
             if files.isEmpty { throw ConfigErrors(errors: [ConfigError(file: path, "no *.toml files in this directory")]) }
         } else {
             files = [path]
@@ -103,7 +104,7 @@ public struct PipelineConfig: Sendable {
             }
             sources.append((f, text))
         }
-        let dir = isDir.boolValue ? path : (path as NSString).deletingLastPathComponent
+        let dir = isDir ? path : Path.parent(path)
         var config = try parse(sources: sources, directory: dir.isEmpty ? "." : dir, environment: environment, sandboxDir: sandboxDir)
         config.path = path
         return config
@@ -266,7 +267,7 @@ public struct PipelineConfig: Sendable {
         guard text.contains("%ENV[") else { return text }
         var out = ""
         var rest = Substring(text)
-        while let r = rest.range(of: "%ENV[") {
+        while let r = rest.firstRange(of: "%ENV[") {
             out += rest[..<r.lowerBound]
             let after = rest[r.upperBound...]
             guard let close = after.firstIndex(of: "]") else {
@@ -280,6 +281,6 @@ public struct PipelineConfig: Sendable {
     }
 
     static func resolve(_ path: String, against dir: String) -> String {
-        path.hasPrefix("/") ? path : (dir as NSString).appendingPathComponent(path)
+        path.hasPrefix("/") ? path : Path.join(dir, path)
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Turns a message into the bytes an output writes.
 public protocol MessageEncoder: AnyObject {
@@ -28,9 +29,8 @@ public final class PayloadEncoder: MessageEncoder {
         var out: [UInt8] = []
         if prefixTimestamp {
             let seconds = Double(view.timestamp) / 1e9
-            let f = ISO8601DateFormatter()
-            f.formatOptions = [.withInternetDateTime]
-            out += Array("[\(f.string(from: Date(timeIntervalSince1970: seconds)))] ".utf8)
+            let date = Date(timeIntervalSince1970: seconds).formatted(Date.ISO8601FormatStyle())
+            out += Array("[\(date)] ".utf8)
         }
         if let r = view.range(of: .payload) { out += view.bytes[r] }
         if appendNewlines { out.append(0x0A) }

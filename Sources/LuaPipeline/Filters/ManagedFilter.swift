@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// A running SandboxFilter as the control plane sees it (``ManagedPlugin``). A new version

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Synchronization
 
 /// Hot reload of a running filter, on its worker: a new version's adoption, its trial (its
 /// first call with the injections held back) or, for an idle filter, its probation (it

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Runs one SandboxFilter, pinned to one worker of the sandbox pool: pulls the messages its matcher accepts,
@@ -134,7 +134,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             attempts += 1
             restartAt = Date().addingTimeInterval(delay)
             reader.setSuspended(true)  // while it waits, it holds nobody back
-            log.info(name, "restarting in \(String(format: "%.3f", delay)) s (attempt \(attempts))")
+            log.info(name, "restarting in \(fixed(delay, 3)) s (attempt \(attempts))")
             return true
         }
         router.removeReader(reader)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The pool of threads that run sandboxed filters (DESIGN §3): each filter is pinned to
@@ -38,7 +38,7 @@ final class SandboxWorkerPool: @unchecked Sendable {  // worker lists and call m
     private let closing = Atomic<Bool>(false)
     /// Where workers without filters sleep (not on the router: messages are not for them),
     /// and where the watchdog waits between its looks.
-    private let idle = NSCondition()
+    private let idle = Condition()
     /// Starts a worker thread (the pipeline's, so that its stop sees it).
     var spawnWorker: (@Sendable (Int) -> Void)?
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// A running input as the control plane sees it (``ManagedPlugin``). A new version stops

@@ -71,7 +71,7 @@ final class RecordHandler {
             case 0x22: out += "\\\""
             case 0x5C: out += "\\\\"
             case 0x20..<0x7F: out.unicodeScalars.append(Unicode.Scalar(b))
-            default: out += String(format: "\\x%02x", b)
+            default: out += (b < 16 ? "\\x0" : "\\x") + String(b, radix: 16)
             }
         }
         return out + "\"" + (record.count > 200 ? " (\(record.count) bytes in all)" : "")

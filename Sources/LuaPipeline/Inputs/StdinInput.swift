@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Reads standard input (Heka's StdinInput): bytes → splitter → decoder → router.

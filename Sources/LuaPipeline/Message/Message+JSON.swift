@@ -1,5 +1,6 @@
 import CHekaWire
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The JSON form of a message, for people and tools: Heka's Lua message table, serialized.
 ///

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// The daemon's log lines (stderr by default; tests capture them).
@@ -18,6 +19,6 @@ public final class PipelineLog: Sendable {
     private static let lock = Mutex(())
 
     public static let stderr: @Sendable (String) -> Void = { line in
-        lock.withLock { _ in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        lock.withLock { _ in writeStandardError(line + "\n") }
     }
 }

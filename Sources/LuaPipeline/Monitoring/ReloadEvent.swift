@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Something that happened to a plugin while the daemon runs: logged, kept in the
 /// plugin's ``PluginStatus`` and emitted as a message of type `luapiped.reload`

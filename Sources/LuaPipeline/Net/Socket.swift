@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Small blocking-socket helpers (IPv4/IPv6 via getaddrinfo). luapiped's plugins run on
 /// their own threads, so blocking I/O with poll timeouts is enough here.

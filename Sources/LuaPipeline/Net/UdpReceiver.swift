@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLua
-import Foundation
+import FoundationEssentials
 
 /// Reads datagrams from a bound UDP socket whose receive buffer is sized for bursts, and
 /// counts the datagrams the kernel dropped on it for want of room (SO_RXQ_OVFL) as the

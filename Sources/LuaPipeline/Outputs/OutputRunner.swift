@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// An output the pipeline runs on its own thread.
@@ -38,7 +38,7 @@ final class FileSink: OutputSink {
 
     func write(_ bytes: [UInt8]) throws(EncodeError) {
         if fd < 0 {
-            try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try? FileManager.default.createDirectory(atPath: Path.parent(path), withIntermediateDirectories: true)
             fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, perm)
             if fd < 0 { throw EncodeError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         }
@@ -118,7 +118,7 @@ final class OutputRunner: @unchecked Sendable {  // runs on its own thread; othe
                         return
                     }
                     log.error(name, "\(error); retrying in \(delay) s")
-                    Thread.sleep(forTimeInterval: delay)
+                    Threads.sleep(delay)
                     delay = min(delay * 2, 5)
                 }
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What one attempt to hand a message to a remote endpoint came to.
 enum DeliveryOutcome {
@@ -31,7 +32,7 @@ func deliverRetrying(_ name: String, counters: PluginCounters, log: PipelineLog,
             let until = Date().addingTimeInterval(delay)
             while Date() < until {
                 if stopping() { return nil }
-                Thread.sleep(forTimeInterval: min(0.05, max(0, until.timeIntervalSinceNow)))
+                Threads.sleep(min(0.05, max(0, until.timeIntervalSinceNow)))
             }
             delay = min(delay * 2, 30)
         }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What building one plugin needs and finds: the config, the router, the plugin's counters,
 /// the shared StatsD accumulators and where state lives. Given to each type's builder, so
@@ -46,7 +47,7 @@ final class BuildContext {
 
     /// A state file under base_dir: `base_dir/FOLDER/FILE`.
     func statePath(_ folder: String, _ file: String) -> String {
-        ((global.baseDir as NSString).appendingPathComponent(folder) as NSString).appendingPathComponent(file)
+        Path.join(Path.join(global.baseDir, folder), file)
     }
 
     /// Where a filter's globals are kept between runs.
@@ -72,8 +73,8 @@ final class BuildContext {
         guard let script = plugin.script else { throw error("filename", "no script") }
         var modulePaths: [String] = []
         if let m = o.moduleDirectory { modulePaths.append(resolve(m)) }
-        modulePaths.append((global.sandboxDir as NSString).appendingPathComponent("modules"))
-        if let share = global.shareDir { modulePaths.append((share as NSString).appendingPathComponent("modules")) }
+        modulePaths.append(Path.join(global.sandboxDir, "modules"))
+        if let share = global.shareDir { modulePaths.append(Path.join(share, "modules")) }
         var values: [String: ConfigValue] = [:]
         for (k, v) in o.config.entries {
             switch v {

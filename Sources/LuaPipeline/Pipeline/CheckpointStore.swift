@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// What a committed checkpoint names: each filter's snapshot and each input's stream
 /// positions, all taken at one cut (``Cut``).
@@ -42,8 +43,8 @@ struct CheckpointStore: Sendable {
 
     static let header = "luapiped checkpoint 1"
 
-    func manifestPath(_ number: UInt64) -> String { (directory as NSString).appendingPathComponent(Self.name(number) + ".manifest") }
-    func snapshotFolder(_ number: UInt64) -> String { (directory as NSString).appendingPathComponent(Self.name(number)) }
+    func manifestPath(_ number: UInt64) -> String { Path.join(directory, Self.name(number) + ".manifest") }
+    func snapshotFolder(_ number: UInt64) -> String { Path.join(directory, Self.name(number)) }
 
     static func name(_ number: UInt64) -> String {
         let digits = String(number)
@@ -52,7 +53,7 @@ struct CheckpointStore: Sendable {
 
     /// A snapshot's file name (relative to the directory).
     static func snapshotFile(_ number: UInt64, filter: String) -> String {
-        name(number) + "/" + filter.replacingOccurrences(of: "/", with: "_") + ".data"
+        name(number) + "/" + filter.replacing("/", with: "_") + ".data"
     }
 
     /// FNV-1a 64 in hex.
@@ -72,7 +73,7 @@ struct CheckpointStore: Sendable {
     /// Writes a filter's snapshot of checkpoint `number` (synced before it returns).
     func writeSnapshot(_ bytes: [UInt8], number: UInt64, filter: String) throws(CheckpointWriter.Failure) -> CheckpointManifest.Snapshot {
         let file = Self.snapshotFile(number, filter: filter)
-        try CheckpointWriter.write(bytes, to: (directory as NSString).appendingPathComponent(file))
+        try CheckpointWriter.write(bytes, to: Path.join(directory, file))
         return .init(file: file, bytes: bytes.count, checksum: Self.checksum(bytes))
     }
 
@@ -93,7 +94,7 @@ struct CheckpointStore: Sendable {
             let stem = entry.hasSuffix(".manifest") ? String(entry.dropLast(9)) : entry.hasSuffix(".manifest.tmp") ? "" : entry
             guard UInt64(stem) != nil || entry.hasSuffix(".tmp") else { continue }
             if keep.contains(stem) { continue }
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(entry))
+            try? FileManager.default.removeItem(atPath: Path.join(directory, entry))
         }
     }
 
@@ -139,7 +140,7 @@ struct CheckpointStore: Sendable {
         }
         var snapshots: [String: [UInt8]] = [:]
         for (filter, s) in m.filters {
-            let path = (directory as NSString).appendingPathComponent(s.file)
+            let path = Path.join(directory, s.file)
             guard let d = FileManager.default.contents(atPath: path) else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is missing") }
             guard d.count == s.bytes else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) has \(d.count) bytes, not \(s.bytes) (truncated)") }
             let b = Array(d)

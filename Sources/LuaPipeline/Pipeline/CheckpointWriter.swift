@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// Writes a state file so that a crash at any point leaves the old version or the new one,
 /// never half of one: the bytes go to `PATH.tmp`, are synced to disk, and the file is
@@ -13,11 +13,11 @@ enum CheckpointWriter {
     }
 
     static func write(_ bytes: [UInt8], to path: String) throws(Failure) {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Path.parent(path)
         do {
             try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
         } catch {
-            throw Failure(description: "cannot create \(dir): \(error.localizedDescription)")
+            throw Failure(description: "cannot create \(dir): \(error)")
         }
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// How checkpoints are doing (``Pipeline/checkpointStatus``).
 public struct CheckpointStatus: Sendable, Equatable {
@@ -44,7 +45,7 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
         let injectedBelow: UInt64
     }
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var open: Cut?
     private var submissions: [String: Submission] = [:]
     private var finals: [String: [UInt8]] = [:]
@@ -208,7 +209,7 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
 
     private func ageText() -> String {
         guard let t = status.lastCommitTime else { return "none yet" }
-        return String(format: "%.0f s", Date().timeIntervalSince(t))
+        return fixed(Date().timeIntervalSince(t), 0) + " s"
     }
 
     private func commit(_ m: CheckpointManifest, waited: Double?) {
@@ -223,7 +224,7 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
             status.commits += 1
             condition.unlock()
             if let waited {
-                log.info("checkpoint", "checkpoint \(m.number) committed after waiting \(String(format: "%.1f", waited)) s")
+                log.info("checkpoint", "checkpoint \(m.number) committed after waiting \(fixed(waited, 1)) s")
             } else {
                 log.debug("checkpoint", "checkpoint \(m.number) committed (cut at message \(m.cut))")
             }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Consistent checkpoints (`checkpoint_interval`): see ``Checkpointer`` and
 /// docs/checkpoints.md.
@@ -11,7 +12,7 @@ extension Pipeline {
     /// found on the way is reported).
     static func openCheckpoints(_ global: GlobalConfig, router: Router, log: PipelineLog) -> (Checkpointer?, RestoredCheckpoint?) {
         guard global.checkpointInterval > 0 else { return (nil, nil) }
-        let store = CheckpointStore(directory: (global.baseDir as NSString).appendingPathComponent("checkpoints"))
+        let store = CheckpointStore(directory: Path.join(global.baseDir, "checkpoints"))
         var rejected: [String] = []
         let restored = store.loadNewest { n, reason in
             log.error("checkpoint", "checkpoint \(n) in \(store.directory) is unusable: \(reason); trying the one before")

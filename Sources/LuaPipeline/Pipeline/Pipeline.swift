@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// A running luapiped: inputs → decoders → ``Router`` → filters and outputs, built from a
@@ -24,7 +25,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     let pool: SandboxWorkerPool
     let stopped = Mutex(false)
     let started = Atomic<Bool>(false)
-    private let finishedAll = NSCondition()
+    private let finishedAll = Condition()
     private var threadsDone = 0
     private var threadCount = 0
     /// Set by a `shutdown` reader or a signal.
@@ -34,7 +35,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     public var drainTimeout: Double
     var watcher: SandboxDirWatcher?
     /// Held while a reload applies, and while start() starts everything.
-    let reloading = NSLock()
+    let reloading = Condition()
     /// Takes the consistent checkpoints (nil: `checkpoint_interval = 0`).
     let checkpointer: Checkpointer?
 
@@ -95,7 +96,10 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     public var status: [String: PluginStatus] { registry.statuses }
 
     func spawn(_ name: String, _ body: @escaping @Sendable () -> Void) {
-        let t = Thread { [self] in
+        finishedAll.lock()
+        threadCount += 1
+        finishedAll.unlock()
+        Threads.start { [self] in
             ThreadName.set(name)
             body()
             finishedAll.lock()
@@ -103,10 +107,6 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             finishedAll.broadcast()
             finishedAll.unlock()
         }
-        finishedAll.lock()
-        threadCount += 1
-        finishedAll.unlock()
-        t.start()
     }
 
     /// Binds every input's listening socket, so that an address already taken is a
@@ -171,7 +171,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             log.info(c.name, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
         if let c = checkpointStatus {
-            let age = c.lastCommitTime.map { String(format: "%.0f s ago", Date().timeIntervalSince($0)) } ?? "none yet"
+            let age = c.lastCommitTime.map { fixed(Date().timeIntervalSince($0), 0) + " s ago" } ?? "none yet"
             log.info("checkpoint", "last commit \(c.lastCommit.map(String.init) ?? "-") (\(age)), \(c.commits) this run"
                      + (c.waitingFor.isEmpty ? "" : "; the open one waits for: " + c.waitingFor.joined(separator: ", ")))
         }
@@ -252,7 +252,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
 
 /// A flag set once, readable from any thread; waiting on it sleeps until it is set.
 final class DoneFlag: @unchecked Sendable {  // `value` is only touched under `condition`
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var value = false
 
     func set() {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Builds plugins from their checked sections, at start-up and again on every reload (a new
 /// version is built beside the running one, so a failure leaves that one alone). Each

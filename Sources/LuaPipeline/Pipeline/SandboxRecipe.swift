@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Everything needed to make a fresh sandbox of one plugin version: a value, so a runner
 /// restarts its plugin (or a decoder reloads after a termination) without calling back
@@ -18,7 +19,7 @@ struct SandboxRecipe: Sendable {
         guard let code = FileManager.default.contents(atPath: script) else { throw OptionProblem("cannot read \(script)") }
         let sb = Sandbox(kind: kind, name: name, limits: limits, config: config, modulePaths: modulePaths, hostname: hostname)
         do {
-            try sb.load(script: code, chunkName: (script as NSString).lastPathComponent)
+            try sb.load(script: code, chunkName: Path.lastComponent(script))
         } catch {
             throw OptionProblem("\(script): \(error.message)")
         }

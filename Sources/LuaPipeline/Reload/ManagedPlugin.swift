@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// One running plugin as the registry, the reloader and the stop see it. Inputs, filters and

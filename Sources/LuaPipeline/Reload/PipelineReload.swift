@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Hot reload: bringing the running plugins in line with a new config while messages flow.

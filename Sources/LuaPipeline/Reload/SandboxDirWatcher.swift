@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Watches the drop-in directory (`sandbox_dir`) and calls `onChange` once it has changed
@@ -45,12 +45,11 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
     func start() {
         if mode == "inotify" { inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC)) }
         known = scan()
-        let t = Thread { [self] in
+        Threads.start { [self] in
+            ThreadName.set("sandbox-dir-watcher")
             run()
             finished.set()
         }
-        t.name = "sandbox-dir-watcher"
-        t.start()
     }
 
     func stop() {
@@ -70,7 +69,7 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
                 _ = inotify_add_watch(inotifyFD, dir, mask)
             }
             for n in names {
-                let path = (dir as NSString).appendingPathComponent(n)
+                let path = Path.join(dir, n)
                 var st = stat()
                 guard stat(path, &st) == 0 else { continue }
                 if (st.st_mode & S_IFMT) == S_IFDIR {
@@ -88,7 +87,7 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
     /// Waits up to `seconds` for an inotify event (or just sleeps); true if one came.
     private func wait(_ seconds: Double) -> Bool {
         guard inotifyFD >= 0 else {
-            Thread.sleep(forTimeInterval: seconds)
+            Threads.sleep(seconds)
             return false
         }
         var p = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
@@ -117,7 +116,7 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
             // Debounce: until the directory stays the same for `debounce` seconds (a sleep,
             // not a wait for the next event: the event of the write just seen is pending).
             while !stopFlag.load(ordering: .relaxed) {
-                Thread.sleep(forTimeInterval: debounce)
+                Threads.sleep(debounce)
                 drainEvents()
                 let again = scan()
                 if again == now { break }
@@ -139,10 +138,10 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
 
     /// `ROOT/modules/a/b.lua` → `a.b`.
     static func moduleNames(_ paths: Set<String>, root: String) -> Set<String> {
-        let prefix = (root as NSString).appendingPathComponent("modules") + "/"
+        let prefix = Path.join(root, "modules") + "/"
         return Set(paths.compactMap { p in
             guard p.hasPrefix(prefix), p.hasSuffix(".lua") else { return nil }
-            return String(p.dropFirst(prefix.count).dropLast(4)).replacingOccurrences(of: "/", with: ".")
+            return String(p.dropFirst(prefix.count).dropLast(4)).replacing("/", with: ".")
         })
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// The message router: an append-only log of messages plus one cursor per reader.
@@ -55,7 +55,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         case closed
     }
 
-    let condition = NSCondition()
+    let condition = Condition()
     var entries: [Entry] = []
     /// Index in `entries` of the oldest live entry.
     var head = 0

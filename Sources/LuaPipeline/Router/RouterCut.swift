@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import Synchronization
 
 /// A checkpoint's cut of the router's log: every message appended before it has a
 /// sequence number below `seq`, every message appended after it has `seq` or more.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One message delivered to a reader.
 public struct RoutedMessage: @unchecked Sendable {  // its view is immutable and the rest are values

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where `require` looks for Lua modules, and where the bundled `lua/` tree is.
 public enum ModuleSearchPath {
@@ -7,7 +8,7 @@ public enum ModuleSearchPath {
     /// `.build/release/luapiped` finds the checkout's `lua/`), else
     /// `/usr/share/luapiped/lua`.
     public static func bundledLuaDirectory() -> String? {
-        bundledLuaCandidates().first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("modules")) }
+        bundledLuaCandidates().first { FileManager.default.fileExists(atPath: Path.join($0, "modules")) }
     }
 
     /// Where the bundled `lua/` folder is looked for, in order: `LUAPIPED_LUA_DIR`; beside

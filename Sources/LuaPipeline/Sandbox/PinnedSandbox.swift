@@ -1,7 +1,6 @@
-#if canImport(Glibc)
+import CLua
+import FoundationEssentials
 import Glibc
-#endif
-import Foundation
 import Synchronization
 
 /// The one owner of a ``Sandbox``'s `lua_State`: every entry checks that it comes from the
@@ -83,16 +82,15 @@ final class ThreadOwner: Sendable {
     }
 }
 
-/// Names of the daemon's threads, for errors that name a thread. Foundation's
-/// `Thread.name` is not reliable on Linux (a name set before `start()` is lost), so
-/// threads register their name here when they start.
+/// Names of the daemon's threads, for errors that name a thread: threads register their
+/// name here when they start (the kernel's copy, for `top -H`, keeps 15 bytes).
 public enum ThreadName {
     private static let names = Mutex<[UInt: String]>([:])
 
     /// Names the calling thread.
     public static func set(_ name: String) {
         names.withLock { $0[ThreadIdentity.current] = name }
-        Thread.current.name = String(name.prefix(15))  // the kernel keeps 15 bytes; longer is refused
+        clp_set_thread_name(name)
     }
 
     /// The calling thread's name ("" when it has none).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Runs one plugin script on recorded input and prints what it injects:
 /// `luapiped test`, for script authors and their CI.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One tailed log file, followed across rotation.
 ///
@@ -125,7 +125,7 @@ final class LogStream {
     private func findFile(in directory: String, where ok: (String, UInt64, Int64) -> Bool) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for n in names.sorted() {
-            let p = (directory as NSString).appendingPathComponent(n)
+            let p = Path.join(directory, n)
             if let (ino, size) = Self.inodeOf(p), ok(p, ino, size) { return p }
         }
         return nil

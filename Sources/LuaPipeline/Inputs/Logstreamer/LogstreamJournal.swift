@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where a log stream was: the file (by inode), how far it was read, and a fingerprint of
 /// the bytes just before that offset (Heka's `last_hash`), so a restart finds the same

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Tails log files (Heka's LogstreamerInput): every file under `log_directory` whose path
@@ -62,17 +63,17 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
     func stop() { stopRequested.store(true, ordering: .relaxed) }
 
     private func journalPath(_ key: String) -> String {
-        (journalDirectory as NSString).appendingPathComponent(key.replacingOccurrences(of: "/", with: "_") + ".journal")
+        Path.join(journalDirectory, key.replacing("/", with: "_") + ".journal")
     }
 
     /// Groups matching files into streams (ordered by priority) and starts new streams.
     private func scan() {
-        guard let walker = FileManager.default.enumerator(atPath: directory) else { return }
+        guard let names = try? FileManager.default.subpathsOfDirectory(atPath: directory) else { return }
         let now = Date()
         var found: [String: [(path: String, values: [String: String])]] = [:]
-        while let rel = walker.nextObject() as? String {
+        for rel in names {
             guard let values = fileMatch.match(rel) else { continue }
-            let path = (directory as NSString).appendingPathComponent(rel)
+            let path = Path.join(directory, rel)
             guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular else { continue }
             if oldestDuration > 0, let m = attrs[.modificationDate] as? Date, now.timeIntervalSince(m) > oldestDuration { continue }
             found[fileMatch.streamName(path: rel, values: values), default: []].append((path, values))
@@ -94,7 +95,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
             // read nothing then.
             let journal: LogstreamJournal? = if let restored { restored[key] } else { LogstreamJournal.load(journalPath(key)) }
             s.start(journal: journal, initialTail: restored != nil ? false : initialTail,
-                    directory: (ordered.last! as NSString).deletingLastPathComponent)
+                    directory: Path.parent(ordered.last!))
             streams[key] = s
             log.debug(name, "following \(key): \(ordered.joined(separator: ", "))")
         }
@@ -120,13 +121,13 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
                 lastScan = Date()
             }
             var busy = false
-            for s in streams.values where s.poll(records, directory: (s.path as NSString).deletingLastPathComponent) { busy = true }
+            for s in streams.values where s.poll(records, directory: Path.parent(s.path)) { busy = true }
             noteCut()
             if Date().timeIntervalSince(lastJournal) >= 1 {
                 saveJournals()
                 lastJournal = Date()
             }
-            if !busy { Thread.sleep(forTimeInterval: 0.05) }
+            if !busy { Threads.sleep(0.05) }
         }
         // The pipeline drains after inputs stop; the final journal is written then.
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// Heka's StatAccumInput: aggregates StatsD metrics over `ticker_interval` and emits them
@@ -60,7 +61,7 @@ final class StatAccumulator: @unchecked Sendable {  // its stats and options are
     }
     private let state = Mutex(State())
     /// StatsdInputs feeding it now (the last flush waits for them to finish).
-    private let feeders = NSCondition()
+    private let feeders = Condition()
     private var feeding = 0
 
     func beginFeeding() {

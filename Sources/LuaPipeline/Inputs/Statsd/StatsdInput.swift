@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Receives StatsD metrics over UDP (Heka's StatsdInput): one or more newline-separated

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One thread that runs an input's decoding for all its connections, so that its decoder's
 /// sandbox has one owner (``PinnedSandbox``) instead of moving between client threads under
@@ -6,10 +7,10 @@ import Foundation
 /// decoded: the sender still feels backpressure, and acknowledgements are sent only for
 /// what is in the log.
 final class DecodeThread: @unchecked Sendable {  // jobs and stop flag are guarded by `condition`
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var jobs: [() -> Void] = []
     private var stopped = false
-    private var thread: Thread?
+    private var started = false
     private let name: String
 
     /// The thread starts with the first job.
@@ -31,17 +32,16 @@ final class DecodeThread: @unchecked Sendable {  // jobs and stop flag are guard
 
     /// Runs `body` on the decode thread and returns its result.
     func run<T>(_ body: @escaping () -> T) -> T {
-        let done = NSCondition()
+        let done = Condition()
         var result: T?
         condition.lock()
-        if thread == nil {
+        if !started {
             // Named from inside: on Linux a name set before start() does not reach the thread.
-            let t = Thread { [self] in
+            started = true
+            Threads.start { [self] in
                 ThreadName.set(name)
                 loop()
             }
-            thread = t
-            t.start()
         }
         jobs.append {
             let r = body()

@@ -1,7 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
+import Dispatch
 import Synchronization
 
 /// Listens for TCP connections (Heka's TcpInput): each connection's stream goes through
@@ -67,12 +68,11 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
             guard client >= 0 else { continue }
             clients.enter()
             records.counters.add(.connections)
-            let t = Thread { [self] in
+            Threads.start { [self] in
                 serve(client)
                 close(client)
                 clients.leave()
             }
-            t.start()
         }
         close(fd)
         clients.wait()

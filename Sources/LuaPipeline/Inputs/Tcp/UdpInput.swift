@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Receives UDP datagrams (Heka's UdpInput); by default each datagram is one record

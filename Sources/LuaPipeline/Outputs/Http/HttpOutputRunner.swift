@@ -1,5 +1,6 @@
 import CLua
-import Foundation
+import FoundationEssentials
+import Glibc
 import Synchronization
 
 /// HttpOutput (Heka's): one HTTP request per message, its body the encoder's output (or

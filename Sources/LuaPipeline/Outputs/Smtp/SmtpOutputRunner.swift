@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// SmtpOutput (Heka's): each message becomes an e-mail (its body the encoder's output,
@@ -60,7 +60,9 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {  // runs on 
             var lines: [String] = []
             while true {
                 while let nl = buffer.firstIndex(of: 0x0A) {
-                    let line = String(decoding: buffer[..<nl], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                    var end = nl
+                    while end > 0 && (buffer[end - 1] == 0x0D || buffer[end - 1] == 0x20 || buffer[end - 1] == 0x09) { end -= 1 }
+                    let line = String(decoding: buffer[..<end], as: UTF8.self)
                     buffer.removeFirst(nl + 1)
                     lines.append(line)
                     if line.count < 4 || line[line.index(line.startIndex, offsetBy: 3)] != "-" {
@@ -90,13 +92,21 @@ final class SmtpOutputRunner: PipelineOutput, @unchecked Sendable {  // runs on 
         }
     }
 
+    /// `Thu, 03 Dec 2026 06:34:15 +0000`: RFC 5322's date in UTC, English names whatever the locale.
+    static func rfc2822Date(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var tm = Glibc.tm()
+        gmtime_r(&t, &tm)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(1900 + tm.tm_year) "
+            + "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) +0000"
+    }
+
     /// The e-mail's text: headers, then the body with CRLF line ends and dot-stuffing.
     func mail(_ bodies: [String]) -> String {
-        let date = DateFormatter()
-        date.locale = Locale(identifier: "en_US_POSIX")
-        date.timeZone = TimeZone(identifier: "UTC")
-        date.dateFormat = "EEE, dd MMM yyyy HH:mm:ss '+0000'"
-        var text = "From: \(from)\r\nTo: \(to.joined(separator: ", "))\r\nSubject: \(subject)\r\nDate: \(date.string(from: Date()))\r\n"
+        var text = "From: \(from)\r\nTo: \(to.joined(separator: ", "))\r\nSubject: \(subject)\r\nDate: \(Self.rfc2822Date(Date()))\r\n"
         text += "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
         let body = bodies.joined(separator: "\n")
         for line in body.split(separator: "\n", omittingEmptySubsequences: false) {

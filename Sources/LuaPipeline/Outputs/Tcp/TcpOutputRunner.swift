@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// TcpOutput: sends framed messages to another luapiped's TcpInput and keeps each one
@@ -136,7 +136,7 @@ final class TcpOutputRunner: @unchecked Sendable {  // runs on its own thread; o
         if fd >= 0 {
             _ = Socket.readable(fd, ms: ms)
         } else {
-            Thread.sleep(forTimeInterval: Double(ms) / 1000)  // reconnect pacing
+            Threads.sleep(Double(ms) / 1000)  // reconnect pacing
         }
     }
 
