@@ -75,6 +75,15 @@ public final class SandboxDecoder: RecordDecoder {
     private var produced: [MessageView] = []
     /// Sandboxes replaced after a termination.
     public private(set) var restarts = 0
+    /// With `decoder_workers`, the other instances: a new version this one accepted is
+    /// handed to them, untried, for their next record.
+    var followers: [SandboxDecoder] = []
+
+    /// Whether a new version waits for the next record.
+    var hasReplacement: Bool { pending.withLock { $0 != nil } }
+    /// While the other instances decode the same batch, a new version waits (it is tried
+    /// before a batch, so that every instance changes at the same record).
+    var holdingReplacement = false
 
     public init(sandbox: Sandbox, inputName: String, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.sandbox = sandbox
@@ -108,7 +117,16 @@ public final class SandboxDecoder: RecordDecoder {
     /// decoder of a MultiDecoder chain made).
     public func decode(message input: MessageView, _ emit: (MessageView) -> Void) -> String? {
         produced.removeAll(keepingCapacity: true)
-        if let r = pending.withLock({ p -> DecoderReplacement? in defer { p = nil }; return p }) {
+        let waiting = pending.withLock { p -> DecoderReplacement? in
+            guard let r = p, !(holdingReplacement && r.trial) else { return nil }
+            p = nil
+            return r
+        }
+        if let r = waiting, !r.trial {
+            sandbox = r.sandbox
+            rebuild = r.rebuild
+            attach()
+        } else if let r = waiting {
             let old = sandbox
             sandbox = r.sandbox
             attach()
@@ -120,6 +138,10 @@ public final class SandboxDecoder: RecordDecoder {
                 r.outcome("process_message: \(e.message)")
             case .ok(let status, let message):
                 rebuild = r.rebuild
+                for f in followers {
+                    guard let fresh = r.rebuild() else { continue }
+                    f.pending.withLock { $0 = DecoderReplacement(sandbox: fresh, rebuild: r.rebuild, outcome: { _ in }, trial: false) }
+                }
                 r.outcome(nil)
                 if status < 0 { return message ?? "process_message() failed with status \(status)" }
                 if produced.isEmpty, let m = sandbox.currentMessage { emit(m) }
@@ -165,11 +187,14 @@ final class DecoderReplacement: @unchecked Sendable {  // immutable; handed once
     let sandbox: Sandbox
     let rebuild: () -> Sandbox?
     let outcome: (String?) -> Void
+    /// false: taken over without a trial (another instance tried it).
+    let trial: Bool
 
-    init(sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void) {
+    init(sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void, trial: Bool = true) {
         self.sandbox = sandbox
         self.rebuild = rebuild
         self.outcome = outcome
+        self.trial = trial
     }
 }
 

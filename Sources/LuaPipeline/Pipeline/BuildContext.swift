@@ -140,9 +140,25 @@ final class BuildContext {
         return e
     }
 
+    /// `decoder_workers` instances of the decoder an input names (stateless decoders:
+    /// each has its own globals). A SandboxDecoder's first instance leads its hot reloads.
+    func decoders(named name: String?, input: String, count: Int) throws(ConfigError) -> [any RecordDecoder] {
+        var all = [try decoder(named: name, input: input)]
+        let lead = decoder
+        for _ in 1..<max(1, count) { all.append(try decoder(named: name, input: input)) }
+        decoder = lead
+        lead?.followers = all.dropFirst().compactMap { $0 as? SandboxDecoder }
+        return all
+    }
+
     /// The record handler of an input with these options.
     func records(_ o: InputOptions, decoder: any RecordDecoder) -> RecordHandler {
-        RecordHandler(inputName: name, decoder: decoder, router: router, counters: counters, log: log,
+        records(o, decoders: [decoder])
+    }
+
+    /// The record handler of an input whose records `decoders` share (one per decode thread).
+    func records(_ o: InputOptions, decoders: [any RecordDecoder]) -> RecordHandler {
+        RecordHandler(inputName: name, decoders: decoders, router: router, counters: counters, log: log,
                       sendDecodeFailures: o.sendDecodeFailures, logDecodeFailures: o.logDecodeFailures)
     }
 

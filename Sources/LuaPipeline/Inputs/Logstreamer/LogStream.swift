@@ -258,10 +258,20 @@ final class LogStream {
             // Where each record starts in the file (one delimiter byte after each record:
             // exact for lines).
             var at = offset - Int64(n) - Int64(splitter.buffered)
-            splitter.feed(chunk) { record in
-                noteCut(records.router, next: at)
-                handle(record, at: at, records)
-                at += Int64(record.count) + 1
+            if records.instances.count > 1 {
+                // decoder_workers: the chunk's records decoded together, appended in order
+                batch.removeAll()
+                splitter.feed(chunk) { record in
+                    batch.add(record, at: at)
+                    at += Int64(record.count) + 1
+                }
+                handle(batch, records)
+            } else {
+                splitter.feed(chunk) { record in
+                    noteCut(records.router, next: at)
+                    handle(record, at: at, records)
+                    at += Int64(record.count) + 1
+                }
             }
             records.reportSplitterErrors(splitter.takeErrors())
             checkpoint(records)
@@ -278,6 +288,23 @@ final class LogStream {
             lastSeq = records.lastSeq
             lastAppendStart = at
         }
+    }
+
+    /// Records of one chunk, kept for the decode threads.
+    private let batch = RecordBatch()
+
+    /// A chunk's records, decoded on the input's decode threads, appended in order (each
+    /// checked against the cut just before, as one record is).
+    private func handle(_ batch: RecordBatch, _ records: RecordHandler) {
+        var previous = records.lastSeq
+        records.handle(batch: batch, origin: { "\(path) at byte \(batch.starts[$0])" },
+                       before: { noteCut(records.router, next: batch.starts[$0]) },
+                       after: { i in
+                           guard records.lastSeq != previous else { return }
+                           previous = records.lastSeq
+                           lastSeq = previous
+                           lastAppendStart = batch.starts[i]
+                       })
     }
 
     /// Where the next record starts: before the splitter's held-back bytes.

@@ -8,6 +8,7 @@ struct LogstreamerInputOptions: PluginOptions {
     var oldestDuration = Seconds(720 * 3600)
     var initialTail = false
     var journalDirectory: String?
+    var decoderWorkers = 1
 
     static let options: [OptionSpec<Self>] = .flatten(\.input) + [
         .init("log_directory", \.logDirectory, required: true, "the directory searched for log files"),
@@ -18,8 +19,14 @@ struct LogstreamerInputOptions: PluginOptions {
         .init("oldest_duration", \.oldestDuration, "files not modified for longer are ignored (0 = no limit)"),
         .init("initial_tail", \.initialTail, "start a stream without a journal at its end instead of its start"),
         .init("journal_directory", \.journalDirectory, "where stream journals live (default: base_dir/logstreamer/NAME)"),
+        .init("decoder_workers", \.decoderWorkers,
+              "decode on this many threads (1 to 64), one decoder instance each, every stream's order kept; for stateless decoders only: each instance has its own globals, so a multi-line decoder must keep 1"),
     ]
     var references: [String] { [input.decoder, input.splitter].compactMap { $0 } }
+
+    func validate() -> [(key: String, reason: String)] {
+        (1...64).contains(decoderWorkers) ? [] : [("decoder_workers", "must be from 1 to 64")]
+    }
 
     var fileMatcher: FileMatch { FileMatch(regex: fileMatch.compiled, differentiator: differentiator, priority: priority) }
 }
@@ -29,12 +36,12 @@ extension LogstreamerInput {
         o, ctx throws(ConfigError) in
         let max = ctx.global.maxMessageSize
         let splitter = try ctx.splitter(named: o.input.splitter) { TokenSplitter(maxRecordSize: max) }
-        let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
+        let decoders = try ctx.decoders(named: o.input.decoder, input: ctx.name, count: o.decoderWorkers)
         return LogstreamerInput(
             name: ctx.name, directory: ctx.resolve(o.logDirectory), fileMatch: o.fileMatcher, rescanInterval: o.rescanInterval.value,
             oldestDuration: o.oldestDuration.value, initialTail: o.initialTail,
             journalDirectory: o.journalDirectory.map(ctx.resolve) ?? ctx.statePath("logstreamer", ctx.name),
-            records: ctx.records(o.input, decoder: decoder), log: ctx.log, restored: ctx.restored?.positions(of: ctx.name),
+            records: ctx.records(o.input, decoders: decoders), log: ctx.log, restored: ctx.restored?.positions(of: ctx.name),
             makeSplitter: splitter)
     }
 }

@@ -129,6 +129,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
             }
             if !busy { Threads.sleep(0.05) }
         }
+        records.stopDecoding()
         // The pipeline drains after inputs stop; the final journal is written then.
     }
 
