@@ -4,7 +4,8 @@ workload until its journal reaches the end of the file, then is stopped with SIG
 
     bench-e2e.py BINARY CONFIG JOURNAL SIZE
 
-Prints one line: "wall cpu peak_rss_kib". The end of the work is the last 50 ms sample
+Prints one line: "wall cpu peak_rss_kib". BENCH_PRELOAD, when set, becomes the daemon's
+LD_PRELOAD (and only the daemon's). The end of the work is the last 50 ms sample
 in which the daemon still used CPU (the journal itself is written once a second, too
 coarse to time a run); cpu is the daemon's user+system time up to the stop.
 """
@@ -43,7 +44,10 @@ def journal_offset():
 
 stderr = open(os.path.join(os.path.dirname(config), "stderr"), "w")
 start = time.monotonic()
-daemon = subprocess.Popen([binary, "run", "-c", config], stderr=stderr, cwd=os.path.dirname(config))
+env = dict(os.environ)
+if "BENCH_PRELOAD" in env:
+    env["LD_PRELOAD"] = env.pop("BENCH_PRELOAD")
+daemon = subprocess.Popen([binary, "run", "-c", config], stderr=stderr, cwd=os.path.dirname(config), env=env)
 last_busy, ticks = start, 0
 deadline = start + 600
 try:

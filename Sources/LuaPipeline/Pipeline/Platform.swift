@@ -120,7 +120,7 @@ public enum Path {
 public func fixed(_ x: Double, _ places: Int) -> String {
     var buffer = [CChar](repeating: 0, count: 64)
     _ = withVaList([x]) { vsnprintf(&buffer, buffer.count, "%.\(places)f", $0) }
-    return String(cString: buffer)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Writes to standard error in one write(2) call.
