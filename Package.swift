@@ -32,7 +32,12 @@ let package = Package(
             dependencies: ["CHekaWire", "CLua", .product(name: "TOMLKit", package: "TOMLKit")],
             // Only what a file imports is visible: full Foundation (which TOMLKit imports)
             // must not leak in, its start-up costs ~6 MiB of RSS (docs/performance.md).
-            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
+            swiftSettings: [
+                .enableUpcomingFeature("MemberImportVisibility"),
+                // Exclusivity is checked at run time in debug builds (every test run);
+                // the release build's hot loops skip the check.
+                .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            ]
         ),
         .executableTarget(
             name: "luapiped",
