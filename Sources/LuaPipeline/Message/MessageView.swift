@@ -60,11 +60,20 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         try self.init(owning: buf, count: raw.count)
     }
 
+    /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
+    /// our encoder, or checked when it was injected) and finds their offsets without
+    /// checking them again.
+    convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(raw.count, 1), alignment: 8)
+        if let base = raw.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
+        try self.init(owning: buf, count: raw.count, valid: true)
+    }
+
     /// Takes ownership of `buffer` (freed by the view, also when the scan throws).
-    private init(owning buffer: UnsafeMutableRawBufferPointer, count: Int) throws(ProtobufError) {
+    private init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, valid: Bool = false) throws(ProtobufError) {
         let view = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         do throws(ProtobufError) {
-            layout = try Self.scan(view)
+            layout = try Self.scan(view, valid: valid)
         } catch {
             buffer.deallocate()
             throw error
@@ -88,7 +97,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         UnsafeMutableRawBufferPointer(mutating: bytes).deallocate()
     }
 
-    private static func scan(_ bytes: UnsafeRawBufferPointer) throws(ProtobufError) -> Layout {
+    private static func scan(_ bytes: UnsafeRawBufferPointer, valid: Bool) throws(ProtobufError) -> Layout {
         var l = Layout()
         var reader = WireReader(bytes)
         var haveTimestamp = false
@@ -108,7 +117,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             case (8, 0): l.pid = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
             case (10, 2):
                 let r = try reader.readLengthDelimited()
-                l.fields.append(FieldSlot(range: r, name: try validateField(bytes, r)))
+                if l.fields.isEmpty { l.fields.reserveCapacity(8) }  // one allocation for most messages
+                l.fields.append(FieldSlot(range: r, name: valid ? try nameOfField(bytes, r) : try validateField(bytes, r)))
             default:
                 try reader.skip(wire: wire)
             }
@@ -116,6 +126,17 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         guard let u = l.uuid, u.count == 16 else { throw ProtobufError(reason: "missing or malformed Uuid", offset: 0) }
         guard haveTimestamp else { throw ProtobufError(reason: "missing Timestamp", offset: 0) }
         return l
+    }
+
+    /// The name of a field already checked (our encoder writes it first).
+    private static func nameOfField(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) throws(ProtobufError) -> Range<Int> {
+        var reader = WireReader(bytes, from: r.lowerBound, to: r.upperBound)
+        while !reader.atEnd {
+            let (f, wire) = try reader.readTag()
+            if f == 1 && wire == 2 { return try reader.readLengthDelimited() }
+            try reader.skip(wire: wire)
+        }
+        throw ProtobufError(reason: "field without a name", offset: r.lowerBound)
     }
 
     /// Checks a field's wire structure once so later reads cannot fail.

@@ -14,8 +14,8 @@ public enum Injection {
     /// A view over a copy of an injected message; `nil` for payloads.
     public func copyView() -> MessageView? {
         guard case .message(let bytes) = self else { return nil }
-        // Validated before it was handed over.
-        return try! MessageView(copying: bytes)
+        // Validated before it was handed over (or encoded by our own encoder).
+        return try! MessageView(copyingValid: bytes)
     }
 }
 
