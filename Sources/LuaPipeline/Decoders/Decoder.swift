@@ -102,8 +102,11 @@ public final class SandboxDecoder: RecordDecoder {
 
     /// Hands over a new version (from any thread); `outcome` is called on the input's
     /// thread with nil once it took over, or the error that made it rejected.
-    func replace(with sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void) {
-        pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome) }
+    /// `forFollowers`: one sandbox of the same version per follower, handed to them when
+    /// this instance accepted it.
+    func replace(with sandbox: Sandbox, forFollowers: [Sandbox] = [], rebuild: @escaping () -> Sandbox?,
+                 outcome: @escaping (String?) -> Void) {
+        pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers) }
     }
 
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
@@ -138,8 +141,7 @@ public final class SandboxDecoder: RecordDecoder {
                 r.outcome("process_message: \(e.message)")
             case .ok(let status, let message):
                 rebuild = r.rebuild
-                for f in followers {
-                    guard let fresh = r.rebuild() else { continue }
+                for (f, fresh) in zip(followers, r.followers) {
                     f.pending.withLock { $0 = DecoderReplacement(sandbox: fresh, rebuild: r.rebuild, outcome: { _ in }, trial: false) }
                 }
                 r.outcome(nil)
@@ -189,12 +191,16 @@ final class DecoderReplacement: @unchecked Sendable {  // immutable; handed once
     let outcome: (String?) -> Void
     /// false: taken over without a trial (another instance tried it).
     let trial: Bool
+    /// Sandboxes of the same version for the other instances (`decoder_workers`).
+    let followers: [Sandbox]
 
-    init(sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void, trial: Bool = true) {
+    init(sandbox: Sandbox, rebuild: @escaping () -> Sandbox?, outcome: @escaping (String?) -> Void, trial: Bool = true,
+         followers: [Sandbox] = []) {
         self.sandbox = sandbox
         self.rebuild = rebuild
         self.outcome = outcome
         self.trial = trial
+        self.followers = followers
     }
 }
 

@@ -58,11 +58,12 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
     func run(_ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { shared in
             condition.lock()
+            precondition(!stopping, "a batch handed to a stopped decode crew")
             if !started {
                 started = true
                 for i in 1..<size {
                     Threads.start { [self] in
-                        ThreadName.set("\(name)-decode\(i)")
+                        ThreadName.set("decode\(i)-\(name)")  // the kernel keeps 15 bytes: the number first
                         loop(i)
                     }
                 }

@@ -126,7 +126,16 @@ final class ManagedInput: ManagedPlugin {
             return .rejected(dp.name, notes, adding: false)
         }
         let (input, dname, events) = (name, dp.name, builder.events)
-        dec.replace(with: sb, rebuild: { try? recipe.make() }, outcome: { error in
+        // decoder_workers: every instance gets the same version, built now.
+        var others: [Sandbox] = []
+        for _ in dec.followers {
+            do throws(OptionProblem) {
+                others.append(try recipe.make())
+            } catch {
+                return ReloadEvent(plugin: dname, action: .rejected, detail: "new version (in \(input)): \(error.reason); the running version goes on")
+            }
+        }
+        dec.replace(with: sb, forFollowers: others, rebuild: { try? recipe.make() }, outcome: { error in
             if let error {
                 events(ReloadEvent(plugin: dname, action: .rejected, detail: "new version (in \(input)): \(error); the running version goes on"), nil)
             } else {

@@ -128,15 +128,17 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         return l
     }
 
-    /// The name of a field already checked (our encoder writes it first).
+    /// The name of a field already checked (the last one, as protobuf and the checked
+    /// path read a repeated name).
     private static func nameOfField(_ bytes: UnsafeRawBufferPointer, _ r: Range<Int>) throws(ProtobufError) -> Range<Int> {
         var reader = WireReader(bytes, from: r.lowerBound, to: r.upperBound)
+        var name: Range<Int>?
         while !reader.atEnd {
             let (f, wire) = try reader.readTag()
-            if f == 1 && wire == 2 { return try reader.readLengthDelimited() }
-            try reader.skip(wire: wire)
+            if f == 1 && wire == 2 { name = try reader.readLengthDelimited() } else { try reader.skip(wire: wire) }
         }
-        throw ProtobufError(reason: "field without a name", offset: r.lowerBound)
+        guard let name else { throw ProtobufError(reason: "field without a name", offset: r.lowerBound) }
+        return name
     }
 
     /// Checks a field's wire structure once so later reads cannot fail.

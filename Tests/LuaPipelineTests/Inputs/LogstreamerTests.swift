@@ -42,6 +42,20 @@ import Testing
         return try Message.fromJSON(Array(last.utf8)).message
     }
 
+    @Test func theScanListsNestedAndHiddenFilesWithoutFollowingLinkedFolders() throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: logs.appendingPathComponent("app/old"), withIntermediateDirectories: true)
+        for f in ["a.log", ".hidden.log", "app/b.log", "app/old/c.log"] {
+            _ = fm.createFile(atPath: logs.appendingPathComponent(f).path, contents: Data("x\n".utf8))
+        }
+        let elsewhere = dir.appendingPathComponent("elsewhere")
+        try fm.createDirectory(at: elsewhere, withIntermediateDirectories: true)
+        _ = fm.createFile(atPath: elsewhere.appendingPathComponent("d.log").path, contents: Data("x\n".utf8))
+        try fm.createSymbolicLink(at: logs.appendingPathComponent("linked"), withDestinationURL: elsewhere)
+        #expect(FileMatch.walk(logs.path).sorted() == [".hidden.log", "a.log", "app", "app/b.log", "app/old", "app/old/c.log", "linked"])
+        #expect(FileMatch.walk(dir.appendingPathComponent("missing").path).isEmpty)
+    }
+
     @Test func rotationByRenameAndCopyTruncateLosesNothing() throws {
         var gen = NginxLogGenerator(seed: 3)
         let log = gen.make(200_000)

@@ -1,4 +1,5 @@
 import CLua
+import Glibc
 
 /// `file_match` with Heka's logstream grouping: the named groups of the regex give each
 /// file a stream (`differentiator`: group names and literal text, joined) and a place in
@@ -60,5 +61,33 @@ final class FileMatch: @unchecked Sendable {  // immutable after init; only read
             return reverse ? !less : less
         }
         return false
+    }
+}
+
+extension FileMatch {
+    /// Every path under `root`, relative to it, as `find -xdev` lists them: folders it
+    /// cannot read are passed over (a root-only folder under /var/log does not hide the
+    /// rest), symbolic links are listed but not followed, other filesystems are not entered.
+    static func walk(_ root: String) -> [String] {
+        var out: [String] = []
+        var st = stat()
+        guard stat(root, &st) == 0 else { return out }
+        let device = st.st_dev
+        func visit(_ relative: String) {
+            guard let dir = opendir(relative.isEmpty ? root : Path.join(root, relative)) else { return }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                let rel = relative.isEmpty ? name : relative + "/" + name
+                out.append(rel)
+                var s = stat()
+                if lstat(Path.join(root, rel), &s) == 0, (s.st_mode & S_IFMT) == S_IFDIR, s.st_dev == device { visit(rel) }
+            }
+        }
+        visit("")
+        return out
     }
 }

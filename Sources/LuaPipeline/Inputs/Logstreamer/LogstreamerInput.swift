@@ -68,7 +68,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
 
     /// Groups matching files into streams (ordered by priority) and starts new streams.
     private func scan() {
-        guard let names = try? FileManager.default.subpathsOfDirectory(atPath: directory) else { return }
+        let names = FileMatch.walk(directory)
         let now = Date()
         var found: [String: [(path: String, values: [String: String])]] = [:]
         for rel in names {
