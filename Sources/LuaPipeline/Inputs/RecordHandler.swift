@@ -43,45 +43,83 @@ final class RecordHandler {
         deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin())
     }
 
-    /// Decodes and appends a batch of records in their order: with `decoder_workers`
-    /// above 1 they are decoded on the crew's threads first. `before(i)` runs just before
-    /// record i's messages are appended, `after(i)` just after.
-    func handle(batch: RecordBatch, origin: (Int) -> String, before: (Int) -> Void, after: (Int) -> Void) {
+    /// Decodes a batch of records (with `decoder_workers` above 1 on the crew's threads),
+    /// then appends all their messages in read order in one step: one lock, one budget
+    /// check and one wake-up for the batch, and a checkpoint's cut falls before or after
+    /// it, never inside. `beforeAppend` runs just before, `afterAppend` just after.
+    func handle(batch: RecordBatch, origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: () -> Void) {
+        guard batch.count > 0 else { return }
         batch.bytes.withUnsafeBytes { all in
             func record(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]) }
-            guard let crew, batch.count >= 2 * crew.size else {
-                for i in 0..<batch.count {
-                    before(i)
-                    handle(record(i), origin: origin(i))
-                    after(i)
-                }
-                return
-            }
             var results = [DecodedRecord](repeating: DecodedRecord(), count: batch.count)
-            var first = 0
-            let lead = decoder as? SandboxDecoder
-            if let lead, lead.hasReplacement {
-                // A new version is tried on one record alone; every instance then runs it
-                // from the next record on (one boundary for all of them).
-                results[0] = Self.decode(record(0), with: decoder, accept: { _ in true })
-                first = 1
-            }
-            let n = crew.size, left = batch.count - first
-            results.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedBox(out)
-                lead?.holdingReplacement = true
-                defer { lead?.holdingReplacement = false }
-                crew.run { k in
-                    let lo = first + left * k / n, hi = first + left * (k + 1) / n
-                    for i in lo..<hi { out.value[i] = Self.decode(record(i), with: instances[k], accept: { _ in true }) }
+            if let crew, batch.count >= 2 * crew.size {
+                var first = 0
+                let lead = decoder as? SandboxDecoder
+                if let lead, lead.hasReplacement {
+                    // A new version is tried on one record alone; every instance then runs
+                    // it from the next record on (one boundary for all of them).
+                    results[0] = Self.decode(record(0), with: decoder, accept: { _ in true })
+                    first = 1
                 }
+                let n = crew.size, left = batch.count - first
+                results.withUnsafeMutableBufferPointer { out in
+                    let out = UncheckedBox(out)
+                    lead?.holdingReplacement = true
+                    defer { lead?.holdingReplacement = false }
+                    crew.run { k in
+                        let lo = first + left * k / n, hi = first + left * (k + 1) / n
+                        for i in lo..<hi { out.value[i] = Self.decode(record(i), with: instances[k], accept: { _ in true }) }
+                    }
+                }
+            } else {
+                for i in 0..<batch.count { results[i] = Self.decode(record(i), with: decoder, accept: { _ in true }) }
             }
-            for i in 0..<batch.count {
-                before(i)
-                deliver(results[i], record: record(i), origin: origin(i))
-                after(i)
+            deliver(results, records: record, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
+        }
+    }
+
+    /// A batch's messages appended in one step, then its failures counted and reported.
+    private func deliver(_ results: [DecodedRecord], records record: (Int) -> UnsafeRawBufferPointer, origin: (Int) -> String,
+                         beforeAppend: () -> Void, afterAppend: () -> Void) {
+        var views: [MessageView] = []
+        views.reserveCapacity(results.count)
+        var decoded = 0, bytes = 0
+        var failed: [Int] = []
+        for (i, d) in results.enumerated() {
+            bytes += record(i).count
+            if let first = d.first {
+                views.append(first)
+                views += d.more
+                decoded += 1 + d.more.count
+            }
+            guard let failure = d.failure else { continue }
+            failed.append(i)
+            if sendDecodeFailures { views.append(failureMessage(failure, record(i))) }
+        }
+        let before = counters[.records]
+        counters.add(.records, Int64(results.count))
+        counters.add(.bytes, Int64(bytes))
+        beforeAppend()
+        if !views.isEmpty, let seq = router.append(record: views) {
+            counters.add(.processed, Int64(decoded))
+            lastSeq = seq
+        }
+        afterAppend()
+        for i in failed {
+            counters.add(.decodeFailures)
+            if logDecodeFailures {
+                let from = origin(i)
+                log.error(inputName, "record \(before + Int64(i) + 1)\(from.isEmpty ? "" : " (\(from))"): \(results[i].failure!); the record: \(Self.excerpt(record(i)))")
             }
         }
+    }
+
+    /// The message a record that failed to decode becomes with `send_decode_failures`.
+    private func failureMessage(_ failure: String, _ record: UnsafeRawBufferPointer) -> MessageView {
+        var m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: inputName, logger: inputName,
+                        payload: String(decoding: record, as: UTF8.self))
+        m.fields = [Field(name: "decode_error", value: .string([failure]))]
+        return MessageView(m)
     }
 
     /// Ends the decode threads (the input stopped).
@@ -119,12 +157,7 @@ final class RecordHandler {
             let from = origin()
             log.error(inputName, "record \(counters[.records])\(from.isEmpty ? "" : " (\(from))"): \(failure); the record: \(Self.excerpt(record))")
         }
-        if sendDecodeFailures {
-            var m = Message(uuid: uuids.next(), timestamp: Sandbox.now(), type: inputName, logger: inputName,
-                            payload: String(decoding: record, as: UTF8.self))
-            m.fields = [Field(name: "decode_error", value: .string([failure]))]
-            if case .appended(let seq) = router.append(MessageView(m)) { lastSeq = seq }
-        }
+        if sendDecodeFailures, case .appended(let seq) = router.append(failureMessage(failure, record)) { lastSeq = seq }
     }
 
     /// The first 200 bytes of a record, quoted, with control bytes and invalid UTF-8 escaped.

@@ -258,21 +258,14 @@ final class LogStream {
             // Where each record starts in the file (one delimiter byte after each record:
             // exact for lines).
             var at = offset - Int64(n) - Int64(splitter.buffered)
-            if records.instances.count > 1 {
-                // decoder_workers: the chunk's records decoded together, appended in order
-                batch.removeAll()
-                splitter.feed(chunk) { record in
-                    batch.add(record, at: at)
-                    at += Int64(record.count) + 1
-                }
-                handle(batch, records)
-            } else {
-                splitter.feed(chunk) { record in
-                    noteCut(records.router, next: at)
-                    handle(record, at: at, records)
-                    at += Int64(record.count) + 1
-                }
+            // The chunk's records decoded together (on the decode threads with
+            // decoder_workers), their messages appended in one step.
+            batch.removeAll()
+            splitter.feed(chunk) { record in
+                batch.add(record, at: at)
+                at += Int64(record.count) + 1
             }
+            handle(batch, records)
             records.reportSplitterErrors(splitter.takeErrors())
             checkpoint(records)
         }
@@ -293,17 +286,19 @@ final class LogStream {
     /// Records of one chunk, kept for the decode threads.
     private let batch = RecordBatch()
 
-    /// A chunk's records, decoded on the input's decode threads, appended in order (each
-    /// checked against the cut just before, as one record is).
+    /// A chunk's records, appended in one step after the cut was checked: a cut taken
+    /// before the append is noted at the chunk's first record, one taken after it at the
+    /// next chunk (so, as with one record, at most one step slips past a cut and its
+    /// start is the boundary).
     private func handle(_ batch: RecordBatch, _ records: RecordHandler) {
-        var previous = records.lastSeq
+        guard batch.count > 0 else { return }
+        let previous = records.lastSeq
         records.handle(batch: batch, origin: { "\(path) at byte \(batch.starts[$0])" },
-                       before: { noteCut(records.router, next: batch.starts[$0]) },
-                       after: { i in
+                       beforeAppend: { noteCut(records.router, next: batch.starts[0]) },
+                       afterAppend: {
                            guard records.lastSeq != previous else { return }
-                           previous = records.lastSeq
-                           lastSeq = previous
-                           lastAppendStart = batch.starts[i]
+                           lastSeq = records.lastSeq
+                           lastAppendStart = batch.starts[0]
                        })
     }
 
