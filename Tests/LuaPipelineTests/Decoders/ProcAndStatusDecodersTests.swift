@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// Heka's /proc and nginx status decoders, on samples as the kernel and nginx write them:
+/// the fields Heka's documentation lists, typed as Heka typed them.
+@Suite struct ProcAndStatusDecodersTests {
+    let lua = repositoryRoot.appendingPathComponent("lua")
+
+    private func decode(_ script: String, _ payload: String, config: [String: ConfigValue] = [:],
+                        fields: [Field] = []) throws -> (ProcessResult, [Message]) {
+        let code = try String(contentsOf: lua.appendingPathComponent("decoders/\(script)"), encoding: .utf8)
+        let h = try ScriptHarness(code, kind: .decoder, config: config, name: script)
+        let r = h.process(Message(timestamp: 1, type: "input", payload: payload, fields: fields))
+        return (r, h.messages)
+    }
+
+    @Test func loadavg() throws {
+        let (r, out) = try decode("linux_loadavg.lua", "3.05 1.21 0.44 11/287 12345\n",
+                                  fields: [Field(name: "FilePath", value: .string(["/proc/loadavg"]))])
+        guard case .ok(0, _) = r else { Issue.record("\(r)"); return }
+        let m = try #require(out.first)
+        #expect(m.type == "stats.loadavg" && m.payload == nil)
+        #expect(m.field("1MinAvg")?.value == .double([3.05]))
+        #expect(m.field("5MinAvg")?.value == .double([1.21]))
+        #expect(m.field("15MinAvg")?.value == .double([0.44]))
+        #expect(m.field("NumProcesses")?.value == .double([11]))
+        #expect(m.field("FilePath")?.value == .string(["/proc/loadavg"]))
+
+        let (kept, keptOut) = try decode("linux_loadavg.lua", "0.00 0.01 0.05 1/120 7", config: ["payload_keep": .bool(true)])
+        guard case .ok(0, _) = kept else { Issue.record("\(kept)"); return }
+        #expect(keptOut.first?.payload == "0.00 0.01 0.05 1/120 7" && keptOut.first?.field("FilePath") == nil)
+
+        let (bad, badOut) = try decode("linux_loadavg.lua", "load is high")
+        guard case .ok(-1, _) = bad else { Issue.record("\(bad)"); return }
+        #expect(badOut.isEmpty)
+    }
+
+    @Test func memstats() throws {
+        let meminfo = """
+            MemTotal:        4047616 kB
+            MemFree:         3432216 kB
+            Buffers:           82028 kB
+            Cached:           368636 kB
+            Active(anon):     120044 kB
+            HugePages_Total:       0
+            HugePages_Free:        0
+            Hugepagesize:       2048 kB
+            DirectMap4k:      108352 kB
+
+            """
+        let (r, out) = try decode("linux_memstats.lua", meminfo, fields: [Field(name: "FilePath", value: .string(["/proc/meminfo"]))])
+        guard case .ok(0, _) = r else { Issue.record("\(r)"); return }
+        let m = try #require(out.first)
+        #expect(m.type == "stats.memstats")
+        #expect(m.field("MemTotal") == Field(name: "MemTotal", value: .double([4_047_616]), representation: "kB"))
+        #expect(m.field("Active(anon)") == Field(name: "Active(anon)", value: .double([120_044]), representation: "kB"))
+        #expect(m.field("HugePages_Total") == Field(name: "HugePages_Total", value: .double([0]), representation: ""))
+        #expect(m.field("Hugepagesize")?.representation == "kB")
+        #expect(m.field("FilePath")?.value == .string(["/proc/meminfo"]))
+        #expect(m.fields.count == 10)
+
+        let (bad, _) = try decode("linux_memstats.lua", "MemTotal: lots\n")
+        guard case .ok(-1, _) = bad else { Issue.record("\(bad)"); return }
+    }
+
+    @Test func nginxStubStatus() throws {
+        let page = """
+            Active connections: 291 
+            server accepts handled requests
+             16630948 16630948 31070465 
+            Reading: 6 Writing: 179 Waiting: 106 
+
+            """
+        let (r, out) = try decode("nginx_stub_status.lua", page)
+        guard case .ok(0, _) = r else { Issue.record("\(r)"); return }
+        let m = try #require(out.first)
+        #expect(m.type == "nginx_stub_status" && m.payload == nil)
+        let want: [(String, Int64)] = [("connections", 291), ("accepts", 16_630_948), ("handled", 16_630_948),
+                                       ("requests", 31_070_465), ("reading", 6), ("writing", 179), ("waiting", 106)]
+        for (name, value) in want { #expect(m.field(name)?.value == .integer([value]), "\(name)") }
+
+        let (typed, typedOut) = try decode("nginx_stub_status.lua", page, config: ["type": .string("nginx.status"), "payload_keep": .bool(true)])
+        guard case .ok(0, _) = typed else { Issue.record("\(typed)"); return }
+        #expect(typedOut.first?.type == "nginx.status" && typedOut.first?.payload == page)
+
+        let (bad, _) = try decode("nginx_stub_status.lua", "<html>502 Bad Gateway</html>")
+        guard case .ok(-1, _) = bad else { Issue.record("\(bad)"); return }
+    }
+}
