@@ -2,15 +2,15 @@ import Foundation
 import Testing
 @testable import LuaPipeline
 
-/// Heka's /proc and nginx status decoders, on samples as the kernel and nginx write them:
-/// the fields Heka's documentation lists, typed as Heka typed them.
-@Suite struct ProcAndStatusDecodersTests {
+/// Heka's bundled decoders written anew, on samples as the kernel, nginx and Apache write
+/// them: the fields Heka's documentation lists.
+@Suite struct HekaDecodersTests {
     let lua = repositoryRoot.appendingPathComponent("lua")
 
     private func decode(_ script: String, _ payload: String, config: [String: ConfigValue] = [:],
                         fields: [Field] = []) throws -> (ProcessResult, [Message]) {
         let code = try String(contentsOf: lua.appendingPathComponent("decoders/\(script)"), encoding: .utf8)
-        let h = try ScriptHarness(code, kind: .decoder, config: config, name: script)
+        let h = try ScriptHarness(code, kind: .decoder, config: config, modulePaths: [lua.appendingPathComponent("modules").path], name: script)
         let r = h.process(Message(timestamp: 1, type: "input", payload: payload, fields: fields))
         return (r, h.messages)
     }
@@ -86,5 +86,39 @@ import Testing
 
         let (bad, _) = try decode("nginx_stub_status.lua", "<html>502 Bad Gateway</html>")
         guard case .ok(-1, _) = bad else { Issue.record("\(bad)"); return }
+    }
+
+    @Test func apacheAccessCombinedAndVhostCombined() throws {
+        let combined = #"%h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#
+        let line = #"62.195.113.219 - frank [10/Jan/2014:07:04:56 -0800] "GET /v1/recovery_email/status HTTP/1.1" 200 82 "https://example.com/" "Mozilla/5.0 (Mobile; rv:29.0) Gecko/29.0 Firefox/29.0""#
+        let (r, out) = try decode("apache_access.lua", line, config: [
+            "log_format": .string(combined), "type": .string("combined"), "user_agent_transform": .bool(true),
+        ])
+        guard case .ok(0, _) = r else { Issue.record("\(r)"); return }
+        let m = try #require(out.first)
+        #expect(m.type == "combined")
+        #expect(m.timestamp == 1_389_366_296_000_000_000)  // 07:04:56 -0800 is 15:04:56 UTC
+        #expect(m.field("remote_addr") == Field(name: "remote_addr", value: .string(["62.195.113.219"]), representation: "ipv4"))
+        #expect(m.field("remote_user")?.value == .string(["frank"]))
+        #expect(m.field("request")?.value == .string(["GET /v1/recovery_email/status HTTP/1.1"]))
+        #expect(m.field("status")?.value == .integer([200]))
+        #expect(m.field("http_referer")?.value == .string(["https://example.com/"]))
+        #expect(m.field("user_agent_browser")?.value == .string(["Firefox"]))
+        #expect(m.field("user_agent_version")?.value == .integer([29]))
+        #expect(m.field("user_agent_os")?.value == .string(["FirefoxOS"]))
+        #expect(m.field("http_user_agent") == nil)
+
+        let vhost = #"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#
+        let (rv, outv) = try decode("apache_access.lua", "www.example.com:443 " + line, config: ["log_format": .string(vhost), "payload_keep": .bool(true)])
+        guard case .ok(0, _) = rv else { Issue.record("\(rv)"); return }
+        #expect(outv.first?.field("server_name")?.value == .string(["www.example.com"]))
+        #expect(outv.first?.field("server_port")?.value == .integer([443]))
+        #expect(outv.first?.field("http_user_agent")?.value == .string(["Mozilla/5.0 (Mobile; rv:29.0) Gecko/29.0 Firefox/29.0"]))
+        #expect(outv.first?.payload == "www.example.com:443 " + line)
+
+        let (bad, badOut) = try decode("apache_access.lua", "not a log line", config: ["log_format": .string(combined)])
+        guard case .ok(-1, "Failed to parse") = bad else { Issue.record("\(bad)"); return }
+        #expect(badOut.isEmpty)
+        #expect(throws: (any Error).self) { try decode("apache_access.lua", line) }  // log_format is required
     }
 }
