@@ -121,4 +121,29 @@ import Testing
         #expect(badOut.isEmpty)
         #expect(throws: (any Error).self) { try decode("apache_access.lua", line) }  // log_format is required
     }
+
+    @Test func diskstats() throws {
+        // a 5.x kernel's line: Heka's eleven columns, then discards and flushes
+        let line = "   20123    11267  1094968    45148     1278     1278   206504     3348        3     4876    48356        0        0        0        0       12        7\n"
+        let (r, out) = try decode("linux_diskstats.lua", line, fields: [
+            Field(name: "FilePath", value: .string(["/sys/block/sda/stat"])), Field(name: "TickerInterval", value: .double([2])),
+        ])
+        guard case .ok(0, _) = r else { Issue.record("\(r)"); return }
+        let m = try #require(out.first)
+        #expect(m.type == "stats.diskstats")
+        let want: [(String, Double)] = [
+            ("ReadsCompleted", 20123), ("ReadsMerged", 11267), ("SectorsRead", 1_094_968), ("TimeReading", 45148),
+            ("WritesCompleted", 1278), ("WritesMerged", 1278), ("SectorsWritten", 206_504), ("TimeWriting", 3348),
+            ("NumIOInProgress", 3), ("TimeDoingIO", 4876), ("WeightedTimeDoingIO", 48356),
+        ]
+        for (name, value) in want { #expect(m.field(name)?.value == .double([value]), "\(name)") }
+        #expect(m.field("FilePath")?.value == .string(["/sys/block/sda/stat"]))
+        #expect(m.field("TickerInterval")?.value == .double([2]))
+        #expect(m.fields.count == 13)
+
+        let (short, _) = try decode("linux_diskstats.lua", "1 2 3\n")
+        guard case .ok(-1, _) = short else { Issue.record("\(short)"); return }
+        let (bad, _) = try decode("linux_diskstats.lua", "1 2 3 4 5 6 7 8 nine 10 11\n")
+        guard case .ok(-1, _) = bad else { Issue.record("\(bad)"); return }
+    }
 }
