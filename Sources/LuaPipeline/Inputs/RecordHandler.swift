@@ -43,6 +43,20 @@ final class RecordHandler {
         deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin())
     }
 
+    /// Hands a message the input made of `record` (its own headers and fields) to the
+    /// decoder as its input message; without a decoder it goes to the router as it is.
+    func handle(message view: MessageView, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) {
+        var d = DecodedRecord()
+        if decoder is PayloadRecordDecoder {
+            d.first = view
+        } else {
+            d.failure = decoder.decode(message: view) { v in
+                if d.first == nil { d.first = v } else { d.more.append(v) }
+            }
+        }
+        deliver(d, record: record, origin: origin())
+    }
+
     /// Decodes a batch of records (with `decoder_workers` above 1 on the crew's threads),
     /// then appends all their messages in read order in one step: one lock, one budget
     /// check and one wake-up for the batch, and a checkpoint's cut falls before or after

@@ -9,7 +9,7 @@ import Testing
 
     /// A value for each required key (a new required key needs one here).
     static let samples: [String: String] = [
-        "filename": "\"script.lua\"", "message_matcher": "\"TRUE\"", "log_directory": "\"logs\"", "file_match": "'access\\.log$'",
+        "filename": "\"script.lua\"", "message_matcher": "\"TRUE\"", "log_directory": "\"logs\"", "file_path": "\"/proc/loadavg\"", "file_match": "'access\\.log$'",
         "delimiter": "'\\n'", "subs": "[\"sub\"]", "path": "\"out.txt\"", "address": "\"127.0.0.1:1\"",
         "send_from": "\"a@example.com\"", "send_to": "[\"b@example.com\"]",
     ]
