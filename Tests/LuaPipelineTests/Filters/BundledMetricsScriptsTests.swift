@@ -46,6 +46,37 @@ import Testing
         #expect(cbuf.text.hasSuffix("nan\t18\tnan\t2\t50\tnan\nnan\tnan\tnan\tnan\tnan\t1\n"))
     }
 
+    @Test func loadavgAndMemstatsGraphWhatTheProcDecodersMake() throws {
+        let load = try harness("filters/loadavg.lua", config: ["rows": .integer(3), "sec_per_row": .integer(60)])
+        func loadavg(_ ns: Int64, _ one: Double, _ procs: Double) -> Message {
+            Message(timestamp: ns, type: "stats.loadavg", fields: [
+                Field(name: "1MinAvg", value: .double([one])), Field(name: "5MinAvg", value: .double([0.4])),
+                Field(name: "15MinAvg", value: .double([0.3])), Field(name: "NumProcesses", value: .double([procs])),
+            ])
+        }
+        load.process(loadavg(60_000_000_000, 0.5, 2))
+        load.process(loadavg(61_000_000_000, 1.5, 4))  // the same row: max
+        load.process(loadavg(120_000_000_000, 0.25, 1))
+        guard case .ok(-1, _) = load.process(Message(timestamp: 180_000_000_000, type: "stats.loadavg")) else {
+            Issue.record("a message without the fields is refused"); return
+        }
+        try load.sandbox.timerEvent(ns: 150_000_000_000, shutdown: false)
+        let graph = try #require(Self.payloads(load).last { $0.name == "LoadAvg Stats" })
+        #expect(graph.text.contains(#"{"name":"1MinAvg","unit":"Count","aggregation":"max"}"#))
+        #expect(graph.text.contains(#"{"name":"NumProcesses","unit":"Count","aggregation":"max"}"#))
+        #expect(graph.text.hasSuffix("nan\tnan\tnan\tnan\n1.5\t0.4\t0.3\t4\n0.25\t0.4\t0.3\t1\n"), "\(graph.text)")
+
+        let mem = try harness("filters/memstats.lua", config: ["rows": .integer(2), "sec_per_row": .integer(60)])
+        let kb = ["MemFree": 3_432_216.0, "Cached": 368_636, "Active": 120_000, "Inactive": 90_000, "VmallocUsed": 0,
+                  "Shmem": 1_000, "SwapCached": 0, "SwapTotal": 2_000_000, "SwapFree": 1_500_000]
+        mem.process(Message(timestamp: 60_000_000_000, type: "stats.memstats",
+                            fields: kb.sorted { $0.key < $1.key }.map { Field(name: $0.key, value: .double([$0.value]), representation: "kB") }))
+        try mem.sandbox.timerEvent(ns: 60_000_000_000, shutdown: false)
+        let memGraph = try #require(Self.payloads(mem).last { $0.name == "Memory Stats" })
+        #expect(memGraph.text.contains(#"{"name":"SwapUsed","unit":"Count","aggregation":"max"}"#))
+        #expect(memGraph.text.hasSuffix("3432216\t368636\t120000\t90000\t0\t1000\t0\t1500000\t500000\n"), "\(memGraph.text)")
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
