@@ -77,6 +77,34 @@ import Testing
         #expect(memGraph.text.hasSuffix("3432216\t368636\t120000\t90000\t0\t1000\t0\t1500000\t500000\n"), "\(memGraph.text)")
     }
 
+    @Test func diskstatsGraphsRatesAndRunningTimes() throws {
+        let h = try harness("filters/diskstats.lua", config: ["rows": .integer(3)])
+        try h.sandbox.timerEvent(ns: 0, shutdown: false)
+        #expect(Self.payloads(h).isEmpty, "no graph before the first message")
+        let names = ["ReadsCompleted", "ReadsMerged", "SectorsRead", "TimeReading", "WritesCompleted", "WritesMerged",
+                     "SectorsWritten", "TimeWriting", "NumIOInProgress", "TimeDoingIO", "WeightedTimeDoingIO"]
+        func stat(_ ns: Int64, _ base: Double, interval: Int64 = 10) -> Message {
+            Message(timestamp: ns, type: "stats.diskstats",
+                    fields: names.enumerated().map { Field(name: $1, value: .double([base * Double($0 + 1)])) }
+                        + [Field(name: "TickerInterval", value: .integer([interval]))])
+        }
+        h.process(stat(0, 100))
+        h.process(stat(10_000_000_000, 110))
+        h.process(stat(20_000_000_000, 130))
+        guard case .ok(-1, _) = h.process(Message(timestamp: 30_000_000_000, type: "stats.diskstats")) else {
+            Issue.record("a message without TickerInterval is refused"); return
+        }
+        try h.sandbox.timerEvent(ns: 20_000_000_000, shutdown: false)
+        let out = Self.payloads(h)
+        let rates = try #require(out.last { $0.name == "Disk Stats" })
+        #expect(rates.text.contains(#"{"name":"WritesCompleted","unit":"per_10_","aggregation":"none"}"#))
+        // increases of WritesCompleted (5x), ReadsCompleted (1x), SectorsWritten (7x), SectorsRead (3x), WritesMerged (6x), ReadsMerged (2x)
+        #expect(rates.text.hasSuffix("nan\tnan\tnan\tnan\tnan\tnan\n50\t10\t70\t30\t60\t20\n100\t20\t140\t60\t120\t40\n"), "\(rates.text)")
+        let times = try #require(out.last { $0.name == "Time doing IO" })
+        #expect(times.text.contains(#"{"name":"TimeWriting","unit":"ms","aggregation":"max"}"#))
+        #expect(times.text.hasSuffix("800\t400\t1000\t1100\n880\t440\t1100\t1210\n1040\t520\t1300\t1430\n"), "\(times.text)")
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
