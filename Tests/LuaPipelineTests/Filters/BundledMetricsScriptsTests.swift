@@ -105,6 +105,38 @@ import Testing
         #expect(times.text.hasSuffix("800\t400\t1000\t1100\n880\t440\t1100\t1210\n1040\t520\t1300\t1430\n"), "\(times.text)")
     }
 
+    @Test func graphiteModuleWritesHekasCarbonLines() throws {
+        let h = try ScriptHarness("""
+            local graphite = require "graphite"
+            function process_message()
+              local now = graphite.ns_to_sec(1389366296999999999)
+              add_to_payload(graphite.count_rate("hits", 30, 10, now))
+              add_to_payload(graphite.multi_counts_rates({only = 5}, 10, now))
+              add_to_payload(graphite.timeseries_metrics("db", {30, 10, 20, 40, 100, 50, 60, 70, 80, 90}, 10, 90, now))
+              add_to_payload(graphite.timeseries_metrics("idle", {}, 10, 90, now))
+              add_to_payload(graphite.multi_timeseries_metrics({one = {7}}, 10, 90, now))
+              inject_payload("txt", "carbon")
+              return 0
+            end
+            """, kind: .filter, modulePaths: [lua.appendingPathComponent("modules").path])
+        h.process()
+        let lines = (Self.payloads(h).first?.text ?? "").split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(4)) == [
+            "stats.counters.hits.count 30 1389366296", "stats.counters.hits.rate 3.000000 1389366296",
+            "stats.counters.only.count 5 1389366296", "stats.counters.only.rate 0.500000 1389366296",
+        ])
+        // ten values, 90th percentile: the lowest nine (10 … 90)
+        #expect(Array(lines[4..<12]) == [
+            "stats.timers.db.count 10 1389366296", "stats.timers.db.count_ps 1.000000 1389366296",
+            "stats.timers.db.lower 10.000000 1389366296", "stats.timers.db.upper 100.000000 1389366296",
+            "stats.timers.db.sum 550.000000 1389366296", "stats.timers.db.mean 55.000000 1389366296",
+            "stats.timers.db.mean_90 50.000000 1389366296", "stats.timers.db.upper_90 90.000000 1389366296",
+        ])
+        #expect(lines[12] == "stats.timers.idle.count 0 1389366296" && lines[17] == "stats.timers.idle.mean 0.000000 1389366296")
+        #expect(lines[20] == "stats.timers.one.count 1 1389366296" && lines[26] == "stats.timers.one.mean_90 7.000000 1389366296")
+        #expect(lines.count == 28)
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
