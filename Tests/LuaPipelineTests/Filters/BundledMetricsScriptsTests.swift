@@ -137,6 +137,37 @@ import Testing
         #expect(lines.count == 28)
     }
 
+    @Test func msgInterpolateAndFieldUtilAsHekasModules() throws {
+        let h = try ScriptHarness("""
+            local interp = require "msg_interpolate"
+            local fu = require "field_util"
+            function process_message()
+              local s, n = interp.interpolate_from_msg("%{Type}/%{Hostname}/%{Severity}/%{status}/%{ratio}/%{ok}/%{%Y-%m-%d}/%{nope}", 1389366296)
+              add_to_payload(s, " ", n, "\\n")
+              add_to_payload(select(1, interp.interpolate_from_msg("plain")), "\\n")
+              add_to_payload(fu.field_interp("idx-%{Hostname}"), "\\n")
+              local set, base, all = fu.field_map("status Type **all_base**")
+              add_to_payload(tostring(set.status), " ", tostring(set.Payload), " ", tostring(base), " ", tostring(all), "\\n")
+              local _, b2, a2 = fu.field_map(nil)
+              add_to_payload(tostring(b2), " ", tostring(a2), "\\n")
+              local used = fu.used_base_fields({Payload = true, Pid = true})
+              add_to_payload(tostring(used.Payload), " ", tostring(used.Type), "\\n")
+              add_to_payload(fu.message_timestamp(), " ", fu.message_timestamp("s"), " ", fu.message_timestamp("h"), "\\n")
+              inject_payload("txt", "out")
+              return 0
+            end
+            """, kind: .filter, modulePaths: [lua.appendingPathComponent("modules").path])
+        h.process(Message(timestamp: 1_389_366_296_999_999_999, type: "nginx.access", severity: 6, hostname: "web1",
+                          fields: [Field(name: "status", value: .integer([200])), Field(name: "ratio", value: .double([3.0])),
+                                   Field(name: "ok", value: .bool([true]))]))
+        let lines = (Self.payloads(h).first?.text ?? "").split(separator: "\n").map(String.init)
+        #expect(lines == [
+            "nginx.access/web1/6/200/3/true/2014-01-10/%{nope} 8",
+            "plain", "idx-web1", "true true true false", "true false", "nil true",
+            "1389366296999 1389366296 385935",
+        ])
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
