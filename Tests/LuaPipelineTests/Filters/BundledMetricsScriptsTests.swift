@@ -168,6 +168,25 @@ import Testing
         ])
     }
 
+    @Test func utilTableToFieldsFlattensAsHekas() throws {
+        let h = try ScriptHarness("""
+            require "circular_buffer"
+            local util = require "util"
+            function process_message()
+              local fields = {}
+              util.table_to_fields({a = 1, b = {c = "x", d = {e = true}}, cb = circular_buffer.new(2, 1, 1)}, fields)
+              util.table_to_fields({list = {10, 20}}, fields, "top", "_")
+              util.table_to_fields({deep = {deeper = {deepest = 1}}, shallow = 2}, fields, nil, ".", 2)
+              inject_message({Type = "flat", Fields = fields})
+              return 0
+            end
+            """, kind: .filter, modulePaths: [lua.appendingPathComponent("modules").path])
+        h.process()
+        let m = try #require(h.messages.first)
+        #expect(Set(m.fields.map(\.name)) == ["a", "b.c", "b.d.e", "top_list_1", "top_list_2", "shallow"])
+        #expect(m.field("b.d.e")?.value == .bool([true]) && m.field("top_list_2")?.value == .integer([20]))
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
