@@ -31,7 +31,7 @@ local ua_cond      = read_config("user_agent_conditional")
 local payload_keep = read_config("payload_keep")
 
 local grammar = clf.build_apache_grammar(log_format)
-local normalize_user_agent = clf.normalize_user_agent
+local transform_user_agent = clf.transform_user_agent
 
 local msg = {Timestamp = nil, Type = msg_type, Payload = nil, Fields = nil}
 
@@ -42,13 +42,7 @@ function process_message()
     msg.Timestamp = fields.time
     fields.time = nil
     msg.Payload = payload_keep and line or nil
-    if ua_transform and fields.http_user_agent then
-        local browser, version, os_name = normalize_user_agent(fields.http_user_agent)
-        fields.user_agent_browser = browser
-        fields.user_agent_version = version
-        fields.user_agent_os = os_name
-        if not (ua_keep or (ua_cond and not browser)) then fields.http_user_agent = nil end
-    end
+    if ua_transform then transform_user_agent(fields, ua_keep, ua_cond) end
     msg.Fields = fields
     inject_message(msg)
     return 0

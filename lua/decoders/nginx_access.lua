@@ -59,7 +59,7 @@ local ua_cond      = read_config("user_agent_conditional")
 local payload_keep = read_config("payload_keep")
 
 local grammar = clf.build_nginx_grammar(log_format)
-local normalize_user_agent = clf.normalize_user_agent
+local transform_user_agent = clf.transform_user_agent
 
 -- reused for every line: inject_message encodes it before returning
 local msg = {
@@ -80,18 +80,7 @@ function process_message()
 
     if payload_keep then msg.Payload = log end
 
-    if ua_transform then
-        local ua = fields.http_user_agent
-        if ua then
-            local browser, version, os_name = normalize_user_agent(ua)
-            fields.user_agent_browser = browser
-            fields.user_agent_version = version
-            fields.user_agent_os      = os_name
-            if not (ua_keep or (ua_cond and not browser)) then
-                fields.http_user_agent = nil
-            end
-        end
-    end
+    if ua_transform then transform_user_agent(fields, ua_keep, ua_cond) end
 
     msg.Fields = fields
     inject_message(msg)

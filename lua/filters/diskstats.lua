@@ -77,13 +77,7 @@ end
 function timer_event(ns)
     for _, stat in ipairs(stats) do
         if stat.cbuf then
-            if anomaly_config then
-                local msg, annos = anomaly.detect(ns, stat.title, stat.cbuf, anomaly_config)
-                if msg then
-                    for _, a in ipairs(annos) do stat.cbuf:annotate(a.ns, a.col, a.type, a.text) end
-                    alert.send(ns, msg, stat.title)
-                end
-            end
+            if anomaly_config then anomaly.alert_on(ns, stat.title, stat.cbuf, anomaly_config) end
             inject_payload("cbuf", stat.title, stat.cbuf)
         end
     end

@@ -44,12 +44,6 @@ function process_message()
 end
 
 function timer_event(ns)
-    if anomaly_config then
-        local msg, annos = anomaly.detect(ns, title, status, anomaly_config)
-        if msg then
-            for _, a in ipairs(annos) do status:annotate(a.ns, a.col, a.type, a.text) end
-            alert.send(ns, msg, title)
-        end
-    end
+    if anomaly_config then anomaly.alert_on(ns, title, status, anomaly_config) end
     inject_payload("cbuf", title, status)
 end

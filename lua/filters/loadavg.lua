@@ -51,12 +51,6 @@ function process_message()
 end
 
 function timer_event(ns)
-    if anomaly_config then
-        local msg, annos = anomaly.detect(ns, title, cbuf, anomaly_config)
-        if msg then
-            for _, a in ipairs(annos) do cbuf:annotate(a.ns, a.col, a.type, a.text) end
-            alert.send(ns, msg, title)
-        end
-    end
+    if anomaly_config then anomaly.alert_on(ns, title, cbuf, anomaly_config) end
     inject_payload("cbuf", title, cbuf)
 end

@@ -32,6 +32,10 @@ mww_nonparametric(title, col, win, nwin, pstat, trend)
 detect(ns, title, cbuf, cfg) returns nil when nothing is anomalous, else a text
 describing every anomaly found (one line each) and a list of annotations
 ({ns, col, type = "alert", text}) for annotation.concat or cbuf:annotate.
+
+alert_on(ns, title, cbuf, cfg) does what a graph filter's timer_event does with that:
+detect, then annotate the graph and send the text with alert.send (throttled), under the
+graph's title. Returns the text, or nil when nothing is anomalous.
 --]]
 
 local string = string
@@ -216,6 +220,15 @@ function M.detect(ns, title, cb, cfg)
     end
     if #found == 0 then return nil end
     return table.concat(found, "\n"), annos
+end
+
+--- detect, then annotate `cb` and send the alert (throttled by the alert module).
+function M.alert_on(ns, title, cb, cfg)
+    local msg, annos = M.detect(ns, title, cb, cfg)
+    if not msg then return nil end
+    for _, a in ipairs(annos) do cb:annotate(a.ns, a.col, a.type, a.text) end
+    require("alert").send(ns, msg, title)
+    return msg
 end
 
 return M

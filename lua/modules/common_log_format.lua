@@ -41,6 +41,11 @@
 --   build_nginx_grammar(log_format)   -> LPeg pattern (errors on an unusable format)
 --   build_apache_grammar(log_format)  -> LPeg pattern for an Apache LogFormat string
 --   normalize_user_agent(ua)          -> browser, version (integer), os (each may be nil)
+--   transform_user_agent(fields, keep, conditional)
+--                                     -> the decoders' user_agent_transform: sets
+--                                        user_agent_browser/_version/_os from
+--                                        fields.http_user_agent and drops it unless keep
+--                                        (or conditional and no browser was recognised)
 --   clf_to_ns(s)                      -> nanoseconds for "24/Nov/2026:10:00:00 +0000"
 --   days_from_civil(y, m, d)          -> days since 1970-01-01 (proleptic Gregorian)
 
@@ -636,6 +641,16 @@ function M.normalize_user_agent(ua)
         end
     end
     return browser, version, os_name
+end
+
+function M.transform_user_agent(fields, keep, conditional)
+    local ua = fields.http_user_agent
+    if not ua then return end
+    local browser, version, os_name = M.normalize_user_agent(ua)
+    fields.user_agent_browser = browser
+    fields.user_agent_version = version
+    fields.user_agent_os = os_name
+    if not (keep or (conditional and not browser)) then fields.http_user_agent = nil end
 end
 
 return M
