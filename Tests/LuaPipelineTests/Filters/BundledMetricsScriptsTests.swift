@@ -187,6 +187,47 @@ import Testing
         #expect(m.field("b.d.e")?.value == .bool([true]) && m.field("top_list_2")?.value == .integer([20]))
     }
 
+    @Test func influxAndCarbonLineEncodersAsHekas() throws {
+        let loadavg = Message(
+            timestamp: 1_434_932_024_123_456_789, type: "stats.loadavg", logger: "LoadAvg", severity: 7, hostname: "my host",
+            fields: [
+                Field(name: "1MinAvg", value: .double([0.11])), Field(name: "5MinAvg", value: .double([3.0])),
+                Field(name: "NumProcesses", value: .integer([2])), Field(name: "FilePath", value: .string(["/proc/loadavg"])),
+                Field(name: "Environment", value: .string(["dev"])), Field(name: "pair", value: .integer([1, 2, 3])),
+                Field(name: "1MinAvg", value: .double([0.5])),
+            ])
+        func encode(_ script: String, _ config: [String: ConfigValue]) throws -> [String] {
+            let h = try harness("encoders/\(script)", config: config, kind: .encoder)
+            h.process(loadavg)
+            guard case .payload(_, _, let bytes)? = h.injected.last else { return [] }
+            return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        #expect(try encode("schema_influx_line.lua", [
+            "skip_fields": .string("**all_base** FilePath NumProcesses Environment"), "tag_fields": .string("Hostname Environment"),
+            "timestamp_precision": .string("s"),
+        ]) == [
+            #"1MinAvg,Hostname=my\ host,Environment=dev value=0.110000 1434932024"#,
+            #"1MinAvg_fidx_1,Hostname=my\ host,Environment=dev value=0.500000 1434932024"#,
+            #"5MinAvg,Hostname=my\ host,Environment=dev value=3.000000 1434932024"#,
+            #"pair,Hostname=my\ host,Environment=dev value=1.000000 1434932024"#,
+            #"pair_vidx_1,Hostname=my\ host,Environment=dev value=2.000000 1434932024"#,
+            #"pair_vidx_1_vidx_2,Hostname=my\ host,Environment=dev value=3.000000 1434932024"#,
+        ])
+        #expect(try encode("schema_influx_line.lua", [
+            "skip_fields": .string("**all_base** pair 1MinAvg"), "tag_fields": .string("Type"), "multi_fields": .bool(true),
+            "name_prefix": .string("load"), "decimal_precision": .string("2"),
+        ]) == [#"load,Type=stats.loadavg 5MinAvg=3.00,Environment="dev",FilePath="/proc/loadavg",NumProcesses=2.00 1434932024123"#])
+        #expect(try encode("schema_carbon_line.lua", [
+            "name_prefix": .string("%{Environment}.%{Type}"), "skip_fields": .string("**all_base** FilePath NumProcesses"),
+        ]) == [
+            "dev.stats.loadavg.1MinAvg 0.11 1434932024", "dev.stats.loadavg.1MinAvg_fidx_1 0.5 1434932024",
+            "dev.stats.loadavg.5MinAvg 3 1434932024", "dev.stats.loadavg.pair 1 1434932024",
+            "dev.stats.loadavg.pair_vidx_1 2 1434932024", "dev.stats.loadavg.pair_vidx_1_vidx_2 3 1434932024",
+        ])
+        #expect(try encode("schema_carbon_line.lua", ["name_prefix": .string("%{Hostname}.procs"), "source_value_field": .string("NumProcesses")])
+            == ["my host.procs 2 1434932024"])
+    }
+
     @Test func heartbeatReportsSilenceOnceAndRecovery() throws {
         let h = try harness("filters/heartbeat.lua", config: ["timeout": .integer(60), "expected": .string("db1")])
         h.process(Message(timestamp: 0, type: "t", hostname: "web1"))
