@@ -137,7 +137,32 @@ import Testing
         #expect(m.payload == nil)
         #expect(m.field("stats.hits")?.value == .double([2]))
         #expect(m.field("stats_counts.hits")?.value == .double([4]))
+        #expect(m.fields.first == Field(name: "timestamp", value: .integer([0])), "Heka's first field: the time in seconds")
         #expect(acc.flush(now: 0, hostname: "h") == nil)  // idle: deleted, nothing to emit
+    }
+
+    @Test func statmetricInfluxEncodesStatAccumFieldsAsHekas() throws {
+        var o = StatAccumulator.Options()
+        o.emitInFields = true
+        o.tickerInterval = 10
+        let acc = StatAccumulator(name: "acc", options: o)
+        acc.add(StatsdLine("hits:30|c")!)
+        let m = try #require(acc.flush(now: 1_408_404_848_000_000_000, hostname: "h"))
+        let lua = repositoryRoot.appendingPathComponent("lua")
+        let code = try String(contentsOf: lua.appendingPathComponent("encoders/statmetric_influx.lua"), encoding: .utf8)
+        let h = try ScriptHarness(code, kind: .encoder, name: "statmetric_influx")
+        h.process(m)
+        guard case .payload(let type, let name, let bytes)? = h.injected.first else { Issue.record("nothing encoded"); return }
+        #expect(type == "json" && name == "influx_stats")
+        let series = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [[String: Any]])
+        #expect(series.map { $0["name"] as? String } == ["stats.counters.hits.count", "stats.counters.hits.rate", "stats.statsd.numStats"])
+        let count = try #require(series.first { $0["name"] as? String == "stats.counters.hits.count" })
+        #expect((count["columns"] as? [String]) == ["time", "value"])
+        #expect((count["points"] as? [[Double]]) == [[1_408_404_848_000, 30]])
+
+        guard case .ok(-1, _) = h.process(Message(timestamp: 0, type: "heka.statmetric")) else {
+            Issue.record("a message without the timestamp field is refused"); return
+        }
     }
 
     @Test func aFloodIsBounded() throws {

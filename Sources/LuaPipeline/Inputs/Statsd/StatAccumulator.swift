@@ -207,7 +207,9 @@ final class StatAccumulator: @unchecked Sendable {  // its stats and options are
             for (path, v) in lines { text += "\(path) \(Self.format(v)) \(ts)\n" }
             payload = text
         }
-        let fields = o.emitInFields ? lines.map { Field(name: $0.0, value: .double([$0.1])) } : []
+        // Heka's first field: the interval's time in seconds (statmetric_influx.lua reads it).
+        let fields = o.emitInFields
+            ? [Field(name: "timestamp", value: .integer([ts]))] + lines.map { Field(name: $0.0, value: .double([$0.1])) } : []
         var uuids = UUIDSource.random.makeGenerator()
         return Message(uuid: uuids.next(), timestamp: now, type: o.messageType, logger: name, severity: 6,
                        payload: payload, hostname: hostname, fields: fields)
