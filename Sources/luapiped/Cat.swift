@@ -47,7 +47,7 @@ struct Cat: ParsableCommand {
         }
         while true {
             guard let chunk = readChunk(fd) else {
-                writeStandardError("error: cannot read \(file): \(String(decoding: strerror(errno).map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) } ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self))\n")
+                writeStandardError("error: cannot read \(file): \(errnoText())\n")
                 throw ExitCode(1)
             }
             if chunk.isEmpty { break }
@@ -56,17 +56,5 @@ struct Cat: ParsableCommand {
         show(reader.finish())
         out.flush()
         if bad > 0 { throw ExitCode(1) }
-    }
-}
-
-/// Up to 1 MiB read from `fd` (empty at the end; nil on an error, with errno set).
-private func readChunk(_ fd: Int32) -> [UInt8]? {
-    var buffer = [UInt8](repeating: 0, count: 1 << 20)
-    while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 { return nil }
-        buffer.removeSubrange(n...)
-        return buffer
     }
 }

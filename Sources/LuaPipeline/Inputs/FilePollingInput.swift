@@ -46,16 +46,15 @@ final class FilePollingInput: PipelineInput, @unchecked Sendable {  // runs on i
     /// One reading of the file. A file that cannot be read is logged once until it can be
     /// read again (and counted as a decode failure each time).
     private func poll() {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let bytes = readWholeFile(path) else {
             records.counters.add(.decodeFailures)
-            if !failing { log.error(name, "cannot read \(path): \(String(decoding: strerror(errno).map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) } ?? UnsafeRawBufferPointer(start: nil, count: 0), as: UTF8.self))") }
+            if !failing { log.error(name, "cannot read \(path): \(errnoText())") }
             failing = true
             return
         }
         if failing { log.info(name, "\(path) can be read again") }
         failing = false
         var splitter = makeSplitter()
-        let bytes = Array(data)
         splitter.feed(bytes) { handle($0) }
         splitter.finish { handle($0) }
         records.reportSplitterErrors(splitter.takeErrors())

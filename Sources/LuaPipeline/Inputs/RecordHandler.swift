@@ -46,14 +46,7 @@ final class RecordHandler {
     /// Hands a message the input made of `record` (its own headers and fields) to the
     /// decoder as its input message; without a decoder it goes to the router as it is.
     func handle(message view: MessageView, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) {
-        var d = DecodedRecord()
-        if decoder is PayloadRecordDecoder {
-            d.first = view
-        } else {
-            d.failure = decoder.decode(message: view) { v in
-                if d.first == nil { d.first = v } else { d.more.append(v) }
-            }
-        }
+        let d = decoder is PayloadRecordDecoder ? DecodedRecord(first: view) : Self.collect { decoder.decode(message: view, $0) }
         deliver(d, record: record, origin: origin())
     }
 
@@ -119,13 +112,15 @@ final class RecordHandler {
             lastSeq = seq
         }
         afterAppend()
-        for i in failed {
-            counters.add(.decodeFailures)
-            if logDecodeFailures {
-                let from = origin(i)
-                log.error(inputName, "record \(before + Int64(i) + 1)\(from.isEmpty ? "" : " (\(from))"): \(results[i].failure!); the record: \(Self.excerpt(record(i)))")
-            }
-        }
+        for i in failed { reportFailure(results[i].failure!, of: record(i), number: before + Int64(i) + 1, origin: origin(i)) }
+    }
+
+    /// Counts a record that failed to decode and logs it (`log_decode_failures`).
+    private func reportFailure(_ failure: String, of record: UnsafeRawBufferPointer, number: Int64, origin: @autoclosure () -> String) {
+        counters.add(.decodeFailures)
+        guard logDecodeFailures else { return }
+        let from = origin()
+        log.error(inputName, "record \(number)\(from.isEmpty ? "" : " (\(from))"): \(failure); the record: \(Self.excerpt(record))")
     }
 
     /// The message a record that failed to decode becomes with `send_decode_failures`.
@@ -141,9 +136,13 @@ final class RecordHandler {
 
     private static func decode(_ record: UnsafeRawBufferPointer, with decoder: any RecordDecoder,
                                accept: (MessageView) -> Bool) -> DecodedRecord {
+        collect { emit in decoder.decode(record) { view in if accept(view) { emit(view) } } }
+    }
+
+    /// What one decoder call emits (`decode` hands it the emit function) and its failure.
+    private static func collect(_ decode: (_ emit: (MessageView) -> Void) -> String?) -> DecodedRecord {
         var d = DecodedRecord()
-        d.failure = decoder.decode(record) { view in
-            guard accept(view) else { return }
+        d.failure = decode { view in
             if d.first == nil { d.first = view } else { d.more.append(view) }
         }
         return d
@@ -166,11 +165,7 @@ final class RecordHandler {
             }
         }
         guard let failure = d.failure else { return }
-        counters.add(.decodeFailures)
-        if logDecodeFailures {
-            let from = origin()
-            log.error(inputName, "record \(counters[.records])\(from.isEmpty ? "" : " (\(from))"): \(failure); the record: \(Self.excerpt(record))")
-        }
+        reportFailure(failure, of: record, number: counters[.records], origin: origin())
         if sendDecodeFailures, case .appended(let seq) = router.append(failureMessage(failure, record)) { lastSeq = seq }
     }
 

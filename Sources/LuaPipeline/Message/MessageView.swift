@@ -55,18 +55,20 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
     /// Copies raw bytes (from C) and scans them.
     public convenience init(copying raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(raw.count, 1), alignment: 8)
-        if let base = raw.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
-        try self.init(owning: buf, count: raw.count)
+        try self.init(owning: Self.copy(raw), count: raw.count)
     }
 
     /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
     /// our encoder, or checked when it was injected) and finds their offsets without
     /// checking them again.
     convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
+        try self.init(owning: Self.copy(raw), count: raw.count, valid: true)
+    }
+
+    private static func copy(_ raw: UnsafeRawBufferPointer) -> UnsafeMutableRawBufferPointer {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(raw.count, 1), alignment: 8)
         if let base = raw.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
-        try self.init(owning: buf, count: raw.count, valid: true)
+        return buf
     }
 
     /// Takes ownership of `buffer` (freed by the view, also when the scan throws).

@@ -123,6 +123,34 @@ public func fixed(_ x: Double, _ places: Int) -> String {
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// The text of an errno value (by default the last failed call's).
+public func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+/// Up to `limit` bytes read from `fd`: empty at the end, nil on an error (errno set).
+public func readChunk(_ fd: Int32, limit: Int = 1 << 20) -> [UInt8]? {
+    var buffer = [UInt8](repeating: 0, count: limit)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        buffer.removeSubrange(n...)
+        return buffer
+    }
+}
+
+/// A whole file, read to its end (a /proc file's size reads 0): nil on an error (errno set).
+func readWholeFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { let saved = errno; close(fd); errno = saved }
+    var all: [UInt8] = []
+    while true {
+        guard let chunk = readChunk(fd, limit: 1 << 16) else { return nil }
+        if chunk.isEmpty { return all }
+        all += chunk
+    }
+}
+
 /// Writes to standard error in one write(2) call.
 public func writeStandardError(_ text: String) {
     var bytes = Array(text.utf8)

@@ -36,6 +36,12 @@ import Testing
             file_path = "loadavg"
             decoder = "LoadAvgDecoder"
 
+            [Proc]
+            type = "FilePollingInput"
+            ticker_interval = "50ms"
+            file_path = "/proc/loadavg"
+            decoder = "LoadAvgDecoder"
+
             [Missing]
             type = "FilePollingInput"
             ticker_interval = "50ms"
@@ -59,6 +65,8 @@ import Testing
         let runner = Thread { p.runUntilInputsEnd() }
         runner.start()
         eventually("two readings were decoded") { decoded().count >= 2 }
+        // /proc files report a size of 0: they are read to their end all the same
+        eventually("the real /proc/loadavg was decoded") { decoded().contains { $0.field("FilePath")?.value == .string(["/proc/loadavg"]) } }
         write("loadavg", "1.50 0.40 0.30 7/100 124\n")
         eventually("the new content was read") { decoded().contains { $0.field("1MinAvg")?.value == .double([1.5]) } }
         eventually("the missing file was counted more than once") {
@@ -67,7 +75,7 @@ import Testing
         p.requestStop()
         eventually("the pipeline stopped") { runner.isFinished }
 
-        let first = try #require(decoded().first)
+        let first = try #require(decoded().first { $0.field("FilePath")?.value == .string([path("loadavg")]) })
         #expect(first.type == "stats.loadavg")
         #expect(first.field("1MinAvg")?.value == .double([0.5]))
         #expect(first.field("NumProcesses")?.value == .double([2]))

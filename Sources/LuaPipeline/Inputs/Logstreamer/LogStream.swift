@@ -220,10 +220,9 @@ final class LogStream {
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
         let at = offset - Int64(splitter.buffered)
-        splitter.finish { record in
-            noteCut(records.router, next: at)
-            handle(record, at: at, records)
-        }
+        batch.removeAll()
+        splitter.finish { batch.add($0, at: at) }
+        handle(batch, records)
         records.reportSplitterErrors(splitter.takeErrors())
         checkpoint(records)
     }
@@ -270,17 +269,6 @@ final class LogStream {
             checkpoint(records)
         }
         return any
-    }
-
-    /// One record, starting at byte `at` of the file.
-    @inline(__always)
-    private func handle(_ record: UnsafeRawBufferPointer, at: Int64, _ records: RecordHandler) {
-        let before = records.lastSeq
-        records.handle(record, origin: "\(path) at byte \(at)")
-        if records.lastSeq != before {
-            lastSeq = records.lastSeq
-            lastAppendStart = at
-        }
     }
 
     /// Records of one chunk, kept for the decode threads.
