@@ -27,6 +27,7 @@ public final class Condition: @unchecked Sendable {  // the pthread objects are 
         mutex.deallocate()
     }
 
+    // The mutex, and the condition waited on under it, as NSCondition's methods.
     public func lock() { pthread_mutex_lock(mutex) }
     public func unlock() { pthread_mutex_unlock(mutex) }
     public func signal() { pthread_cond_signal(cond) }
@@ -55,6 +56,7 @@ public final class Condition: @unchecked Sendable {  // the pthread objects are 
     }
 }
 
+/// Starting and pausing threads without Foundation's Thread.
 public enum Threads {
     /// Starts a detached thread running `body`.
     public static func start(_ body: @escaping @Sendable () -> Void) {

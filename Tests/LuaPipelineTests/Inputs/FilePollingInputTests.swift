@@ -25,6 +25,7 @@ import Testing
 
     @Test func readsTheFileEveryTickAndTheDecoderSeesFilePath() throws {
         write("loadavg", "0.50 0.40 0.30 2/100 123\n")
+        _ = FileManager.default.createFile(atPath: path("binary"), contents: Data([0x31, 0xFF, 0xFE, 0x0A]))
         let config = """
             [luapiped]
             base_dir = "state"
@@ -40,6 +41,12 @@ import Testing
             type = "FilePollingInput"
             ticker_interval = "50ms"
             file_path = "/proc/loadavg"
+            decoder = "LoadAvgDecoder"
+
+            [Binary]
+            type = "FilePollingInput"
+            ticker_interval = "50ms"
+            file_path = "binary"
             decoder = "LoadAvgDecoder"
 
             [Missing]
@@ -72,6 +79,9 @@ import Testing
         eventually("the missing file was counted more than once") {
             p.counters.first { $0.name == "Missing" }?["decode_failures"] ?? 0 >= 2
         }
+        eventually("the file that is not UTF-8 was refused and counted") {
+            p.counters.first { $0.name == "Binary" }?["decode_failures"] ?? 0 >= 1
+        }
         p.requestStop()
         eventually("the pipeline stopped") { runner.isFinished }
 
@@ -83,6 +93,7 @@ import Testing
         #expect(first.logger == "LoadAvg")
         let errors = log.lines.withLock { $0 }.filter { $0.contains("cannot read") }
         #expect(errors.count == 1, "a file that cannot be read is logged once: \(errors)")
-        #expect(errors.first?.contains("no-such-file") == true)
+        #expect(errors.first?.contains("no-such-file") == true && errors.first?.contains("No such file or directory") == true)
+        #expect(log.lines.withLock { $0 }.contains { $0.hasPrefix("Binary: ") && $0.contains("invalid UTF-8") })
     }
 }
