@@ -105,7 +105,15 @@ static int api_read_config(lua_State *L) {
     const char *key = luaL_checklstring(L, 1, &n);
     clp_value v = {0};
     if (sb->cb.read_config(sb->host, key, n, &v) != CLP_HOST_OK) v.type = CLP_V_NIL;
-    push_value(L, &v);
+    if (v.type != CLP_V_TABLE) {
+        push_value(L, &v);
+        return 1;
+    }
+    /* A fresh table on every call, so a script changing it never changes the setting. */
+    if (luaL_loadbufferx(L, v.s, v.len, "=read_config", "t") != LUA_OK) return lua_error(L);
+    lua_newtable(L);
+    lua_setupvalue(L, -2, 1);
+    lua_call(L, 0, 1);
     return 1;
 }
 

@@ -37,7 +37,9 @@ typedef struct {
     size_t output_peak;
 } clp_usage;
 
-typedef enum { CLP_V_NIL = 0, CLP_V_STRING = 1, CLP_V_INTEGER = 2, CLP_V_DOUBLE = 3, CLP_V_BOOL = 4 } clp_vtype;
+/* CLP_V_TABLE (read_config only): s holds a Lua chunk the host generated, "return {...}",
+ * a table constructor of literals, run in an empty environment. */
+typedef enum { CLP_V_NIL = 0, CLP_V_STRING = 1, CLP_V_INTEGER = 2, CLP_V_DOUBLE = 3, CLP_V_BOOL = 4, CLP_V_TABLE = 5 } clp_vtype;
 
 /* A plain value crossing the C/host boundary. Strings point into host memory that
  * stays valid until the host is called again. */

@@ -23,10 +23,7 @@ public struct SandboxOptions: OptionGroup {
 
     public func validate() -> [(key: String, reason: String)] {
         config.entries.compactMap { kv in
-            switch kv.value {
-            case .string, .integer, .double, .bool: nil
-            default: ("config.\(kv.key)", "read_config values must be strings, numbers or booleans")
-            }
+            ConfigValue(kv.value) == nil ? ("config.\(kv.key)", "read_config values must be strings, numbers, booleans, arrays or tables of them (not dates)") : nil
         }
     }
 }

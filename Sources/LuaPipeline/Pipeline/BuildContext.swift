@@ -77,13 +77,7 @@ final class BuildContext {
         if let share = global.shareDir { modulePaths.append(Path.join(share, "modules")) }
         var values: [String: ConfigValue] = [:]
         for (k, v) in o.config.entries {
-            switch v {
-            case .string(let s): values[k] = .string(s)
-            case .integer(let i): values[k] = .integer(i)
-            case .double(let d): values[k] = .double(d)
-            case .bool(let b): values[k] = .bool(b)
-            default: break  // refused by SandboxOptions.validate
-            }
+            values[k] = ConfigValue(v)  // dates and times are refused by SandboxOptions.validate
         }
         let limits = SandboxLimits(memory: o.memoryLimit, instructions: UInt64(max(0, o.instructionLimit)),
                                    output: min(o.outputLimit, global.maxMessageSize), maxProcessDuration: global.maxProcessDuration)

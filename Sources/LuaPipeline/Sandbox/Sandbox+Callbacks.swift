@@ -121,6 +121,9 @@ extension Sandbox {
         case .integer(let i)?: out = Self.integer(i)
         case .double(let d)?: out = clp_value(type: Int32(CLP_V_DOUBLE.rawValue), i: 0, d: d, s: nil, len: 0)
         case .bool(let b)?: out = clp_value(type: Int32(CLP_V_BOOL.rawValue), i: b ? 1 : 0, d: 0, s: nil, len: 0)
+        case .array?, .table?:
+            let p = pinnedConfig[k]!
+            out = clp_value(type: Int32(CLP_V_TABLE.rawValue), i: 0, d: 0, s: p.base, len: p.length)
         case nil: break
         }
         return Self.ok

@@ -122,7 +122,11 @@ public final class Sandbox {
         config = values
         pinnedConfig = [:]
         for (k, v) in values {
-            if case .string(let s) = v { pinnedConfig[k] = PinnedBytes(s) }
+            switch v {
+            case .string(let s): pinnedConfig[k] = PinnedBytes(s)
+            case .array, .table: pinnedConfig[k] = PinnedBytes(v.luaChunk)
+            default: break
+            }
         }
     }
 
