@@ -37,7 +37,16 @@ extension ProtobufDecoder {
 extension SandboxDecoder {
     static let plugin = PluginType.decoder("SandboxDecoder", "a Lua decoder", SandboxPluginOptions.self) { o, ctx, input throws(ConfigError) in
         let (sb, recipe) = try ctx.sandbox(.decoder, o.sandbox)
-        return SandboxDecoder(sandbox: sb, inputName: input, rebuild: { try? recipe.make() })
+        let decoder = SandboxDecoder(sandbox: sb, inputName: input, rebuild: { try? recipe.make() })
+        // Heka's host read Timestamps again in the zone named by the decoder's `tz`.
+        if case .string(let tz)? = o.sandbox.config.entries.first(where: { $0.key == "tz" })?.value, tz != "UTC" {
+            do throws(TimeZoneError) {
+                decoder.timeZone = try TimeZoneShift(named: tz)
+            } catch {
+                throw ctx.error("config.tz", error.reason)
+            }
+        }
+        return decoder
     }
 }
 

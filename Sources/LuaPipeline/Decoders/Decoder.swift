@@ -78,6 +78,8 @@ public final class SandboxDecoder: RecordDecoder {
     /// With `decoder_workers`, the other instances: a new version this one accepted is
     /// handed to them, untried, for their next record.
     var followers: [SandboxDecoder] = []
+    /// Heka's decoder setting `tz`: the zone of the wall-clock times the script produced.
+    var timeZone: TimeZoneShift?
 
     /// Whether a new version waits for the next record.
     var hasReplacement: Bool { pending.withLock { $0 != nil } }
@@ -146,8 +148,7 @@ public final class SandboxDecoder: RecordDecoder {
                 }
                 r.outcome(nil)
                 if status < 0 { return message ?? "process_message() failed with status \(status)" }
-                if produced.isEmpty, let m = sandbox.currentMessage { emit(m) }
-                for v in produced { emit(v) }
+                deliver(emit)
                 return nil
             }
         }
@@ -162,9 +163,20 @@ public final class SandboxDecoder: RecordDecoder {
             return "terminated: \(e.message)"
         case .ok(let status, let message):
             if status < 0 { return message ?? "process_message() failed with status \(status)" }
-            if produced.isEmpty, let m = sandbox.currentMessage { emit(m) }
-            for v in produced { emit(v) }
+            deliver(emit)
             return nil
+        }
+    }
+
+    /// What the call injected, else the current message (as `write_message` left it);
+    /// with `tz`, each Timestamp read again as wall-clock time in that zone.
+    private func deliver(_ emit: (MessageView) -> Void) {
+        if produced.isEmpty, let m = sandbox.currentMessage { produced.append(m) }
+        for v in produced {
+            guard let timeZone else { emit(v); continue }
+            var m = v.decoded()
+            m.timestamp = timeZone.utc(fromWallClock: m.timestamp)
+            emit((try? MessageView(encoded: m.encoded())) ?? v)
         }
     }
 }

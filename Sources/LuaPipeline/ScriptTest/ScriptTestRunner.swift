@@ -23,6 +23,8 @@ public final class ScriptTestRunner {
     /// what a failing decode injected.
     private var pending: [[UInt8]] = []
     private var pendingCount = 0
+    /// A decoder's `tz` setting, applied as the daemon applies it.
+    private var timeZone: TimeZoneShift?
 
     public init(options: ScriptTestOptions, out: ByteSink, err: ByteSink) {
         self.options = options
@@ -52,6 +54,9 @@ public final class ScriptTestRunner {
             throw ScriptTestError("cannot read script \(options.scriptPath)")
         }
         kind = options.kind ?? ModuleSearchPath.kind(forScript: options.scriptPath) ?? .filter
+        if kind == .decoder, case .string(let tz)? = options.config["tz"], tz != "UTC" {
+            do throws(TimeZoneError) { timeZone = try TimeZoneShift(named: tz) } catch { throw ScriptTestError("tz: \(error.reason)") }
+        }
         var limits = options.limits
         if options.stats && limits.instructionStep == 0 { limits.instructionStep = 1 }  // exact counts
         let name = URL(fileURLWithPath: options.scriptPath).deletingPathExtension().lastPathComponent
@@ -151,7 +156,15 @@ public final class ScriptTestRunner {
         defer { pending.removeAll(keepingCapacity: true); pendingCount = 0 }
         guard keep else { return }
         if options.output == .json {
-            for bytes in pending { bytes.withUnsafeBytes { write(.message($0)) } }
+            for bytes in pending {
+                if let timeZone, let view = try? MessageView(encoded: bytes) {
+                    var m = view.decoded()
+                    m.timestamp = timeZone.utc(fromWallClock: m.timestamp)
+                    m.encoded().withUnsafeBytes { write(.message($0)) }
+                    continue
+                }
+                bytes.withUnsafeBytes { write(.message($0)) }
+            }
         } else {
             stats.injected += pendingCount
         }
