@@ -15,9 +15,10 @@ struct clp_regex {
 };
 
 /*
- * One match-data block per thread, shared by every pattern: since captures are never
- * read, a block with a single ovector pair serves any pattern (PCRE2 returns 0 instead
- * of the capture count when the ovector is too small, which still means "matched").
+ * One match-data block per thread, shared by every pattern: only the whole match and
+ * the first group are read, so a block with two ovector pairs serves any pattern (PCRE2
+ * returns 0 instead of the capture count when the ovector is too small, which still
+ * means "matched").
  * A pthread key rather than _Thread_local so the block is freed when the thread exits.
  */
 static pthread_key_t match_data_key;
@@ -40,7 +41,7 @@ static pcre2_match_data *thread_match_data(void)
     if (!match_data_key_ok) return NULL;
     pcre2_match_data *md = pthread_getspecific(match_data_key);
     if (md) return md;
-    md = pcre2_match_data_create(1, NULL);
+    md = pcre2_match_data_create(2, NULL);
     if (md && pthread_setspecific(match_data_key, md) != 0) {
         pcre2_match_data_free(md);
         return NULL;
@@ -108,6 +109,30 @@ int clp_regex_search(const clp_regex *re, const void *subject, size_t length, si
     *match_start = ov[0];
     *match_end = ov[1];
     return 1;
+}
+
+int clp_regex_search_group(const clp_regex *re, const void *subject, size_t length, size_t start,
+                           size_t *match_start, size_t *match_end, size_t *group_start, size_t *group_end)
+{
+    pcre2_match_data *md = thread_match_data();
+    if (!md) return -1;
+    PCRE2_SPTR s = length ? (PCRE2_SPTR)subject : (PCRE2_SPTR)"";
+    int rc = re->jit ? pcre2_jit_match(re->code, s, length, start, 0, md, NULL)
+                     : pcre2_match(re->code, s, length, start, 0, md, NULL);
+    if (rc < 0) return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    *match_start = ov[0];
+    *match_end = ov[1];
+    int set = rc == 0 || rc >= 2;  /* 0: more groups than pairs, all filled as far as they go */
+    *group_start = set && ov[2] != PCRE2_UNSET ? ov[2] : (size_t)-1;
+    *group_end = set && ov[3] != PCRE2_UNSET ? ov[3] : (size_t)-1;
+    return 1;
+}
+
+int clp_regex_capture_count(const clp_regex *re)
+{
+    uint32_t n = 0;
+    return pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &n) == 0 ? (int)n : -1;
 }
 
 int clp_regex_named_group(const clp_regex *re, const void *subject, size_t length, const char *name,

@@ -54,6 +54,14 @@ int clp_regex_match(const clp_regex *re, const void *subject, size_t length);
 int clp_regex_search(const clp_regex *re, const void *subject, size_t length, size_t start,
                      size_t *match_start, size_t *match_end);
 
+/* As clp_regex_search, also giving group 1's range ((size_t)-1 for both when the
+ * pattern has no group or the group did not take part in the match). */
+int clp_regex_search_group(const clp_regex *re, const void *subject, size_t length, size_t start,
+                           size_t *match_start, size_t *match_end, size_t *group_start, size_t *group_end);
+
+/* The number of capture groups of the pattern, -1 on an error. */
+int clp_regex_capture_count(const clp_regex *re);
+
 /* Matches and gives the byte range of the named group: 1 found, 2 matched without that
  * group, 0 no match, -1 engine error. */
 int clp_regex_named_group(const clp_regex *re, const void *subject, size_t length, const char *name,

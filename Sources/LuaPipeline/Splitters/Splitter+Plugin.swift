@@ -16,10 +16,14 @@ struct RegexSplitterOptions: PluginOptions {
     var delimiterEol = true
     var keepTruncated = false
     static let options: [OptionSpec<Self>] = [
-        .init("delimiter", \.delimiter, required: true, "the pattern that separates records"),
-        .init("delimiter_eol", \.delimiterEol, "the match ends a record (true) or starts the next one (false)"),
+        .init("delimiter", \.delimiter, required: true, "the pattern that separates records; without a capture group the match is dropped, with one (at most one) only the group is kept"),
+        .init("delimiter_eol", \.delimiterEol, "the delimiter's group ends a record (true) or starts the next one (false)"),
         .init("keep_truncated", \.keepTruncated, "cut a record over max_message_size to that size instead of dropping it"),
     ]
+
+    func validate() -> [(key: String, reason: String)] {
+        RegexSplitter.problem(delimiter.compiled).map { [("delimiter", $0)] } ?? []
+    }
 
 }
 

@@ -62,13 +62,27 @@ import Testing
         #expect(kept.errors == ["a record over max_message_size 10 was truncated"])
     }
 
-    @Test func regexSplitterEndingAndStartingRecords() throws {
-        let ending = Self.same({ try! RegexSplitter(pattern: "\\r?\\n", maxRecordSize: 1000, keepTruncated: false) }, "a\r\nb\nc")
-        #expect(ending.records == ["a\r\n", "b\n", "c"])
-        let starting = Self.same({ try! RegexSplitter(pattern: "(?m)^\\d{4}-", delimiterAtEnd: false, maxRecordSize: 1000, keepTruncated: false) },
-                                 "2026-01 one\n  more\n2026-02 two\n")
-        #expect(starting.records == ["2026-01 one\n  more\n", "2026-02 two\n"])
+    @Test func regexSplitterCutsAsHekaDoes() throws {
+        func split(_ pattern: String, eol: Bool = true, _ input: String) -> [String] {
+            Self.same({ try! RegexSplitter(pattern: pattern, delimiterAtEnd: eol, maxRecordSize: 1000, keepTruncated: false) }, input).records
+        }
+        // Without a group the delimiter is dropped, whichever delimiter_eol says.
+        #expect(split("\\r?\\n", "a\r\nb\nc") == ["a", "b", "c"])
+        #expect(split("(?m)^\\d{4}-", eol: false, "2026-01 one\n  more\n2026-02 two\n") == ["01 one\n  more\n", "02 two\n"])
+        // With a group: kept at the end of the record it closes ...
+        #expect(split("(\\r?\\n)", "a\r\nb\nc") == ["a\r\n", "b\n", "c"])
+        #expect(split("(;)\\n", "x = 1;\ny = 2;\nz") == ["x = 1;", "y = 2;", "z"])
+        // ... or at the start of the next one; the rest of the match before the group is dropped.
+        #expect(split("(?m)^(\\d{4}-)", eol: false, "2026-01 one\n  more\n2026-02 two\n") == ["2026-01 one\n  more\n", "2026-02 two\n"])
+        let slowLog = "# Time: 1\n# User@Host: a\nSELECT 1;\n# User@Host: b\nSELECT 2;\n"
+        #expect(split("\\n(# User@Host:)", eol: false, slowLog) == ["# Time: 1", "# User@Host: a\nSELECT 1;", "# User@Host: b\nSELECT 2;\n"])
         #expect(throws: ConfigError.self) { try RegexSplitter(pattern: "(", maxRecordSize: 10, keepTruncated: false) }
+        do {
+            _ = try RegexSplitter(pattern: "(a)(b)", maxRecordSize: 10, keepTruncated: false)
+            Issue.record("two groups were accepted")
+        } catch {
+            #expect(error.reason == "regex must not contain more than one capture group: (a)(b)")
+        }
     }
 
     @Test func nullSplitterDeliversEachChunk() {
