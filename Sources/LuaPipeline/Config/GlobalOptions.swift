@@ -1,6 +1,13 @@
 import FoundationEssentials
 import Glibc
 
+/// Any value, read and dropped: a Heka setting with no meaning here.
+struct IgnoredSetting: OptionValue {
+    static var typeDoc: String { "any" }
+    static func read(_ node: ConfigNode) -> Result<IgnoredSetting, OptionProblem> { .success(IgnoredSetting()) }
+    var literal: String? { nil }
+}
+
 /// The global section's options, `[luapiped]` (Heka's `[hekad]` is accepted), as written.
 struct GlobalOptions: OptionGroup {
     var baseDir = "luapiped-data"
@@ -18,6 +25,8 @@ struct GlobalOptions: OptionGroup {
     var sandboxWorkers: Int?
     var shutdownTimeout: Seconds = 10
     var checkpointInterval: Seconds = 5
+    /// Where Heka's settings that mean nothing here are read to (all the same slot).
+    var hekaOnly: IgnoredSetting?
 
     static let options: [OptionSpec<Self>] = [
         .init("base_dir", \.baseDir, "state: preserved sandbox data, journals, checkpoints (relative to the config)"),
@@ -36,7 +45,10 @@ struct GlobalOptions: OptionGroup {
         .init("shutdown_timeout", \.shutdownTimeout, "longest a stop (SIGTERM, SIGINT) waits for plugins to drain; what is left is read again at the next start"),
         .init("checkpoint_interval", \.checkpointInterval, "how often a consistent checkpoint of filters' preserved state and the log inputs' positions is committed, so aggregates stay exact across a crash (0: never; state is then saved at a clean stop only; see docs/checkpoints.md)"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
-    ]
+    ] + ["maxprocs", "poolsize", "plugin_chansize", "max_pack_idle", "cpuprof", "memprof", "pid_file", "sample_denominator", "log_flags",
+         "full_buffer_max_retries"].map {
+        .init($0, \.hekaOnly, "Heka's (its Go runtime, pack pool or profiling): accepted so Heka configs load, no effect")
+    }
 
     /// The settings, with paths resolved against `directory` (`sandboxDir` given: the
     /// `--sandbox-dir` override, against the working directory).

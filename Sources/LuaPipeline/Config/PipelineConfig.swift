@@ -169,7 +169,11 @@ public struct PipelineConfig: Sendable {
             var script: String?
             if let filename = options.sandboxOptions?.filename, !filename.isEmpty {
                 let bundled = hekaBundledAlias(filename)
-                let candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(bundled, against: $0)] } ?? [])
+                var candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(bundled, against: $0)] } ?? [])
+                // A Heka config keeps Heka's share_dir; its lua_* names still mean the bundled scripts.
+                if bundled != filename, let ours = ModuleSearchPath.bundledLuaDirectory(), ours != global.shareDir {
+                    candidates.append(resolve(bundled, against: ours))
+                }
                 script = candidates.first { FileManager.default.fileExists(atPath: $0) }
                 if script == nil {
                     var reason = "script not found (looked at \(candidates.joined(separator: ", ")))"
