@@ -108,6 +108,7 @@ public enum PluginCatalog {
         ProtobufDecoder.plugin, SandboxDecoder.plugin, MultiDecoder.plugin,
         SandboxFilterRunner.plugin,
         SandboxEncoder.plugin, PayloadEncoder.plugin, ProtobufEncoder.plugin, JsonEncoder.plugin,
+        ElasticsearchEncoders.json, ElasticsearchEncoders.logstashV0,
         FileSink.plugin, StdoutSink.plugin, TcpOutputRunner.plugin, HttpOutputRunner.plugin, SmtpOutputRunner.plugin,
     ]
 

@@ -10,20 +10,35 @@ struct HttpOutputOptions: PluginOptions {
     static let options: [OptionSpec<Self>] = .flatten(\.reader) + .flatten(\.output) + [
         .init("address", \.address, required: true, "the URL requested for each message (http:// or https://)"),
         .init("method", \.method, "the HTTP method"),
-        .init("headers", \.headers, "extra request headers (name = \"value\")"),
+        .init("headers", \.headers, "extra request headers: name = \"value\", or Heka's name = [\"value\", …]"),
         .init("username", \.username, "user name for HTTP basic authentication"),
         .init("password", \.password, "password for HTTP basic authentication"),
         .init("http_timeout", \.httpTimeout, "milliseconds before a request counts as failed and is retried (0 = none)"),
     ]
     var readerOptions: ReaderOptions? { reader }
     var references: [String] { [output.encoder].compactMap { $0 } }
+
+    func validate() -> [(key: String, reason: String)] {
+        headers.entries.compactMap { kv in
+            switch kv.value {
+            case .string: return nil
+            case .array(let values) where values.allSatisfy({ if case .string = $0 { true } else { false } }): return nil
+            default: return ("headers.\(kv.key)", "must be a string or an array of strings")
+            }
+        }
+    }
 }
 
 extension HttpOutputRunner {
     static let plugin = PluginType.output("HttpOutput", "one HTTP request per message (webhooks): 2xx delivered, 5xx and network errors retried, 4xx skipped",
                                           HttpOutputOptions.self) { o, ctx, reader throws(ConfigError) in
-        let headers: [(String, String)] = o.headers.entries.compactMap { kv in
-            if case .string(let s) = kv.value { (kv.key, s) } else { nil }
+        // Heka's form is a list per name (`Content-Type = ["application/json"]`): one header line each.
+        let headers: [(String, String)] = o.headers.entries.flatMap { kv -> [(String, String)] in
+            switch kv.value {
+            case .string(let s): [(kv.key, s)]
+            case .array(let values): values.compactMap { if case .string(let s) = $0 { (kv.key, s) } else { nil } }
+            default: []
+            }
         }
         return HttpOutputRunner(name: ctx.name, reader: reader, encoder: try ctx.encoder(named: o.output.encoder), url: o.address, method: o.method,
                                 headers: headers, username: o.username, password: o.password, timeout: Double(o.httpTimeout) / 1000,
