@@ -42,12 +42,15 @@ static int parse_name(const char *s, size_t n, const char **field, size_t *flen)
 
 static int api_read_message(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
+    int argc = lua_gettop(L);
+    if (argc < 1 || argc > 3) return luaL_error(L, "read_message() incorrect number of arguments");
     size_t n;
     const char *name = luaL_checklstring(L, 1, &n);
-    lua_Integer fi = luaL_optinteger(L, 2, 0);
-    lua_Integer ai = luaL_optinteger(L, 3, 0);
-    if (fi < 0) return luaL_error(L, "read_message() field index must be >= 0");
-    if (ai < 0) return luaL_error(L, "read_message() array index must be >= 0");
+    /* Heka's indices were numbers cut toward zero (1.7 is 1). */
+    lua_Number fn = luaL_optnumber(L, 2, 0), an = luaL_optnumber(L, 3, 0);
+    luaL_argcheck(L, fn >= 0 && fn < 2147483648.0, 2, "field index must be >= 0");
+    luaL_argcheck(L, an >= 0 && an < 2147483648.0, 3, "array index must be >= 0");
+    lua_Integer fi = (lua_Integer)fn, ai = (lua_Integer)an;
     const char *field;
     size_t flen;
     int what = parse_name(name, n, &field, &flen);
@@ -86,9 +89,10 @@ static int api_read_next_field(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     clp_value name = {0}, value = {0}, rep = {0};
     int vt = 0, count = 0;
+    if (lua_gettop(L) != 0) return luaL_error(L, "read_next_field() takes no arguments");
     if (sb->cb.read_next_field(sb->host, &name, &value, &rep, &vt, &count) != CLP_HOST_OK) {
-        lua_pushnil(L);
-        return 1;
+        for (int i = 0; i < 5; i++) lua_pushnil(L); /* Heka's five nils after the last field */
+        return 5;
     }
     lua_pushinteger(L, vt);
     push_value(L, &name);
@@ -101,6 +105,7 @@ static int api_read_next_field(lua_State *L) {
 
 static int api_read_config(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
+    if (lua_gettop(L) != 1) return luaL_error(L, "read_config() must have a single argument");
     size_t n;
     const char *key = luaL_checklstring(L, 1, &n);
     clp_value v = {0};
@@ -138,7 +143,7 @@ static void deliver(lua_State *L, const char *fname, int kind, const char *data,
 static int api_inject_message(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     clp_check_limits(L);
-    int t = lua_type(L, 1);
+    int t = lua_gettop(L) == 1 ? lua_type(L, 1) : LUA_TNONE;
     if (t == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, 1, &n);
@@ -150,7 +155,7 @@ static int api_inject_message(lua_State *L) {
         deliver(L, "inject_message()", CLP_INJECT_MESSAGE, sb->out.data, sb->out.len, NULL, 0, NULL, 0);
         sb->injects_this_call++;
     } else {
-        return luaL_error(L, "inject_message() takes a table or a protobuf string, got %s", luaL_typename(L, 1));
+        return luaL_error(L, "inject_message() takes a single string or table argument");
     }
     return 0;
 }
@@ -169,7 +174,7 @@ static void add_values(lua_State *L, int first) {
         case LUA_TNUMBER: {
             char num[64];
             if (lua_isinteger(L, i)) n = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, i));
-            else n = (size_t)snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, i));
+            else n = clp_heka_number(num, (double)lua_tonumber(L, i));
             lua_pushlstring(L, num, n);
             lua_replace(L, i);
             s = lua_tolstring(L, i, &n);
@@ -195,7 +200,8 @@ static void add_values(lua_State *L, int first) {
             }
             /* fallthrough */
         default:
-            luaL_error(L, "add_to_payload() unsupported type: %s", luaL_typename(L, i));
+            /* Heka's wording, its spelling included; the function is the caller's. */
+            luaL_argerror(L, i, "unsuported type");
             return;
         }
         if (sb->limits.output_limit && sb->payload.len + n > sb->limits.output_limit) {
@@ -209,6 +215,7 @@ static void add_values(lua_State *L, int first) {
 
 static int api_add_to_payload(lua_State *L) {
     clp_check_limits(L);
+    if (lua_gettop(L) == 0) return luaL_argerror(L, 0, "must have at least one argument");
     add_values(L, 1);
     return 0;
 }
@@ -216,18 +223,22 @@ static int api_add_to_payload(lua_State *L) {
 static int api_inject_payload(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     clp_check_limits(L);
-    size_t ptl, pnl;
-    const char *pt = luaL_optlstring(L, 1, "txt", &ptl);
-    const char *pn = luaL_optlstring(L, 2, "", &pnl);
+    size_t ptl = 3, pnl = 0;
+    /* Given arguments must be strings (numbers convert), nil included: Heka's checks. */
+    const char *pt = lua_gettop(L) >= 1 ? luaL_checklstring(L, 1, &ptl) : "txt";
+    const char *pn = lua_gettop(L) >= 2 ? luaL_checklstring(L, 2, &pnl) : "";
+    if (ptl == 0) { pt = "txt"; ptl = 3; }
     if (lua_gettop(L) > 2) add_values(L, 3);
     size_t len = sb->payload.len;
     sb->payload.len = 0; /* the payload is handed over or dropped, never kept */
-    deliver(L, "inject_payload()", CLP_INJECT_PAYLOAD, sb->payload.data ? sb->payload.data : "", len, pt, ptl, pn, pnl);
+    if (len == 0) return 0; /* as in Heka, an empty payload is not injected */
+    deliver(L, "inject_payload()", CLP_INJECT_PAYLOAD, sb->payload.data, len, pt, ptl, pn, pnl);
     sb->injects_this_call++;
     return 0;
 }
 
 static int api_decode_message(lua_State *L) {
+    if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING) return luaL_argerror(L, 0, "must have one string argument");
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
     return clp_push_decoded(L, (const unsigned char *)s, n);
@@ -255,8 +266,14 @@ static int api_encode_message(lua_State *L) {
 static int api_write_message(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     size_t n;
+    int argc = lua_gettop(L);
+    if (argc < 2 || argc > 5) return luaL_error(L, "write_message() incorrect number of arguments");
     const char *name = luaL_checklstring(L, 1, &n);
     clp_value v = {0};
+    /* Heka read the numeric headers with Lua's number conversion: "4" is 4. */
+    int numeric_header = (n == 9 && memcmp(name, "Timestamp", 9) == 0) || (n == 8 && memcmp(name, "Severity", 8) == 0)
+                         || (n == 3 && memcmp(name, "Pid", 3) == 0);
+    if (numeric_header && lua_type(L, 2) == LUA_TSTRING && lua_stringtonumber(L, lua_tostring(L, 2)) != 0) lua_replace(L, 2);
     switch (lua_type(L, 2)) {
     case LUA_TSTRING: v.type = CLP_V_STRING; v.s = lua_tolstring(L, 2, &v.len); break;
     case LUA_TNUMBER:

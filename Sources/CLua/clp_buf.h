@@ -23,4 +23,10 @@ static inline int clp_buf_add(clp_buf *b, const void *p, size_t n) {
 }
 void clp_buf_free(clp_buf *b);
 
+/* A float as Heka's sandbox wrote numbers into payloads and circular-buffer text: up to
+ * eight decimals (round half to even), trailing zeros dropped, "%0.17g" beyond the
+ * 32-bit integer range, nan/inf/-inf. Writes at most 31 bytes and a NUL; returns the
+ * length. */
+size_t clp_heka_number(char out[32], double d);
+
 #endif

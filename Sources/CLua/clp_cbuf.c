@@ -26,9 +26,11 @@ static void clear_row(cbuf *cb, unsigned r) {
 
 int clp_cbuf_row_for(cbuf *cb, double ns, int advance) {
     if (!cbuf_valid_ns(ns)) return -1;
-    long long t = (long long)floor(ns / 1e9);
-    t -= ((t % cb->spr) + cb->spr) % cb->spr;
-    if (t < cbuf_start_time(cb)) return -1;
+    /* Heka's rule: seconds truncated toward zero, then to the row's start (so a time in
+     * (-seconds_per_row, 0) is the row of 0); earlier times have no row. */
+    long long t = (long long)(ns / 1e9);
+    t -= t % cb->spr;
+    if (t < 0 || t < cbuf_start_time(cb)) return -1;
     if (t > cb->current_time) {
         if (!advance) return -1;
         long long n = (t - cb->current_time) / cb->spr;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "clp_buf.h"
 #include "clp_cbuf_core.h"
 #include "clp_cbuf_output.h"
 
@@ -19,6 +20,12 @@ void clp_cbuf_add_number(luaL_Buffer *b, double d) {
         if (strtod(num, NULL) != d) snprintf(num, sizeof num, "%.17g", d);
     }
     luaL_addstring(b, num);
+}
+
+/* Values as Heka's circular buffer wrote them (its graphs' text format). */
+static void add_heka_number(luaL_Buffer *b, double d) {
+    char num[32];
+    luaL_addlstring(b, num, clp_heka_number(num, d));
 }
 
 static void add_json_string(luaL_Buffer *b, const char *s) {
@@ -123,7 +130,7 @@ int clp_cbuf_output(lua_State *L) {
             unsigned r = (first + i) % cb->rows;
             for (unsigned c = 0; c < cb->cols; c++) {
                 if (c) luaL_addchar(&b, '\t');
-                clp_cbuf_add_number(&b, cb->values[r * cb->cols + c]);
+                add_heka_number(&b, cb->values[r * cb->cols + c]);
             }
             luaL_addchar(&b, '\n');
         }
@@ -140,7 +147,7 @@ int clp_cbuf_output(lua_State *L) {
                 luaL_addstring(&b, num);
                 for (unsigned c = 0; c < cb->cols; c++) {
                     luaL_addchar(&b, '\t');
-                    clp_cbuf_add_number(&b, cb->deltas[r * cb->cols + c]);
+                    add_heka_number(&b, cb->deltas[r * cb->cols + c]);
                     cb->deltas[r * cb->cols + c] = NAN;
                 }
                 luaL_addchar(&b, '\n');

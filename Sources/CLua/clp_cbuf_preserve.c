@@ -130,6 +130,9 @@ int clp_cbuf_fromstring(lua_State *L) {
         tmp[i] = d;
         s = e;
     }
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    /* Values of a buffer of another shape must not load misaligned (Heka's wording). */
+    if (*s) return luaL_error(L, "fromstring() too many values, more than: %d", (int)cells);
     cb->current_time = t;
     cb->current_row = (unsigned)r;
     memcpy(cb->values, tmp, sizeof(double) * cells);

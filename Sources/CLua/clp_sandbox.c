@@ -138,7 +138,7 @@ int clp_sandbox_process(clp_sandbox *sb, int *status) {
     lua_pushcfunction(L, pm_trampoline);
     if (clp_limits_end(sb, lua_pcall(L, 0, 2, 0)) != CLP_OK) return CLP_TERMINATED;
     if (lua_type(L, 1) != LUA_TNUMBER) {
-        clp_mark_terminated(sb, "must return a numeric status");
+        clp_mark_terminated(sb, "must return a numeric status code");
         lua_settop(L, 0);
         return CLP_TERMINATED;
     }
@@ -153,7 +153,7 @@ int clp_sandbox_process(clp_sandbox *sb, int *status) {
     if (!isint) {
         lua_Number d = lua_tonumber(L, 1);
         if (d != d) { /* NaN is no status */
-            clp_mark_terminated(sb, "must return a numeric status");
+            clp_mark_terminated(sb, "must return a numeric status code");
             lua_settop(L, 0);
             return CLP_TERMINATED;
         }

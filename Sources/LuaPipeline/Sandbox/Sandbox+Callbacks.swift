@@ -162,7 +162,7 @@ extension Sandbox {
             do {
                 _ = try MessageView(copying: bytes)
             } catch {
-                Self.setError(err, errlen, "\(error)")
+                Self.setError(err, errlen, "protobuf unmarshal failed (\(error))")
                 return Self.error
             }
             injectionsThisCall += 1
@@ -230,6 +230,7 @@ extension Sandbox {
         for (fieldName, value) in [("payload_type", type), ("payload_name", payloadName)] {
             var f: [UInt8] = []
             f.appendLengthDelimited(HEKA_FIELD_NAME, fieldName.utf8)
+            if fieldName == "payload_type" { f.appendLengthDelimited(HEKA_FIELD_REPRESENTATION, "file-extension".utf8) }  // as hekad set it
             f.appendLengthDelimited(HEKA_FIELD_VALUE_STRING, value)
             out.appendLengthDelimited(HEKA_MESSAGE_FIELDS, f)
         }

@@ -126,7 +126,7 @@ import Testing
         #expect(hooks.allSatisfy { ($0["body"] as? String)?.hasPrefix("Alert: disk (from alerter on ") == true })
         #expect(hooks.allSatisfy { $0["auth"] as? String == "Basic " + Data("luapiped:pw".utf8).base64EncodedString() && $0["x"] as? String == "ops" })
         let json = received.filter { $0["path"] as? String == "/json" }
-        #expect(json.count == 3 && json.allSatisfy { ($0["type"] as? String) == "application/json" && ($0["body"] as? String)?.contains("\"payload_type\":\"alert\"") == true })
+        #expect(json.count == 3 && json.allSatisfy { ($0["type"] as? String) == "application/json" && ($0["body"] as? String)?.contains("\"payload_type\":{\"value\":\"alert\",\"representation\":\"file-extension\"}") == true })
         #expect(h.counter("webhook", "rejected") == 1 && h.counter("json_hook", "rejected") == 1)
 
         let mails = try FileManager.default.contentsOfDirectory(atPath: sinkDir).filter { $0.hasSuffix(".eml") }.sorted()
