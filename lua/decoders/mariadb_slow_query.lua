@@ -53,23 +53,6 @@ Output message:
 A record that does not parse makes process_message return -1 ("Failed to parse").
 --]]
 
-local mysql  = require "mysql"
-local string = require "string"
+local mysql = require "mysql"
 
-local truncate_sql = read_config("truncate_sql")
-if truncate_sql ~= nil and math.type(truncate_sql) ~= "integer" then
-    error("mariadb_slow_query: truncate_sql must be an integer (bytes)")
-end
-
-local grammar = mysql.mariadb_slow_query_grammar
-
-function process_message()
-    local msg = grammar:match(read_message("Payload"))
-    if not msg then return -1, "Failed to parse" end
-    msg.Type = "mariadb.slow-query"
-    if truncate_sql and #msg.Payload > truncate_sql then
-        msg.Payload = string.sub(msg.Payload, 1, truncate_sql) .. "..."
-    end
-    inject_message(msg)
-    return 0
-end
+process_message = mysql.slow_query_decoder("mariadb_slow_query", mysql.mariadb_slow_query_grammar, "mariadb.slow-query", read_config("truncate_sql"))

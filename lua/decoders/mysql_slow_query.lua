@@ -19,8 +19,7 @@ Config (read_config):
   characters). As in Heka, a negative value n keeps the statement up to its |n|th byte
   from the end (string.sub(sql, 1, n)) and appends "...".
 
-Example (Heka TOML; luapiped keeps the whole delimiter match at the start of the next
-record, which the grammar skips, so Heka's delimiter works unchanged):
+Example (Heka TOML):
 
     [MySqlSlowQueryInput]
     type = "LogstreamerInput"
@@ -52,23 +51,6 @@ Logger, Pid and Severity come from the input message. A record that does not par
 makes process_message return -1 ("Failed to parse"); nothing is injected.
 --]]
 
-local mysql  = require "mysql"
-local string = require "string"
+local mysql = require "mysql"
 
-local truncate_sql = read_config("truncate_sql")
-if truncate_sql ~= nil and math.type(truncate_sql) ~= "integer" then
-    error("mysql_slow_query: truncate_sql must be an integer (bytes)")
-end
-
-local grammar = mysql.slow_query_grammar
-
-function process_message()
-    local msg = grammar:match(read_message("Payload"))
-    if not msg then return -1, "Failed to parse" end
-    msg.Type = "mysql.slow-query"
-    if truncate_sql and #msg.Payload > truncate_sql then
-        msg.Payload = string.sub(msg.Payload, 1, truncate_sql) .. "..."
-    end
-    inject_message(msg)
-    return 0
-end
+process_message = mysql.slow_query_decoder("mysql_slow_query", mysql.slow_query_grammar, "mysql.slow-query", read_config("truncate_sql"))

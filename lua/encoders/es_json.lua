@@ -45,17 +45,7 @@ Output (two lines, each ending in a newline), e.g. with the defaults:
 
 local elasticsearch = require "elasticsearch"
 
-local encode = elasticsearch.new_json_encoder({
-    index = read_config("index"),
-    type_name = read_config("type_name"),
-    id = read_config("id"),
-    es_index_from_timestamp = read_config("es_index_from_timestamp"),
-    fields = read_config("fields"),
-    timestamp = read_config("timestamp"),
-    dynamic_fields = read_config("dynamic_fields"),
-    raw_bytes_fields = read_config("raw_bytes_fields"),
-    field_mappings = read_config("field_mappings"),
-})
+local encode = elasticsearch.new_json_encoder()  -- the settings from read_config
 
 function process_message()
     inject_payload("json", "es_json", encode())

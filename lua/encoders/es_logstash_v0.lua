@@ -44,17 +44,7 @@ Output (two lines, each ending in a newline):
 
 local elasticsearch = require "elasticsearch"
 
-local encode = elasticsearch.new_logstash_v0_encoder({
-    index = read_config("index"),
-    type_name = read_config("type_name"),
-    use_message_type = read_config("use_message_type"),
-    id = read_config("id"),
-    es_index_from_timestamp = read_config("es_index_from_timestamp"),
-    fields = read_config("fields"),
-    timestamp = read_config("timestamp"),
-    dynamic_fields = read_config("dynamic_fields"),
-    raw_bytes_fields = read_config("raw_bytes_fields"),
-})
+local encode = elasticsearch.new_logstash_v0_encoder()  -- the settings from read_config
 
 function process_message()
     inject_payload("json", "es_logstash_v0", encode())

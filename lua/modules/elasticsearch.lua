@@ -9,9 +9,9 @@ document, e.g.
     {"index":{"_index":"heka-2026.11.24","_type":"message"}}
     {"Uuid":"0a1b...","Timestamp":"2026-11-24T10:00:00","Type":"nginx.access",...}
 
-new_json_encoder(cfg), new_logstash_v0_encoder(cfg)
+new_json_encoder([cfg]), new_logstash_v0_encoder([cfg])
     Check `cfg` (a table holding the encoder's settings as plain Lua values, nil meaning
-    Heka's default) and return a function that encodes the current message (call it from
+    Heka's default; without `cfg`, each setting is read with read_config) and return a function that encodes the current message (call it from
     process_message) into the two lines. Bad settings raise an error. Settings:
     - index (string): the `_index`, interpolated (below) and lower-cased.
       Default "heka-%{%Y.%m.%d}" (logstash: "logstash-%{%Y.%m.%d}").
@@ -538,9 +538,16 @@ local function check_common(cfg, default_index)
     }
 end
 
+-- The keys the encoders read with read_config when given no settings table.
+local CONFIG_KEYS = {"index", "type_name", "id", "es_index_from_timestamp", "fields", "timestamp", "dynamic_fields",
+                     "raw_bytes_fields", "field_mappings", "use_message_type"}
+
 local function settings(cfg, plugin)
     if cfg ~= nil and type(cfg) ~= "table" then error(plugin .. ": the settings must be a table", 2) end
     local c = {_plugin = plugin}
+    if cfg == nil then
+        for _, k in ipairs(CONFIG_KEYS) do c[k] = read_config(k) end
+    end
     for k, v in pairs(cfg or {}) do c[k] = v end
     return c
 end

@@ -142,4 +142,23 @@ M.mariadb_slow_query_grammar = Ct(lead * time_line^-1 * user_line * Cg(mariadb_f
 
 M.mariadb_short_slow_query_grammar = Ct(Cg(mariadb_fields, "Fields") * skip_after_plan * tail)
 
+-- The slow-query decoders' process_message: parses a record with `grammar`, sets Type to
+-- `msg_type`, cuts the SQL to `truncate_sql` bytes (then "...") and injects it; a record
+-- that does not parse returns -1. `name` is the decoder's, for the config error.
+function M.slow_query_decoder(name, grammar, msg_type, truncate_sql)
+    if truncate_sql ~= nil and math.type(truncate_sql) ~= "integer" then
+        error(name .. ": truncate_sql must be an integer (bytes)", 3)
+    end
+    return function()
+        local msg = grammar:match(read_message("Payload"))
+        if not msg then return -1, "Failed to parse" end
+        msg.Type = msg_type
+        if truncate_sql and #msg.Payload > truncate_sql then
+            msg.Payload = string.sub(msg.Payload, 1, truncate_sql) .. "..."
+        end
+        inject_message(msg)
+        return 0
+    end
+end
+
 return M

@@ -68,8 +68,11 @@ import Testing
             """.utf8), to: fd)
 
         h.waitUntil("both syslog messages reached the Elasticsearch sink") { h.lines("sink/received.jsonl").count >= 2 }
-        h.waitUntil("http_status wrote its graph") {
-            (try? String(contentsOfFile: h.path("state/sandbox-output.log"), encoding: .utf8))?.contains("HTTP_2xx") == true
+        // Four requests in two minutes: 200, 200 | 404, 502 (a graph written before the
+        // filter saw them all is followed by another each second).
+        h.waitUntil("http_status graphed all four requests") {
+            let graph = (try? String(contentsOfFile: h.path("state/sandbox-output.log"), encoding: .utf8)) ?? ""
+            return graph.contains("HTTP_2xx") && graph.contains("nan\t2\tnan\tnan\tnan\tnan") && graph.contains("nan\tnan\tnan\t1\t1\tnan")
         }
 
         let bodies = h.lines("sink/received.jsonl").compactMap { line -> String? in
@@ -91,9 +94,34 @@ import Testing
         // July is daylight time (UTC-7).
         #expect(bodies.contains { $0.contains(#""@timestamp":"\#(year)-07-04T16:00:01""#) })
 
-        let graph = try String(contentsOfFile: h.path("state/sandbox-output.log"), encoding: .utf8)
-        // Four requests in two minutes: 200, 200 | 404, 502.
-        #expect(graph.contains("nan\t2\tnan\tnan\tnan\tnan") && graph.contains("nan\tnan\tnan\t1\t1\tnan"), "\(graph.suffix(400))")
         #expect(h.counter("SyslogInput", "decode_failures") == 0)
+    }
+
+    /// Heka's native ES encoders: its keys, its Init checks and their wording.
+    @Test func elasticsearchEncoderSettingsAreCheckedAsHekaDid() throws {
+        func parse(_ section: String) throws(ConfigErrors) -> PipelineConfig {
+            try PipelineConfig.parse(sources: [("es.toml", """
+                [out]
+                type = "FileOutput"
+                path = "es.out"
+                message_matcher = "TRUE"
+                encoder = "ES"
+
+                [ES]
+                \(section)
+                """)], directory: h.dir.path)
+        }
+        func problems(_ section: String) -> String {
+            do { _ = try parse(section); return "" } catch { return "\(error)" }
+        }
+        #expect(problems("type = \"ESJsonEncoder\"\nfields = [\"Uuid\", \"Bogus\"]")
+            .contains("[ES] fields: Unsupported value \"bogus\" in 'fields' list, must be one of uuid, timestamp"))
+        #expect(problems("type = \"ESLogstashV0Encoder\"\nfields = [\"Payload\"]\ndynamic_fields = [\"status\"]")
+            .contains("[ES] dynamic_fields: \"DynamicFields\" must be in 'fields' list if using 'dynamic_fields'"))
+        #expect(problems("type = \"ESJsonEncoder\"\n[ES.field_mappings]\nColour = \"c\"").contains("[ES] field_mappings.Colour: unknown header"))
+        #expect(problems("type = \"ESJsonEncoder\"\nuse_message_type = true").contains("[ES] use_message_type: unknown key"))
+        // Accepted as Heka wrote them ("Fields" is Heka's old name of DynamicFields), and built.
+        let c = try parse("type = \"ESLogstashV0Encoder\"\nfields = [\"Timestamp\", \"Fields\"]\ndynamic_fields = [\"status\"]\nuse_message_type = true")
+        _ = try Pipeline(config: c, log: PipelineLog(sink: { _ in }))
     }
 }
