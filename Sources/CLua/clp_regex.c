@@ -99,16 +99,8 @@ int clp_regex_match(const clp_regex *re, const void *subject, size_t length)
 int clp_regex_search(const clp_regex *re, const void *subject, size_t length, size_t start,
                      size_t *match_start, size_t *match_end)
 {
-    pcre2_match_data *md = thread_match_data();
-    if (!md) return -1;
-    PCRE2_SPTR s = length ? (PCRE2_SPTR)subject : (PCRE2_SPTR)"";
-    int rc = re->jit ? pcre2_jit_match(re->code, s, length, start, 0, md, NULL)
-                     : pcre2_match(re->code, s, length, start, 0, md, NULL);
-    if (rc < 0) return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
-    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-    *match_start = ov[0];
-    *match_end = ov[1];
-    return 1;
+    size_t gs, ge;
+    return clp_regex_search_group(re, subject, length, start, match_start, match_end, &gs, &ge);
 }
 
 int clp_regex_search_group(const clp_regex *re, const void *subject, size_t length, size_t start,
