@@ -40,6 +40,30 @@ static int parse_name(const char *s, size_t n, const char **field, size_t *flen)
     return 0;
 }
 
+/* A string header as Heka's sandbox read it: "" when the message has none. */
+static void push_header_string(lua_State *L, const clp_value *v) {
+    if (v->type == CLP_V_NIL) lua_pushliteral(L, "");
+    else push_value(L, v);
+}
+
+/* The Uuid as Heka's sandbox read it: 36 characters, lower-case hex with dashes. */
+static void push_uuid_text(lua_State *L, const clp_value *v) {
+    if (v->type != CLP_V_STRING || v->len != 16) {
+        push_value(L, v);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char text[36];
+    size_t o = 0;
+    for (size_t i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) text[o++] = '-';
+        unsigned char b = (unsigned char)v->s[i];
+        text[o++] = hex[b >> 4];
+        text[o++] = hex[b & 15];
+    }
+    lua_pushlstring(L, text, sizeof text);
+}
+
 static int api_read_message(lua_State *L) {
     clp_sandbox *sb = clp_get(L);
     int argc = lua_gettop(L);
@@ -61,18 +85,18 @@ static int api_read_message(lua_State *L) {
     if (sb->has_message && what != CLP_RM_FIELD && what != CLP_RM_FRAMED) {
         const clp_message_headers *h = &sb->msg_headers;
         switch (what) {
-        case CLP_RM_UUID: push_value(L, &h->uuid); break;
+        case CLP_RM_UUID: push_uuid_text(L, &h->uuid); break;
         case CLP_RM_TIMESTAMP: push_value(L, &h->timestamp); break;
-        case CLP_RM_TYPE: push_value(L, &h->type); break;
-        case CLP_RM_LOGGER: push_value(L, &h->logger); break;
+        case CLP_RM_TYPE: push_header_string(L, &h->type); break;
+        case CLP_RM_LOGGER: push_header_string(L, &h->logger); break;
         case CLP_RM_SEVERITY:
             if (h->severity.type == CLP_V_NIL) lua_pushinteger(L, 7); /* Heka's default */
             else push_value(L, &h->severity);
             break;
-        case CLP_RM_PAYLOAD: push_value(L, &h->payload); break;
-        case CLP_RM_ENVVERSION: push_value(L, &h->env_version); break;
+        case CLP_RM_PAYLOAD: push_header_string(L, &h->payload); break;
+        case CLP_RM_ENVVERSION: push_header_string(L, &h->env_version); break;
         case CLP_RM_PID: push_value(L, &h->pid); break;
-        case CLP_RM_HOSTNAME: push_value(L, &h->hostname); break;
+        case CLP_RM_HOSTNAME: push_header_string(L, &h->hostname); break;
         case CLP_RM_RAW: lua_pushlstring(L, h->raw, h->size); break;
         case CLP_RM_SIZE: lua_pushinteger(L, (lua_Integer)h->size); break;
         default: lua_pushnil(L); break;

@@ -231,6 +231,7 @@ end
 
 local function uuid_string()
     local u = read_message("Uuid")
+    if type(u) == "string" and #u == 36 then return u end  -- the text form read_message gives
     if type(u) ~= "string" or #u ~= 16 then return "" end
     local h = string.gsub(u, ".", function(c) return format("%02x", byte(c)) end)
     return string.sub(h, 1, 8) .. "-" .. string.sub(h, 9, 12) .. "-" .. string.sub(h, 13, 16) .. "-"

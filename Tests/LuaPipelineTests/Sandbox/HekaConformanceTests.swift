@@ -66,21 +66,19 @@ import Testing
     }
 
     /// Heka returned the Uuid in its text form (Message.GetUuidString()), not the 16 bytes.
-    @Test func readMessageUuidIsRawBytes() throws {
-        // Heka 0.10: "00010203-0405-0607-0809-0a0b0c0d0e0f"; luapiped: the 16 raw bytes, as lua_sandbox 1.x and Hindsight
-        #expect(try payload("inject_payload('txt', '', read_message('Uuid'))") == String(decoding: (0..<16).map { UInt8($0) }, as: UTF8.self))
+    @Test func readMessageUuidIsTheTextForm() throws {
+        #expect(try payload("inject_payload('txt', '', read_message('Uuid'))") == "00010203-0405-0607-0809-0a0b0c0d0e0f")
     }
 
     /// Heka's Go getters return "" for an absent string header (its own read_message.lua
     /// checks `read_message("Payload") ~= ""`); an absent Pid is nil.
-    @Test func absentStringHeadersReadAsNil() throws {
+    @Test func absentStringHeadersReadAsEmptyStrings() throws {
         let out = try payload("""
             local r = {}
             for _, h in ipairs({'Type', 'Logger', 'Payload', 'EnvVersion', 'Hostname', 'Pid'}) do r[#r + 1] = '[' .. tostring(read_message(h)) .. ']' end
             inject_payload('txt', '', table.concat(r, ' '))
             """, message: Message(uuid: Array(0..<16), timestamp: 1))
-        // Heka 0.10: "[] [] [] [] [] [nil]"; luapiped: nil, as lua_sandbox 1.x (scripts test `if not payload`)
-        #expect(out == "[nil] [nil] [nil] [nil] [nil] [nil]")
+        #expect(out == "[] [] [] [] [] [nil]")
     }
 
     /// An empty bytes value has no data pointer in Heka: it reads as nil.

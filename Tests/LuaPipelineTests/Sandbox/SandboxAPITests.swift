@@ -14,12 +14,12 @@ import Testing
     @Test func readMessageHeaders() throws {
         let out = try payload("""
             local u = read_message('Uuid')
-            inject_payload('txt', '', #u, " ", u:byte(16), ' ', math.type(read_message('Timestamp')), ' ',
+            inject_payload('txt', '', u, " ", math.type(read_message('Timestamp')), ' ',
               read_message('Timestamp'), ' ', read_message('Type'), ' ', read_message('Logger'), ' ',
               read_message('Severity'), ' ', read_message('Payload'), ' ', read_message('EnvVersion'), ' ',
               read_message('Pid'), ' ', read_message('Hostname'), ' ', tostring(read_message('Nope')))
             """)
-        #expect(out == "16 15 integer 1795514400123456789 nginx.access input 6 GET / 200 0.8 1234 web1 nil")
+        #expect(out == "00010203-0405-0607-0809-0a0b0c0d0e0f integer 1795514400123456789 nginx.access input 6 GET / 200 0.8 1234 web1 nil")
     }
 
     @Test func readMessageFields() throws {
