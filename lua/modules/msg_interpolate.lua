@@ -3,8 +3,8 @@ Message values in a string, compatible with Heka's msg_interpolate module.
 
 interpolate_from_msg(value, secs)
     Replaces each "%{name}" in `value` by, in this order:
-    - a header of the message being processed: Type, Hostname, Pid, UUID (the raw 16
-      bytes, as Heka), Logger, EnvVersion, Severity;
+    - a header of the message being processed: Type, Hostname, Pid, UUID (the text
+      form read_message gives, as in Heka), Logger, EnvVersion, Severity;
     - else Fields[name] (booleans as "true"/"false", numbers as Lua 5.1 printed them,
       so 3.0 is "3");
     - else an strftime conversion of `secs` (seconds since the epoch; the current time
