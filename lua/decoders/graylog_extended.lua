@@ -111,6 +111,22 @@ function process_message()
     for k, v in pairs(json) do
         if type(v) == "table" and not is_array(v) then
             util.table_to_fields(v, fields, k)
+        elseif type(v) == "table" then
+            -- an array field holds its scalar values (nulls and nested values dropped)
+            local values = {}
+            for _, item in ipairs(v) do
+                if item ~= null and type(item) ~= "table" then values[#values + 1] = item end
+            end
+            for i = 2, #values do  -- one field has one type: mixed values become text
+                if type(values[i]) ~= type(values[1]) then
+                    for j = 1, #values do
+                        local x = values[j]
+                        values[j] = type(x) == "number" and string.format("%.14g", x) or tostring(x)
+                    end
+                    break
+                end
+            end
+            if #values > 0 then fields[k] = values end
         elseif v ~= null then
             fields[k] = v
         end

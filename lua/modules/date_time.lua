@@ -130,12 +130,26 @@ end
 -- A number of seconds (digits = 9) or milliseconds (digits = 6), or a string holding
 -- one, as integer nanoseconds. Decimal strings are converted digit by digit, so
 -- "1392065938.123456789" loses nothing to floating point.
+-- Seconds plus a fraction as integer nanoseconds; beyond the int64 range (after 2262,
+-- before 1677: sentinel dates such as 9999-12-31) the nearest representable value
+-- instead of a wrapped one.
+local LIMIT_S = 9223372035
+local function clamp_ns(secs, frac)
+    if secs > LIMIT_S then return math.maxinteger end
+    if secs < -LIMIT_S then return math.mininteger end
+    local ns = secs * NS
+    if frac ~= 0 then ns = ns + floor(frac * NS + 0.5) end
+    return tointeger(ns) or ns
+end
+
 local function decimal_to_ns(v, digits, what)
     local unit = digits == 9 and NS or 1000000
     if type(v) == "string" then
         local sign, int, frac = string.match(v, "^%s*([+-]?)(%d*)%.?(%d*)%s*$")
         if int and (int ~= "" or frac ~= "") and #int <= 18 then
-            local ns = (tonumber(int) or 0) * unit
+            local whole = tonumber(int) or 0
+            if whole > LIMIT_S * NS // unit then return sign == "-" and math.mininteger or math.maxinteger end
+            local ns = whole * unit
             if frac ~= "" then
                 ns = ns + tonumber(string.sub(frac .. string.rep("0", digits), 1, digits))
             end
@@ -145,7 +159,10 @@ local function decimal_to_ns(v, digits, what)
     end
     local n = tonumber(v)
     if not n then error(what .. "() expects a number, got " .. tostring(v), 3) end
-    if mtype(n) == "integer" then return n * unit end
+    if mtype(n) == "integer" then
+        if n > LIMIT_S * NS // unit or n < -(LIMIT_S * NS // unit) then return n > 0 and math.maxinteger or math.mininteger end
+        return n * unit
+    end
     local ns = floor(n * unit + 0.5)
     return tointeger(ns) or ns
 end
@@ -203,9 +220,7 @@ function M.time_to_ns(t)
         if type(sf) == "string" then sf = tonumber((string.gsub(sf, "^,", "."))) end
         frac = frac + (tonumber(sf) or 0)
     end
-    local ns = secs * NS
-    if frac ~= 0 then ns = ns + floor(frac * NS + 0.5) end
-    return tointeger(ns) or ns
+    return clamp_ns(secs, frac)
 end
 
 ---------------------------------------------------------------------------------------

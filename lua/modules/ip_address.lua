@@ -32,7 +32,7 @@ local string = require "string"
 
 local P, R, S, C, Cc, Ct, Cg, Cmt = lpeg.P, lpeg.R, lpeg.S, lpeg.C, lpeg.Cc, lpeg.Ct,
                                     lpeg.Cg, lpeg.Cmt
-local find, sub, lower, match = string.find, string.sub, string.lower, string.match
+local find, sub, lower, match, gsub = string.find, string.sub, string.lower, string.match, string.gsub
 
 local M = {}
 
@@ -88,9 +88,15 @@ local MAX_V6 = 45
 
 -- match-time check: the longest valid address starting at pos
 local function v6_at(subject, pos)
-    local _, run_end = find(subject, "^[%x:%.]+", pos)
+    -- An address has a ":" within its first five bytes and at least two in all: most
+    -- positions of a line (words, hex hashes) are refused before any parsing.
+    if not find(sub(subject, pos, pos + 4), ":", 1, true) then return false end
+    local window = sub(subject, pos, pos + MAX_V6 - 1)
+    local _, run_end = find(window, "^[%x:%.]+")
     if not run_end then return false end
-    if run_end - pos + 1 > MAX_V6 then run_end = pos + MAX_V6 - 1 end
+    local _, colons = gsub(sub(window, 1, run_end), ":", "")
+    if colons < 2 then return false end
+    run_end = pos + run_end - 1
     for e = run_end, pos + 1, -1 do
         if valid_v6(sub(subject, pos, e)) then return e + 1 end
     end

@@ -106,10 +106,12 @@ local plan_lines = P"# Full_scan: " * Cg(yes_no, "Full_scan")
                  * sp * "Filesort_on_disk: " * Cg(yes_no, "Filesort_on_disk")
                  * sp * "Merge_passes: " * Cg(double, "Merge_passes") * rest
 
--- comment lines this module does not read
-local skip_before_query = ((P"# " - P"# Query_time:" - P"# administrator command:") * rest)^0
-local skip_after_query  = ((P"# " - P"# Full_scan:" - P"# administrator command:") * rest)^0
-local skip_after_plan   = ((P"# " - P"# administrator command:") * rest)^0
+-- comment lines this module does not read ("# ..." and MariaDB's bare "#" around its
+-- "# explain:" lines)
+local comment = P"#" * (P" " + #nl)
+local skip_before_query = ((comment - P"# Query_time:" - P"# administrator command:") * rest)^0
+local skip_after_query  = ((comment - P"# Full_scan:" - P"# administrator command:") * rest)^0
+local skip_after_plan   = ((comment - P"# administrator command:") * rest)^0
 
 local use_line = P"use " * rest
 
@@ -128,7 +130,7 @@ local sql       = admin * nl * Cg(C(statement), "Payload")
 local tail = use_line^0 * set_line * sql
 
 -- text before the record: the newline a splitter kept, the server's start-up banner
-local lead = (-P"# " * rest)^0
+local lead = (-comment * rest)^0
 
 M.slow_query_grammar = Ct(lead * time_line^-1 * user_line * skip_before_query
                           * Cg(Ct(query_line), "Fields") * skip_after_plan * tail)

@@ -26,6 +26,24 @@ import Testing
 
     // MARK: ip_address
 
+    /// Searching a line for an IPv6 address stays cheap on long hex runs (hashes, ids):
+    /// within the default instruction limit for a 4 KiB line.
+    @Test func ipv6SearchOnLongHexLines() throws {
+        let code = """
+            local ip = require "ip_address"
+            local find = lpeg.P{ lpeg.C(ip.v6) + 1 * lpeg.V(1) }
+            function process_message()
+                inject_message({Payload = find:match(read_message("Payload")) or "none"})
+                return 0
+            end
+            """
+        let h = try harness(code, name: "ip_search")
+        let line = "GET /blobs/" + String(repeating: "deadbeef", count: 500) + " from 2001:db8::7 ok"
+        let r = h.process(Message(timestamp: 1, payload: line))
+        #expect(terminationReason(r) == nil)
+        #expect(h.messages.first?.payload == "2001:db8::7")
+    }
+
     @Test func ipAddressGrammars() throws {
         let code = """
             local ip = require "ip_address"
@@ -190,6 +208,23 @@ import Testing
         guard case .ok(0, _) = rs else { Issue.record("\(rs)"); return }
         #expect(outs.first?.field("Schema")?.value == .string(["shop_prod"]))
         #expect(outs.first?.field("Full_scan") == nil)
+
+        // log_slow_verbosity=explain: "# explain:" lines between bare "#" lines
+        let explain = """
+            # User@Host: root[root] @ localhost []
+            # Thread_id: 9  Schema: shop_prod  QC_hit: No
+            # Query_time: 0.000300  Lock_time: 0.000100  Rows_sent: 1  Rows_examined: 1
+            # Rows_affected: 0  Bytes_sent: 89
+            #
+            # explain: id\tselect_type\ttable\ttype
+            # explain: 1\tSIMPLE\tt1\tALL
+            #
+            SET timestamp=1522137851;
+            select 1;
+            """
+        let (re, oute) = try decode("mariadb_slow_query.lua", explain)
+        guard case .ok(0, _) = re else { Issue.record("\(re)"); return }
+        #expect(oute.first?.payload == "select 1;" && oute.first?.field("Thread_id")?.value == .double([9]))
         #expect(outs.first?.fields.count == 7)
 
         // a MySQL record has no Thread_id line
@@ -221,6 +256,11 @@ import Testing
         #expect(m.field("host") == nil && m.field("timestamp") == nil && m.field("level") == nil && m.field("version") == nil)
         #expect(m.fields.count == 6)
 
+        // Arrays: nulls dropped, mixed values as text, an empty object adds nothing.
+        let (ra, outa) = try decode("graylog_extended.lua", #"{"version":"1.1","host":"h","short_message":"m","timestamp":1.5,"_arr":[1,null,2],"_e":{},"_mixed":[1,"a"]}"#)
+        guard case .ok(0, _) = ra else { Issue.record("\(ra)"); return }
+        #expect(outa.first?.field("_arr")?.value == .double([1, 2]) && outa.first?.field("_mixed")?.value == .string(["1", "a"]))
+        #expect(outa.first?.field("_e") == nil)
         let (kept, keptOut) = try decode("graylog_extended.lua", gelf, config: ["payload_keep": .bool(true)])
         guard case .ok(0, _) = kept else { Issue.record("\(kept)"); return }
         #expect(keptOut.first?.payload == gelf && keptOut.first?.type == "input")
