@@ -169,9 +169,13 @@ public final class SandboxDecoder: RecordDecoder {
     }
 
     /// What the call injected, else the current message (as `write_message` left it);
-    /// with `tz`, each Timestamp read again as wall-clock time in that zone.
+    /// with `tz`, each injected Timestamp read again as wall-clock time in that zone (a
+    /// message passed on is not: Heka's host left it too).
     private func deliver(_ emit: (MessageView) -> Void) {
-        if produced.isEmpty, let m = sandbox.currentMessage { produced.append(m) }
+        if produced.isEmpty {
+            if let m = sandbox.currentMessage { emit(m) }
+            return
+        }
         for v in produced {
             guard let timeZone else { emit(v); continue }
             var m = v.decoded()

@@ -179,9 +179,15 @@ public final class ScriptTestRunner {
         if kind == .decoder {
             if case .ok(let status, _) = result, status >= 0 {
                 if sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
-                    _ = emit(.message(m.bytes))  // Heka passes the (possibly rewritten) message on
+                    // Heka passes the (possibly rewritten) message on, without the tz shift.
+                    let zone = timeZone
+                    timeZone = nil
+                    _ = emit(.message(m.bytes))
+                    settleDecoderOutput(keep: true)
+                    timeZone = zone
+                } else {
+                    settleDecoderOutput(keep: true)
                 }
-                settleDecoderOutput(keep: true)
             } else {
                 settleDecoderOutput(keep: false)
             }
