@@ -39,12 +39,19 @@ public struct RegexSplitter: Splitter {
     public mutating func feed(_ chunk: [UInt8], _ emit: (UnsafeRawBufferPointer) -> Void) {
         pending += chunk
         var start = 0
+        var searchFrom = carried
         while true {
             var ms = 0, me = 0, gs = 0, ge = 0
-            let from = start + carried
+            let from = max(start + carried, searchFrom)
             guard from <= pending.count else { break }
             let rc = pending.withUnsafeBytes { clp_regex_search_group(regex.re, $0.baseAddress, $0.count, from, &ms, &me, &gs, &ge) }
-            guard rc == 1, me > ms || me > from else { break }
+            guard rc == 1 else { break }
+            if me == ms {
+                // A zero-width delimiter (a lookahead): it cannot end an empty record, and
+                // at the end of the data it waits for more.
+                if ms >= pending.count { break }
+                if ms <= start { searchFrom = ms + 1; continue }
+            }
             let grouped = gs != Int(bitPattern: UInt.max)
             let end = grouped && delimiterAtEnd ? ge : ms
             if end > start {
@@ -55,7 +62,7 @@ public struct RegexSplitter: Splitter {
             } else {
                 (start, carried) = (me, 0)
             }
-            if me == ms && start + carried <= ms { start = ms + 1; carried = 0 }  // an empty match must not stall
+            searchFrom = me == ms ? ms + 1 : start + carried  // an empty match must not stall
         }
         if start > 0 { pending.removeFirst(min(start, pending.count)) }
         if pending.count > limit.max {

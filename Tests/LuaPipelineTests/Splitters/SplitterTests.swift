@@ -76,6 +76,9 @@ import Testing
         #expect(split("(?m)^(\\d{4}-)", eol: false, "2026-01 one\n  more\n2026-02 two\n") == ["2026-01 one\n  more\n", "2026-02 two\n"])
         let slowLog = "# Time: 1\n# User@Host: a\nSELECT 1;\n# User@Host: b\nSELECT 2;\n"
         #expect(split("\\n(# User@Host:)", eol: false, slowLog) == ["# Time: 1", "# User@Host: a\nSELECT 1;", "# User@Host: b\nSELECT 2;\n"])
+        // A zero-width delimiter keeps every byte.
+        #expect(split("(?=\\d{4}-)", eol: false, "garbage\n2024-01-01 a\n2024-01-02 b") == ["garbage\n", "2024-01-01 a\n", "2024-01-02 b"])
+        #expect(split("(?=\\d{4}-)", eol: false, "2024-01-01 a\n2024-01-02 b") == ["2024-01-01 a\n", "2024-01-02 b"])
         #expect(throws: ConfigError.self) { try RegexSplitter(pattern: "(", maxRecordSize: 10, keepTruncated: false) }
         do {
             _ = try RegexSplitter(pattern: "(a)(b)", maxRecordSize: 10, keepTruncated: false)
