@@ -56,10 +56,20 @@ public final class DurableLog: Sendable {
             guard let start = UInt64(name.dropLast(4)) else { continue }
             let path = Path.join(directory, name)
             let fd = open(path, O_RDWR | O_CLOEXEC)
-            guard fd >= 0 else { throw DurableLogError(path, errnoText()) }
+            guard fd >= 0 else {
+                let reason = errnoText()
+                for f in found { close(f.fd) }
+                throw DurableLogError(path, reason)
+            }
             var st = stat()
             fstat(fd, &st)
             found.append(Segment(start: start, size: UInt64(st.st_size), fd: fd))
+        }
+        // A segment longer than the next one's start holds bytes of a failed write past
+        // its end: they are not part of the log.
+        for k in found.indices.dropLast() where found[k].end > found[k + 1].start {
+            found[k].size = found[k + 1].start - found[k].start
+            ftruncate(found[k].fd, off_t(found[k].size))
         }
         segments.withLock { $0 = found }
         if found.isEmpty { try addSegment(at: 0) }
@@ -89,13 +99,20 @@ public final class DurableLog: Sendable {
             last = segments.withLock { $0.last! }
         }
         var written = 0
+        // On failure (a full disk, say) the partial write is cut off again, so the segment
+        // ends where the log does.
+        func fail() -> DurableLogError {
+            let error = DurableLogError(segmentPath(last.start), errnoText())
+            ftruncate(last.fd, off_t(last.size))
+            return error
+        }
         while written < bytes.count {
             let n = bytes.withUnsafeBytes { pwrite(last.fd, $0.baseAddress! + written, $0.count - written, off_t(last.size) + off_t(written)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw DurableLogError(segmentPath(last.start), errnoText()) }
+            guard n > 0 else { throw fail() }
             written += n
         }
-        if sync == .fsync && fdatasync(last.fd) != 0 { throw DurableLogError(segmentPath(last.start), errnoText()) }
+        if sync == .fsync && fdatasync(last.fd) != 0 { throw fail() }
         return segments.withLock {
             $0[$0.count - 1].size += UInt64(bytes.count)
             return $0[$0.count - 1].end
@@ -112,6 +129,9 @@ public final class DurableLog: Sendable {
         var window = 65_536
         while out.count < maxRecords && bytes < maxBytes {
             let all = segments.withLock { $0 }
+            // A cursor past the end (saved before a power loss the log's tail did not
+            // survive) resumes at the end, on a record boundary.
+            if let last = all.last, pos > last.end { pos = last.end }
             guard let seg = all.last(where: { $0.start <= pos }) ?? all.first else { break }
             if pos < seg.start { pos = seg.start }
             if pos >= seg.end {
@@ -146,8 +166,8 @@ public final class DurableLog: Sendable {
         return (out, pos)
     }
 
-    /// Deletes the segments that end at or before `position` (every reader is past them),
-    /// never the newest.
+    /// Deletes the segments that end at or before `position`, never the newest. The
+    /// caller passes a position every reader is past, so no read is using them.
     public func release(below position: UInt64) {
         let gone: [Segment] = segments.withLock { segments in
             var gone: [Segment] = []

@@ -96,6 +96,28 @@ import Testing
         #expect(log.badRecords == 4, "and each time a reader skips them")
     }
 
+    @Test func bytesPastASegmentsEndAndCursorsPastTheLogsEndAreHarmless() throws {
+        let messages = (0..<120).map(Self.message)
+        do {
+            let log = try DurableLog(directory: dir, segmentLimit: 4096)
+            for m in messages { try log.append([m]) }
+        }
+        let files = segmentFiles()
+        #expect(files.count > 1)
+        // A failed write left bytes past the first segment's end, beyond the next one's start.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: dir + "/" + files[0]))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(repeating: 0x41, count: 300))
+        try handle.close()
+        let log = try DurableLog(directory: dir, segmentLimit: 4096)
+        #expect(readAll(log) == messages && log.badRecords == 0)
+        // A cursor saved before a power loss cut the tail resumes at the end.
+        let (none, next) = log.read(from: log.end + 1000)
+        #expect(none.isEmpty && next == log.end)
+        try log.append([Self.message(500)])
+        #expect(log.read(from: next).messages == [Self.message(500)])
+    }
+
     @Test func segmentsEveryReaderPassedAreDeleted() throws {
         let log = try DurableLog(directory: dir, segmentLimit: 4096)
         var ends: [UInt64] = []
