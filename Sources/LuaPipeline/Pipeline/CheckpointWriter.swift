@@ -6,13 +6,15 @@ import FoundationEssentials
 /// Writes a state file so that a crash at any point leaves the old version or the new one,
 /// never half of one: the bytes go to `PATH.tmp`, are synced to disk, and the file is
 /// renamed over `PATH` (then the directory is synced, so the rename survives a power cut).
-/// Logstreamer journals, filters' preserved globals and TcpInput's Uuid sets use it.
+/// Logstreamer journals, filters' preserved globals, TcpInput's Uuid sets and the durable
+/// log's cursors use it. Without `sync` the rename still replaces the file whole, but only
+/// a crash of the process (not of the machine) is survived.
 enum CheckpointWriter {
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
-    static func write(_ bytes: [UInt8], to path: String) throws(Failure) {
+    static func write(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(Failure) {
         let dir = Path.parent(path)
         do {
             try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
@@ -34,7 +36,7 @@ enum CheckpointWriter {
             }
             off += n
         }
-        guard fsync(fd) == 0 else {
+        guard !sync || fsync(fd) == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
             unlink(tmp)
@@ -46,6 +48,7 @@ enum CheckpointWriter {
             unlink(tmp)
             throw Failure(description: "cannot rename \(tmp) to \(path): \(why)")
         }
+        guard sync else { return }
         let dfd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
             _ = fsync(dfd)

@@ -48,30 +48,17 @@ public enum DurableCursors {
         return loaded
     }
 
-    /// Replaces `path` with `positions`; with `sync` the file and its name are on stable
-    /// storage when it returns.
+    /// Replaces `path` with `positions` (``CheckpointWriter``); with `sync` the file and its
+    /// name are on stable storage when it returns.
     public static func save(_ positions: [String: UInt64], path: String, sync: Bool) throws(DurableLogError) {
         var text = ""
         for name in positions.keys.sorted() { text += "\(positions[name]!)\t\(name)\n" }
         let body = Array(text.utf8)
         text += "crc\t\(body.withUnsafeBytes { CRC32.checksum($0) })\n"
-        let temporary = path + ".tmp"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DurableLogError(temporary, errnoText()) }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { let reason = errnoText(); close(fd); throw DurableLogError(temporary, reason) }
-            written += n
-        }
-        if sync && fdatasync(fd) != 0 { let reason = errnoText(); close(fd); throw DurableLogError(temporary, reason) }
-        close(fd)
-        guard rename(temporary, path) == 0 else { throw DurableLogError(path, errnoText()) }
-        if sync {
-            let dir = open(Path.parent(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            if dir >= 0 { fsync(dir); close(dir) }
+        do throws(CheckpointWriter.Failure) {
+            try CheckpointWriter.write(Array(text.utf8), to: path, sync: sync)
+        } catch {
+            throw DurableLogError(path, error.description)
         }
     }
 }
