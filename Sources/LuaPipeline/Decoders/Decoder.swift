@@ -176,12 +176,7 @@ public final class SandboxDecoder: RecordDecoder {
             if let m = sandbox.currentMessage { emit(m) }
             return
         }
-        for v in produced {
-            guard let timeZone else { emit(v); continue }
-            var m = v.decoded()
-            m.timestamp = timeZone.utc(fromWallClock: m.timestamp)
-            emit((try? MessageView(encoded: m.encoded())) ?? v)
-        }
+        for v in produced { emit(timeZone?.shifting(v) ?? v) }
     }
 }
 

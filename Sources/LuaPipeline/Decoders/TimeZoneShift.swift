@@ -60,6 +60,14 @@ public struct TimeZoneShift: Sendable {
         return overflow ? ns : shifted
     }
 
+    /// `view` with its Timestamp read again as wall-clock time in this zone (re-encoded;
+    /// `view` itself when it does not re-encode).
+    public func shifting(_ view: MessageView) -> MessageView {
+        var m = view.decoded()
+        m.timestamp = utc(fromWallClock: m.timestamp)
+        return (try? MessageView(encoded: m.encoded())) ?? view
+    }
+
     private static func parse(_ b: [UInt8]) -> ([Int64], [Int32], Int32, PosixRule?)? {
         guard b.count >= 44, b[0] == 0x54, b[1] == 0x5A, b[2] == 0x69, b[3] == 0x66 else { return nil }  // "TZif"
         func u32(_ at: Int) -> Int { Int(b[at]) << 24 | Int(b[at + 1]) << 16 | Int(b[at + 2]) << 8 | Int(b[at + 3]) }

@@ -67,7 +67,7 @@ public final class ScriptTestRunner {
         sandbox = sb
         sb.clock = { [unowned self] in self.lastTimestamp }
         sb.onLog = { [unowned self] _, line in self.report("print: " + line) }
-        sb.onInject = { [unowned self] injection in self.emit(injection) }
+        sb.onInject = { [unowned self] injection in self.emit(injection, shift: true) }
         do {
             try sb.load(script: script, chunkName: Self.displayName(options.scriptPath))
         } catch {
@@ -125,10 +125,18 @@ public final class ScriptTestRunner {
         return .terminated
     }
 
-    private func emit(_ injection: Injection) -> InjectVerdict {
+    /// `shift`: an injection, whose Timestamp a decoder's `tz` applies to.
+    private func emit(_ injection: Injection, shift: Bool = false) -> InjectVerdict {
         if kind == .decoder {
             pendingCount += 1
-            if options.output == .json, case .message(let bytes) = injection { pending.append(Array(bytes)) }
+            if options.output == .json, case .message(let bytes) = injection {
+                if shift, let timeZone, let view = try? MessageView(copying: bytes) {
+                    let shifted = timeZone.shifting(view)
+                    withExtendedLifetime(shifted) { pending.append(Array(shifted.bytes)) }  // bytes belong to the view
+                } else {
+                    pending.append(Array(bytes))
+                }
+            }
             return .accept
         }
         write(injection)
@@ -156,15 +164,7 @@ public final class ScriptTestRunner {
         defer { pending.removeAll(keepingCapacity: true); pendingCount = 0 }
         guard keep else { return }
         if options.output == .json {
-            for bytes in pending {
-                if let timeZone, let view = try? MessageView(encoded: bytes) {
-                    var m = view.decoded()
-                    m.timestamp = timeZone.utc(fromWallClock: m.timestamp)
-                    m.encoded().withUnsafeBytes { write(.message($0)) }
-                    continue
-                }
-                bytes.withUnsafeBytes { write(.message($0)) }
-            }
+            for bytes in pending { bytes.withUnsafeBytes { write(.message($0)) } }
         } else {
             stats.injected += pendingCount
         }
@@ -179,15 +179,9 @@ public final class ScriptTestRunner {
         if kind == .decoder {
             if case .ok(let status, _) = result, status >= 0 {
                 if sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
-                    // Heka passes the (possibly rewritten) message on, without the tz shift.
-                    let zone = timeZone
-                    timeZone = nil
-                    _ = emit(.message(m.bytes))
-                    settleDecoderOutput(keep: true)
-                    timeZone = zone
-                } else {
-                    settleDecoderOutput(keep: true)
+                    _ = emit(.message(m.bytes))  // Heka passes the (possibly rewritten) message on, unshifted
                 }
+                settleDecoderOutput(keep: true)
             } else {
                 settleDecoderOutput(keep: false)
             }

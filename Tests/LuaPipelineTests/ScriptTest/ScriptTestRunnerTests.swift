@@ -74,6 +74,22 @@ import Testing
         #expect(payload.field("payload_name")?.value == .string(["status_counts"]))
     }
 
+    /// A decoder's `tz` as the daemon applies it: injected Timestamps shifted, a message
+    /// passed on left as it is; an unknown zone is refused.
+    @Test func decoderTimeZone() throws {
+        let script = file("decoders/tz.lua", """
+            function process_message()
+              if read_message("Payload") == "pass" then write_message("Fields[seen]", true) return 0 end
+              inject_message({Timestamp = 1392037138 * 1000000000, Payload = "injected"})
+              return 0
+            end
+            """)
+        let input = file("tz.txt", "inject\npass\n")
+        let r = try run(options(script, input: input) { $0.config["tz"] = .string("America/Los_Angeles") })
+        #expect(r.messages.map(\.timestamp) == [1_392_065_938_000_000_000, 0])
+        #expect(throws: ScriptTestError.self) { try run(options(script, input: input) { $0.config["tz"] = .string("Nowhere/X") }) }
+    }
+
     @Test func badInputIsCountedReportedAndSkipped() throws {
         let script = file("filters/count.lua", "n = 0 function process_message() n = n + 1 return 0 end function timer_event() inject_payload('txt', 'n', n) end")
         let json = file("in.json", "{\"Payload\":\"a\"}\n{not json\n{\"Payload\":\"b\",\"Bogus\":1}\n\n{\"Payload\":\"c\"}\n")
