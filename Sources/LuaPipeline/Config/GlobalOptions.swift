@@ -53,9 +53,11 @@ struct GlobalOptions: OptionGroup {
     /// The settings, with paths resolved against `directory` (`sandboxDir` given: the
     /// `--sandbox-dir` override, against the working directory).
     func resolved(directory: String, sandboxDir override: String?) -> GlobalConfig {
-        GlobalConfig(
+        let bundled = ModuleSearchPath.bundledLuaDirectory()
+        let share = shareDir.map { PipelineConfig.resolve($0, against: directory) } ?? bundled
+        return GlobalConfig(
             baseDir: PipelineConfig.resolve(baseDir, against: directory),
-            shareDir: shareDir.map { PipelineConfig.resolve($0, against: directory) } ?? ModuleSearchPath.bundledLuaDirectory(),
+            shareDir: share, bundledFallbackDir: bundled == share ? nil : bundled,
             sandboxDir: override.map { PipelineConfig.resolve($0, against: FileManager.default.currentDirectoryPath) }
                 ?? PipelineConfig.resolve(sandboxDir, against: directory),
             maxMessageSize: maxMessageSize, hostname: hostname ?? Sandbox.defaultHostname(), maxMessageLoops: maxMessageLoops,

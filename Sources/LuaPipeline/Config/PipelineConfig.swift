@@ -5,6 +5,9 @@ import Glibc
 public struct GlobalConfig: Sendable {
     public var baseDir: String
     public var shareDir: String?
+    /// The bundled `lua/` folder when `share_dir` names another (Heka's `/usr/share/heka`):
+    /// Heka's `lua_*` script names and `require` fall back to it. Nil otherwise.
+    public var bundledFallbackDir: String?
     public var sandboxDir: String
     public var maxMessageSize: Int
     public var hostname: String
@@ -171,9 +174,7 @@ public struct PipelineConfig: Sendable {
                 let bundled = hekaBundledAlias(filename)
                 var candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(bundled, against: $0)] } ?? [])
                 // A Heka config keeps Heka's share_dir; its lua_* names still mean the bundled scripts.
-                if bundled != filename, let ours = ModuleSearchPath.bundledLuaDirectory(), ours != global.shareDir {
-                    candidates.append(resolve(bundled, against: ours))
-                }
+                if bundled != filename, let ours = global.bundledFallbackDir { candidates.append(resolve(bundled, against: ours)) }
                 script = candidates.first { FileManager.default.fileExists(atPath: $0) }
                 if script == nil {
                     var reason = "script not found (looked at \(candidates.joined(separator: ", ")))"

@@ -76,7 +76,7 @@ final class BuildContext {
         modulePaths.append(Path.join(global.sandboxDir, "modules"))
         if let share = global.shareDir { modulePaths.append(Path.join(share, "modules")) }
         // The bundled modules also when share_dir names another folder (Heka's, say).
-        if let ours = ModuleSearchPath.bundledLuaDirectory(), ours != global.shareDir { modulePaths.append(Path.join(ours, "modules")) }
+        if let ours = global.bundledFallbackDir { modulePaths.append(Path.join(ours, "modules")) }
         var values: [String: ConfigValue] = [:]
         for (k, v) in o.config.entries {
             values[k] = ConfigValue(v)  // dates and times are refused by SandboxOptions.validate
