@@ -80,6 +80,8 @@ public struct InputOptions: OptionGroup {
     public var splitter: String?
     public var sendDecodeFailures = false
     public var logDecodeFailures = true
+    /// The data class (nil: the input type's default).
+    public var delivery: String?
     public init() {}
 
     public static let options: [OptionSpec<Self>] = [
@@ -87,6 +89,8 @@ public struct InputOptions: OptionGroup {
         .init("splitter", \.splitter, "the splitter section that cuts the stream into records"),
         .init("send_decode_failures", \.sendDecodeFailures, "pass records that fail to decode on, with a decode_error field"),
         .init("log_decode_failures", \.logDecodeFailures, "log each record that fails to decode"),
+        .init("delivery", \.delivery, allowed: Delivery.allCases.map(\.rawValue),
+              "the data class of its messages (docs/delivery.md): `block` holds the input back while a reader is full (logs; the default), `drop` skips the oldest first (metrics), `disk` writes to the durable queue before acknowledging (events; the default of TcpInput with ack = true)"),
     ]
 }
 

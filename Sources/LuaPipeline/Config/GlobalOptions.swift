@@ -25,6 +25,8 @@ struct GlobalOptions: OptionGroup {
     var sandboxWorkers: Int?
     var shutdownTimeout: Seconds = 10
     var checkpointInterval: Seconds = 5
+    var maxQueueSize = 1 << 30
+    var queueSync = "write"
     /// Where Heka's settings that mean nothing here are read to (all the same slot).
     var hekaOnly: IgnoredSetting?
 
@@ -44,6 +46,8 @@ struct GlobalOptions: OptionGroup {
         .init("max_process_duration", \.maxProcessDuration, "wall clock per sandbox call"),
         .init("shutdown_timeout", \.shutdownTimeout, "longest a stop (SIGTERM, SIGINT) waits for plugins to drain; what is left is read again at the next start"),
         .init("checkpoint_interval", \.checkpointInterval, "how often a consistent checkpoint of filters' preserved state and the log inputs' positions is committed, so aggregates stay exact across a crash (0: never; state is then saved at a clean stop only; see docs/checkpoints.md)"),
+        .init("max_queue_size", \.maxQueueSize, "bytes the durable queue of `disk` messages (base_dir/queue) may hold; when full, `disk` inputs stop reading and acknowledging until the slowest reader catches up (docs/delivery.md)"),
+        .init("queue_sync", \.queueSync, allowed: ["write", "fsync"], "when a `disk` message is acknowledged: after write(2) (survives kill -9) or after a group-commit fdatasync (survives power loss)"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ] + ["maxprocs", "poolsize", "plugin_chansize", "max_pack_idle", "cpuprof", "memprof", "pid_file", "sample_denominator", "log_flags",
          "full_buffer_max_retries"].map {
@@ -64,6 +68,7 @@ struct GlobalOptions: OptionGroup {
             maxProcessInject: maxProcessInject, maxTimerInject: maxTimerInject, maxProcessDuration: maxProcessDuration.value,
             sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
             sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
-            shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value)
+            shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value,
+            maxQueueSize: maxQueueSize, queueSync: DurableLog.Sync(rawValue: queueSync) ?? .write)
     }
 }

@@ -26,6 +26,11 @@ public struct GlobalConfig: Sendable {
     public var shutdownTimeout: Double
     /// Seconds between consistent checkpoints (0: none; state is saved at a clean stop only).
     public var checkpointInterval: Double
+    /// Bytes the durable queue of `disk` messages may hold on disk (past it, `disk` inputs
+    /// stop acknowledging).
+    public var maxQueueSize: Int = 1 << 30
+    /// When a `disk` message is acknowledged: after write(2) or after fdatasync.
+    public var queueSync: DurableLog.Sync = .write
 }
 
 /// One plugin section, checked: its typed options, and its type's builder with them bound.

@@ -94,7 +94,7 @@ extension FilePollingInput {
         let splitter = try ctx.splitter(named: o.input.splitter) { NullSplitter() }
         let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
         return FilePollingInput(name: ctx.name, path: ctx.resolve(o.filePath), interval: o.tickerInterval.value,
-                                records: ctx.records(o.input, decoder: decoder), makeSplitter: splitter, log: ctx.log,
+                                records: try ctx.records(o.input, decoder: decoder), makeSplitter: splitter, log: ctx.log,
                                 hostname: ctx.global.hostname)
     }
 }

@@ -33,7 +33,7 @@ extension StdinInput {
         let max = ctx.global.maxMessageSize
         let splitter = try ctx.splitter(named: o.input.splitter) { TokenSplitter(maxRecordSize: max) }
         let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
-        return StdinInput(fd: ctx.stdin, splitter: splitter(), records: ctx.records(o.input, decoder: decoder))
+        return StdinInput(fd: ctx.stdin, splitter: splitter(), records: try ctx.records(o.input, decoder: decoder))
     }
 }
 
@@ -46,7 +46,7 @@ extension TcpInput {
         // is a Payload (Heka's behaviour), not a decode failure.
         let framed = o.input.splitter.map { ctx.config.plugin(named: $0)?.type.name == HekaFramingSplitter.plugin.name } ?? true
         let decoder: any RecordDecoder = o.input.decoder == nil && framed ? ProtobufDecoder() : try ctx.decoder(named: o.input.decoder, input: ctx.name)
-        return TcpInput(name: ctx.name, address: o.address, ack: o.ack, records: ctx.records(o.input, decoder: decoder), log: ctx.log,
+        return TcpInput(name: ctx.name, address: o.address, ack: o.ack, records: try ctx.records(o.input, decoder: decoder, delivery: o.ack ? .disk : .block), log: ctx.log,
                         recentPath: ctx.statePath("tcp", "\(ctx.name).uuids"), makeSplitter: splitter)
     }
 }
@@ -56,6 +56,6 @@ extension UdpInput {
         let splitter = try ctx.splitter(named: o.input.splitter) { NullSplitter() }
         let decoder = try ctx.decoder(named: o.input.decoder, input: ctx.name)
         return UdpInput(name: ctx.name, address: o.address, maxMessageSize: ctx.global.maxMessageSize, receiveBufferBytes: o.receiveBufferBytes,
-                        records: ctx.records(o.input, decoder: decoder), splitter: splitter(), log: ctx.log)
+                        records: try ctx.records(o.input, decoder: decoder), splitter: splitter(), log: ctx.log)
     }
 }

@@ -15,6 +15,11 @@ final class RecordHandler {
     private var uuids = UUIDSource.random.makeGenerator()
     /// The sequence number of the last message this input appended.
     private(set) var lastSeq: UInt64?
+    /// The input's data class; `disk` messages go through `queue`.
+    var delivery = Delivery.block
+    var queue: DurableQueue?
+    /// The durable position after the last `disk` message appended.
+    private(set) var durableEnd: UInt64 = 0
 
     init(inputName: String, decoders: [any RecordDecoder], router: Router, counters: PluginCounters, log: PipelineLog,
          sendDecodeFailures: Bool, logDecodeFailures: Bool) {
@@ -38,9 +43,27 @@ final class RecordHandler {
     /// Decodes and appends one record; `accept` may keep a message out of the log
     /// (duplicates), and sees every message decoded. `origin` says where the record came
     /// from (file and byte offset, or peer) when it fails.
+    /// Returns false when its messages could not be appended (stopping, or the durable
+    /// queue could not write them): they must not be acknowledged.
+    @discardableResult
     func handle(_ record: UnsafeRawBufferPointer, origin: @autoclosure () -> String = "",
-                accept: (MessageView) -> Bool = { _ in true }) {
+                accept: (MessageView) -> Bool = { _ in true }) -> Bool {
         deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin())
+    }
+
+    /// Appends one record's messages in the input's data class; the sequence number of the
+    /// last (nil: not appended).
+    private func append(_ views: [MessageView]) -> UInt64? {
+        if let queue {
+            guard let r = queue.append(views, to: router, from: inputName) else { return nil }
+            durableEnd = r.end
+            return r.seq
+        }
+        if views.count == 1 {
+            guard case .appended(let seq) = router.append(views[0], delivery: delivery) else { return nil }
+            return seq
+        }
+        return router.append(record: views, delivery: delivery)
     }
 
     /// Hands a message the input made of `record` (its own headers and fields) to the
@@ -107,7 +130,7 @@ final class RecordHandler {
         counters.add(.records, Int64(results.count))
         counters.add(.bytes, Int64(bytes))
         beforeAppend()
-        if !views.isEmpty, let seq = router.append(record: views) {
+        if !views.isEmpty, let seq = append(views) {
             counters.add(.processed, Int64(decoded))
             lastSeq = seq
         }
@@ -150,23 +173,24 @@ final class RecordHandler {
 
     /// Appends what a record decoded to (all its messages in one step: a checkpoint's cut
     /// never splits a record), counts it and reports its failure.
-    private func deliver(_ d: DecodedRecord, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) {
+    private func deliver(_ d: DecodedRecord, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) -> Bool {
         counters.add(.records)
         counters.add(.bytes, Int64(record.count))
+        var ok = true
         if let first = d.first {
-            if d.more.isEmpty {
-                if case .appended(let seq) = router.append(first) {
-                    counters.add(.processed)
-                    lastSeq = seq
-                }
-            } else if let seq = router.append(record: [first] + d.more) {
+            if let seq = append(d.more.isEmpty ? [first] : [first] + d.more) {
                 counters.add(.processed, Int64(d.more.count + 1))
                 lastSeq = seq
+            } else {
+                ok = false
             }
         }
-        guard let failure = d.failure else { return }
+        guard let failure = d.failure else { return ok }
         reportFailure(failure, of: record, number: counters[.records], origin: origin())
-        if sendDecodeFailures, case .appended(let seq) = router.append(failureMessage(failure, record)) { lastSeq = seq }
+        if sendDecodeFailures {
+            if let seq = append([failureMessage(failure, record)]) { lastSeq = seq } else { ok = false }
+        }
+        return ok
     }
 
     /// The first 200 bytes of a record, quoted, with control bytes and invalid UTF-8 escaped.

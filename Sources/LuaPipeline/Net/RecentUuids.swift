@@ -17,6 +17,10 @@ struct RecentUuids {
 
     init(capacity: Int) { self.capacity = capacity }
 
+    func contains(_ uuid: UnsafeRawBufferPointer) -> Bool {
+        uuid.count == 16 && set.contains(UUIDKey(uuid))
+    }
+
     /// Records `uuid`; false when it was already there.
     mutating func insert(_ uuid: UnsafeRawBufferPointer) -> Bool {
         guard uuid.count == 16 else { return true }

@@ -148,14 +148,27 @@ final class BuildContext {
     }
 
     /// The record handler of an input with these options.
-    func records(_ o: InputOptions, decoder: any RecordDecoder) -> RecordHandler {
-        records(o, decoders: [decoder])
+    func records(_ o: InputOptions, decoder: any RecordDecoder, delivery: Delivery = .block) throws(ConfigError) -> RecordHandler {
+        try records(o, decoders: [decoder], delivery: delivery)
     }
 
-    /// The record handler of an input whose records `decoders` share (one per decode thread).
-    func records(_ o: InputOptions, decoders: [any RecordDecoder]) -> RecordHandler {
-        RecordHandler(inputName: name, decoders: decoders, router: router, counters: counters, log: log,
-                      sendDecodeFailures: o.sendDecodeFailures, logDecodeFailures: o.logDecodeFailures)
+    /// The record handler of an input whose records `decoders` share (one per decode
+    /// thread); `delivery` is the type's default data class (`delivery` overrides it).
+    func records(_ o: InputOptions, decoders: [any RecordDecoder], delivery: Delivery = .block) throws(ConfigError) -> RecordHandler {
+        let h = RecordHandler(inputName: name, decoders: decoders, router: router, counters: counters, log: log,
+                              sendDecodeFailures: o.sendDecodeFailures, logDecodeFailures: o.logDecodeFailures)
+        h.delivery = o.delivery.flatMap(Delivery.init(rawValue:)) ?? delivery
+        if h.delivery == .disk { h.queue = try durableQueue() }
+        return h
+    }
+
+    /// The durable queue, opened by the first `disk` input.
+    func durableQueue() throws(ConfigError) -> DurableQueue {
+        do throws(DurableLogError) {
+            return try router.openDurable(global, log: log)
+        } catch {
+            throw self.error("delivery", "cannot open the durable queue: \(error)")
+        }
     }
 
     /// A new reader for this plugin.

@@ -21,6 +21,8 @@ struct CheckpointManifest: Codable, Equatable {
     var filters: [String: Snapshot]
     /// Input name → stream key → position.
     var inputs: [String: [String: LogstreamJournal]]
+    /// Filter name → its position in the durable queue (what its snapshot has read).
+    var durable: [String: UInt64]? = nil
 }
 
 /// A checkpoint loaded at start: its manifest and the snapshots' bytes, all checked.

@@ -181,7 +181,8 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
                 reasons += behind.map { "\($0) (acknowledgements below the cut)" }
                 if behind.isEmpty {
                     commit(CheckpointManifest(number: number, cut: cut.seq, created: Date().timeIntervalSince1970, final: false,
-                                              filters: snapshots, inputs: positions), waited: warned ? Date().timeIntervalSince(started) : nil)
+                                              filters: snapshots, inputs: positions, durable: durablePositions(snapshots.keys, at: cut)),
+                           waited: warned ? Date().timeIntervalSince(started) : nil)
                     return
                 }
             }
@@ -218,6 +219,7 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
             let previous = status.lastCommit
             condition.unlock()
             try store.commit(m, keeping: previous)
+            if let d = m.durable { router.durable?.committed(d) }
             condition.lock()
             status.lastCommit = m.number
             status.lastCommitTime = Date(timeIntervalSince1970: m.created)
@@ -249,7 +251,15 @@ final class Checkpointer: @unchecked Sendable {  // mutable state is guarded by 
                 log.error(name, "final checkpoint: its state is not saved: \(error)")
             }
         }
-        commit(CheckpointManifest(number: number, cut: router.headSeq, created: Date().timeIntervalSince1970, final: true,
-                                  filters: snapshots, inputs: inputs.mapValues { $0.finalPositions() }), waited: nil)
+        let head = router.headCut
+        commit(CheckpointManifest(number: number, cut: head.seq, created: Date().timeIntervalSince1970, final: true,
+                                  filters: snapshots, inputs: inputs.mapValues { $0.finalPositions() },
+                                  durable: durablePositions(snapshots.keys, at: head)), waited: nil)
+    }
+
+    /// Where each filter's snapshot at `cut` stands in the durable queue (nil: no queue).
+    private func durablePositions(_ filters: some Collection<String>, at cut: Cut) -> [String: UInt64]? {
+        guard router.condition.withLock({ router.durable }) != nil else { return nil }
+        return Dictionary(uniqueKeysWithValues: filters.map { ($0, router.durablePosition(at: cut, reader: $0)) })
     }
 }

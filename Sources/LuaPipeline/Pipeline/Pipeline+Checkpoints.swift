@@ -50,3 +50,34 @@ extension Pipeline {
         }
     }
 }
+
+/// The durable queue of `disk` messages (docs/delivery.md).
+extension Pipeline {
+    /// Opens the queue a previous run left records in, before the plugins are built, so
+    /// every reader starts at its cursor even when no `disk` input remains.
+    static func openLeftDurableQueue(_ global: GlobalConfig, router: Router, log: PipelineLog) -> ConfigError? {
+        let dir = Path.join(global.baseDir, "queue")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        guard names.contains(where: { $0.hasSuffix(".log") }) else { return nil }
+        do throws(DurableLogError) {
+            _ = try router.openDurable(global, log: log)
+            return nil
+        } catch {
+            return ConfigError(file: dir, "cannot open the durable queue: \(error)")
+        }
+    }
+
+    /// Positions the checkpointed filters by their checkpoints, replays the log for the
+    /// readers behind, and keeps the cursors saved; inputs start after this (their appends
+    /// wait for the replay).
+    func startDurableQueue() {
+        guard let queue = router.condition.withLock({ router.durable }) else { return }
+        if checkpointer != nil {
+            for f in checkpointParticipants.filters {
+                if let from = router.durableFrom(of: f.name) { queue.pin(f.name, at: from) }
+            }
+        }
+        spawn("queue-replay") { [router] in queue.replay(into: router) }
+        spawn("queue-cursors") { queue.runCursorTimer() }
+    }
+}

@@ -60,6 +60,8 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let restored: RestoredCheckpoint?
         (checkpointer, restored) = Self.openCheckpoints(config.global, router: router, log: log)
         var errors: [ConfigError] = []
+        router.restoredDurable = restored?.manifest.durable ?? [:]
+        if let e = Self.openLeftDurableQueue(config.global, router: router, log: log) { errors.append(e) }
         var builder = self.builder
         builder.restored = restored
         for p in config.plugins {
@@ -133,6 +135,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         for i in 0..<pool.count { spawn("sandbox-worker-\(i)") { [pool] in pool.run(worker: i) } }
         spawn("sandbox-watchdog") { [pool] in pool.watch() }
         if let checkpointer { spawn("checkpoint") { checkpointer.run() } }
+        startDurableQueue()
         for m in all where m.category == .input { m.start(on: self) }
         started.store(true, ordering: .releasing)
     }
@@ -203,6 +206,8 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         reloading.lock()  // a reload in progress finishes first
         reloading.unlock()
         let all = registry.plugins
+        let queue = router.condition.withLock { router.durable }
+        queue?.close()  // appends waiting for room give up (not acknowledged)
         for m in all { m.stopAcquiring(until: deadline) }
         waitForDrain(until: deadline)
         for m in all { m.settle() }
@@ -212,6 +217,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let held = router.currentStats.held
         let drained = stuck.isEmpty && held == 0
         finalCheckpoint(drained: drained)
+        queue?.saveCursors(of: nil, force: true)
         for m in all { m.abandon() }
         router.close()
         let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))

@@ -23,3 +23,15 @@ public struct Buffering: Sendable, Equatable {
         self.fullAction = fullAction
     }
 }
+
+/// An input's data class (`delivery`): what happens to its messages when a reader falls
+/// behind.
+public enum Delivery: String, Sendable, CaseIterable {
+    /// Hold the input back (logs: a tailed file is its own buffer).
+    case block
+    /// Skip the oldest first, counted (metrics: freshness over completeness).
+    case drop
+    /// Write to the durable log before acknowledging; past a reader's budget the messages
+    /// leave memory and are read back from disk (events: never lost).
+    case disk
+}

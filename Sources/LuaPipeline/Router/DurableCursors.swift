@@ -15,9 +15,9 @@ public enum DurableCursors {
         public var problem: String?
     }
 
-    /// Reads `path`; `readers` are the names the config has now. A missing file is no
-    /// cursors and no problem.
-    public static func load(path: String, readers: Set<String>) -> Loaded {
+    /// Reads `path`; `readers` are the names the config has now (`keepingAll`: every name
+    /// is kept). A missing file is no cursors and no problem.
+    public static func load(path: String, readers: Set<String>, keepingAll: Bool = false) -> Loaded {
         var loaded = Loaded()
         guard let bytes = readWholeFile(path) else {
             if errno != ENOENT { loaded.problem = "\(path): \(errnoText())" }
@@ -42,23 +42,73 @@ public enum DurableCursors {
                 return Loaded(problem: "\(path): damaged line \"\(line)\"" + damaged)
             }
             let name = String(parts[1])
-            if readers.contains(name) { loaded.positions[name] = position } else { loaded.dropped.append(name) }
+            if keepingAll || readers.contains(name) { loaded.positions[name] = position } else { loaded.dropped.append(name) }
         }
         loaded.dropped.sort()
         return loaded
     }
 
+    /// `position<TAB>reader` lines, sorted by reader.
+    static func lines(_ positions: [String: UInt64]) -> [UInt8] {
+        var text = ""
+        for name in positions.keys.sorted() { text += "\(positions[name]!)\t\(name)\n" }
+        return Array(text.utf8)
+    }
+
     /// Replaces `path` with `positions` (``CheckpointWriter``); with `sync` the file and its
     /// name are on stable storage when it returns.
     public static func save(_ positions: [String: UInt64], path: String, sync: Bool) throws(DurableLogError) {
-        var text = ""
-        for name in positions.keys.sorted() { text += "\(positions[name]!)\t\(name)\n" }
-        let body = Array(text.utf8)
-        text += "crc\t\(body.withUnsafeBytes { CRC32.checksum($0) })\n"
+        var out = lines(positions)
+        out += Array("crc\t\(out.withUnsafeBytes { CRC32.checksum($0) })\n".utf8)
         do throws(CheckpointWriter.Failure) {
-            try CheckpointWriter.write(Array(text.utf8), to: path, sync: sync)
+            try CheckpointWriter.write(out, to: path, sync: sync)
         } catch {
             throw DurableLogError(path, error.description)
         }
+    }
+}
+
+/// The cursors rewritten in place after every acknowledged batch (`cursors.live`): a
+/// header of the text's length and CRC-32 (little-endian UInt32 each), then the lines of
+/// the synced file. One pwrite at offset 0, no rename and no sync, so it is cheap enough
+/// for every batch: a kill -9 leaves the old version or the new one (the write is one
+/// system call, done by the kernel); a power cut may leave a torn or stale one, which the
+/// checksum rejects or which only costs duplicates, and the synced file is used then.
+final class LiveCursorFile {
+    let path: String
+    private var fd: Int32 = -1
+
+    init(path: String) { self.path = path }
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Writes `positions`; false (errno set) when the system refused.
+    func write(_ positions: [String: UInt64]) -> Bool {
+        if fd < 0 { fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644) }
+        guard fd >= 0 else { return false }
+        let body = DurableCursors.lines(positions)
+        var out: [UInt8] = []
+        out.reserveCapacity(body.count + 8)
+        for v in [UInt32(body.count), body.withUnsafeBytes { CRC32.checksum($0) }] {
+            for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (8 * i))) }
+        }
+        out += body
+        return out.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } == out.count
+    }
+
+    /// The positions the file holds, nil when it is missing, torn or damaged.
+    static func load(_ path: String) -> [String: UInt64]? {
+        guard let b = readWholeFile(path), b.count >= 8 else { return nil }
+        func u32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * $1) } }
+        let count = Int(u32(0))
+        guard count <= b.count - 8 else { return nil }
+        let body = Array(b[8..<(8 + count)])
+        guard body.withUnsafeBytes({ CRC32.checksum($0) }) == u32(4) else { return nil }
+        var out: [String: UInt64] = [:]
+        for line in String(decoding: body, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            guard parts.count == 2, let p = UInt64(parts[0]) else { return nil }
+            out[String(parts[1])] = p
+        }
+        return out
     }
 }

@@ -90,8 +90,18 @@ public final class DurableLog: Sendable {
     /// `.fsync` the data is on stable storage when it returns.
     @discardableResult
     public func append(_ messages: [[UInt8]]) throws(DurableLogError) -> UInt64 {
+        try append(records: messages).end
+    }
+
+    /// Appends `messages` (encoded) in one write; returns each one's position and the end.
+    public func append(records messages: [[UInt8]]) throws(DurableLogError) -> (positions: [UInt64], end: UInt64) {
         var bytes: [UInt8] = []
-        for m in messages { Self.appendRecord(m, to: &bytes) }
+        var offsets: [UInt64] = []
+        offsets.reserveCapacity(messages.count)
+        for m in messages {
+            offsets.append(UInt64(bytes.count))
+            Self.appendRecord(m, to: &bytes)
+        }
         var last = segments.withLock { $0.last! }
         if last.size > 0 && last.size + UInt64(bytes.count) > UInt64(segmentLimit) {
             if sync == .fsync { fdatasync(last.fd) }
@@ -113,18 +123,37 @@ public final class DurableLog: Sendable {
             written += n
         }
         if sync == .fsync && fdatasync(last.fd) != 0 { throw fail() }
-        return segments.withLock {
+        let end = segments.withLock {
             $0[$0.count - 1].size += UInt64(bytes.count)
             return $0[$0.count - 1].end
         }
+        let start = end - UInt64(bytes.count)
+        return (offsets.map { start + $0 }, end)
     }
+
+    /// Makes what was written from `position` on durable (fdatasync of every segment that
+    /// holds some of it); false when the system refused.
+    public func flush(from position: UInt64) -> Bool {
+        let fds = segments.withLock { $0.filter { $0.end > position }.map(\.fd) }
+        return fds.allSatisfy { fdatasync($0) == 0 }
+    }
+
+    /// The start positions of the segments kept.
+    public var segmentStarts: [UInt64] { segments.withLock { $0.map(\.start) } }
 
     /// Up to `maxRecords` messages from `position` (and about `maxBytes` at most), and the
     /// position after the last one read. Bad records are skipped and counted. A position
     /// before the oldest segment reads from its start.
     public func read(from position: UInt64, maxRecords: Int = 256, maxBytes: Int = 1 << 20) -> (messages: [[UInt8]], next: UInt64) {
+        let r = records(from: position, maxRecords: maxRecords, maxBytes: maxBytes)
+        return (r.messages, r.next)
+    }
+
+    /// ``read(from:maxRecords:maxBytes:)`` with each message's position.
+    public func records(from position: UInt64, maxRecords: Int = 256, maxBytes: Int = 1 << 20) -> (messages: [[UInt8]], positions: [UInt64], next: UInt64) {
         var pos = position
         var out: [[UInt8]] = []
+        var positions: [UInt64] = []
         var bytes = 0
         var window = 65_536
         while out.count < maxRecords && bytes < maxBytes {
@@ -147,6 +176,7 @@ public final class DurableLog: Sendable {
                 switch Self.parse(chunk, at: offset, final: final) {
                 case .record(let message, let length):
                     out.append(message)
+                    positions.append(pos + UInt64(offset))
                     bytes += message.count
                     offset += length
                 case .bad(let skip):
@@ -163,7 +193,7 @@ public final class DurableLog: Sendable {
             }
             pos += UInt64(offset)
         }
-        return (out, pos)
+        return (out, positions, pos)
     }
 
     /// Deletes the segments that end at or before `position`, never the newest. The

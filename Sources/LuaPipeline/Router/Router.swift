@@ -22,18 +22,29 @@ import Synchronization
 /// `max_process_inject`/`max_timer_inject`), so a filter cannot wedge on itself — the
 /// pack-pool deadlock Heka could hit.
 ///
-/// Not handled here yet: spilling to disk (the durable log arrives with events).
+/// Each message has a delivery class (``Delivery``): a reader past its budget first skips
+/// its oldest `drop` messages, then lets `disk` messages leave memory (they are in the
+/// ``DurableQueue`` and are read back from it), and only then applies its full_action,
+/// whose `block` holds back `block`-class inputs alone (see `Router+Durable.swift`).
 ///
 /// Thread safety: every method may be called from any thread; one lock guards the log.
 public final class Router: @unchecked Sendable {  // every mutable field is guarded by `condition`
     struct Entry {
-        let view: MessageView
+        /// nil once a `disk` message left memory (read back from the durable log).
+        var view: MessageView?
         let seq: UInt64
-        /// Bytes appended before this entry (so lag is a subtraction).
+        /// Bytes appended before this entry (so lag is a subtraction), and those of the
+        /// `disk` and `drop` classes among them.
         let bytesBefore: UInt64
+        let diskBytesBefore: UInt64
+        let dropBytesBefore: UInt64
         /// The reader that injected it (it is not delivered back to it).
         let origin: Int?
         let loops: Int
+        let delivery: Delivery
+        /// A `disk` message's position in the durable log; for the others, the log's end
+        /// when they were appended (so a reader's durable cursor is a lookup).
+        let durable: UInt64
     }
 
     /// Counters of the whole log.
@@ -44,6 +55,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         /// Messages and bytes currently held.
         public var held: Int = 0
         public var heldBytes: UInt64 = 0
+        /// `disk` messages that left memory for a reader's budget.
+        public var spilled: UInt64 = 0
     }
 
     /// What happened to an appended message.
@@ -61,6 +74,16 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     var head = 0
     var nextSeq: UInt64 = 0
     var totalBytes: UInt64 = 0
+    var totalDiskBytes: UInt64 = 0
+    var totalDropBytes: UInt64 = 0
+    /// `disk` messages below this sequence number have left memory.
+    var spillSeq: UInt64 = 0
+    /// The durable log of `disk` messages (opened by the first `disk` input, or at start
+    /// when it holds records), and the position after the last one appended here.
+    var durable: DurableQueue?
+    var durableEnd: UInt64 = 0
+    /// Durable positions of the checkpoint restored at start, by reader.
+    var restoredDurable: [String: UInt64] = [:]
     var readers: [Int: RouterReader] = [:]
     var nextReaderID = 0
     var closed = false
@@ -101,6 +124,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         condition.lock()
         defer { condition.unlock() }
         let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, start: nextSeq)
+        r.durableFrom = durable?.startPosition(for: name, restored: restoredDurable[name]) ?? 0
         readers[nextReaderID] = r
         nextReaderID += 1
         return r
@@ -123,7 +147,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     ///   - origin: the reader (filter) that injected it; it is not delivered back to it.
     ///   - loops: how many filters the message already went through (an injection made
     ///     while processing a message with `loops` n has n + 1).
-    public func append(_ view: MessageView, from origin: RouterReader? = nil, loops: Int = 0) -> AppendResult {
+    public func append(_ view: MessageView, from origin: RouterReader? = nil, loops: Int = 0, delivery: Delivery = .block) -> AppendResult {
         let size = UInt64(view.bytes.count)
         condition.lock()
         if loops > maxMessageLoops {
@@ -131,12 +155,12 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
             condition.unlock()
             return .loopLimit
         }
-        let notices = waitForRoomLocked(size, origin: origin)
+        let notices = waitForRoomLocked(size, origin: origin, delivery: delivery)
         if closed {
             condition.unlock()
             return .closed
         }
-        let seq = appendLocked(view, size: size, origin: origin?.id, loops: loops)
+        let seq = appendLocked(view, size: size, origin: origin?.id, loops: loops, delivery: delivery)
         wakeReadersLocked()
         condition.unlock()
         notices.deliver(to: self)
@@ -146,16 +170,16 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     /// Appends the messages of one record in one step, so a checkpoint's cut never falls
     /// between them. Returns the sequence number of the last one (nil: closed, nothing
     /// appended).
-    public func append(record views: [MessageView]) -> UInt64? {
+    public func append(record views: [MessageView], delivery: Delivery = .block) -> UInt64? {
         let size = views.reduce(UInt64(0)) { $0 + UInt64($1.bytes.count) }
         condition.lock()
-        let notices = waitForRoomLocked(size, origin: nil)
+        let notices = waitForRoomLocked(size, origin: nil, delivery: delivery)
         if closed {
             condition.unlock()
             return nil
         }
         var last: UInt64 = 0
-        for v in views { last = appendLocked(v, size: UInt64(v.bytes.count), origin: nil, loops: 0) }
+        for v in views { last = appendLocked(v, size: UInt64(v.bytes.count), origin: nil, loops: 0, delivery: delivery) }
         wakeReadersLocked()
         condition.unlock()
         notices.deliver(to: self)
@@ -173,15 +197,18 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         }
     }
 
-    /// Makes room for `size` bytes: waits while a `block` reader is over its budget (not
-    /// for an injection), drops for `drop` and suspended readers.
-    private func waitForRoomLocked(_ size: UInt64, origin: RouterReader?) -> Notices {
+    /// Makes room for `size` bytes of `delivery`'s class for every reader over its budget:
+    /// its oldest `drop` messages are skipped, then `disk` messages leave memory; if that is
+    /// not enough, a suspended reader drops its oldest, and otherwise its full_action
+    /// applies (`block` waits only for a `block`-class message that is not an injection).
+    func waitForRoomLocked(_ size: UInt64, origin: RouterReader?, delivery: Delivery) -> Notices {
         var notices = Notices()
         while !closed {
             var mustWait = false
             for r in readers.values where r.id != origin?.id {
-                let lag = totalBytes - bytesBefore(r.ackSeq)
-                guard lag > 0, lag + size > UInt64(r.buffering.maxBufferSize) else { continue }
+                guard overBudgetLocked(r, adding: size) else { continue }
+                makeRoomLocked(r, toFit: size)
+                guard overBudgetLocked(r, adding: size) else { continue }
                 if r.suspended {
                     // Not running: it never holds back the inputs or the other readers.
                     if dropOldestLocked(r, toFit: size) > 0 && !r.droppingReported {
@@ -192,7 +219,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
                 }
                 switch r.buffering.fullAction {
                 case .block:
-                    if origin == nil { mustWait = true }
+                    if origin == nil && delivery == .block { mustWait = true }
                 case .drop:
                     dropOldestLocked(r, toFit: size)
                 case .shutdown:
@@ -210,17 +237,23 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         return notices
     }
 
-    private func appendLocked(_ view: MessageView, size: UInt64, origin: Int?, loops: Int) -> UInt64 {
+    func appendLocked(_ view: MessageView, size: UInt64, origin: Int?, loops: Int, delivery: Delivery, position: UInt64? = nil) -> UInt64 {
         let seq = nextSeq
-        entries.append(Entry(view: view, seq: seq, bytesBefore: totalBytes, origin: origin, loops: loops))
+        entries.append(Entry(view: view, seq: seq, bytesBefore: totalBytes, diskBytesBefore: totalDiskBytes, dropBytesBefore: totalDropBytes,
+                             origin: origin, loops: loops, delivery: delivery, durable: position ?? durableEnd))
         nextSeq += 1
         totalBytes += size
+        switch delivery {
+        case .disk: totalDiskBytes += size
+        case .drop: totalDropBytes += size
+        case .block: break
+        }
         stats.appended += 1
         unsignaled += 1
         return seq
     }
 
-    private func wakeReadersLocked() {
+    func wakeReadersLocked() {
         let now = Router.monotonicNanos()
         if waitingReaders > 0 && (unsignaled >= Router.wakeBatch || now &- lastAppendNanos > 1_000_000) {
             condition.broadcast()
@@ -325,10 +358,10 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
 
     /// Returns how many messages it would have taken were dropped.
     @discardableResult
-    private func dropOldestLocked(_ r: RouterReader, toFit size: UInt64) -> Int {
+    func dropOldestLocked(_ r: RouterReader, toFit size: UInt64) -> Int {
         var i = indexLocked(r.ackSeq)
         var n = 0
-        while i < entries.count, totalBytes - entries[i].bytesBefore + size > UInt64(r.buffering.maxBufferSize) {
+        while i < entries.count, memoryLagLocked(r, from: entries[i].seq) + size > UInt64(r.buffering.maxBufferSize) {
             let e = entries[i]
             if e.seq >= r.readSeq && r.accepts(e) {
                 r.counters.dropped += 1

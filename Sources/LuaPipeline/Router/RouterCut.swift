@@ -10,6 +10,8 @@ public struct Cut: Sendable, Equatable {
     /// Counts the cuts taken by this router (0: none yet).
     public let generation: UInt64
     public let seq: UInt64
+    /// The durable log's position at the cut: `disk` messages below it are before the cut.
+    public var durable: UInt64 = 0
 }
 
 extension Router {
@@ -18,7 +20,7 @@ extension Router {
     func takeCut() -> Cut {
         condition.lock()
         defer { condition.unlock() }
-        currentCut = Cut(generation: currentCut.generation + 1, seq: nextSeq)
+        currentCut = Cut(generation: currentCut.generation + 1, seq: nextSeq, durable: durableEnd)
         cutGeneration.store(currentCut.generation, ordering: .releasing)
         return currentCut
     }

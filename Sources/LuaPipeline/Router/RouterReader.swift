@@ -41,6 +41,15 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     var suspended = false
     /// Whether dropping for it was already reported in this episode (until it catches up).
     var droppingReported = false
+    /// `drop`-class messages below this sequence number are skipped (its budget was full).
+    var dropSeq: UInt64 = 0
+    /// `disk` messages before this durable position are not for it (they were delivered
+    /// before a restart that replays the log from an older reader's cursor).
+    var durableFrom: UInt64 = 0
+    /// Durable messages read back from disk for entries that left memory, by position.
+    var readBack: [UInt64: MessageView] = [:]
+    /// Durable positions whose record could not be read back (damaged on disk).
+    var unreadable: Set<UInt64> = []
 
     init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?, start: UInt64) {
         self.router = router
@@ -54,7 +63,19 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
 
     /// Whether this reader takes the entry (its matcher, and never its own injections).
     func accepts(_ e: Router.Entry) -> Bool {
-        e.origin != id && (matcher?(e.view) ?? true)
+        guard e.origin != id, skips(e) == false else { return false }
+        guard let view = e.view ?? readBack[e.durable] else { return true }
+        return matcher?(view) ?? true
+    }
+
+    /// Whether the entry is passed over whatever the matcher says: a `drop` message skipped
+    /// for the budget, a replayed `disk` message this reader had already acknowledged.
+    func skips(_ e: Router.Entry) -> Bool {
+        switch e.delivery {
+        case .block: false
+        case .drop: e.seq < dropSeq
+        case .disk: e.durable < durableFrom || (!unreadable.isEmpty && unreadable.contains(e.durable))
+        }
     }
 
     /// Up to `maxCount` messages the matcher accepts, waiting up to `timeout` seconds
@@ -70,11 +91,24 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         var out: [RoutedMessage] = []
         while true {
             var i = router.indexLocked(readSeq)
+            var missing: UInt64?
             while i < router.entries.count && out.count < maxCount {
                 let e = router.entries[i]
-                if accepts(e) { out.append(RoutedMessage(view: e.view, seq: e.seq, loops: e.loops)) }
+                if e.view == nil && !skips(e) && readBack[e.durable] == nil {
+                    missing = e.durable  // left memory: read back from disk first
+                    break
+                }
+                if accepts(e), let view = e.view ?? readBack[e.durable] {
+                    out.append(RoutedMessage(view: view, seq: e.seq, loops: e.loops))
+                }
                 i += 1
                 readSeq = e.seq + 1
+            }
+            if let missing, out.isEmpty {
+                c.unlock()
+                readBack(from: missing)
+                c.lock()
+                continue
             }
             if !out.isEmpty {
                 counters.delivered += UInt64(out.count)
@@ -109,7 +143,10 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         ackSeq = max(ackSeq, min(seq + 1, readSeq))
         router.trimLocked()
         if router.waitingAppenders > 0 || router.waitingDrainers > 0 { c.broadcast() }
+        let queue = router.durable
         c.unlock()
+        // The durable cursors follow every acknowledged batch.
+        queue?.saveCursors(of: name, router: router)
     }
 
     /// Hands out again what was read after `seq` (a batch cut short by a restart).

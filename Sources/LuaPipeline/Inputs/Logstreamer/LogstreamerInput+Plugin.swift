@@ -41,7 +41,7 @@ extension LogstreamerInput {
             name: ctx.name, directory: ctx.resolve(o.logDirectory), fileMatch: o.fileMatcher, rescanInterval: o.rescanInterval.value,
             oldestDuration: o.oldestDuration.value, initialTail: o.initialTail,
             journalDirectory: o.journalDirectory.map(ctx.resolve) ?? ctx.statePath("logstreamer", ctx.name),
-            records: ctx.records(o.input, decoders: decoders), log: ctx.log, restored: ctx.restored?.positions(of: ctx.name),
+            records: try ctx.records(o.input, decoders: decoders), log: ctx.log, restored: ctx.restored?.positions(of: ctx.name),
             makeSplitter: splitter)
     }
 }

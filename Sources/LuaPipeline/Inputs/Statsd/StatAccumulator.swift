@@ -36,6 +36,7 @@ final class StatAccumulator: @unchecked Sendable {  // its stats and options are
         var messageType = "heka.statmetric"
         var maxStats = 100_000
         var maxTimerSamples = 100_000
+        var delivery = "drop"
     }
 
     private struct Key: Hashable {
@@ -218,7 +219,7 @@ final class StatAccumulator: @unchecked Sendable {  // its stats and options are
     /// Flushes the interval now into the router (counted as `emitted`).
     func emit(into router: Router, counters: PluginCounters, hostname: String) {
         if let m = flush(now: Sandbox.now(), hostname: hostname) {
-            _ = router.append(MessageView(m))
+            _ = router.append(MessageView(m), delivery: Delivery(rawValue: options.delivery) ?? .drop)
             counters.add(.emitted)
         }
     }

@@ -31,6 +31,7 @@ extension StatAccumulator.Options: PluginOptions {
         .init("message_type", \.messageType, "Type of the emitted messages"),
         .init("max_stats", \.maxStats, "distinct stats kept; more are dropped and counted"),
         .init("max_timer_samples", \.maxTimerSamples, "values kept per timer and interval; more are counted only"),
+        .init("delivery", \.delivery, allowed: ["drop", "block"], "the data class of its messages: `drop` (metrics: a reader past its max_buffer_size skips the oldest first, counted) or `block` (docs/delivery.md)"),
     ]
 
     /// `ticker_interval` as the duration option reads it.

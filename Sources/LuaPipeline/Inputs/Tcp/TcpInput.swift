@@ -11,10 +11,11 @@ import Synchronization
 /// decoded on the input's one ``DecodeThread``, so a decoder sandbox has one owner thread.
 ///
 /// With `ack = true` every message is acknowledged to its sender once it is in the log
-/// (``AckFrame``: 0x06 + its Uuid), and a message whose Uuid was seen recently is
-/// acknowledged again but not logged twice (counted as a duplicate). The recent Uuids are
-/// kept across clean restarts in base_dir, so a sender resending what it had no ack for
-/// causes no duplicate.
+/// (``AckFrame``: 0x06 + its Uuid) — by default its `delivery` is `disk`, so once it is in
+/// the durable queue — and a message whose Uuid was seen recently is acknowledged again
+/// but not logged twice (counted as a duplicate). The recent Uuids are kept across clean
+/// restarts in base_dir and rebuilt from the durable queue after a crash, so a sender
+/// resending what it had no ack for causes no duplicate.
 final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads touch only their socket and splitter; the decoder and recent Uuids live on the decode thread
     let name: String
     let address: String
@@ -43,6 +44,9 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         self.makeSplitter = makeSplitter
         self.decoding = DecodeThread(name: "\(name)-decode")
         if ack, let data = FileManager.default.contents(atPath: recentPath) { recent.load(Array(data)) }
+        if ack, let queue = records.queue {
+            queue.forEachUuid { [self] in _ = recent.insert($0) }
+        }
     }
 
     private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.listen(address) }
@@ -100,7 +104,10 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
             var batch: [[UInt8]] = []
             splitter.feed(Array(buf[0..<n])) { batch.append(Array($0)) }
             let errors = splitter.takeErrors()
-            acks += decoding.run { [self] in decode(batch, splitterErrors: errors, peer: peer) }
+            let (decoded, durableEnd) = decoding.run { [self] in (decode(batch, splitterErrors: errors, peer: peer), records.durableEnd) }
+            // Nothing is acknowledged before it is as durable as queue_sync asks (the
+            // connections' syncs are one group commit, off the decode thread).
+            if !decoded.isEmpty && records.queue?.waitDurable(durableEnd) ?? true { acks += decoded }
             if !acks.isEmpty {
                 if !Socket.writeAll(fd, acks) { break }
                 acks.removeAll(keepingCapacity: true)
@@ -109,19 +116,30 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
     }
 
     /// Decodes a connection's records on the decode thread; returns their acknowledgements.
+    /// A message is acknowledged only once appended (for `disk`: written, and synced with
+    /// `queue_sync = "fsync"`), and its Uuid remembered only then, so a message that could
+    /// not be stored is neither acknowledged nor taken for a duplicate when resent.
     private func decode(_ batch: [[UInt8]], splitterErrors: [String], peer: String) -> [UInt8] {
         var acks: [UInt8] = []
         for record in batch {
-            record.withUnsafeBytes { raw in
+            var pending: [UInt8] = []
+            var fresh: [[UInt8]] = []
+            let stored = record.withUnsafeBytes { raw in
                 records.handle(raw, origin: "from \(peer)") { view in
                     guard ack, let r = view.range(of: .uuid) else { return true }
                     let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
-                    acks += AckFrame.make(uuid)
-                    if recent.insert(uuid) { return true }
+                    pending += AckFrame.make(uuid)
+                    if !recent.contains(uuid) && !fresh.contains(where: { $0.elementsEqual(uuid) }) {
+                        fresh.append(Array(uuid))
+                        return true
+                    }
                     records.counters.add(.duplicates)
                     return false
                 }
             }
+            guard stored else { continue }
+            for u in fresh { u.withUnsafeBytes { _ = recent.insert($0) } }
+            acks += pending
         }
         records.reportSplitterErrors(splitterErrors)
         return acks
