@@ -5,5 +5,6 @@
 #include "clp_sandbox.h"
 #include "clp_regex.h"
 #include "clp_http.h"
+#include "clp_httpd.h"
 #include "clp_net.h"
 #endif

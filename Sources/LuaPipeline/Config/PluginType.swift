@@ -103,7 +103,7 @@ public struct PluginType: Sendable {
 /// its code.
 public enum PluginCatalog {
     public static let all: [PluginType] = [
-        StdinInput.plugin, LogstreamerInput.plugin, FilePollingInput.plugin, TcpInput.plugin, UdpInput.plugin, StatsdInput.plugin, StatAccumInput.plugin,
+        StdinInput.plugin, LogstreamerInput.plugin, FilePollingInput.plugin, TcpInput.plugin, HttpListenInput.plugin, UdpInput.plugin, StatsdInput.plugin, StatAccumInput.plugin,
         TokenSplitter.plugin, RegexSplitter.plugin, HekaFramingSplitter.plugin, NullSplitter.plugin,
         ProtobufDecoder.plugin, SandboxDecoder.plugin, MultiDecoder.plugin,
         SandboxFilterRunner.plugin,

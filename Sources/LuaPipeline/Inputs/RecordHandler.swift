@@ -48,14 +48,14 @@ final class RecordHandler {
     @discardableResult
     func handle(_ record: UnsafeRawBufferPointer, origin: @autoclosure () -> String = "",
                 accept: (MessageView) -> Bool = { _ in true }) -> Bool {
-        deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin())
+        deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin()).stored
     }
 
     /// Appends one record's messages in the input's data class; the sequence number of the
     /// last (nil: not appended).
     private func append(_ views: [MessageView]) -> UInt64? {
         if let queue {
-            guard let r = queue.append(views, to: router, from: inputName) else { return nil }
+            guard let r = queue.append(views, to: router, from: inputName, counters: counters) else { return nil }
             durableEnd = r.end
             return r.seq
         }
@@ -68,9 +68,11 @@ final class RecordHandler {
 
     /// Hands a message the input made of `record` (its own headers and fields) to the
     /// decoder as its input message; without a decoder it goes to the router as it is.
-    func handle(message view: MessageView, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) {
+    /// Returns whether its messages were appended, and why it failed to decode.
+    @discardableResult
+    func handle(message view: MessageView, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) -> (stored: Bool, failure: String?) {
         let d = decoder is PayloadRecordDecoder ? DecodedRecord(first: view) : Self.collect { decoder.decode(message: view, $0) }
-        deliver(d, record: record, origin: origin())
+        return deliver(d, record: record, origin: origin())
     }
 
     /// Decodes a batch of records (with `decoder_workers` above 1 on the crew's threads),
@@ -173,7 +175,7 @@ final class RecordHandler {
 
     /// Appends what a record decoded to (all its messages in one step: a checkpoint's cut
     /// never splits a record), counts it and reports its failure.
-    private func deliver(_ d: DecodedRecord, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) -> Bool {
+    private func deliver(_ d: DecodedRecord, record: UnsafeRawBufferPointer, origin: @autoclosure () -> String) -> (stored: Bool, failure: String?) {
         counters.add(.records)
         counters.add(.bytes, Int64(record.count))
         var ok = true
@@ -185,12 +187,12 @@ final class RecordHandler {
                 ok = false
             }
         }
-        guard let failure = d.failure else { return ok }
+        guard let failure = d.failure else { return (ok, nil) }
         reportFailure(failure, of: record, number: counters[.records], origin: origin())
         if sendDecodeFailures {
             if let seq = append([failureMessage(failure, record)]) { lastSeq = seq } else { ok = false }
         }
-        return ok
+        return (ok, failure)
     }
 
     /// The first 200 bytes of a record, quoted, with control bytes and invalid UTF-8 escaped.

@@ -80,6 +80,9 @@ extension CounterKey {
     public static let acknowledged = c(37, "acknowledged", help: "messages the receiver acknowledged")
     public static let mailedMessages = c(38, "mailed_messages", help: "messages sent by e-mail")
     public static let kernelDrops = c(39, "kernel_drops", "datagrams", "datagrams the kernel dropped: the receive buffer was full")
+    public static let requests = c(40, "requests", "requests", "HTTP requests received")
+    public static let refused = c(41, "refused", "requests", "HTTP requests refused (401, 405, 413, 503) or broken (malformed, cut short)")
+    public static let queueFull = c(42, "queue_full", "episodes", "times this disk input found the durable queue full and stopped reading and acknowledging")
 
     /// Every declared counter, in slot order.
     public static let all: [CounterKey] = [
@@ -87,7 +90,7 @@ extension CounterKey {
         records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated, statsDropped,
         samplesDropped, emitted, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped,
         written, writeFailures, encodeFailures, sent, rejected, retries, connects, disconnects, resent, acknowledged,
-        mailedMessages, kernelDrops,
+        mailedMessages, kernelDrops, requests, refused, queueFull,
     ]
 
     /// The counters a plugin of `category` may update.
@@ -95,7 +98,7 @@ extension CounterKey {
         switch category {
         case .input:
             [processed, records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated,
-             statsDropped, samplesDropped, emitted, kernelDrops]
+             statsDropped, samplesDropped, emitted, kernelDrops, requests, refused, queueFull]
         case .filter:
             [processed, failures, injected, dropped, lagMessages, lagBytes, memoryCurrent, memoryPeak, instructionsPeak,
              outputPeak, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped]

@@ -140,7 +140,7 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
     /// Writes `views` to the log and appends them to the router. Returns the position
     /// after them (for ``waitDurable(_:)``) and the router's sequence number of the last;
     /// nil when nothing was written (stopping, or the write failed: not acknowledged).
-    func append(_ views: [MessageView], to router: Router, from input: String) -> (end: UInt64, seq: UInt64)? {
+    func append(_ views: [MessageView], to router: Router, from input: String, counters: PluginCounters? = nil) -> (end: UInt64, seq: UInt64)? {
         guard !views.isEmpty else { return nil }
         var bytes = 0
         for v in views { bytes += v.bytes.count + 16 }
@@ -150,6 +150,7 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
             if replayed && !full {
                 full = true
                 stats.fullWaits += 1
+                counters?.add(.queueFull)
                 let holding = oldestHolders(router)
                 messages.error("queue", "the durable queue is full (max_queue_size \(maxSize) bytes): \(input) stops reading and acknowledging until readers catch up"
                                + (holding.isEmpty ? "" : "; held by \(holding.joined(separator: ", "))"))
@@ -172,6 +173,12 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
         guard let seq = router.appendDurable(views, positions: written.positions, end: written.end) else { return nil }
         stats.appended += UInt64(views.count)
         return (written.end, seq)
+    }
+
+    /// Whether `bytes` more fit under `max_queue_size` now (an HTTP request answers 503
+    /// instead of waiting).
+    func hasRoom(for bytes: Int) -> Bool {
+        condition.withLock { !closed && log.size + UInt64(bytes) <= maxSize }
     }
 
     /// Returns once everything below `end` is as durable as `queue_sync` asks (group

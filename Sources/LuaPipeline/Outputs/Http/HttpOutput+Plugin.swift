@@ -18,28 +18,14 @@ struct HttpOutputOptions: PluginOptions {
     var readerOptions: ReaderOptions? { reader }
     var references: [String] { [output.encoder].compactMap { $0 } }
 
-    func validate() -> [(key: String, reason: String)] {
-        headers.entries.compactMap { kv in
-            switch kv.value {
-            case .string: return nil
-            case .array(let values) where values.allSatisfy({ if case .string = $0 { true } else { false } }): return nil
-            default: return ("headers.\(kv.key)", "must be a string or an array of strings")
-            }
-        }
-    }
+    func validate() -> [(key: String, reason: String)] { headers.headerProblems() }
 }
 
 extension HttpOutputRunner {
     static let plugin = PluginType.output("HttpOutput", "one HTTP request per message (webhooks): 2xx delivered, 5xx and network errors retried, 4xx skipped",
                                           HttpOutputOptions.self) { o, ctx, reader throws(ConfigError) in
         // Heka's form is a list per name (`Content-Type = ["application/json"]`): one header line each.
-        let headers: [(String, String)] = o.headers.entries.flatMap { kv -> [(String, String)] in
-            switch kv.value {
-            case .string(let s): [(kv.key, s)]
-            case .array(let values): values.compactMap { if case .string(let s) = $0 { (kv.key, s) } else { nil } }
-            default: []
-            }
-        }
+        let headers = o.headers.headerLines
         return HttpOutputRunner(name: ctx.name, reader: reader, encoder: try ctx.encoder(named: o.output.encoder), url: o.address, method: o.method,
                                 headers: headers, username: o.username, password: o.password, timeout: Double(o.httpTimeout) / 1000,
                                 counters: ctx.counters, log: ctx.log)

@@ -1,0 +1,130 @@
+import CLua
+import Glibc
+
+/// An HTTP/1.1 server on Debian's libmicrohttpd (`clp_httpd.c`), loaded on first use:
+/// libmicrohttpd parses requests (chunked bodies included), luapiped only answers them.
+/// Requests are served on libmicrohttpd's threads, one per connection, so the handler
+/// must be thread-safe; a body is gathered whole up to `maxBody` bytes (past it the
+/// handler sees `tooBig` and answers without it).
+final class HttpServer: @unchecked Sendable {  // `server` is set once by start and cleared by stop (one caller)
+    /// One request, valid during the handler's call.
+    struct Request {
+        let raw: UnsafeMutablePointer<clp_httpd_request>
+        var method: String { String(cString: raw.pointee.method) }
+        var url: String { String(cString: raw.pointee.url) }
+        var version: String { String(cString: raw.pointee.version) }
+        var tooBig: Bool { raw.pointee.too_big != 0 }
+        /// The body (empty when none or too big).
+        var body: UnsafeRawBufferPointer {
+            guard let b = raw.pointee.body else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            return UnsafeRawBufferPointer(start: b, count: raw.pointee.body_len)
+        }
+
+        func header(_ name: String) -> String? { clp_httpd_header(raw, name).map { String(cString: $0) } }
+
+        /// The query's arguments in order.
+        var arguments: [(String, String)] {
+            var out: [(String, String)] = []
+            withUnsafeMutablePointer(to: &out) { p in
+                clp_httpd_arguments(raw, { ctx, k, v in
+                    ctx!.assumingMemoryBound(to: [(String, String)].self).pointee.append((String(cString: k!), String(cString: v!)))
+                }, p)
+            }
+            return out
+        }
+
+        /// Basic authentication's user name and password, if the request has them.
+        var basicAuth: (user: String, password: String)? {
+            var pass: UnsafeMutablePointer<CChar>?
+            guard let user = clp_httpd_basic_auth(raw, &pass) else { return nil }
+            defer {
+                clp_httpd_free(user)
+                clp_httpd_free(pass)
+            }
+            return (String(cString: user), pass.map { String(cString: $0) } ?? "")
+        }
+
+        /// The client's address.
+        var peer: String {
+            var buf = [CChar](repeating: 0, count: 64)
+            clp_httpd_peer(raw, &buf, buf.count)
+            return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+    }
+
+    struct Response {
+        var status: Int
+        var body: String = ""
+        var headers: [(String, String)] = []
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// What the C callbacks reach through their context pointer.
+    private final class Callbacks {
+        let handle: (Request) -> Response
+        let log: (String) -> Void
+        let failed: (Int32) -> Void
+        init(handle: @escaping (Request) -> Response, log: @escaping (String) -> Void, failed: @escaping (Int32) -> Void) {
+            self.handle = handle
+            self.log = log
+            self.failed = failed
+        }
+    }
+
+    private var server: OpaquePointer?
+    private let callbacks: Unmanaged<Callbacks>
+
+    /// Serves on `listenFD` (which the server owns from now on, and closes when stopped).
+    /// - Parameters:
+    ///   - log: libmicrohttpd's own messages (a malformed request, a socket error).
+    ///   - failed: a request that ended in an error before it was answered.
+    init(listenFD: Int32, maxBody: Int, maxConnections: Int = 256, handle: @escaping (Request) -> Response,
+         log: @escaping (String) -> Void, failed: @escaping (Int32) -> Void) throws(Failure) {
+        callbacks = Unmanaged.passRetained(Callbacks(handle: handle, log: log, failed: failed))
+        var error = [CChar](repeating: 0, count: 256)
+        server = clp_httpd_start(listenFD, maxBody, UInt32(maxConnections), { ctx, req in
+            let c = Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue()
+            let response = c.handle(Request(raw: req!))
+            let headers = response.headers.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
+            var body = Array(response.body.utf8)
+            _ = body.withUnsafeMutableBytes { clp_httpd_respond(req, UInt32(response.status), $0.baseAddress, $0.count, headers) }
+        }, { ctx, message in
+            Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue().log(String(cString: message!))
+        }, { ctx, code in
+            Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue().failed(code)
+        }, callbacks.toOpaque(), &error, error.count)
+        if server == nil {
+            close(listenFD)
+            callbacks.release()
+            throw Failure(description: String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+    }
+
+    /// Stops serving: the listening socket is closed and the connection threads end.
+    func stop() {
+        guard let s = server else { return }
+        server = nil
+        clp_httpd_stop(s)
+        callbacks.release()
+    }
+
+    deinit { stop() }
+}
+
+/// HTTP reason phrases of the statuses luapiped answers with.
+enum HttpStatus {
+    static func text(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 405: "Method Not Allowed"
+        case 413: "Content Too Large"
+        case 503: "Service Unavailable"
+        default: "Status \(status)"
+        }
+    }
+}
