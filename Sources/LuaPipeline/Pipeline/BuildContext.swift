@@ -173,7 +173,9 @@ final class BuildContext {
 
     /// A new reader for this plugin.
     func addReader(_ o: ReaderOptions) -> RouterReader {
-        router.addReader(name: name, buffering: o.buffering.buffering, matcher: o.messageMatcher.predicate)
+        let r = router.addReader(name: name, buffering: o.buffering.buffering, matcher: o.messageMatcher.predicate)
+        router.condition.withLock { r.monitor = counters }
+        return r
     }
 }
 

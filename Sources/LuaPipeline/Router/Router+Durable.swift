@@ -36,13 +36,13 @@ extension Router {
             var i = indexLocked(max(r.dropSeq, r.ackSeq))
             while i < entries.count && memoryLagLocked(r, from: r.ackSeq) + size > budget {
                 let e = entries[i]
-                if e.delivery == .drop && e.seq >= r.readSeq && r.accepts(e) { r.counters.dropped += 1 }
+                if e.delivery == .drop && e.seq >= r.readSeq && r.accepts(e) { r.countDropped() }
                 r.dropSeq = e.seq + 1
                 i += 1
             }
         }
         guard durable != nil, totalDiskBytes > 0 else { return }
-        var i = indexLocked(max(spillSeq, entries.first?.seq ?? nextSeq))
+        var i = indexLocked(max(spillSeq, head < entries.count ? entries[head].seq : nextSeq))
         while i < entries.count && memoryLagLocked(r, from: r.ackSeq) + size > budget {
             if entries[i].delivery == .disk && entries[i].view != nil {
                 entries[i].view = nil
@@ -155,7 +155,7 @@ extension RouterReader {
         readBack = loaded
         if loaded[position] == nil {
             unreadable.insert(position)
-            counters.dropped += 1
+            countDropped()
         }
         router.condition.unlock()
         if loaded[position] == nil {

@@ -364,7 +364,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         while i < entries.count, memoryLagLocked(r, from: entries[i].seq) + size > UInt64(r.buffering.maxBufferSize) {
             let e = entries[i]
             if e.seq >= r.readSeq && r.accepts(e) {
-                r.counters.dropped += 1
+                r.countDropped()
                 n += 1
             }
             i += 1

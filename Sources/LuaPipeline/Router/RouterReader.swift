@@ -50,6 +50,15 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     var readBack: [UInt64: MessageView] = [:]
     /// Durable positions whose record could not be read back (damaged on disk).
     var unreadable: Set<UInt64> = []
+    /// The plugin's counters: drops show at once in its `dropped` gauge, even while the
+    /// plugin itself is stuck.
+    var monitor: PluginCounters?
+
+    /// Counts a message dropped for this reader (under the router's lock).
+    func countDropped() {
+        counters.dropped += 1
+        monitor?.set(.dropped, Int64(counters.dropped))
+    }
 
     init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?, start: UInt64) {
         self.router = router
