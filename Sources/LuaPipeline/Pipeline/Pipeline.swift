@@ -173,6 +173,11 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             }
             log.info(c.name, values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         }
+        if let q = router.condition.withLock({ router.durable }) {
+            let s = q.currentStats
+            log.info("queue", "\(q.log.size) bytes on disk (max \(q.maxSize)), appended \(s.appended), replayed \(s.replayed), full \(s.fullWaits) times, "
+                     + "write failures \(s.writeFailures), unreadable \(s.unreadable), left memory \(router.currentStats.spilled)")
+        }
         if let c = checkpointStatus {
             let age = c.lastCommitTime.map { fixed(Date().timeIntervalSince($0), 0) + " s ago" } ?? "none yet"
             log.info("checkpoint", "last commit \(c.lastCommit.map(String.init) ?? "-") (\(age)), \(c.commits) this run"

@@ -26,7 +26,7 @@ public struct Buffering: Sendable, Equatable {
 
 /// An input's data class (`delivery`): what happens to its messages when a reader falls
 /// behind.
-public enum Delivery: String, Sendable, CaseIterable {
+public enum Delivery: String, Sendable, CaseIterable {  // one byte in the router's entries
     /// Hold the input back (logs: a tailed file is its own buffer).
     case block
     /// Skip the oldest first, counted (metrics: freshness over completeness).

@@ -38,13 +38,30 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         let bytesBefore: UInt64
         let diskBytesBefore: UInt64
         let dropBytesBefore: UInt64
-        /// The reader that injected it (it is not delivered back to it).
-        let origin: Int?
-        let loops: Int
-        let delivery: Delivery
         /// A `disk` message's position in the durable log; for the others, the log's end
         /// when they were appended (so a reader's durable cursor is a lookup).
         let durable: UInt64
+        // Small fields last, packed into one word (the log holds many entries).
+        private let originID: Int32
+        private let loopCount: UInt16
+        let delivery: Delivery
+
+        init(view: MessageView, seq: UInt64, bytesBefore: UInt64, diskBytesBefore: UInt64, dropBytesBefore: UInt64,
+             origin: Int?, loops: Int, delivery: Delivery, durable: UInt64) {
+            self.view = view
+            self.seq = seq
+            self.bytesBefore = bytesBefore
+            self.diskBytesBefore = diskBytesBefore
+            self.dropBytesBefore = dropBytesBefore
+            self.durable = durable
+            self.originID = origin.map { Int32(truncatingIfNeeded: $0) } ?? -1
+            self.loopCount = UInt16(clamping: loops)
+            self.delivery = delivery
+        }
+
+        /// The reader that injected it (it is not delivered back to it).
+        var origin: Int? { originID < 0 ? nil : Int(originID) }
+        var loops: Int { Int(loopCount) }
     }
 
     /// Counters of the whole log.

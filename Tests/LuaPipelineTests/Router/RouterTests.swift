@@ -20,6 +20,11 @@ import Testing
         return out
     }
 
+    /// The log holds one entry per message in flight: it stays seven words.
+    @Test func anEntryStaysSmall() {
+        #expect(MemoryLayout<Router.Entry>.stride <= 56)
+    }
+
     @Test func everyReaderGetsEveryMessageInOrder() {
         let router = Router()
         let a = router.addReader(name: "a"), b = router.addReader(name: "b")
