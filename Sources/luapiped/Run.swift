@@ -36,7 +36,7 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         if config == nil {
-            writeStandardError("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); Ctrl-C stops\n")
+            writeStandardError("luapiped \(LuaPipelineVersion.string): embedded default: TCP 127.0.0.1:5565 (framed protobuf), UDP 127.0.0.1:5566 (text), StatsD UDP 127.0.0.1:8125, stdin (lines) -> LogOutput (JSON); health and metrics on http://127.0.0.1:4352/health and /metrics; Ctrl-C stops\n")
         }
         var sources: [DispatchSourceSignal] = []
         let signals = Atomic<Int>(0)

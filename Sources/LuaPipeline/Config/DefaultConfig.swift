@@ -5,12 +5,14 @@
 /// - standard input: each line is one message whose Payload is the line;
 /// - StatsD on UDP 127.0.0.1:8125, aggregated every 10 s into `heka.statmetric` messages;
 /// - everything printed on standard output in the JSON form (Heka's LogOutput), so a
-///   newcomer sees their data; `./lua.d` is the sandbox directory.
+///   newcomer sees their data; `./lua.d` is the sandbox directory;
+/// - the admin server on 127.0.0.1:4352: `/health` and `/metrics`.
 public enum DefaultConfig {
     public static let toml = """
         [luapiped]
         base_dir = "luapiped-data"
         sandbox_dir = "lua.d"
+        admin_address = "127.0.0.1:4352"
 
         [TcpInput]
         address = "127.0.0.1:5565"

@@ -27,6 +27,8 @@ struct GlobalOptions: OptionGroup {
     var checkpointInterval: Seconds = 5
     var maxQueueSize = 1 << 30
     var queueSync = "write"
+    var adminAddress = ""
+    var healthWindow: Seconds = 60
     /// Where Heka's settings that mean nothing here are read to (all the same slot).
     var hekaOnly: IgnoredSetting?
 
@@ -48,6 +50,8 @@ struct GlobalOptions: OptionGroup {
         .init("checkpoint_interval", \.checkpointInterval, "how often a consistent checkpoint of filters' preserved state and the log inputs' positions is committed, so aggregates stay exact across a crash (0: never; state is then saved at a clean stop only; see docs/checkpoints.md)"),
         .init("max_queue_size", \.maxQueueSize, "bytes the durable queue of `disk` messages (base_dir/queue) may hold; when full, `disk` inputs stop reading and acknowledging until the slowest reader catches up (docs/delivery.md)"),
         .init("queue_sync", \.queueSync, allowed: ["write", "fsync"], "when a `disk` message is acknowledged: after write(2) (survives kill -9) or after a group-commit fdatasync (survives power loss)"),
+        .init("admin_address", \.adminAddress, "host:port of the admin HTTP server: GET /health and GET /metrics (Prometheus); empty: off (docs/monitoring.md)"),
+        .init("health_window", \.healthWindow, "how long a plugin's termination keeps /health unhealthy (0: only while it is terminated or restarting)"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ] + ["maxprocs", "poolsize", "plugin_chansize", "max_pack_idle", "cpuprof", "memprof", "pid_file", "sample_denominator", "log_flags",
          "full_buffer_max_retries"].map {
@@ -69,6 +73,7 @@ struct GlobalOptions: OptionGroup {
             sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
             sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
             shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value,
-            maxQueueSize: maxQueueSize, queueSync: DurableLog.Sync(rawValue: queueSync) ?? .write)
+            maxQueueSize: maxQueueSize, queueSync: DurableLog.Sync(rawValue: queueSync) ?? .write,
+            adminAddress: adminAddress, healthWindow: healthWindow.value)
     }
 }

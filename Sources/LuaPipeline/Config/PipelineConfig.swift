@@ -31,6 +31,10 @@ public struct GlobalConfig: Sendable {
     public var maxQueueSize: Int = 1 << 30
     /// When a `disk` message is acknowledged: after write(2) or after fdatasync.
     public var queueSync: DurableLog.Sync = .write
+    /// host:port of the admin HTTP server (`/health`, `/metrics`); empty: off.
+    public var adminAddress = ""
+    /// How long a termination keeps `/health` unhealthy (0: the present state only).
+    public var healthWindow: Double = 60
 }
 
 /// One plugin section, checked: its typed options, and its type's builder with them bound.

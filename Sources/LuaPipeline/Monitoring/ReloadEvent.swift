@@ -60,6 +60,9 @@ public struct PluginStatus: Sendable, Equatable {
     public var lastError: String?
     /// Versions that took over while running.
     public var replacements: Int
+    /// When `lastError` was set, and when it last terminated (ns since 1970).
+    public var lastErrorNanos: Int64?
+    public var terminatedNanos: Int64?
 
     public init(state: State = .running, lastError: String? = nil, replacements: Int = 0) {
         self.state = state

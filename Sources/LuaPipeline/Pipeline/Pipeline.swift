@@ -38,6 +38,10 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     let reloading = Condition()
     /// Takes the consistent checkpoints (nil: `checkpoint_interval = 0`).
     let checkpointer: Checkpointer?
+    /// When it was built (`uptime_s`).
+    let startedAt = Date()
+    /// The admin HTTP server (`admin_address`), bound by ``open()``.
+    var admin: AdminServer?
 
     /// What builds plugins, at start-up and on reloads.
     var builder: PluginBuilder {
@@ -86,6 +90,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             self?.requestStop()
         }
         checkpointer?.participants = { [weak self] in self?.checkpointParticipants ?? ([], [:]) }
+        if !config.global.adminAddress.isEmpty { admin = AdminServer(address: config.global.adminAddress, pipeline: self, log: log) }
     }
 
     /// Every plugin's counters.
@@ -119,6 +124,14 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         for m in registry.plugins(.input) {
             do { try m.open() } catch { errors.append(error) }
         }
+        // After the inputs: their addresses are the ones users chose first.
+        if let admin {
+            do throws(Socket.Failure) {
+                try admin.open()
+            } catch {
+                errors.append(ConfigError(section: "luapiped", key: "admin_address", "cannot serve on \(admin.address): \(error)"))
+            }
+        }
         if !errors.isEmpty { throw ConfigErrors(errors: errors) }
     }
 
@@ -137,6 +150,10 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         if let checkpointer { spawn("checkpoint") { checkpointer.run() } }
         startDurableQueue()
         for m in all where m.category == .input { m.start(on: self) }
+        if let admin {
+            try? admin.open()  // bound now unless open() did (a failure is logged by run())
+            spawn("admin") { admin.run() }
+        }
         started.store(true, ordering: .releasing)
     }
 
@@ -223,6 +240,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let drained = stuck.isEmpty && held == 0
         finalCheckpoint(drained: drained)
         queue?.saveCursors(of: nil, force: true)
+        admin?.stop()
         for m in all { m.abandon() }
         router.close()
         let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))

@@ -24,9 +24,14 @@ extension Pipeline {
         case .terminated: break  // logged by the runner, emitted as heka.sandbox-terminated
         default: log.info(e.plugin, "\(e.action.rawValue): \(e.detail)")
         }
+        let now = Sandbox.now()
         registry.updateStatus(e.plugin) { s in
+            defer { if s.lastError != nil && [.rejected, .dropping, .terminated].contains(e.action) { s.lastErrorNanos = now } }
             switch e.action {
-            case .added: s = PluginStatus(state: .running, lastError: nil, replacements: s.replacements)
+            case .added:
+                let terminated = s.terminatedNanos
+                s = PluginStatus(state: .running, lastError: nil, replacements: s.replacements)
+                s.terminatedNanos = terminated
             case .replaced:
                 s.state = .running
                 s.lastError = nil
@@ -37,6 +42,7 @@ extension Pipeline {
             case .terminated:
                 s.state = e.restarting ? .restarting : .terminated
                 s.lastError = e.detail
+                s.terminatedNanos = now
             }
         }
         let hostname = config.global.hostname

@@ -223,6 +223,10 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
                 messages.error("queue", "cannot save the readers' positions in \(live.path): \(errnoText()) (a crash would deliver more again)")
                 return
             }
+            if state.saved.isEmpty {
+                let gone = Set(loaded.keys).subtracting(now.keys).sorted()
+                if !gone.isEmpty { messages.info("queue", "cursors of readers no longer configured dropped: \(gone.joined(separator: ", "))") }
+            }
             state.saved = now
             if syncDue {
                 do throws(DurableLogError) {

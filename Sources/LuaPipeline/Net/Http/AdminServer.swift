@@ -1,0 +1,66 @@
+import FoundationEssentials
+import Glibc
+
+/// The admin HTTP server (`[luapiped] admin_address`): `GET /health` and `GET /metrics`
+/// (docs/monitoring.md). Its socket is bound with the inputs' (an address already taken is
+/// a start-up error naming it); libmicrohttpd is loaded when the first connection
+/// arrives, so a daemon nobody asks pays nothing for it.
+final class AdminServer: @unchecked Sendable {  // `server` is touched by run() only; stop() sets a flag
+    let address: String
+    private weak var pipeline: Pipeline?
+    private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.listen(address) }
+    private let stopped = DoneFlag()
+    private let log: PipelineLog
+
+    init(address: String, pipeline: Pipeline, log: PipelineLog) {
+        self.address = address
+        self.pipeline = pipeline
+        self.log = log
+    }
+
+    func open() throws(Socket.Failure) { try socket.open() }
+
+    /// Serves until ``stop()``: waits for the first connection, then starts the server on
+    /// the socket (which accepts it).
+    func run() {
+        let fd: Int32
+        do {
+            fd = try socket.take()
+        } catch {
+            log.error("admin", "\(error)")
+            return
+        }
+        while !stopped.isSet && !Socket.readable(fd, ms: 100) {}
+        guard !stopped.isSet else {
+            close(fd)
+            return
+        }
+        let server: HttpServer
+        do {
+            server = try HttpServer(listenFD: fd, maxBody: 0, maxConnections: 64, handle: { [weak self] in
+                self?.answer($0) ?? HttpServer.Response(status: 503, body: "stopping\n")
+            }, log: { [log] in log.error("admin", "HTTP: \($0)") }, failed: { _ in })
+        } catch {
+            log.error("admin", "cannot serve on \(address): \(error)")
+            return
+        }
+        stopped.wait()
+        server.stop()
+    }
+
+    func stop() { stopped.set() }
+
+    private func answer(_ r: HttpServer.Request) -> HttpServer.Response {
+        guard let pipeline else { return HttpServer.Response(status: 503, body: "stopping\n") }
+        guard r.method == "GET" else { return HttpServer.Response(status: 405, body: "GET only\n", headers: [("Allow", "GET")]) }
+        switch r.url {
+        case "/health":
+            let (status, body) = pipeline.health()
+            return HttpServer.Response(status: status, body: body.text + "\n", headers: [("Content-Type", "application/json")])
+        case "/metrics":
+            return HttpServer.Response(status: 200, body: pipeline.prometheusText(), headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+        default:
+            return HttpServer.Response(status: 404, body: "no such page: \(r.url) (try /health or /metrics)\n")
+        }
+    }
+}

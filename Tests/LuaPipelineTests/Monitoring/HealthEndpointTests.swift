@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// The admin server: `/health` counts exact, `/metrics` read by Prometheus's own parser,
+/// and a failing filter turning the health to 503 with its error text.
+@Suite struct HealthEndpointTests {
+    /// A daemon reading stdin lines with `admin_address` on a free port (`global`: more
+    /// `[luapiped]` keys).
+    func start(_ h: ReloadHarness, global: String = "", _ extra: String = "") throws -> Int {
+        let port = try freeTcpPort()
+        h.put("luapiped.toml", h.configText(extra).replacingOccurrences(of: "sandbox_workers = 1", with: """
+            sandbox_workers = 1
+            admin_address = "127.0.0.1:\(port)"
+            \(global)
+            """))
+        try h.start()
+        return port
+    }
+
+    func get(_ port: Int, _ path: String) -> HttpTestClient.Response? {
+        HttpTestClient.request(port: port, method: "GET", path: path)
+    }
+
+    func health(_ port: Int) -> (Int, [String: Any])? {
+        guard let r = get(port, "/health"), let doc = try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any] else { return nil }
+        return (r.status, doc)
+    }
+
+    func processed(_ doc: [String: Any], _ plugin: String) -> Int? {
+        (((doc["plugins"] as? [String: Any])?[plugin] as? [String: Any])?["counters"] as? [String: Any])?["processed"] as? Int
+    }
+
+    @Test func healthAndMetricsCountExactly() throws {
+        let h = ReloadHarness()
+        h.put("count.lua", "n = 0\nfunction process_message() n = n + 1 return 0 end\nfunction timer_event() end\n")
+        let port = try start(h, """
+            [count]
+            type = "SandboxFilter"
+            filename = "count.lua"
+            message_matcher = "Type == 'StdinInput'"
+            """)
+        defer { h.finish() }
+        h.send(count: 3000)
+        h.waitUntil("the filter counted 3,000") { h.counter("count", "processed") == 3000 }
+        let (status, doc) = try #require(health(port))
+        #expect(status == 200)
+        #expect(doc["status"] as? String == "ok")
+        #expect(processed(doc, "count") == 3000)
+        #expect(processed(doc, "StdinInput") == 3000)
+        let plugins = doc["plugins"] as? [String: Any]
+        let names = Set((plugins ?? [:]).keys)
+        #expect(names.isSuperset(of: ["StdinInput", "count", "counts", "events", "PayloadEncoder", "JsonEncoder"]))
+        #expect((plugins?["count"] as? [String: Any])?["type"] as? String == "SandboxFilter")
+
+        // Prometheus's own parser reads the same counts under the same names.
+        let metrics = try #require(get(port, "/metrics"))
+        #expect(metrics.status == 200)
+        #expect(metrics.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        let parser = Process()
+        parser.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        parser.arguments = ["python3", "-c", """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            for family in text_string_to_metric_families(sys.stdin.read()):
+                for s in family.samples:
+                    if s.name == "luapiped_processed_total":
+                        print(s.labels["plugin"], s.labels["type"], int(s.value))
+            """]
+        let input = Pipe(), output = Pipe()
+        parser.standardInput = input
+        parser.standardOutput = output
+        try parser.run()
+        input.fileHandleForWriting.write(Data(metrics.body.utf8))
+        try input.fileHandleForWriting.close()
+        let parsed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waitForExit(parser) == 0)
+        #expect(parsed.contains("count SandboxFilter 3000\n"))
+        #expect(parsed.contains("StdinInput StdinInput 3000\n"))
+
+        // Other paths and methods.
+        #expect(get(port, "/nope")?.status == 404)
+        #expect(HttpTestClient.request(port: port, method: "POST", path: "/health")?.status == 405)
+    }
+
+    @Test func aFailingFilterIsUnhealthyUntilItIsFixed() throws {
+        let h = ReloadHarness()
+        h.put("lua.d/filters/fragile.toml", "message_matcher = \"Type == 'StdinInput'\"\n[retries]\nmax_retries = 0\n")
+        h.put("lua.d/filters/fragile.lua", "function process_message() error('the input is not what I expected') end\n")
+        let port = try start(h, global: "health_window = 0")
+        defer { h.finish() }
+        #expect(health(port)?.0 == 200)
+        h.send(["one"])
+        h.waitUntil("it is terminated") { h.status("fragile")?.state == .terminated }
+        let (status, doc) = try #require(health(port))
+        #expect(status == 503)
+        #expect(doc["status"] as? String == "unhealthy")
+        let problems = (doc["problems"] as? [String]) ?? []
+        #expect(problems.contains { $0.hasPrefix("fragile: ") && $0.contains("the input is not what I expected") })
+        h.put("lua.d/filters/fragile.lua", "function process_message() return 0 end\n")
+        h.waitUntil("the fixed script is healthy") { health(port)?.0 == 200 }
+    }
+
+    @Test func aRestartedFilterIsUnhealthyWithinTheWindow() throws {
+        let h = ReloadHarness()
+        h.put("lua.d/filters/flaky.toml", "message_matcher = \"Type == 'StdinInput'\"\n")
+        h.put("lua.d/filters/flaky.lua", "function process_message() if read_message('Payload') == 'boom' then error('boom') end return 0 end\n")
+        let port = try start(h, global: "health_window = \"2s\"")
+        defer { h.finish() }
+        h.send(["boom"])
+        h.waitUntil("it was terminated") { h.counter("flaky", "terminations") == 1 }
+        let (status, doc) = try #require(health(port))
+        #expect(status == 503)
+        #expect(((doc["problems"] as? [String]) ?? []).contains { $0.hasPrefix("flaky: ") && $0.contains("boom") })
+        h.waitUntil("healthy once the window passed") { health(port)?.0 == 200 }
+        #expect(h.status("flaky")?.state == .running)
+    }
+
+    @Test func anAdminAddressAlreadyTakenIsAStartUpError() throws {
+        let taken = try Socket.listen("127.0.0.1:0")
+        defer { close(taken) }
+        let port = boundPort(taken)
+        let dir = temporaryDirectory()
+        let path = dir.appendingPathComponent("a.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("[luapiped]\nadmin_address = \"127.0.0.1:\(port)\"\n[StdinInput]\n".utf8))
+        let pipeline = try Pipeline(config: try PipelineConfig.load(path: path), stdin: -1)
+        #expect {
+            try pipeline.open()
+        } throws: { error in
+            "\(error)".contains("[luapiped] admin_address: cannot serve on 127.0.0.1:\(port)")
+        }
+    }
+}
