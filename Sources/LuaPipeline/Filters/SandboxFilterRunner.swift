@@ -187,6 +187,8 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         injectedThisCall = 0
         currentLoops = 0
         defer { inTimer = false }
+        let callStarted = Router.monotonicNanosPrecise()
+        defer { counters.timerDurations.record(nanos: Int64(Router.monotonicNanosPrecise() &- callStarted)) }
         do {
             try sandbox.timerEvent(ns: Sandbox.now(), shutdown: shutdown)
             if case .fallback? = probation { probation = nil }  // its first call went well
@@ -315,7 +317,10 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                 if handled { continue }
                 injectedThisCall = 0
             }
-            switch sandbox.processMessage(m.view) {
+            let callStarted = Router.monotonicNanosPrecise()
+            let outcome = sandbox.processMessage(m.view)
+            counters.processDurations.record(nanos: Int64(Router.monotonicNanosPrecise() &- callStarted))
+            switch outcome {
             case .terminated(let e):
                 // The message that killed it is skipped (counted), never fed again.
                 counters.add(.skipped)

@@ -76,6 +76,17 @@ extension Pipeline {
                 out += "\(name){plugin=\"\(label(c.name))\",type=\"\(label(types[c.name] ?? c.category.rawValue))\"} \(c[key])\n"
             }
         }
+        for (metric, help, pick) in [("process_message", "process_message call durations", \PluginCounters.processDurations),
+                                     ("timer_event", "timer_event call durations", \PluginCounters.timerDurations)] {
+            let name = "luapiped_\(metric)_duration_seconds"
+            out += "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+            for c in all where c.category == .filter {
+                let (cumulative, sum) = c[keyPath: pick].snapshot
+                let labels = "plugin=\"\(label(c.name))\",type=\"\(label(types[c.name] ?? c.category.rawValue))\""
+                for (bound, n) in zip(DurationHistogram.bounds, cumulative) { out += "\(name)_bucket{\(labels),le=\"\(Double(bound) / 1e9)\"} \(n)\n" }
+                out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(cumulative.last!)\n\(name)_sum{\(labels)} \(Double(sum) / 1e9)\n\(name)_count{\(labels)} \(cumulative.last!)\n"
+            }
+        }
         let r = router.currentStats
         let globals: [(String, String, Double)] = [
             ("luapiped_uptime_seconds", "seconds since the daemon started", now.timeIntervalSince(startedAt)),

@@ -11,6 +11,9 @@ public final class PluginCounters: Sendable {
     /// Set when the plugin updated a counter its kind does not declare (a test asserts
     /// it stays empty; the update is kept, so nothing is lost in production).
     private let undeclared = Mutex<Set<String>>([])
+    /// Filters: the durations of their `process_message` and `timer_event` calls.
+    public let processDurations = DurationHistogram()
+    public let timerDurations = DurationHistogram()
 
     /// Boxed so the array holds references: `Atomic` cannot be copied into an array.
     private final class Slot: Sendable {

@@ -66,6 +66,8 @@ import Testing
                 for s in family.samples:
                     if s.name == "luapiped_processed_total":
                         print(s.labels["plugin"], s.labels["type"], int(s.value))
+                    if s.name == "luapiped_process_message_duration_seconds_count":
+                        print("calls", s.labels["plugin"], int(s.value))
             """]
         let input = Pipe(), output = Pipe()
         parser.standardInput = input
@@ -77,6 +79,7 @@ import Testing
         #expect(waitForExit(parser) == 0)
         #expect(parsed.contains("count SandboxFilter 3000\n"))
         #expect(parsed.contains("StdinInput StdinInput 3000\n"))
+        #expect(parsed.contains("calls count 3000\n"))  // the duration histogram counts every call
 
         // Other paths and methods.
         #expect(get(port, "/nope")?.status == 404)
