@@ -68,6 +68,15 @@ struct Run: ParsableCommand {
         }
         hup.resume()
         sources.append(hup)
+        // SIGUSR1: the counters in the log and a heka.all-report message (Heka's habit).
+        signal(SIGUSR1, SIG_IGN)
+        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        usr1.setEventHandler {
+            pipeline.report()
+            pipeline.emitAllReport()
+        }
+        usr1.resume()
+        sources.append(usr1)
         writeStandardError("luapiped \(LuaPipelineVersion.string): running \(cfg.plugins.count) plugins (pid \(getpid())); watching \(cfg.global.sandboxDir); SIGHUP reloads the config\n")
         pipeline.runUntilInputsEnd(reportEvery: verbose ? 10 : nil)
         if verbose { pipeline.report() }

@@ -29,6 +29,7 @@ struct GlobalOptions: OptionGroup {
     var queueSync = "write"
     var adminAddress = ""
     var healthWindow: Seconds = 60
+    var reportInterval: Seconds = 60
     /// Where Heka's settings that mean nothing here are read to (all the same slot).
     var hekaOnly: IgnoredSetting?
 
@@ -52,6 +53,7 @@ struct GlobalOptions: OptionGroup {
         .init("queue_sync", \.queueSync, allowed: ["write", "fsync"], "when a `disk` message is acknowledged: after write(2) (survives kill -9) or after a group-commit fdatasync (survives power loss)"),
         .init("admin_address", \.adminAddress, "host:port of the admin HTTP server: GET /health and GET /metrics (Prometheus); empty: off (docs/monitoring.md)"),
         .init("health_window", \.healthWindow, "how long a plugin's termination keeps /health unhealthy (0: only while it is terminated or restarting)"),
+        .init("report_interval", \.reportInterval, "how often a heka.all-report message (Heka's JSON self-report) is emitted; SIGUSR1 emits one at once and logs the counters (0: only on SIGUSR1)"),
         .init("sandbox_workers", \.sandboxWorkers, "threads that run sandboxed filters, each filter pinned to one (default: the number of cores)"),
     ] + ["maxprocs", "poolsize", "plugin_chansize", "max_pack_idle", "cpuprof", "memprof", "pid_file", "sample_denominator", "log_flags",
          "full_buffer_max_retries"].map {
@@ -74,6 +76,6 @@ struct GlobalOptions: OptionGroup {
             sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
             shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value,
             maxQueueSize: maxQueueSize, queueSync: DurableLog.Sync(rawValue: queueSync) ?? .write,
-            adminAddress: adminAddress, healthWindow: healthWindow.value)
+            adminAddress: adminAddress, healthWindow: healthWindow.value, reportInterval: reportInterval.value)
     }
 }

@@ -35,6 +35,8 @@ public struct GlobalConfig: Sendable {
     public var adminAddress = ""
     /// How long a termination keeps `/health` unhealthy (0: the present state only).
     public var healthWindow: Double = 60
+    /// Seconds between `heka.all-report` messages (0: none).
+    public var reportInterval: Double = 60
 }
 
 /// One plugin section, checked: its typed options, and its type's builder with them bound.

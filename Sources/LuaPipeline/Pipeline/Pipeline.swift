@@ -42,6 +42,8 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     let startedAt = Date()
     /// The admin HTTP server (`admin_address`), bound by ``open()``.
     var admin: AdminServer?
+    /// Ends the `heka.all-report` timer.
+    let reportsStopped = DoneFlag()
 
     /// What builds plugins, at start-up and on reloads.
     var builder: PluginBuilder {
@@ -150,6 +152,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         if let checkpointer { spawn("checkpoint") { checkpointer.run() } }
         startDurableQueue()
         for m in all where m.category == .input { m.start(on: self) }
+        if config.global.reportInterval > 0 { spawn("reports") { [unowned self] in runReports() } }
         if let admin {
             try? admin.open()  // bound now unless open() did (a failure is logged by run())
             spawn("admin") { admin.run() }
@@ -224,6 +227,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let deadline = Date().addingTimeInterval(drainTimeout)
         log.info("luapiped", "stopping: draining for at most \(Self.seconds(drainTimeout))")
         watcher?.stop()
+        reportsStopped.set()
         checkpointer?.stop()  // an open checkpoint is abandoned; the final one comes after the drain
         reloading.lock()  // a reload in progress finishes first
         reloading.unlock()

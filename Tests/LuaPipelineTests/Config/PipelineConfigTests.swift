@@ -77,7 +77,7 @@ import Testing
             ticker_interval = "often"
             """)
         let file = dir.appendingPathComponent("bad.toml").path
-        #expect(found.contains("\(file):2: [luapiped] bogus_global: unknown key (known: admin_address, base_dir, checkpoint_interval, cpuprof, full_buffer_max_retries, health_window, hostname, log_flags, max_message_loops, max_message_size, max_pack_idle, max_process_duration, max_process_inject, max_queue_size, max_timer_inject, maxprocs, memprof, pid_file, plugin_chansize, poolsize, queue_sync, sample_denominator, sandbox_dir, sandbox_dir_debounce, sandbox_dir_poll_interval, sandbox_dir_watch, sandbox_workers, share_dir, shutdown_timeout)"))
+        #expect(found.contains("\(file):2: [luapiped] bogus_global: unknown key (known: admin_address, base_dir, checkpoint_interval, cpuprof, full_buffer_max_retries, health_window, hostname, log_flags, max_message_loops, max_message_size, max_pack_idle, max_process_duration, max_process_inject, max_queue_size, max_timer_inject, maxprocs, memprof, pid_file, plugin_chansize, poolsize, queue_sync, report_interval, sample_denominator, sandbox_dir, sandbox_dir_debounce, sandbox_dir_poll_interval, sandbox_dir_watch, sandbox_workers, share_dir, shutdown_timeout)"))
         #expect(found.contains { $0.hasPrefix("\(file):4: [Nope] type: unknown plugin type \"Nope\"") })
         #expect(found.contains { $0.hasPrefix("\(file):10: [out] colour: unknown key") })
         #expect(found.contains { $0.hasPrefix("\(file):6: [out] path: missing") })

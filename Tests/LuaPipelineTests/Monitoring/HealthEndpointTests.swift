@@ -133,4 +133,54 @@ import Testing
             "\(error)".contains("[luapiped] admin_address: cannot serve on 127.0.0.1:\(port)")
         }
     }
+
+    /// SIGUSR1 logs the counters and emits a heka.all-report that a filter receives, in
+    /// Heka's JSON shape.
+    @Test func sigusr1EmitsAnAllReportAFilterReceives() throws {
+        let dir = temporaryDirectory()
+        func put(_ name: String, _ text: String) { FileManager.default.createFile(atPath: dir.appendingPathComponent(name).path, contents: Data(text.utf8)) }
+        put("luapiped.toml", """
+            [luapiped]
+            base_dir = "state"
+            report_interval = 0
+
+            [StdinInput]
+
+            [reports]
+            type = "SandboxFilter"
+            filename = "reports.lua"
+            message_matcher = "Type == 'heka.all-report'"
+
+            [out]
+            type = "FileOutput"
+            path = "reports.json"
+            message_matcher = "Type == 'heka.sandbox.report'"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+            """)
+        put("reports.lua", """
+            function process_message()
+              inject_message({Type = "report", Payload = read_message("Payload")})
+              return 0
+            end
+            """)
+        let daemon = try CrashRecoveryTests.Daemon(in: dir)
+        defer { terminateAndWait(daemon.process) }
+        #expect(daemon.output.wait(for: "running"))
+        #expect(kill(daemon.process.processIdentifier, SIGUSR1) == 0)
+        let path = dir.appendingPathComponent("reports.json").path
+        let text = try #require(eventually("the filter received the report", detail: { daemon.output.text }) { () -> String? in
+            guard let t = try? String(contentsOfFile: path, encoding: .utf8), !t.isEmpty else { return nil }
+            return t
+        })
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(text.split(separator: "\n")[0].utf8)) as? [String: Any])
+        let filters = try #require(doc["filters"] as? [[String: Any]])
+        let me = try #require(filters.first { $0["Name"] as? String == "reports" })
+        #expect(me["Type"] as? String == "SandboxFilter")
+        #expect((me["ProcessMessageCount"] as? [String: Any])?["representation"] as? String == "messages")
+        #expect((doc["inputs"] as? [[String: Any]])?.first?["Name"] as? String == "StdinInput")
+        #expect(doc["globals"] != nil && doc["outputs"] != nil && doc["decoders"] != nil && doc["encoders"] != nil)
+        #expect(daemon.output.wait(for: "reports: "))  // the counters were logged too
+    }
 }
