@@ -19,6 +19,8 @@ final class BuildContext {
     var restored: RestoredCheckpoint?
     /// Where filters hand their snapshots (nil: no checkpoints).
     var checkpointer: Checkpointer?
+    /// The pipeline's dashboard (DashboardOutput makes its store there).
+    var dashboard = DashboardHolder()
     /// Modules the plugin's sandboxes required (a changed module reloads the plugin).
     private(set) var modules: Set<String> = []
     /// An input's own SandboxDecoder (not inside a MultiDecoder): swapped in place on reload.

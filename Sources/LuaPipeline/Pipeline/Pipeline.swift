@@ -44,11 +44,13 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
     var admin: AdminServer?
     /// Ends the `heka.all-report` timer.
     let reportsStopped = DoneFlag()
+    /// The dashboard's store, once a DashboardOutput is built.
+    let dashboard = DashboardHolder()
 
     /// What builds plugins, at start-up and on reloads.
     var builder: PluginBuilder {
         PluginBuilder(router: router, log: log, stdin: stdin, accumulators: accumulators,
-                      events: { [weak self] e, reader in self?.record(e, from: reader) }, checkpointer: checkpointer)
+                      events: { [weak self] e, reader in self?.record(e, from: reader) }, dashboard: dashboard, checkpointer: checkpointer)
     }
 
     /// Builds every plugin: scripts are compiled now, so a broken one fails here (a broken
@@ -92,7 +94,9 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
             self?.requestStop()
         }
         checkpointer?.participants = { [weak self] in self?.checkpointParticipants ?? ([], [:]) }
-        if !config.global.adminAddress.isEmpty { admin = AdminServer(address: config.global.adminAddress, pipeline: self, log: log) }
+        // A DashboardOutput without an admin server serves on its own `address`.
+        let address = config.global.adminAddress.isEmpty ? dashboard.address.withLock { $0 } ?? "" : config.global.adminAddress
+        if !address.isEmpty { admin = AdminServer(address: address, pipeline: self, log: log) }
     }
 
     /// Every plugin's counters.

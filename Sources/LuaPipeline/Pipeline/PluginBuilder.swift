@@ -11,6 +11,7 @@ struct PluginBuilder: Sendable {
     let stdin: Int32
     let accumulators: StatAccumulators
     let events: ReloadEventSink
+    let dashboard: DashboardHolder
     var checkpointer: Checkpointer? = nil
     /// The checkpoint restored at start: given only to the first build.
     var restored: RestoredCheckpoint? = nil
@@ -29,6 +30,7 @@ struct PluginBuilder: Sendable {
                              accumulators: accumulators, events: events, restore: restore)
         c.restored = restored
         c.checkpointer = checkpointer
+        c.dashboard = dashboard
         return c
     }
 

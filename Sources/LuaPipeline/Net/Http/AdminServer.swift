@@ -60,7 +60,40 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
         case "/metrics":
             return HttpServer.Response(status: 200, body: pipeline.prometheusText(), headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
         default:
+            if let store = pipeline.dashboard.current, let page = Self.dashboard(r.url, store) { return page }
             return HttpServer.Response(status: 404, body: "no such page: \(r.url) (try /health or /metrics)\n")
         }
+    }
+
+    /// The dashboard's pages and data (a DashboardOutput runs).
+    static func dashboard(_ url: String, _ store: DashboardStore) -> HttpServer.Response? {
+        let json = [("Content-Type", "application/json")]
+        switch url {
+        case "/api/outputs": return HttpServer.Response(status: 200, body: store.listing.text, headers: json)
+        case "/api/terminations": return HttpServer.Response(status: 200, body: store.terminationListing.text, headers: json)
+        case "/": return file(Path.join(store.staticDirectory, "index.html"))
+        default: break
+        }
+        if url.hasPrefix("/api/outputs/") {
+            guard let o = store.output(String(url.dropFirst("/api/outputs/".count))) else { return nil }
+            return HttpServer.Response(status: 200, bytes: o.payload, headers: [("Content-Type", "text/plain; charset=utf-8")])
+        }
+        guard url.hasPrefix("/static/"), !url.split(separator: "/").contains("..") else { return nil }
+        let rest = String(url.dropFirst("/static/".count))
+        if rest.hasPrefix("dygraphs/") { return file(Path.join(DashboardOutput.dygraphsDirectory, String(rest.dropFirst("dygraphs/".count)))) }
+        return file(Path.join(store.staticDirectory, rest))
+    }
+
+    static func file(_ path: String) -> HttpServer.Response? {
+        guard let bytes = readWholeFile(path) else { return nil }
+        let type: String
+        switch path.split(separator: ".").last ?? "" {
+        case "html": type = "text/html; charset=utf-8"
+        case "js": type = "text/javascript; charset=utf-8"
+        case "css": type = "text/css; charset=utf-8"
+        case "json", "map": type = "application/json"
+        default: type = "application/octet-stream"
+        }
+        return HttpServer.Response(status: 200, bytes: bytes, headers: [("Content-Type", type)])
     }
 }

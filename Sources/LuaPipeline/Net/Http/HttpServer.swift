@@ -54,8 +54,18 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
 
     struct Response {
         var status: Int
-        var body: String = ""
-        var headers: [(String, String)] = []
+        var bytes: [UInt8]
+        var headers: [(String, String)]
+
+        init(status: Int, body: String = "", headers: [(String, String)] = []) {
+            self.init(status: status, bytes: Array(body.utf8), headers: headers)
+        }
+
+        init(status: Int, bytes: [UInt8], headers: [(String, String)] = []) {
+            self.status = status
+            self.bytes = bytes
+            self.headers = headers
+        }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -89,7 +99,7 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
             let c = Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue()
             let response = c.handle(Request(raw: req!))
             let headers = response.headers.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
-            var body = Array(response.body.utf8)
+            var body = response.bytes
             _ = body.withUnsafeMutableBytes { clp_httpd_respond(req, UInt32(response.status), $0.baseAddress, $0.count, headers) }
         }, { ctx, message in
             Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue().log(String(cString: message!))
@@ -112,19 +122,4 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
     }
 
     deinit { stop() }
-}
-
-/// HTTP reason phrases of the statuses luapiped answers with.
-enum HttpStatus {
-    static func text(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 400: "Bad Request"
-        case 401: "Unauthorized"
-        case 405: "Method Not Allowed"
-        case 413: "Content Too Large"
-        case 503: "Service Unavailable"
-        default: "Status \(status)"
-        }
-    }
 }

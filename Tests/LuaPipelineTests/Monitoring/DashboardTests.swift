@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Testing
+@testable import LuaPipeline
+
+/// DashboardOutput and the page: a filter's circular buffer served as Heka's cbuf text,
+/// drawn by the page in a real (headless) Chromium, and served again after a restart.
+@Suite struct DashboardTests {
+    static let lines = """
+        require "circular_buffer"
+        local cb = circular_buffer.new(600, 1, 1)
+        cb:set_header(1, "Lines", "count", "sum")
+        function process_message() cb:add(read_message("Timestamp"), 1, 1) return 0 end
+        function timer_event(ns)
+          inject_payload("cbuf", "Lines per second", cb)
+          inject_payload("txt", "note", "a text output")
+        end
+        """
+
+    /// A daemon with a TCP line input, the `lines` filter, a DashboardOutput writing each
+    /// second, and the admin server on a free port.
+    func start(_ h: ReloadHarness, tcpPort: Int, adminPort: Int) throws {
+        h.put("lines.lua", Self.lines)
+        h.put("luapiped.toml", h.configText("""
+            [tcp_lines]
+            type = "TcpInput"
+            address = "127.0.0.1:\(tcpPort)"
+            splitter = "LineSplitter"
+
+            [LineSplitter]
+            type = "TokenSplitter"
+
+            [lines]
+            type = "SandboxFilter"
+            filename = "lines.lua"
+            message_matcher = "Logger == 'tcp_lines'"
+            ticker_interval = 1
+
+            [DashboardOutput]
+            ticker_interval = 1
+            """).replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nadmin_address = \"127.0.0.1:\(adminPort)\""))
+        try h.start()
+    }
+
+    static let id = "lines.Lines per second.cbuf"
+    static let path = "/api/outputs/lines.Lines%20per%20second.cbuf"
+
+    /// The sum of a cbuf text's values (NaN rows are empty).
+    static func cbufSum(_ text: String) -> Int? {
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first, header.hasPrefix("{\"time\":") else { return nil }
+        return lines.dropFirst().reduce(0) { $0 + (Double($1).map { $0.isNaN ? 0 : Int($0) } ?? 0) }
+    }
+
+    @Test func aFiltersCbufIsServedCountedAndDrawn() throws {
+        let h = ReloadHarness()
+        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
+        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        defer {
+            h.pipeline.requestStop()
+            h.finish()
+        }
+        let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
+        #expect(Socket.writeAll(fd, Array((0..<3000).map { "line \($0)\n" }.joined().utf8)))
+        close(fd)
+        h.waitUntil("the cbuf sums to 3,000") {
+            HttpTestClient.request(port: adminPort, method: "GET", path: Self.path).flatMap { Self.cbufSum($0.body) } == 3000
+        }
+        let list = try #require(HttpTestClient.request(port: adminPort, method: "GET", path: "/api/outputs"))
+        let items = try #require(try JSONSerialization.jsonObject(with: Data(list.body.utf8)) as? [[String: Any]])
+        let cbuf = try #require(items.first { $0["id"] as? String == Self.id })
+        #expect(cbuf["plugin"] as? String == "lines" && cbuf["type"] as? String == "cbuf" && cbuf["name"] as? String == "Lines per second")
+        #expect(items.contains { $0["id"] as? String == "lines.note.txt" })
+        let health = try #require(HttpTestClient.request(port: adminPort, method: "GET", path: "/health"))
+        #expect(health.body.contains("\"lines\":{\"type\":\"SandboxFilter\""))
+        #expect(h.counter("lines", "processed") == 3000)
+
+        // Headless Chromium renders the page from plain GETs: every plugin, a canvas per
+        // graph, the cbuf's name.
+        let chromium = Process()
+        chromium.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+        chromium.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
+                              "--user-data-dir=\(h.path("chromium"))", "--dump-dom", "http://127.0.0.1:\(adminPort)/?nostream=1"]
+        let out = Pipe()
+        chromium.standardOutput = out
+        chromium.standardError = FileHandle.nullDevice
+        try chromium.run()
+        let collected = PipeCollector(out)
+        #expect(waitForExit(chromium, "chromium dumped the page", timeout: .seconds(30)) == 0)
+        let dom = collected.finish()
+        for name in ["tcp_lines", "lines", "DashboardOutput", "counts", "events", "Lines per second", "a text output"] {
+            #expect(dom.contains(name), "\(name) is not on the page")
+        }
+        #expect(dom.contains("<canvas"))
+    }
+
+    @Test func storedPayloadsAreServedAfterARestart() throws {
+        let h = ReloadHarness()
+        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
+        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
+        #expect(Socket.writeAll(fd, Array((0..<10).map { "line \($0)\n" }.joined().utf8)))
+        close(fd)
+        h.waitUntil("the cbuf is written to disk") {
+            (try? String(contentsOfFile: h.path("state/dashboard/data/\(Self.id)"), encoding: .utf8)).flatMap(Self.cbufSum) == 10
+        }
+        h.pipeline.requestStop()
+        h.finish()
+
+        // Started again without the filter: what was stored is served at once.
+        let again = ReloadHarness()
+        try FileManager.default.createDirectory(atPath: again.path("state"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: h.path("state/dashboard"), toPath: again.path("state/dashboard"))
+        again.put("luapiped.toml", again.configText("[DashboardOutput]\n")
+            .replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nadmin_address = \"127.0.0.1:\(adminPort)\""))
+        try again.start()
+        defer { again.finish() }
+        let r = try #require(eventually("the admin server answers") { HttpTestClient.request(port: adminPort, method: "GET", path: Self.path) })
+        #expect(r.status == 200)
+        #expect(Self.cbufSum(r.body) == 10)
+    }
+
+    @Test func aBareDashboardOutputIsValid() throws {
+        let dir = temporaryDirectory()
+        let path = dir.appendingPathComponent("d.toml").path
+        FileManager.default.createFile(atPath: path, contents: Data("[StdinInput]\n[DashboardOutput]\n".utf8))
+        let c = try PipelineConfig.load(path: path)
+        #expect(c.plugins.contains { $0.type.name == "DashboardOutput" })
+    }
+}
