@@ -1,6 +1,6 @@
 // The luapiped dashboard: the plugins' health, a graph per circular-buffer output, text
-// outputs as text, terminations. It draws from plain GETs, then follows /api/stream when
-// the daemon offers it (else it polls every 2 s); /?nostream=1 draws once.
+// outputs as text, terminations. It draws from plain GETs, then follows /api/stream
+// (without EventSource it polls every 2 s); /?nostream=1 draws once.
 "use strict";
 const graphs = {};
 const shown = {};
@@ -108,7 +108,7 @@ async function refresh() {
 
 refresh().then(() => {
   if (nostream) return;
-  if (window.EventSource && document.body.dataset.stream === "on") {
+  if (window.EventSource) {
     const es = new EventSource("/api/stream");
     es.addEventListener("health", e => renderHealth(JSON.parse(e.data)));
     es.addEventListener("output", e => renderOutput(JSON.parse(e.data)));

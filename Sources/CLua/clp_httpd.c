@@ -19,6 +19,7 @@ static struct {
     const char *(*lookup)(struct MHD_Connection *, enum MHD_ValueKind, const char *);
     int (*get_values)(struct MHD_Connection *, enum MHD_ValueKind, MHD_KeyValueIterator, void *);
     struct MHD_Response *(*create_response)(size_t, void *, enum MHD_ResponseMemoryMode);
+    struct MHD_Response *(*create_callback_response)(uint64_t, size_t, MHD_ContentReaderCallback, void *, MHD_ContentReaderFreeCallback);
     enum MHD_Result (*add_header)(struct MHD_Response *, const char *, const char *);
     enum MHD_Result (*queue_response)(struct MHD_Connection *, unsigned int, struct MHD_Response *);
     void (*destroy_response)(struct MHD_Response *);
@@ -40,6 +41,7 @@ static void load(void) {
     SYM(lookup, "MHD_lookup_connection_value");
     SYM(get_values, "MHD_get_connection_values");
     SYM(create_response, "MHD_create_response_from_buffer");
+    SYM(create_callback_response, "MHD_create_response_from_callback");
     SYM(add_header, "MHD_add_response_header");
     SYM(queue_response, "MHD_queue_response");
     SYM(destroy_response, "MHD_destroy_response");
@@ -47,7 +49,7 @@ static void load(void) {
     SYM(free, "MHD_free");
     SYM(connection_info, "MHD_get_connection_info");
 #undef SYM
-    if (!mhd.start_daemon || !mhd.stop_daemon || !mhd.lookup || !mhd.get_values || !mhd.create_response || !mhd.add_header ||
+    if (!mhd.start_daemon || !mhd.stop_daemon || !mhd.create_callback_response || !mhd.lookup || !mhd.get_values || !mhd.create_response || !mhd.add_header ||
         !mhd.queue_response || !mhd.destroy_response || !mhd.basic_auth || !mhd.free || !mhd.connection_info) {
         snprintf(mhd.missing, sizeof mhd.missing, "libmicrohttpd.so.12 lacks a function luapiped needs");
     }
@@ -183,9 +185,7 @@ void clp_httpd_stop(clp_httpd *s) {
     free(s);
 }
 
-int clp_httpd_respond(clp_httpd_request *r, unsigned status, const void *body, size_t body_len, const char *headers) {
-    struct MHD_Response *resp = mhd.create_response(body_len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!resp) return -1;
+static void add_headers(struct MHD_Response *resp, const char *headers) {
     if (headers) {
         const char *line = headers;
         while (*line) {
@@ -208,9 +208,53 @@ int clp_httpd_respond(clp_httpd_request *r, unsigned status, const void *body, s
             line += n + (end ? 1 : 0);
         }
     }
+}
+
+static void set_response(clp_httpd_request *r, struct MHD_Response *resp, unsigned status) {
     if (r->response) mhd.destroy_response(r->response);
     r->response = resp;
     r->status = status;
+}
+
+int clp_httpd_respond(clp_httpd_request *r, unsigned status, const void *body, size_t body_len, const char *headers) {
+    struct MHD_Response *resp = mhd.create_response(body_len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp) return -1;
+    add_headers(resp, headers);
+    set_response(r, resp, status);
+    return 0;
+}
+
+struct stream {
+    clp_httpd_stream_read read;
+    clp_httpd_stream_free free_ctx;
+    void *ctx;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    struct stream *s = cls;
+    long n = s->read(s->ctx, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    struct stream *s = cls;
+    s->free_ctx(s->ctx);
+    free(s);
+}
+
+int clp_httpd_respond_stream(clp_httpd_request *r, unsigned status, const char *headers, clp_httpd_stream_read read,
+                             clp_httpd_stream_free free_ctx, void *ctx) {
+    struct stream *s = malloc(sizeof *s);
+    if (!s) return -1;
+    *s = (struct stream){read, free_ctx, ctx};
+    struct MHD_Response *resp = mhd.create_callback_response(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
+    if (!resp) {
+        free(s);
+        return -1;
+    }
+    add_headers(resp, headers);
+    set_response(r, resp, status);
     return 0;
 }
 

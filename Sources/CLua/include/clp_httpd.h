@@ -49,6 +49,17 @@ void clp_httpd_stop(clp_httpd *server);
  */
 int clp_httpd_respond(clp_httpd_request *request, unsigned status, const void *body, size_t body_len, const char *headers);
 
+/* A stream's next bytes: blocks until it has some (libmicrohttpd serves each connection
+ * on its own thread); returns how many it wrote into `buf` (at most `max`, at least 1),
+ * or -1 at the end of the stream. */
+typedef long (*clp_httpd_stream_read)(void *ctx, char *buf, size_t max);
+typedef void (*clp_httpd_stream_free)(void *ctx);
+
+/* Answers `request` with a body of unknown length read from `read` (Server-Sent Events);
+ * `free_ctx` is called once the connection is done with it. Returns 0, or -1. */
+int clp_httpd_respond_stream(clp_httpd_request *request, unsigned status, const char *headers, clp_httpd_stream_read read,
+                             clp_httpd_stream_free free_ctx, void *ctx);
+
 /* A request header (case-insensitive name), NULL when absent. */
 const char *clp_httpd_header(const clp_httpd_request *request, const char *name);
 

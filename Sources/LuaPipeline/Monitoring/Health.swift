@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// `/health` and `/metrics` (docs/monitoring.md), derived from the declared counters
 /// (``CounterKey``) and the plugins' statuses, under the same names.
@@ -42,6 +43,8 @@ extension Pipeline {
             ("problems", .array(problems)),
             ("router", .object([("held_messages", .integer(Int64(r.held))), ("held_bytes", .integer(Int64(r.heldBytes))),
                                 ("left_memory", .integer(Int64(r.spilled))), ("queue_bytes", .integer(Int64(queueBytes)))])),
+            ("stream", .object([("clients", .integer(Int64(dashboard.hub.clientCount))),
+                                ("dropped", .integer(Int64(dashboard.hub.dropped.load(ordering: .relaxed))))])),
             ("plugins", .object(plugins)),
         ])
         return (problems.isEmpty ? 200 : 503, body)
@@ -93,9 +96,11 @@ extension Pipeline {
             ("luapiped_router_held_messages", "messages in the router not yet acknowledged by every reader", Double(r.held)),
             ("luapiped_router_held_bytes", "bytes of those messages", Double(r.heldBytes)),
             ("luapiped_queue_bytes", "bytes in the durable queue of disk-class messages", Double(queueBytes)),
+            ("luapiped_stream_clients", "clients following /api/stream", Double(dashboard.hub.clientCount)),
+            ("luapiped_stream_dropped_events_total", "events lost by /api/stream clients that did not keep up", Double(dashboard.hub.dropped.load(ordering: .relaxed))),
         ]
         for (name, help, v) in globals {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) gauge\n\(name) \(v == v.rounded() ? String(Int64(v)) : String(v))\n"
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(name.hasSuffix("_total") ? "counter" : "gauge")\n\(name) \(v == v.rounded() ? String(Int64(v)) : String(v))\n"
         }
         return out
     }

@@ -129,4 +129,44 @@ import Testing
         let c = try PipelineConfig.load(path: path)
         #expect(c.plugins.contains { $0.type.name == "DashboardOutput" })
     }
+
+    /// `/api/stream` sends health every second and an `output` event when a filter output
+    /// changes; a client that never reads holds nothing up.
+    @Test func theStreamFollowsChangesAndASilentClientHoldsNothingUp() throws {
+        let h = ReloadHarness()
+        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
+        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        defer {
+            h.pipeline.requestStop()
+            h.finish()
+        }
+        func openStream() throws -> Int32 {
+            let fd = try #require(eventually("the admin server accepts") { try? Socket.connect("127.0.0.1:\(adminPort)") })
+            #expect(Socket.writeAll(fd, Array("GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)))
+            return fd
+        }
+        let silent = try openStream()  // never read
+        defer { close(silent) }
+        let fd = try openStream()
+        defer { close(fd) }
+        var received = ""
+        var buf = [UInt8](repeating: 0, count: 65536)
+        func read(until part: String) {
+            eventually("the stream sent \(part)", timeout: .seconds(30)) {
+                if Socket.readable(fd, ms: 50) {
+                    let n = recv(fd, &buf, buf.count, 0)
+                    if n > 0 { received += String(decoding: buf[0..<n], as: UTF8.self) }
+                }
+                return received.contains(part)
+            }
+        }
+        read(until: "event: health\ndata: {\"status\":\"ok\"")
+        #expect(received.contains("Content-Type: text/event-stream"))
+        let lines = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
+        #expect(Socket.writeAll(lines, Array("a line\n".utf8)))
+        close(lines)
+        read(until: "event: output\ndata: {\"id\":\"lines.Lines per second.cbuf\"")
+        #expect(HttpTestClient.request(port: adminPort, method: "GET", path: "/health")?.status == 200)
+        #expect(h.pipeline.dashboard.hub.clientCount == 2)
+    }
 }

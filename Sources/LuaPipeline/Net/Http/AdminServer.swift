@@ -31,7 +31,7 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
             return
         }
         while !stopped.isSet && !Socket.readable(fd, ms: 100) {}
-        guard !stopped.isSet else {
+        guard !stopped.isSet, let hub = pipeline?.dashboard.hub else {
             close(fd)
             return
         }
@@ -45,6 +45,7 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
             return
         }
         stopped.wait()
+        hub.close()  // the streams end, so their connection threads can
         server.stop()
     }
 
@@ -59,6 +60,9 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
             return HttpServer.Response(status: status, body: body.text + "\n", headers: [("Content-Type", "application/json")])
         case "/metrics":
             return HttpServer.Response(status: 200, body: pipeline.prometheusText(), headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+        case "/api/stream":
+            let client = pipeline.dashboard.hub.subscribe { [weak pipeline] in pipeline?.health().body.text ?? "{}" }
+            return HttpServer.Response(status: 200, stream: client, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
         default:
             if let store = pipeline.dashboard.current, let page = Self.dashboard(r.url, store) { return page }
             return HttpServer.Response(status: 404, body: "no such page: \(r.url) (try /health or /metrics)\n")

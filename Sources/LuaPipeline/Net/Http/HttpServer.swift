@@ -56,6 +56,8 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
         var status: Int
         var bytes: [UInt8]
         var headers: [(String, String)]
+        /// A body of unknown length, read as it comes (Server-Sent Events).
+        var stream: (any HttpStream)?
 
         init(status: Int, body: String = "", headers: [(String, String)] = []) {
             self.init(status: status, bytes: Array(body.utf8), headers: headers)
@@ -65,6 +67,11 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
             self.status = status
             self.bytes = bytes
             self.headers = headers
+        }
+
+        init(status: Int, stream: any HttpStream, headers: [(String, String)]) {
+            self.init(status: status, bytes: [], headers: headers)
+            self.stream = stream
         }
     }
 
@@ -99,6 +106,16 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
             let c = Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue()
             let response = c.handle(Request(raw: req!))
             let headers = response.headers.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
+            if let stream = response.stream {
+                let box = Unmanaged.passRetained(StreamBox(stream))
+                let ok = clp_httpd_respond_stream(req, UInt32(response.status), headers, { ctx, buf, max in
+                    Unmanaged<StreamBox>.fromOpaque(ctx!).takeUnretainedValue().read(into: buf!, max: max)
+                }, { ctx in
+                    Unmanaged<StreamBox>.fromOpaque(ctx!).release()
+                }, box.toOpaque())
+                if ok != 0 { box.release() }
+                return
+            }
             var body = response.bytes
             _ = body.withUnsafeMutableBytes { clp_httpd_respond(req, UInt32(response.status), $0.baseAddress, $0.count, headers) }
         }, { ctx, message in
@@ -113,6 +130,24 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
         }
     }
 
+    /// Bytes a stream produced that did not fit the connection's buffer yet.
+    private final class StreamBox {
+        let stream: any HttpStream
+        var pending: [UInt8] = []
+        init(_ stream: any HttpStream) { self.stream = stream }
+
+        func read(into buf: UnsafeMutablePointer<CChar>, max: Int) -> Int {
+            if pending.isEmpty {
+                guard let next = stream.next() else { return -1 }
+                pending = next
+            }
+            let n = min(max, pending.count)
+            pending.withUnsafeBytes { UnsafeMutableRawPointer(buf).copyMemory(from: $0.baseAddress!, byteCount: n) }
+            pending.removeFirst(n)
+            return n
+        }
+    }
+
     /// Stops serving: the listening socket is closed and the connection threads end.
     func stop() {
         guard let s = server else { return }
@@ -122,4 +157,10 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
     }
 
     deinit { stop() }
+}
+
+/// A streamed response body: ``next()`` blocks until it has bytes (never returns empty)
+/// and returns nil at its end. Called on the connection's thread.
+protocol HttpStream: AnyObject, Sendable {
+    func next() -> [UInt8]?
 }

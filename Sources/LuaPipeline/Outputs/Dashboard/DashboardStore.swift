@@ -31,18 +31,26 @@ final class DashboardStore: Sendable {
     let maxOutputs: Int
     private let state = Mutex(State())
     static let keptTerminations = 100
+    /// Where changes are announced (`/api/stream`).
+    let hub: EventHub
 
-    init(directory: String, staticDirectory: String, maxOutputs: Int) {
+    init(directory: String, staticDirectory: String, maxOutputs: Int, hub: EventHub) {
         self.directory = directory
         self.staticDirectory = staticDirectory
         self.maxOutputs = maxOutputs
+        self.hub = hub
         load()
+    }
+
+    static func entry(_ o: Output) -> JSONValue {
+        .object([("id", .string(o.id)), ("plugin", .string(o.plugin)), ("name", .string(o.name)), ("type", .string(o.type)),
+                 ("updated_ns", .integer(o.updatedNanos)), ("bytes", .integer(Int64(o.payload.count)))])
     }
 
     /// Keeps a payload; false when `max_outputs` other outputs are already kept.
     @discardableResult
     func put(_ o: Output) -> Bool {
-        state.withLock { s in
+        let kept = state.withLock { s in
             guard s.outputs[o.id] != nil || s.outputs.count < maxOutputs else {
                 s.refused += 1
                 return false
@@ -51,6 +59,8 @@ final class DashboardStore: Sendable {
             s.dirty.insert(o.id)
             return true
         }
+        if kept { hub.publish("output", Self.entry(o).text) }
+        return kept
     }
 
     func put(_ t: Termination) {
@@ -59,6 +69,7 @@ final class DashboardStore: Sendable {
             if s.terminations.count > Self.keptTerminations { s.terminations.removeFirst(s.terminations.count - Self.keptTerminations) }
             s.terminationsDirty = true
         }
+        hub.publish("terminated", JSONValue.object([("plugin", .string(t.plugin)), ("reason", .string(t.reason)), ("time_ns", .integer(t.nanos))]).text)
     }
 
     var outputs: [Output] { state.withLock { $0.outputs.values.sorted { $0.id < $1.id } } }
@@ -66,12 +77,7 @@ final class DashboardStore: Sendable {
     var terminations: [Termination] { state.withLock { $0.terminations } }
 
     /// The list `/api/outputs` serves.
-    var listing: JSONValue {
-        .array(outputs.map { o in
-            .object([("id", .string(o.id)), ("plugin", .string(o.plugin)), ("name", .string(o.name)), ("type", .string(o.type)),
-                     ("updated_ns", .integer(o.updatedNanos)), ("bytes", .integer(Int64(o.payload.count)))])
-        })
-    }
+    var listing: JSONValue { .array(outputs.map(Self.entry)) }
 
     var terminationListing: JSONValue {
         .array(terminations.map { .object([("plugin", .string($0.plugin)), ("reason", .string($0.reason)), ("time_ns", .integer($0.nanos))]) })
@@ -152,6 +158,8 @@ final class DashboardStore: Sendable {
 /// The pipeline's dashboard, once a DashboardOutput made it (the admin server asks here).
 final class DashboardHolder: Sendable {
     private let store = Mutex<DashboardStore?>(nil)
+    /// The live events of `/api/stream` (health even without a DashboardOutput).
+    let hub = EventHub()
     /// Where a DashboardOutput without an admin server asks to be served.
     let address = Mutex<String?>(nil)
 
@@ -161,7 +169,7 @@ final class DashboardHolder: Sendable {
     func store(directory: String, staticDirectory: String, maxOutputs: Int) -> DashboardStore {
         store.withLock { s in
             if let s, s.directory == directory { return s }
-            let made = DashboardStore(directory: directory, staticDirectory: staticDirectory, maxOutputs: maxOutputs)
+            let made = DashboardStore(directory: directory, staticDirectory: staticDirectory, maxOutputs: maxOutputs, hub: hub)
             s = made
             return made
         }
