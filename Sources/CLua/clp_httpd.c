@@ -58,6 +58,8 @@ static void load(void) {
 struct clp_httpd {
     struct MHD_Daemon *daemon;
     size_t max_body;
+    unsigned served;
+    unsigned open; /* connections now (atomic) */
     clp_httpd_handler handler;
     clp_httpd_logger logger;
     clp_httpd_failed failed;
@@ -79,6 +81,14 @@ static void log_message(void *cls, const char *fmt, va_list ap) {
     size_t n = strlen(text);
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) text[--n] = 0;
     s->logger(s->ctx, text);
+}
+
+static void connection_changed(void *cls, struct MHD_Connection *c, void **socket_context, enum MHD_ConnectionNotificationCode code) {
+    (void)c;
+    (void)socket_context;
+    struct clp_httpd *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) __atomic_add_fetch(&s->open, 1, __ATOMIC_RELAXED);
+    else __atomic_sub_fetch(&s->open, 1, __ATOMIC_RELAXED);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
@@ -114,6 +124,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
         p = calloc(1, sizeof *p);
         if (!p) return MHD_NO;
         *con_cls = p;
+        if (__atomic_load_n(&s->open, __ATOMIC_RELAXED) > s->served) {
+            /* Busy: answered at once, without the handler and without reading a body. */
+            static const char busy[] = "busy: too many connections; retry later\n";
+            struct MHD_Response *resp = mhd.create_response(sizeof busy - 1, (void *)busy, MHD_RESPMEM_PERSISTENT);
+            if (!resp) return MHD_NO;
+            mhd.add_header(resp, "Retry-After", "1");
+            p->answered = 1;
+            enum MHD_Result ok = mhd.queue_response(c, 503, resp);
+            mhd.destroy_response(resp);
+            return ok;
+        }
         /* A declared length over the limit is answered before the body is read. */
         const char *length = mhd.lookup(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length && strtoull(length, NULL, 10) > s->max_body) {
@@ -150,7 +171,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *c, const
     return answer(s, p, c, url, method, version);
 }
 
-clp_httpd *clp_httpd_start(int listen_fd, size_t max_body, unsigned max_connections, clp_httpd_handler handler,
+clp_httpd *clp_httpd_start(int listen_fd, size_t max_body, clp_httpd_limits limits, clp_httpd_handler handler,
                            clp_httpd_logger logger, clp_httpd_failed failed, void *ctx, char *error, size_t error_len) {
     pthread_once(&once, load);
     if (mhd.missing[0]) {
@@ -163,14 +184,16 @@ clp_httpd *clp_httpd_start(int listen_fd, size_t max_body, unsigned max_connecti
         return NULL;
     }
     s->max_body = max_body;
+    s->served = limits.served;
     s->handler = handler;
     s->logger = logger;
     s->failed = failed;
     s->ctx = ctx;
     s->daemon = mhd.start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  access_handler, s, MHD_OPTION_EXTERNAL_LOGGER, log_message, s, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-                                 MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT, max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+                                 MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION, connection_changed, s,
+                                 MHD_OPTION_CONNECTION_LIMIT, limits.accepted, MHD_OPTION_CONNECTION_TIMEOUT, limits.timeout_s,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits.head_bytes, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(error, error_len, "libmicrohttpd would not start on the socket");
         free(s);

@@ -33,11 +33,23 @@ typedef void (*clp_httpd_logger)(void *ctx, const char *message);
 /* A request that ended in an error before it was answered (read error, bad framing). */
 typedef void (*clp_httpd_failed)(void *ctx, int code);
 
+/* How a server treats its connections. */
+typedef struct clp_httpd_limits {
+    /* Requests on more connections than this get 503 + Retry-After without the handler. */
+    unsigned served;
+    /* Connections accepted at all (beyond: closed at accept). */
+    unsigned accepted;
+    /* Seconds a connection may be idle, or take to send a request. */
+    unsigned timeout_s;
+    /* Bytes of a connection's buffer for the request head (a longer head gets 431). */
+    size_t head_bytes;
+} clp_httpd_limits;
+
 /**
  * Serves HTTP on `listen_fd` (a listening socket; the server closes it when stopped).
  * Returns NULL with the reason in `error` when libmicrohttpd is missing or will not start.
  */
-clp_httpd *clp_httpd_start(int listen_fd, size_t max_body, unsigned max_connections, clp_httpd_handler handler,
+clp_httpd *clp_httpd_start(int listen_fd, size_t max_body, clp_httpd_limits limits, clp_httpd_handler handler,
                            clp_httpd_logger logger, clp_httpd_failed failed, void *ctx, char *error, size_t error_len);
 
 /* Stops serving and waits for the connection threads. */

@@ -183,4 +183,28 @@ import Testing
         #expect(doc["globals"] != nil && doc["outputs"] != nil && doc["decoders"] != nil && doc["encoders"] != nil)
         #expect(daemon.output.wait(for: "reports: "))  // the counters were logged too
     }
+
+    /// A head over about 8 KiB gets 431; 64 connections are served, more get 503 or are
+    /// refused at once, and the server answers again once they close.
+    @Test func badHeadsAndTooManyConnections() throws {
+        let h = ReloadHarness()
+        let port = try start(h)
+        defer { h.finish() }
+        h.waitUntil("the admin server answers") { health(port) != nil }
+        #expect(HttpTestClient.request(port: port, method: "GET", path: "/health", headers: ["X-Pad": String(repeating: "a", count: 4000)])?.status == 200)
+        #expect(HttpTestClient.request(port: port, method: "GET", path: "/health", headers: ["X-Pad": String(repeating: "a", count: 16000)])?.status == 431)
+        var idle: [Int32] = []
+        defer { for fd in idle { close(fd) } }
+        for _ in 0..<60 { if let fd = try? Socket.connect("127.0.0.1:\(port)") { idle.append(fd) } }
+        #expect(idle.count == 60)
+        #expect(health(port)?.0 == 200)
+        for _ in 0..<40 { if let fd = try? Socket.connect("127.0.0.1:\(port)") { idle.append(fd) } }
+        h.waitUntil("a new request is turned away") {
+            guard let r = HttpTestClient.request(port: port, method: "GET", path: "/health") else { return true }  // refused at accept
+            return r.status == 503 && r.headers["retry-after"] == "1"
+        }
+        for fd in idle { close(fd) }
+        idle = []
+        h.waitUntil("it answers again") { health(port)?.0 == 200 }
+    }
 }

@@ -37,7 +37,10 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
         }
         let server: HttpServer
         do {
-            server = try HttpServer(listenFD: fd, maxBody: 0, maxConnections: 64, handle: { [weak self] in
+            // 64 connections served, up to 128 accepted (the others told 503 at once; beyond,
+            // libmicrohttpd stops accepting until one closes), a head of about 8 KiB at
+            // most, 10 s to send it.
+            server = try HttpServer(listenFD: fd, maxBody: 0, served: 64, accepted: 128, timeout: 10, headBytes: 8704, handle: { [weak self] in
                 self?.answer($0) ?? HttpServer.Response(status: 503, body: "stopping\n")
             }, log: { [log] in log.error("admin", "HTTP: \($0)") }, failed: { _ in })
         } catch {

@@ -98,11 +98,18 @@ final class HttpServer: @unchecked Sendable {  // `server` is set once by start 
     /// - Parameters:
     ///   - log: libmicrohttpd's own messages (a malformed request, a socket error).
     ///   - failed: a request that ended in an error before it was answered.
-    init(listenFD: Int32, maxBody: Int, maxConnections: Int = 256, handle: @escaping (Request) -> Response,
+    /// - Parameters:
+    ///   - served: connections whose requests are handled; requests on more get 503 +
+    ///     Retry-After at once; `accepted` in all (beyond, closed at accept).
+    ///   - timeout: seconds a connection may idle or take to send its request.
+    ///   - headBytes: a connection's buffer for the request head (a longer head: 431).
+    init(listenFD: Int32, maxBody: Int, served: Int = 256, accepted: Int = 288, timeout: Int = 30, headBytes: Int = 32768,
+         handle: @escaping (Request) -> Response,
          log: @escaping (String) -> Void, failed: @escaping (Int32) -> Void) throws(Failure) {
         callbacks = Unmanaged.passRetained(Callbacks(handle: handle, log: log, failed: failed))
         var error = [CChar](repeating: 0, count: 256)
-        server = clp_httpd_start(listenFD, maxBody, UInt32(maxConnections), { ctx, req in
+        let limits = clp_httpd_limits(served: UInt32(served), accepted: UInt32(accepted), timeout_s: UInt32(timeout), head_bytes: headBytes)
+        server = clp_httpd_start(listenFD, maxBody, limits, { ctx, req in
             let c = Unmanaged<Callbacks>.fromOpaque(ctx!).takeUnretainedValue()
             let response = c.handle(Request(raw: req!))
             let headers = response.headers.map { "\($0.0): \($0.1)" }.joined(separator: "\n")
