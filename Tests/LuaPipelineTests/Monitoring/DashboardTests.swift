@@ -169,4 +169,40 @@ import Testing
         #expect(HttpTestClient.request(port: adminPort, method: "GET", path: "/health")?.status == 200)
         #expect(h.pipeline.dashboard.hub.clientCount == 2)
     }
+
+    /// Selenium and Chromium: the live page redraws a graph when more lines arrive,
+    /// without a reload; the screenshot is kept beside the test's files.
+    @Test func aLiveGraphChangesWithoutAReload() throws {
+        let h = ReloadHarness()
+        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
+        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        defer {
+            h.pipeline.requestStop()
+            h.finish()
+        }
+        func send(_ n: Int) throws {
+            let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
+            #expect(Socket.writeAll(fd, Array((0..<n).map { "line \($0)\n" }.joined().utf8)))
+            close(fd)
+        }
+        try send(100)
+        let shot = h.path("dashboard.png")
+        let driver = Process()
+        driver.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        driver.arguments = ["python3", repositoryRoot.appendingPathComponent("Tests/drivers/dashboard_live.py").path,
+                            "http://127.0.0.1:\(adminPort)/", Self.id, shot]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        driver.standardInput = input
+        driver.standardOutput = output
+        driver.standardError = errors
+        try driver.run()
+        let said = PipeCollector(output), complained = PipeCollector(errors)
+        defer { if driver.isRunning { terminateAndWait(driver) } }
+        #expect(said.wait(for: "READY "), "\(complained.text)")
+        try send(250)
+        input.fileHandleForWriting.write(Data("sent\n".utf8))
+        #expect(waitForExit(driver, "the page redrew the graph", timeout: .seconds(90)) == 0, "\(complained.finish())")
+        #expect(said.finish().contains("CHANGED"))
+        #expect(FileManager.default.fileExists(atPath: shot))
+    }
 }
