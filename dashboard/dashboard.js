@@ -67,11 +67,15 @@ async function renderOutput(o) {
       const gd = document.createElement("div");
       gd.className = "graph";
       div.appendChild(gd);
-      g = new Dygraph(gd, rows, { labels, title: o.name, connectSeparatedPoints: true, legend: "always" });
+      g = new Dygraph(gd, rows, { labels, title: o.name, connectSeparatedPoints: true, legend: "always",
+                                  underlayCallback: (ctx, area, graph) => shadeAlerts(ctx, area, graph, graph.alerts || [], header.seconds_per_row) });
       graphs[o.id] = g;
     } else {
       g.updateOptions({ file: rows, labels });
     }
+    // Rows with an alert annotation ("A") are shaded.
+    g.alerts = (header.annotations || []).filter(a => a.shortText === "A").map(a => a.x);
+    if (g.alerts.length) g.updateOptions({});  // redraw with the shading
     if (header.annotations) {
       g.ready(() => g.setAnnotations(header.annotations.map(a => ({ series: labels[a.col + 1], x: a.x, shortText: a.shortText, text: a.text }))));
     }
@@ -82,6 +86,16 @@ async function renderOutput(o) {
     if (!pre) { pre = document.createElement("pre"); div.appendChild(pre); }
     pre.textContent = text;
   }
+}
+
+function shadeAlerts(ctx, area, graph, alerts, secondsPerRow) {
+  ctx.save();
+  ctx.fillStyle = "rgba(220, 0, 40, 0.18)";
+  for (const x of alerts) {
+    const left = graph.toDomXCoord(x), right = graph.toDomXCoord(x + secondsPerRow * 1000);
+    ctx.fillRect(left, area.y, Math.max(2, right - left), area.h);
+  }
+  ctx.restore();
 }
 
 async function renderOutputs() {
