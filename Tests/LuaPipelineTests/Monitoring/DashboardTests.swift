@@ -76,6 +76,10 @@ import Testing
         let health = try #require(HttpTestClient.request(port: adminPort, method: "GET", path: "/health"))
         #expect(health.body.contains("\"lines\":{\"type\":\"SandboxFilter\""))
         #expect(h.counter("lines", "processed") == 3000)
+        let metrics = try #require(HttpTestClient.request(port: adminPort, method: "GET", path: "/metrics"))
+        let parsed = try HealthEndpointTests.prometheusSamples(metrics.body)
+        #expect(parsed.contains("lines SandboxFilter 3000\n"))
+        #expect(parsed.contains("tcp_lines TcpInput 3000\n"))
 
         // Headless Chromium renders the page from plain GETs: every plugin, a canvas per
         // graph, the cbuf's name.

@@ -31,6 +31,32 @@ import Testing
         (((doc["plugins"] as? [String: Any])?[plugin] as? [String: Any])?["counters"] as? [String: Any])?["processed"] as? Int
     }
 
+    /// `luapiped_processed_total` and the process_message call counts as Prometheus's own
+    /// parser (prometheus_client) reads them: "PLUGIN TYPE N" and "calls PLUGIN N" lines.
+    static func prometheusSamples(_ text: String) throws -> String {
+        let parser = Process()
+        parser.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        parser.arguments = ["python3", "-c", """
+            import sys
+            from prometheus_client.parser import text_string_to_metric_families
+            for family in text_string_to_metric_families(sys.stdin.read()):
+                for s in family.samples:
+                    if s.name == "luapiped_processed_total":
+                        print(s.labels["plugin"], s.labels["type"], int(s.value))
+                    if s.name == "luapiped_process_message_duration_seconds_count":
+                        print("calls", s.labels["plugin"], int(s.value))
+            """]
+        let input = Pipe(), output = Pipe()
+        parser.standardInput = input
+        parser.standardOutput = output
+        try parser.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let parsed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(waitForExit(parser) == 0)
+        return parsed
+    }
+
     @Test func healthAndMetricsCountExactly() throws {
         let h = ReloadHarness()
         h.put("count.lua", "n = 0\nfunction process_message() n = n + 1 return 0 end\nfunction timer_event() end\n")
@@ -57,26 +83,7 @@ import Testing
         let metrics = try #require(get(port, "/metrics"))
         #expect(metrics.status == 200)
         #expect(metrics.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
-        let parser = Process()
-        parser.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        parser.arguments = ["python3", "-c", """
-            import sys
-            from prometheus_client.parser import text_string_to_metric_families
-            for family in text_string_to_metric_families(sys.stdin.read()):
-                for s in family.samples:
-                    if s.name == "luapiped_processed_total":
-                        print(s.labels["plugin"], s.labels["type"], int(s.value))
-                    if s.name == "luapiped_process_message_duration_seconds_count":
-                        print("calls", s.labels["plugin"], int(s.value))
-            """]
-        let input = Pipe(), output = Pipe()
-        parser.standardInput = input
-        parser.standardOutput = output
-        try parser.run()
-        input.fileHandleForWriting.write(Data(metrics.body.utf8))
-        try input.fileHandleForWriting.close()
-        let parsed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(waitForExit(parser) == 0)
+        let parsed = try Self.prometheusSamples(metrics.body)
         #expect(parsed.contains("count SandboxFilter 3000\n"))
         #expect(parsed.contains("StdinInput StdinInput 3000\n"))
         #expect(parsed.contains("calls count 3000\n"))  // the duration histogram counts every call
@@ -206,5 +213,11 @@ import Testing
         for fd in idle { close(fd) }
         idle = []
         h.waitUntil("it answers again") { health(port)?.0 == 200 }
+        // A client that never finishes its head is cut off after 10 s.
+        let slow = try #require(try? Socket.connect("127.0.0.1:\(port)"))
+        defer { close(slow) }
+        #expect(Socket.writeAll(slow, Array("GET /health HTTP/1.1\r\nHost: x\r\n".utf8)))
+        var byte: UInt8 = 0
+        eventually("the slow client is cut off", timeout: .seconds(30)) { Socket.readable(slow, ms: 100) && recv(slow, &byte, 1, 0) <= 0 }
     }
 }
