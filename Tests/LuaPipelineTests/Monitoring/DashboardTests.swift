@@ -23,14 +23,7 @@ import Testing
     /// second, and the admin server on a free port.
     func start(_ h: ReloadHarness, tcpPort: Int, adminPort: Int) throws {
         h.put("lines.lua", Self.lines)
-        h.put("luapiped.toml", h.configText("""
-            [tcp_lines]
-            type = "TcpInput"
-            address = "127.0.0.1:\(tcpPort)"
-            splitter = "LineSplitter"
-
-            [LineSplitter]
-            type = "TokenSplitter"
+        h.put("luapiped.toml", h.configText(Self.tcpLines(port: tcpPort) + """
 
             [lines]
             type = "SandboxFilter"
@@ -42,6 +35,20 @@ import Testing
             ticker_interval = 1
             """).replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nadmin_address = \"127.0.0.1:\(adminPort)\""))
         try h.start()
+    }
+
+    /// A TCP input of lines (one message each, Logger tcp_lines).
+    static func tcpLines(port: Int) -> String {
+        """
+            [tcp_lines]
+            type = "TcpInput"
+            address = "127.0.0.1:\(port)"
+            splitter = "LineSplitter"
+
+            [LineSplitter]
+            type = "TokenSplitter"
+
+            """
     }
 
     static let id = "lines.Lines per second.cbuf"
@@ -223,13 +230,7 @@ import Testing
             admin_address = "127.0.0.1:\(adminPort)"
             report_interval = 0
 
-            [tcp_lines]
-            type = "TcpInput"
-            address = "127.0.0.1:\(tcpPort)"
-            splitter = "LineSplitter"
-
-            [LineSplitter]
-            type = "TokenSplitter"
+            \(Self.tcpLines(port: tcpPort))
 
             [outputs]
             type = "SandboxFilter"

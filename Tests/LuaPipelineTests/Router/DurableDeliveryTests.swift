@@ -58,16 +58,8 @@ import Testing
         """
     }
 
-    static let counter = """
-        count = 0
-        function process_message()
-          count = count + 1
-          return 0
-        end
-        function timer_event(ns)
-          inject_message({Type = "count", Payload = tostring(count)})
-        end
-        """
+    /// The same counting filter as the tailed-file crash test.
+    static let counter = CrashRecoveryTests.counter(version: 1)
 
     func path(_ relative: String) -> String { dir.appendingPathComponent(relative).path }
 

@@ -9,6 +9,22 @@ import Testing
 /// unreadable cursor files. Each is reported, the damage is skipped, every whole record is
 /// delivered (cursors lost cost duplicates, never a loss) and the daemon runs on.
 @Suite struct DurableQueueRecoveryTests {
+    /// An acknowledging TCP input and a file of the events' payloads.
+    static func sections(port: Int) -> String {
+        """
+            [events_in]
+            type = "TcpInput"
+            address = "127.0.0.1:\(port)"
+            ack = true
+
+            [events_out]
+            type = "FileOutput"
+            path = "out/events.txt"
+            message_matcher = "Type == 'event'"
+            encoder = "PayloadEncoder"
+            """
+    }
+
     @Test func aDamagedQueueIsRecoveredAndReported() throws {
         let h = ReloadHarness()
         let queue = h.path("state/queue")
@@ -38,18 +54,7 @@ import Testing
         FileManager.default.createFile(atPath: queue + "/cursors", contents: Data("garbage\n".utf8))
         FileManager.default.createFile(atPath: queue + "/cursors.live", contents: Data([1, 2, 3, 4, 5, 6, 7, 8, 9]))
 
-        try h.start("""
-            [events_in]
-            type = "TcpInput"
-            address = "127.0.0.1:\(port)"
-            ack = true
-
-            [events_out]
-            type = "FileOutput"
-            path = "out/events.txt"
-            message_matcher = "Type == 'event'"
-            encoder = "PayloadEncoder"
-            """)
+        try h.start(Self.sections(port: port))
         defer {
             h.pipeline.requestStop()
             h.finish()
@@ -73,18 +78,7 @@ import Testing
     @Test func garbageOnTheAcknowledgedSocketIsCountedAndTheConnectionGoesOn() throws {
         let h = ReloadHarness()
         let port = try freeTcpPort()
-        try h.start("""
-            [events_in]
-            type = "TcpInput"
-            address = "127.0.0.1:\(port)"
-            ack = true
-
-            [events_out]
-            type = "FileOutput"
-            path = "out/events.txt"
-            message_matcher = "Type == 'event'"
-            encoder = "PayloadEncoder"
-            """)
+        try h.start(Self.sections(port: port))
         defer {
             h.pipeline.requestStop()
             h.finish()
