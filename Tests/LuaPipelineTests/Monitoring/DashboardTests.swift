@@ -51,6 +51,13 @@ import Testing
             """
     }
 
+    /// Sends lines to the TCP input on `port` (once it listens).
+    static func send(_ lines: [String], to port: Int) throws {
+        let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(port)") })
+        #expect(Socket.writeAll(fd, Array(lines.map { $0 + "\n" }.joined().utf8)))
+        close(fd)
+    }
+
     static let id = "lines.Lines per second.cbuf"
     static let path = "/api/outputs/lines.Lines%20per%20second.cbuf"
 
@@ -69,9 +76,7 @@ import Testing
             h.pipeline.requestStop()
             h.finish()
         }
-        let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
-        #expect(Socket.writeAll(fd, Array((0..<3000).map { "line \($0)\n" }.joined().utf8)))
-        close(fd)
+        try Self.send((0..<3000).map { "line \($0)" }, to: tcpPort)
         h.waitUntil("the cbuf sums to 3,000") {
             HttpTestClient.request(port: adminPort, method: "GET", path: Self.path).flatMap { Self.cbufSum($0.body) } == 3000
         }
@@ -111,9 +116,7 @@ import Testing
         let h = ReloadHarness()
         let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
         try start(h, tcpPort: tcpPort, adminPort: adminPort)
-        let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
-        #expect(Socket.writeAll(fd, Array((0..<10).map { "line \($0)\n" }.joined().utf8)))
-        close(fd)
+        try Self.send((0..<10).map { "line \($0)" }, to: tcpPort)
         h.waitUntil("the cbuf is written to disk") {
             (try? String(contentsOfFile: h.path("state/dashboard/data/\(Self.id)"), encoding: .utf8)).flatMap(Self.cbufSum) == 10
         }
@@ -173,9 +176,7 @@ import Testing
         }
         read(until: "event: health\ndata: {\"status\":\"ok\"")
         #expect(received.contains("Content-Type: text/event-stream"))
-        let lines = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
-        #expect(Socket.writeAll(lines, Array("a line\n".utf8)))
-        close(lines)
+        try Self.send(["a line"], to: tcpPort)
         read(until: "event: output\ndata: {\"id\":\"lines.Lines per second.cbuf\"")
         #expect(HttpTestClient.request(port: adminPort, method: "GET", path: "/health")?.status == 200)
         #expect(h.pipeline.dashboard.hub.clientCount == 2)
@@ -192,9 +193,7 @@ import Testing
             h.finish()
         }
         func send(_ n: Int) throws {
-            let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
-            #expect(Socket.writeAll(fd, Array((0..<n).map { "line \($0)\n" }.joined().utf8)))
-            close(fd)
+            try Self.send((0..<n).map { "line \($0)" }, to: tcpPort)
         }
         try send(100)
         let shot = h.path("dashboard.png")
@@ -275,9 +274,7 @@ import Testing
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         func send(_ range: Range<Int>) throws {
-            let fd = try #require(eventually("the TCP input listens") { try? Socket.connect("127.0.0.1:\(tcpPort)") })
-            #expect(Socket.writeAll(fd, Array(range.map { "\($0)\n" }.joined().utf8)))
-            close(fd)
+            try Self.send(range.map { "\($0)" }, to: tcpPort)
         }
         eventually("the silent client is following the stream") { (health()?["stream"] as? [String: Any])?["clients"] as? Int == 1 }
         // In steps of 2,000, each taken in before the next, so the router holds the same
