@@ -109,7 +109,7 @@ public enum PluginCatalog {
         SandboxFilterRunner.plugin,
         SandboxEncoder.plugin, PayloadEncoder.plugin, ProtobufEncoder.plugin, JsonEncoder.plugin,
         ElasticsearchEncoders.json, ElasticsearchEncoders.logstashV0,
-        FileSink.plugin, StdoutSink.plugin, TcpOutputRunner.plugin, HttpOutputRunner.plugin, SmtpOutputRunner.plugin, DashboardOutput.plugin,
+        FileSink.plugin, StdoutSink.plugin, TcpOutputRunner.plugin, HttpOutputRunner.plugin, SmtpOutputRunner.plugin, DashboardOutput.plugin, CarbonSink.plugin,
     ]
 
     /// The types by name.
