@@ -35,7 +35,8 @@ public final class DurableLog: Sendable {
     public let sync: Sync
     private let segments = Mutex<[Segment]>([])
     private let counts = Mutex<(bad: Int, truncated: UInt64)>((0, 0))
-    /// Records skipped at open or while reading because their CRC or framing was bad.
+    /// Damaged stretches (a bad CRC or framing; adjacent damaged records read as one)
+    /// skipped at open or while reading.
     public var badRecords: Int { counts.withLock { $0.bad } }
     /// Bytes cut from the end of the newest segment at open (a torn write).
     public var truncatedBytes: UInt64 { counts.withLock { $0.truncated } }
@@ -229,28 +230,38 @@ public final class DurableLog: Sendable {
 
     enum Parsed {
         case record([UInt8], length: Int)
-        /// Bytes to skip to the next record separator (or the end).
+        /// Bytes to skip to the next record (or the end).
         case bad(skip: Int)
         case incomplete
     }
 
     /// The record at `i`; `final`: no bytes follow `b`, so a record cut short is bad.
+    /// A damaged stretch is one `.bad`: it skips to the next separator that starts a
+    /// valid record (or one cut short by the buffer's end), not to a separator byte that
+    /// happens to be inside the damaged record, so each damaged record counts once.
     static func parse(_ b: [UInt8], at i: Int, final: Bool) -> Parsed {
         guard i < b.count else { return .incomplete }
-        func resync() -> Parsed {
-            let next = b[(i + 1)...].firstIndex(of: StreamFraming.recordSeparator) ?? b.count
-            return .bad(skip: next - i)
+        if let p = parseHere(b, at: i, final: final) { return p }
+        var j = i + 1
+        while j < b.count, let k = b[j...].firstIndex(of: StreamFraming.recordSeparator) {
+            if parseHere(b, at: k, final: final) != nil { return .bad(skip: k - i) }
+            j = k + 1
         }
-        let incomplete: Parsed = final ? resync() : .incomplete
-        guard b[i] == StreamFraming.recordSeparator else { return resync() }
+        return .bad(skip: b.count - i)
+    }
+
+    /// The record starting at `i`; nil when none does (damage).
+    private static func parseHere(_ b: [UInt8], at i: Int, final: Bool) -> Parsed? {
+        let incomplete: Parsed? = final ? nil : .incomplete
+        guard b[i] == StreamFraming.recordSeparator else { return nil }
         guard i + 2 <= b.count else { return incomplete }
         let hlen = Int(b[i + 1])
         guard i + 2 + hlen + 1 <= b.count else { return incomplete }
-        guard b[i + 2 + hlen] == StreamFraming.unitSeparator, let (length, crc) = header(b[(i + 2)..<(i + 2 + hlen)]) else { return resync() }
+        guard b[i + 2 + hlen] == StreamFraming.unitSeparator, let (length, crc) = header(b[(i + 2)..<(i + 2 + hlen)]) else { return nil }
         let bodyAt = i + 3 + hlen
         guard bodyAt + length <= b.count else { return incomplete }
         let body = Array(b[bodyAt..<(bodyAt + length)])
-        guard body.withUnsafeBytes({ CRC32.checksum($0) }) == crc else { return resync() }
+        guard body.withUnsafeBytes({ CRC32.checksum($0) }) == crc else { return nil }
         return .record(body, length: 3 + hlen + length)
     }
 

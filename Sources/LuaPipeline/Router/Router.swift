@@ -362,9 +362,12 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     // MARK: - Under the lock
 
     /// Index in `entries` of `seq` (may be `entries.count` for the head).
+    /// A sequence number below the oldest kept (a removed reader's, whose messages were
+    /// forgotten: a filter's last step after a reload replaced it) maps to the oldest.
     func indexLocked(_ seq: UInt64) -> Int {
         guard head < entries.count else { return entries.count }
-        return head + Int(seq - entries[head].seq)
+        let oldest = entries[head].seq
+        return seq <= oldest ? head : head + Int(seq - oldest)
     }
 
     /// Bytes appended before `seq`.

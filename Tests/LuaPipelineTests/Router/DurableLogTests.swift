@@ -93,7 +93,9 @@ import Testing
         #expect(log.badRecords == 2, "counted at open")
         #expect(log.truncatedBytes == 0, "a damaged header with a whole record after it is not a torn write")
         #expect(readAll(log) == [0, 3].map(Self.message))
-        #expect(log.badRecords == 4, "and each time a reader skips them")
+        // A reader skips the two adjacent damaged records as one stretch (a separator byte
+        // inside them does not count again).
+        #expect(log.badRecords == 3, "and each time a reader skips them")
     }
 
     @Test func bytesPastASegmentsEndAndCursorsPastTheLogsEndAreHarmless() throws {
