@@ -247,7 +247,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         let held = router.currentStats.held
         let drained = stuck.isEmpty && held == 0
         finalCheckpoint(drained: drained)
-        queue?.saveCursors(of: nil, force: true)
+        queue?.saveCursors(force: true)
         admin?.stop()
         for m in all { m.abandon() }
         router.close()

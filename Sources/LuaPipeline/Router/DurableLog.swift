@@ -197,9 +197,11 @@ public final class DurableLog: Sendable {
         return (out, positions, pos)
     }
 
-    /// Deletes the segments that end at or before `position`, never the newest. The
-    /// caller passes a position every reader is past, so no read is using them.
-    public func release(below position: UInt64) {
+    /// Deletes the segments that end at or before `position`, never the newest, and
+    /// returns how many. The caller passes a position every reader is past, so no read is
+    /// using them.
+    @discardableResult
+    public func release(below position: UInt64) -> Int {
         let gone: [Segment] = segments.withLock { segments in
             var gone: [Segment] = []
             while segments.count > 1 && segments[0].end <= position { gone.append(segments.removeFirst()) }
@@ -209,6 +211,7 @@ public final class DurableLog: Sendable {
             close(s.fd)
             unlink(segmentPath(s.start))
         }
+        return gone.count
     }
 
     // MARK: records
@@ -362,7 +365,7 @@ public final class DurableLog: Sendable {
     static func nextRecord(in b: [UInt8], after i: Int) -> Int? {
         var j = i + 1
         while let k = b[j...].firstIndex(of: StreamFraming.recordSeparator) {
-            if case .record = parse(b, at: k, final: true) { return k }
+            if case .record? = parseHere(b, at: k, final: true) { return k }
             j = k + 1
         }
         return nil

@@ -107,7 +107,7 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
     /// A checkpoint was committed: its filters' positions.
     func committed(_ positions: [String: UInt64]) {
         pinned.withLock { p in for (k, v) in positions where p[k] != nil { p[k] = max(p[k]!, v) } }
-        saveCursors(of: nil)
+        saveCursors()
     }
 
     /// Replays the log into `router` from the oldest reader's cursor to the end at open,
@@ -208,11 +208,11 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
         return true
     }
 
-    /// Writes the cursors when they moved (`reader` acknowledged; nil: a timer or a
-    /// commit), syncing the file every `checkpoint_interval`, and deletes the segments
-    /// every reader is past.
-    func saveCursors(of reader: String?, router: Router? = nil, force: Bool = false) {
-        guard let router = router ?? attachedRouter else { return }
+    /// Writes the cursors when they moved (a reader acknowledged, a commit), syncing the
+    /// file every `checkpoint_interval` (`force`: the timer, the stop: also when none
+    /// moved), and deletes the segments every reader is past.
+    func saveCursors(force: Bool = false) {
+        guard let router = attachedRouter else { return }
         cursorLock.withLock { state in
             var now = router.durableCursors
             for (k, v) in pinned.withLock({ $0 }) where now[k] != nil { now[k] = v }
@@ -236,10 +236,8 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
                     messages.error("queue", "cannot save the readers' positions: \(error) (a power cut would deliver more again)")
                 }
             }
-            let oldest = now.values.min() ?? log.end
-            let before = log.segmentStarts.count
-            log.release(below: oldest)
-            if log.segmentStarts.count < before { condition.withLock { condition.broadcast() } }
+            // Room for appends waiting on a full queue.
+            if log.release(below: now.values.min() ?? log.end) > 0 { condition.withLock { condition.broadcast() } }
         }
     }
 
@@ -282,7 +280,7 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
             _ = condition.wait(until: Date(timeIntervalSinceNow: syncInterval))
             if closed { break }
             condition.unlock()
-            saveCursors(of: nil, force: true)
+            saveCursors(force: true)
             condition.lock()
         }
         condition.unlock()
@@ -294,6 +292,6 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
             closed = true
             condition.broadcast()
         }
-        saveCursors(of: nil, force: true)
+        saveCursors(force: true)
     }
 }

@@ -42,7 +42,7 @@ extension Router {
             }
         }
         guard durable != nil, totalDiskBytes > 0 else { return }
-        var i = indexLocked(max(spillSeq, head < entries.count ? entries[head].seq : nextSeq))
+        var i = indexLocked(spillSeq)
         while i < entries.count && memoryLagLocked(r, from: r.ackSeq) + size > budget {
             if entries[i].delivery == .disk && entries[i].view != nil {
                 entries[i].view = nil

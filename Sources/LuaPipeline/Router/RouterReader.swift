@@ -155,7 +155,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         let queue = router.durable
         c.unlock()
         // The durable cursors follow every acknowledged batch.
-        queue?.saveCursors(of: name, router: router)
+        queue?.saveCursors()
     }
 
     /// Hands out again what was read after `seq` (a batch cut short by a restart).
