@@ -247,6 +247,18 @@ static pthread_t start_receiver(int out_port) {
     return t;
 }
 
+/* The receiver for `n` events on `out_port`, then the client on `in_port` with its
+ * acknowledgement reader. */
+static pthread_t start_exchange(int in_port, int out_port, size_t n) {
+    expected = n;
+    latencies = calloc(expected, sizeof *latencies);
+    pthread_t r = start_receiver(out_port);
+    in_fd = connect_to(in_port);
+    pthread_t a;
+    pthread_create(&a, NULL, ack_reader, NULL);
+    return r;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 4 && !strcmp(argv[1], "handoff")) return handoff(strtoull(argv[2], 0, 10), strtoull(argv[3], 0, 10));
     if (argc >= 4 && !strcmp(argv[1], "fsync")) return fsync_floor(argv[2], strtoull(argv[3], 0, 10));
@@ -272,12 +284,7 @@ int main(int argc, char **argv) {
     }
     if (argc >= 6 && !strcmp(argv[1], "latency")) {
         uint64_t rate = strtoull(argv[4], 0, 10);
-        expected = strtoull(argv[5], 0, 10);
-        latencies = calloc(expected, sizeof *latencies);
-        pthread_t r = start_receiver(atoi(argv[3]));
-        in_fd = connect_to(atoi(argv[2]));
-        pthread_t a;
-        pthread_create(&a, NULL, ack_reader, NULL);
+        pthread_t r = start_exchange(atoi(argv[2]), atoi(argv[3]), strtoull(argv[5], 0, 10));
         uint64_t next = now_ns();
         for (size_t i = 0; i < expected; i++) {
             next += 1000000000ull / rate;
@@ -290,12 +297,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc >= 5 && !strcmp(argv[1], "throughput")) {
-        expected = strtoull(argv[4], 0, 10);
-        latencies = calloc(expected, sizeof *latencies);
-        pthread_t r = start_receiver(atoi(argv[3]));
-        in_fd = connect_to(atoi(argv[2]));
-        pthread_t a;
-        pthread_create(&a, NULL, ack_reader, NULL);
+        pthread_t r = start_exchange(atoi(argv[2]), atoi(argv[3]), strtoull(argv[4], 0, 10));
         uint64_t t0 = now_ns();
         static uint8_t batch[256 * 100];
         for (size_t i = 0; i < expected;) {

@@ -20,8 +20,9 @@ import Testing
         """
 
     /// A daemon with a TCP line input, the `lines` filter, a DashboardOutput writing each
-    /// second, and the admin server on a free port.
-    func start(_ h: ReloadHarness, tcpPort: Int, adminPort: Int) throws {
+    /// second, and the admin server, both on free ports (returned).
+    func start(_ h: ReloadHarness) throws -> (tcpPort: Int, adminPort: Int) {
+        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
         h.put("lines.lua", Self.lines)
         h.put("luapiped.toml", h.configText(Self.tcpLines(port: tcpPort) + """
 
@@ -33,8 +34,9 @@ import Testing
 
             [DashboardOutput]
             ticker_interval = 1
-            """).replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nadmin_address = \"127.0.0.1:\(adminPort)\""))
+            """, global: "admin_address = \"127.0.0.1:\(adminPort)\""))
         try h.start()
+        return (tcpPort, adminPort)
     }
 
     /// A TCP input of lines (one message each, Logger tcp_lines).
@@ -70,8 +72,7 @@ import Testing
 
     @Test func aFiltersCbufIsServedCountedAndDrawn() throws {
         let h = ReloadHarness()
-        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
-        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        let (tcpPort, adminPort) = try start(h)
         defer {
             h.pipeline.requestStop()
             h.finish()
@@ -114,8 +115,7 @@ import Testing
 
     @Test func storedPayloadsAreServedAfterARestart() throws {
         let h = ReloadHarness()
-        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
-        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        let (tcpPort, adminPort) = try start(h)
         try Self.send((0..<10).map { "line \($0)" }, to: tcpPort)
         h.waitUntil("the cbuf is written to disk") {
             (try? String(contentsOfFile: h.path("state/dashboard/data/\(Self.id)"), encoding: .utf8)).flatMap(Self.cbufSum) == 10
@@ -127,8 +127,7 @@ import Testing
         let again = ReloadHarness()
         try FileManager.default.createDirectory(atPath: again.path("state"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: h.path("state/dashboard"), toPath: again.path("state/dashboard"))
-        again.put("luapiped.toml", again.configText("[DashboardOutput]\n")
-            .replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nadmin_address = \"127.0.0.1:\(adminPort)\""))
+        again.put("luapiped.toml", again.configText("[DashboardOutput]\n", global: "admin_address = \"127.0.0.1:\(adminPort)\""))
         try again.start()
         defer { again.finish() }
         let r = try #require(eventually("the admin server answers") { HttpTestClient.request(port: adminPort, method: "GET", path: Self.path) })
@@ -148,8 +147,7 @@ import Testing
     /// changes; a client that never reads holds nothing up.
     @Test func theStreamFollowsChangesAndASilentClientHoldsNothingUp() throws {
         let h = ReloadHarness()
-        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
-        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        let (tcpPort, adminPort) = try start(h)
         defer {
             h.pipeline.requestStop()
             h.finish()
@@ -186,8 +184,7 @@ import Testing
     /// without a reload; the screenshot is kept beside the test's files.
     @Test func aLiveGraphChangesWithoutAReload() throws {
         let h = ReloadHarness()
-        let tcpPort = try freeTcpPort(), adminPort = try freeTcpPort()
-        try start(h, tcpPort: tcpPort, adminPort: adminPort)
+        let (tcpPort, adminPort) = try start(h)
         defer {
             h.pipeline.requestStop()
             h.finish()

@@ -9,11 +9,7 @@ import Testing
     /// `[luapiped]` keys).
     func start(_ h: ReloadHarness, global: String = "", _ extra: String = "") throws -> Int {
         let port = try freeTcpPort()
-        h.put("luapiped.toml", h.configText(extra).replacingOccurrences(of: "sandbox_workers = 1", with: """
-            sandbox_workers = 1
-            admin_address = "127.0.0.1:\(port)"
-            \(global)
-            """))
+        h.put("luapiped.toml", h.configText(extra, global: "admin_address = \"127.0.0.1:\(port)\"\n" + global))
         try h.start()
         return port
     }

@@ -230,7 +230,7 @@ import Testing
     }
 
     @Test func pollingNoticesAFilterDroppedIn() throws {
-        h.put("luapiped.toml", h.configText().replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nsandbox_dir_watch = \"poll\""))
+        h.put("luapiped.toml", h.configText(global: "sandbox_dir_watch = \"poll\""))
         try h.start()
         h.put("lua.d/filters/counter.toml", Self.lines)
         h.put("lua.d/filters/counter.lua", countingFilter(version: 1))

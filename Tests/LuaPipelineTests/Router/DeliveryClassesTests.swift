@@ -51,7 +51,7 @@ import Testing
             path = "out/all.txt"
             message_matcher = "TRUE"
             encoder = "PayloadEncoder"
-            """).replacingOccurrences(of: "sandbox_workers = 1", with: "sandbox_workers = 1\nmax_queue_size = 131072"))
+            """, global: "max_queue_size = 131072"))
         try h.start()
         defer {
             h.pipeline.requestStop()

@@ -13,8 +13,9 @@ final class ReloadHarness: @unchecked Sendable {
     private var readFD: Int32 = -1
 
     /// The config: stdin lines, `extra` sections, and outputs of the filters' reports
-    /// (`Type == 'heka.sandbox.count'` → out/counts.txt) and of the reload messages (out/events.json).
-    func configText(_ extra: String = "") -> String {
+    /// (`Type == 'heka.sandbox.count'` → out/counts.txt) and of the reload messages
+    /// (out/events.json); `global`: more `[luapiped]` keys.
+    func configText(_ extra: String = "", global: String = "") -> String {
         """
         [luapiped]
         base_dir = "state"
@@ -22,6 +23,7 @@ final class ReloadHarness: @unchecked Sendable {
         sandbox_dir_debounce = "30ms"
         sandbox_dir_poll_interval = "50ms"
         sandbox_workers = 1
+        \(global)
 
         [StdinInput]
 
