@@ -24,7 +24,7 @@ extension Pipeline {
 
     /// The report's Payload.
     public func allReportPayload() -> String {
-        let byName = Dictionary(counters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let byName = countersByName
         func value(_ v: Int64, _ unit: String) -> JSONValue { .object([("value", .integer(v)), ("representation", .string(unit))]) }
         var sections: [String: [JSONValue]] = [:]
         for p in monitoredPlugins {

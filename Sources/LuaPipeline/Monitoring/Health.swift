@@ -5,6 +5,11 @@ import Synchronization
 /// `/health` and `/metrics` (docs/monitoring.md), derived from the declared counters
 /// (``CounterKey``) and the plugins' statuses, under the same names.
 extension Pipeline {
+    /// Every running plugin's counters, by its name.
+    var countersByName: [String: PluginCounters] {
+        Dictionary(counters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
     /// Every configured plugin but splitters, in config order, with its category.
     var monitoredPlugins: [PluginConfig] {
         config.plugins.filter { [.input, .decoder, .filter, .encoder, .output].contains($0.type.category) }
@@ -14,7 +19,7 @@ extension Pipeline {
     /// restarting, or was terminated within `health_window`.
     public func health(now: Date = Date()) -> (status: Int, body: JSONValue) {
         let statuses = status
-        let counters = Dictionary(self.counters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let counters = countersByName
         let nowNanos = Int64(now.timeIntervalSince1970 * 1e9)
         let window = Int64(config.global.healthWindow * 1e9)
         var problems: [JSONValue] = []

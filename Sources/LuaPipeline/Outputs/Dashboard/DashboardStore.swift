@@ -69,7 +69,7 @@ final class DashboardStore: Sendable {
             if s.terminations.count > Self.keptTerminations { s.terminations.removeFirst(s.terminations.count - Self.keptTerminations) }
             s.terminationsDirty = true
         }
-        hub.publish("terminated", JSONValue.object([("plugin", .string(t.plugin)), ("reason", .string(t.reason)), ("time_ns", .integer(t.nanos))]).text)
+        hub.publish("terminated", Self.entry(t).text)
     }
 
     var outputs: [Output] { state.withLock { $0.outputs.values.sorted { $0.id < $1.id } } }
@@ -79,9 +79,11 @@ final class DashboardStore: Sendable {
     /// The list `/api/outputs` serves.
     var listing: JSONValue { .array(outputs.map(Self.entry)) }
 
-    var terminationListing: JSONValue {
-        .array(terminations.map { .object([("plugin", .string($0.plugin)), ("reason", .string($0.reason)), ("time_ns", .integer($0.nanos))]) })
+    static func entry(_ t: Termination) -> JSONValue {
+        .object([("plugin", .string(t.plugin)), ("reason", .string(t.reason)), ("time_ns", .integer(t.nanos))])
     }
+
+    var terminationListing: JSONValue { .array(terminations.map(Self.entry)) }
 
     // MARK: files
 
@@ -104,8 +106,7 @@ final class DashboardStore: Sendable {
         guard !changed.isEmpty || terminations != nil else { return [] }
         var problems: [String] = []
         for o in changed {
-            let meta = JSONValue.object([("id", .string(o.id)), ("plugin", .string(o.plugin)), ("name", .string(o.name)),
-                                         ("type", .string(o.type)), ("updated_ns", .integer(o.updatedNanos))]).text
+            let meta = Self.entry(o).text
             let base = Path.join(dataDirectory, Self.fileName(o.id))
             do {
                 try CheckpointWriter.write(o.payload, to: base, sync: false)
@@ -115,9 +116,7 @@ final class DashboardStore: Sendable {
             }
         }
         if let terminations {
-            let text = JSONValue.array(terminations.map {
-                .object([("plugin", .string($0.plugin)), ("reason", .string($0.reason)), ("time_ns", .integer($0.nanos))])
-            }).text
+            let text = JSONValue.array(terminations.map(Self.entry)).text
             do { try CheckpointWriter.write(Array(text.utf8), to: Path.join(directory, "terminations.json"), sync: false) } catch {
                 problems.append("terminations: \(error)")
             }
