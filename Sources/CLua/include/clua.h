@@ -7,4 +7,5 @@
 #include "clp_http.h"
 #include "clp_httpd.h"
 #include "clp_net.h"
+#include "clp_nats.h"
 #endif

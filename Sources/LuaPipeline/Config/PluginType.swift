@@ -103,13 +103,13 @@ public struct PluginType: Sendable {
 /// its code.
 public enum PluginCatalog {
     public static let all: [PluginType] = [
-        StdinInput.plugin, LogstreamerInput.plugin, FilePollingInput.plugin, TcpInput.plugin, HttpListenInput.plugin, UdpInput.plugin, StatsdInput.plugin, StatAccumInput.plugin,
+        StdinInput.plugin, LogstreamerInput.plugin, FilePollingInput.plugin, TcpInput.plugin, HttpListenInput.plugin, NatsInput.plugin, UdpInput.plugin, StatsdInput.plugin, StatAccumInput.plugin,
         TokenSplitter.plugin, RegexSplitter.plugin, HekaFramingSplitter.plugin, NullSplitter.plugin,
         ProtobufDecoder.plugin, SandboxDecoder.plugin, MultiDecoder.plugin,
         SandboxFilterRunner.plugin,
         SandboxEncoder.plugin, PayloadEncoder.plugin, ProtobufEncoder.plugin, JsonEncoder.plugin,
         ElasticsearchEncoders.json, ElasticsearchEncoders.logstashV0,
-        FileSink.plugin, StdoutSink.plugin, TcpOutputRunner.plugin, HttpOutputRunner.plugin, SmtpOutputRunner.plugin, DashboardOutput.plugin, CarbonSink.plugin,
+        FileSink.plugin, StdoutSink.plugin, TcpOutputRunner.plugin, HttpOutputRunner.plugin, SmtpOutputRunner.plugin, DashboardOutput.plugin, CarbonSink.plugin, NatsOutput.plugin,
     ]
 
     /// The types by name.

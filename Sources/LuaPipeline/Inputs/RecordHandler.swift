@@ -48,7 +48,13 @@ final class RecordHandler {
     @discardableResult
     func handle(_ record: UnsafeRawBufferPointer, origin: @autoclosure () -> String = "",
                 accept: (MessageView) -> Bool = { _ in true }) -> Bool {
-        deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin()).stored
+        handleReporting(record, origin: origin(), accept: accept).stored
+    }
+
+    /// ``handle(_:origin:accept:)``, also saying why the record failed to decode.
+    func handleReporting(_ record: UnsafeRawBufferPointer, origin: @autoclosure () -> String = "",
+                         accept: (MessageView) -> Bool = { _ in true }) -> (stored: Bool, failure: String?) {
+        deliver(Self.decode(record, with: decoder, accept: accept), record: record, origin: origin())
     }
 
     /// Appends one record's messages in the input's data class; the sequence number of the

@@ -83,6 +83,9 @@ extension CounterKey {
     public static let requests = c(40, "requests", "requests", "HTTP requests received")
     public static let refused = c(41, "refused", "requests", "HTTP requests refused (401, 405, 413, 503) or broken (malformed, cut short)")
     public static let queueFull = c(42, "queue_full", "episodes", "times this disk input found the durable queue full and stopped reading and acknowledging")
+    public static let terminated = c(43, "terminated", help: "NATS messages that did not decode, terminated (AckTerm: never redelivered)")
+    public static let redelivered = c(44, "redelivered", help: "NATS messages delivered again (not acknowledged in time before)")
+    public static let streamErrors = c(45, "stream_errors", "attempts", "times the NATS stream or consumer could not be made ready")
 
     /// Every declared counter, in slot order.
     public static let all: [CounterKey] = [
@@ -90,7 +93,7 @@ extension CounterKey {
         records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated, statsDropped,
         samplesDropped, emitted, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped,
         written, writeFailures, encodeFailures, sent, rejected, retries, connects, disconnects, resent, acknowledged,
-        mailedMessages, kernelDrops, requests, refused, queueFull,
+        mailedMessages, kernelDrops, requests, refused, queueFull, terminated, redelivered, streamErrors,
     ]
 
     /// The counters a plugin of `category` may update.
@@ -98,13 +101,14 @@ extension CounterKey {
         switch category {
         case .input:
             [processed, records, bytes, decodeFailures, listenFailures, connections, duplicates, malformed, truncated,
-             statsDropped, samplesDropped, emitted, kernelDrops, requests, refused, queueFull]
+             statsDropped, samplesDropped, emitted, kernelDrops, requests, refused, queueFull, connects, disconnects, acknowledged,
+             terminated, redelivered, streamErrors]
         case .filter:
             [processed, failures, injected, dropped, lagMessages, lagBytes, memoryCurrent, memoryPeak, instructionsPeak,
              outputPeak, processNanos, terminations, restarts, replacements, rejectedVersions, loopDrops, skipped]
         case .output:
             [processed, dropped, lagMessages, lagBytes, written, writeFailures, encodeFailures, sent, rejected, retries,
-             connects, disconnects, resent, acknowledged, mailedMessages, skipped]
+             connects, disconnects, resent, acknowledged, mailedMessages, skipped, streamErrors]
         case .splitter, .decoder, .encoder:
             []
         }
