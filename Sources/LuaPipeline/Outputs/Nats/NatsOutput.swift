@@ -161,9 +161,13 @@ final class NatsOutput: PipelineOutput, @unchecked Sendable {  // run() owns the
         return false
     }
 
+    /// Waits, keeping the lag gauges current (what waits for NATS is visible).
     private func pause(_ seconds: Double) {
         let until = Date().addingTimeInterval(seconds)
-        while !stopping && Date() < until { Threads.sleep(0.05) }
+        while !stopping && Date() < until {
+            counters.recordLag(of: reader)
+            Threads.sleep(0.05)
+        }
     }
 
     /// Encodes one message into a flight (to be sent); what encodes to nothing is done.
