@@ -22,4 +22,20 @@ typedef struct {
 int clp_http_request(const char *url, const char *method, const char *const *headers, size_t nheaders,
                      const void *body, size_t body_len, const char *userpwd, long timeout_ms, clp_http_result *out);
 
+/* A client that keeps its connection open between requests (keep-alive); one thread at
+ * a time. */
+typedef struct clp_http_client clp_http_client;
+clp_http_client *clp_http_client_new(void);
+void clp_http_client_free(clp_http_client *c);
+
+/**
+ * As clp_http_request, on `c`'s connection; with `gzip` the body is sent compressed
+ * (Content-Encoding: gzip). The response body's first `max_response` bytes are kept in
+ * `*response` (malloc'd, NUL-terminated; free it with free()), its length in
+ * `*response_len`.
+ */
+int clp_http_send(clp_http_client *c, const char *url, const char *method, const char *const *headers, size_t nheaders,
+                  const void *body, size_t body_len, const char *userpwd, long timeout_ms, int gzip, size_t max_response,
+                  clp_http_result *out, char **response, size_t *response_len);
+
 #endif
