@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """An HTTP sink for luapiped's tests: records every request's body, one JSON line each,
-in DIR/received.jsonl. Answers 400 to a body containing "reject-me", 503 while the file
-DIR/fail_next holds a number above 0 (decremented each time), else 200. Exits at once on
-SIGTERM or SIGINT (the tests stop it with SIGTERM).
+in DIR/received.jsonl. Answers 400 to a body containing "reject-me", 503 (or the status
+in DIR/fail_status) while the file DIR/fail_next holds a number above 0 (decremented each
+time), else 200; while DIR/hang exists it answers nothing (until it is removed). Exits at
+once on SIGTERM or SIGINT (the tests stop it with SIGTERM).
+
+A POST to /_bulk answers as Elasticsearch's bulk API does (200 with one item per
+document): a document containing "reject-me" gets a 400 mapper_parsing_exception item,
+the first N documents get 429 while DIR/busy_items holds N > 0; the documents stored are
+recorded one line each in DIR/bulk.jsonl.
 
 Usage: http_sink.py PORT DIR"""
+import gzip
 import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 port, directory = int(sys.argv[1]), sys.argv[2]
@@ -17,12 +25,19 @@ port, directory = int(sys.argv[1]), sys.argv[2]
 class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        while os.path.exists(os.path.join(directory, "hang")):
+            time.sleep(0.05)
+        if self.path.startswith("/_bulk"):
+            return self.bulk(body)
         fail = os.path.join(directory, "fail_next")
         if os.path.exists(fail):
             n = int(open(fail).read() or 0)
             if n > 0:
                 open(fail, "w").write(str(n - 1))
-                self.send_response(503)
+                status_file = os.path.join(directory, "fail_status")
+                self.send_response(int(open(status_file).read()) if os.path.exists(status_file) else 503)
                 self.end_headers()
                 return
         if b"reject-me" in body:
@@ -37,6 +52,34 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     do_PUT = do_POST
+
+    def bulk(self, body):
+        lines = body.decode("utf-8").splitlines()
+        busy_file = os.path.join(directory, "busy_items")
+        busy = int(open(busy_file).read() or 0) if os.path.exists(busy_file) else 0
+        items, errors, stored = [], False, []
+        for action, doc in zip(lines[0::2], lines[1::2]):
+            if busy > 0:
+                busy -= 1
+                errors = True
+                items.append({"index": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}})
+            elif "reject-me" in doc:
+                errors = True
+                items.append({"index": {"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse"}}})
+            else:
+                stored.append(doc)
+                items.append({"index": {"_index": "logs", "status": 201, "result": "created"}})
+        if os.path.exists(busy_file):
+            open(busy_file, "w").write(str(busy))
+        with open(os.path.join(directory, "bulk.jsonl"), "a") as f:
+            for doc in stored:
+                f.write(doc + "\n")
+        answer = json.dumps({"took": 1, "errors": errors, "items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass
