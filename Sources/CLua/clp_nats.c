@@ -25,11 +25,11 @@ static struct {
     natsStatus (*opts_chain)(natsOptions *, const char *, const char *);
     natsStatus (*opts_max_reconnect)(natsOptions *, int);
     natsStatus (*opts_reconnect_wait)(natsOptions *, int64_t);
-    natsStatus (*opts_retry_connect)(natsOptions *, bool, natsConnectionHandler, void *);
     natsStatus (*opts_disconnected)(natsOptions *, natsConnectionHandler, void *);
     natsStatus (*opts_reconnected)(natsOptions *, natsConnectionHandler, void *);
     natsStatus (*connect)(natsConnection **, natsOptions *);
     natsConnStatus (*status)(natsConnection *);
+    natsStatus (*conn_last_error)(natsConnection *, const char **);
     void (*conn_destroy)(natsConnection *);
     void (*conn_close)(natsConnection *);
     const char *(*status_text)(natsStatus);
@@ -87,11 +87,11 @@ static void load(void) {
     SYM(opts_chain, "natsOptions_LoadCertificatesChain");
     SYM(opts_max_reconnect, "natsOptions_SetMaxReconnect");
     SYM(opts_reconnect_wait, "natsOptions_SetReconnectWait");
-    SYM(opts_retry_connect, "natsOptions_SetRetryOnFailedConnect");
     SYM(opts_disconnected, "natsOptions_SetDisconnectedCB");
     SYM(opts_reconnected, "natsOptions_SetReconnectedCB");
     SYM(connect, "natsConnection_Connect");
     SYM(status, "natsConnection_Status");
+    SYM(conn_last_error, "natsConnection_GetLastError");
     SYM(conn_destroy, "natsConnection_Destroy");
     SYM(conn_close, "natsConnection_Close");
     SYM(status_text, "natsStatus_GetText");
@@ -145,6 +145,11 @@ struct clp_nats_batch {
 static void describe(natsStatus s, jsErrCode jerr, char *err, size_t errlen) {
     natsStatus last = NATS_OK;
     const char *detail = f.last_error(&last);
+    if (detail && detail[0] == '(') {
+        /* "(conn.c:1905): Authorization Violation": the source position says nothing to a user. */
+        const char *end = strstr(detail, "): ");
+        if (end) detail = end + 3;
+    }
     if (detail && detail[0]) {
         snprintf(err, errlen, "%s", detail);
     } else if (jerr) {
@@ -221,15 +226,17 @@ int clp_nats_open(const clp_nats_config *c, clp_nats **out, char *err, size_t er
     if (s == NATS_OK && c->tls) s = f.opts_secure(o, true);
     if (s == NATS_OK && c->root_cafile) s = f.opts_cafile(o, c->root_cafile);
     if (s == NATS_OK && c->cert_file) s = f.opts_chain(o, c->cert_file, c->key_file);
-    /* Reconnect for ever, also when no server is up at start. */
+    /* Once connected, reconnect for ever. The first connection is tried once here (the
+     * caller tries again): its failure then says why (an authorization refused reads
+     * differently from no server up). */
     if (s == NATS_OK) s = f.opts_max_reconnect(o, -1);
     if (s == NATS_OK) s = f.opts_reconnect_wait(o, 500);
-    if (s == NATS_OK) s = f.opts_retry_connect(o, true, on_connected, n);
     if (s == NATS_OK) s = f.opts_disconnected(o, on_disconnected, n);
     if (s == NATS_OK) s = f.opts_reconnected(o, on_connected, n);
+    int failure = -1;
     if (s == NATS_OK) {
         s = f.connect(&n->nc, o);
-        if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+        if (s != NATS_OK) failure = -2;
     }
     if (s == NATS_OK) {
         jsOptions jo;
@@ -248,7 +255,7 @@ int clp_nats_open(const clp_nats_config *c, clp_nats **out, char *err, size_t er
         if (n->nc) f.conn_destroy(n->nc);
         pthread_mutex_destroy(&n->lock);
         free(n);
-        return -1;
+        return failure;
     }
     *out = n;
     return 0;
@@ -267,6 +274,14 @@ void clp_nats_close(clp_nats *n) {
 }
 
 int clp_nats_connected(clp_nats *n) { return f.status(n->nc) == NATS_CONN_STATUS_CONNECTED; }
+
+int clp_nats_closed(clp_nats *n, char *err, size_t errlen) {
+    if (f.status(n->nc) != NATS_CONN_STATUS_CLOSED) return 0;
+    const char *text = NULL;
+    natsStatus s = f.conn_last_error(n->nc, &text);
+    snprintf(err, errlen, "%s", text && text[0] ? text : f.status_text(s));
+    return 1;
+}
 
 /* Whether the subject filter `pattern` (with * and > wildcards) takes in all of `subject`. */
 static int covers(const char *pattern, const char *subject) {

@@ -35,12 +35,16 @@ typedef struct {
     void *closure;
 } clp_nats_config;
 
-/* Connects; a server that is not up yet is retried for ever in the background (as is a
- * lost connection). Returns 0, or -1 with `err` for a configuration libnats refuses. */
+/* Connects (once connected, a lost connection is retried for ever in the background).
+ * Returns 0; -1 with `err` for options libnats refuses (a missing file); -2 with `err`
+ * when no server took the connection now (none up, authorization refused): try again. */
 int clp_nats_open(const clp_nats_config *c, clp_nats **out, char *err, size_t errlen);
 /* Closes and frees; no callback runs after it returns. */
 void clp_nats_close(clp_nats *n);
 int clp_nats_connected(clp_nats *n);
+/* 1 when libnats gave up on the connection for good (an authorization refused, say),
+ * with the server's last error in `err`: it must be opened again. */
+int clp_nats_closed(clp_nats *n, char *err, size_t errlen);
 
 /* Makes sure `stream` exists and covers `subject`: created when missing (file storage,
  * the given replicas, max age and duplicate window, in milliseconds; 0 = none). Returns

@@ -60,21 +60,30 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
             counters.add(up ? .connects : .disconnects)
             if up { log.info(name, "connected to NATS") } else { log.error(name, "NATS connection lost; reconnecting") }
         })
-        var nc: NatsConnection?
-        while !stopping && nc == nil {
-            do throws(NatsConnection.Failure) {
-                nc = try NatsConnection(options.nats, name: "luapiped \(name)", events: ev)
-            } catch {
+        while !stopping {
+            var connection: NatsConnection?
+            var said = ""
+            while !stopping && connection == nil {
+                do throws(NatsConnection.Failure) {
+                    connection = try NatsConnection(options.nats, name: "luapiped \(name)", events: ev)
+                } catch {
+                    records.counters.add(.streamErrors)
+                    if error.description != said { log.error(name, "\(error); trying again every \(error.lasting ? 10 : 1) s") }
+                    said = error.description
+                    pause(error.lasting ? 10 : 1)
+                }
+            }
+            guard let nc = connection else { return }
+            while !stopping && nc.closedBecause == nil {
+                guard let sub = subscribe(nc) else { break }
+                consume(sub, on: nc)
+            }
+            if let why = nc.closedBecause {
                 records.counters.add(.streamErrors)
-                log.error(name, "\(error); retrying in 10 s")
+                log.error(name, "NATS closed the connection: \(why); connecting again in 10 s")
                 pause(10)
             }
-        }
-        guard let nc else { return }
-        defer { nc.close() }
-        while !stopping {
-            guard let sub = subscribe(nc) else { return }
-            consume(sub)
+            nc.close()
         }
     }
 
@@ -87,7 +96,7 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
     /// not cover the subject) is logged once per new answer and asked again every 10 s.
     private func subscribe(_ nc: NatsConnection) -> NatsConnection.Subscription? {
         var said = ""
-        while !stopping {
+        while !stopping && nc.closedBecause == nil {
             do throws(NatsConnection.Failure) {
                 try nc.ensureStream(options.nats)
                 let sub = try nc.subscribe(options.nats, durable: options.durable ?? name, ackWait: options.ackWait.value,
@@ -107,10 +116,11 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
     }
 
     /// Fetches and stores until stopped; returns to subscribe again after repeated errors.
-    private func consume(_ sub: NatsConnection.Subscription) {
+    private func consume(_ sub: NatsConnection.Subscription, on nc: NatsConnection) {
         var failures = 0
         var lastError = ""
         while !stopping {
+            if nc.closedBecause != nil { return }
             if let q = records.queue, !q.hasRoom(for: 1 << 16) {
                 pause(0.1)
                 continue

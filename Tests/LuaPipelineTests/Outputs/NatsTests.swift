@@ -49,14 +49,16 @@ import Testing
     func received() -> [String] { global.lines("out/received.txt") }
 
     @Test func everyMessageArrivesOnceAcrossANatsRestart() throws {
+        // Both daemons start before NATS does: they keep trying.
         let nats = try NatsServer(dir: local.dir)
-        try nats.start()
         defer { nats.kill9() }
         local.put("luapiped.toml", localConfig([nats.url]))
         global.put("luapiped.toml", globalConfig([nats.url]))
         try local.start()
         try global.start()
         defer { stopBoth() }
+        local.waitUntil("the unreachable server is logged") { local.counter("nats", "stream_errors") >= 1 }
+        try nats.start()
 
         local.send(count: 500)
         global.waitUntil("the first 500 arrived") { received().count >= 500 }
@@ -144,5 +146,42 @@ import Testing
         global.waitUntil("all 600 arrived") { Set(received()).count == 600 }
         #expect(received().count == 600)
         #expect(Set(received()) == Set((0..<600).map { "line \($0)" }))
+    }
+
+    @Test func aWrongPasswordIsAClearErrorAndTheRightOneWorks() throws {
+        let nats = try NatsServer(dir: local.dir, extra: ["--user", "app", "--pass", "s3cret"])
+        try nats.start()
+        defer { nats.kill9() }
+        local.put("luapiped.toml", localConfig([nats.url], extra: "user = \"app\"\npassword = \"wrong\""))
+        try local.start()
+        local.send(count: 10)
+        local.waitUntil("the refusal is logged and nothing is acknowledged") {
+            local.logged.withLock { $0 }.contains { $0.contains("nats: error: NATS: Authorization Violation") }
+        }
+        #expect(local.counter("nats", "sent") == 0)
+        local.pipeline.requestStop()
+        local.finish()
+
+        global.put("luapiped.toml", globalConfig([nats.url], extra: "user = \"app\"\npassword = \"s3cret\""))
+        try global.start()
+        defer { stopBoth() }
+        let right = ReloadHarness()
+        right.put("luapiped.toml", right.configText("""
+            [nats]
+            type = "NatsOutput"
+            message_matcher = "Logger == 'StdinInput'"
+            servers = ["\(nats.url)"]
+            subject = "logs.local"
+            stream = "LOGS"
+            user = "app"
+            password = "s3cret"
+            """))
+        try right.start()
+        defer {
+            right.pipeline.requestStop()
+            right.finish()
+        }
+        right.send(count: 10)
+        global.waitUntil("the ten arrive") { received().count == 10 }
     }
 }

@@ -145,11 +145,11 @@ final class NatsServer {
     var url: String { "nats://127.0.0.1:\(port)" }
 
     /// `cluster`: this node's route port and every node's route ports (a 3-node cluster).
-    init(dir: URL, name: String = "n1", port: Int? = nil, cluster: (port: Int, routes: [Int])? = nil) throws {
+    init(dir: URL, name: String = "n1", port: Int? = nil, cluster: (port: Int, routes: [Int])? = nil, extra: [String] = []) throws {
         self.port = try port ?? freeTcpPort()
         self.clusterPort = cluster?.port
         let store = dir.appendingPathComponent("nats-\(name)").path
-        var args = ["-js", "-a", "127.0.0.1", "-p", String(self.port), "-sd", store, "-n", name]
+        var args = ["-js", "-a", "127.0.0.1", "-p", String(self.port), "-sd", store, "-n", name] + extra
         if let cluster {
             args += ["--cluster_name", "luapiped", "--cluster", "nats://127.0.0.1:\(cluster.port)",
                      "--routes", cluster.routes.filter { $0 != cluster.port }.map { "nats://127.0.0.1:\($0)" }.joined(separator: ",")]

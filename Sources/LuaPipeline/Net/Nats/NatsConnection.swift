@@ -83,8 +83,8 @@ final class NatsConnection: @unchecked Sendable {  // the handle is libnats's, w
     private let events: Unmanaged<Events>
     private let closed = Atomic<Bool>(false)
 
-    /// Connects (not waiting for a server: libnats keeps trying). Throws when libnats
-    /// refuses the options (a missing credentials or certificate file, say).
+    /// Connects; throws when no server took the connection (not lasting: try again) or
+    /// libnats refuses the options (a missing credentials or certificate file: lasting).
     init(_ o: NatsOptions, name: String, maxPending: Int = 0, ackWait: Double = 5, events: Events) throws(Failure) {
         let box = Unmanaged.passRetained(events)
         let strings = o.servers + [name, o.user, o.password, o.token, o.credentials, o.tls.certFile, o.tls.keyFile, o.tls.rootCafile].map { $0 ?? "" }
@@ -122,7 +122,7 @@ final class NatsConnection: @unchecked Sendable {  // the handle is libnats's, w
         }
         guard rc == 0, let h else {
             box.release()
-            throw Failure(description: "NATS: \(Self.text(err))", lasting: true)
+            throw Failure(description: "NATS: \(Self.text(err))", lasting: rc == -1)
         }
         self.handle = h
         self.events = box
@@ -138,6 +138,12 @@ final class NatsConnection: @unchecked Sendable {  // the handle is libnats's, w
     }
 
     var connected: Bool { clp_nats_connected(handle) != 0 }
+
+    /// Why libnats gave up on this connection for good (nil: it has not; it reconnects).
+    var closedBecause: String? {
+        var err = [CChar](repeating: 0, count: 512)
+        return clp_nats_closed(handle, &err, err.count) != 0 ? Self.text(err) : nil
+    }
 
     static func text(_ buf: [CChar]) -> String { buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
 

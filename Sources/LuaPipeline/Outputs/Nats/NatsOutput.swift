@@ -85,11 +85,26 @@ final class NatsOutput: PipelineOutput, @unchecked Sendable {  // run() owns the
     private var stopping: Bool { abandon.load(ordering: .relaxed) || retiring.load(ordering: .relaxed) }
 
     func run() {
-        guard let nc = connect() else { return }
-        defer { nc.close() }
-        guard streamReady(nc) else { return }
+        var current: NatsConnection?
+        defer { current?.close() }
         var ended = false
         while !retiring.load(ordering: .relaxed) {
+            if current == nil || current!.closedBecause != nil {
+                if let old = current, let why = old.closedBecause {
+                    old.close()
+                    counters.add(.streamErrors)
+                    log.error(name, "NATS closed the connection: \(why); connecting again in 10 s")
+                    pause(10)
+                }
+                current = connect()
+                guard let nc = current, streamReady(nc) else {
+                    if stopping { break }
+                    continue
+                }
+                // What was in flight on the old connection is sent again (same Nats-Msg-Id).
+                unsent = flights.indices.dropFirst(head).filter { !flights[$0].acked }.map { base + $0 }
+            }
+            let nc = current!
             handleEvents()
             settle()
             send(nc)
@@ -123,18 +138,21 @@ final class NatsOutput: PipelineOutput, @unchecked Sendable {  // run() owns the
         wake.unlock()
     }
 
-    /// Connects (libnats retries unreachable servers itself); a configuration libnats
-    /// refuses is retried every 10 s, so a fixed file is picked up without a restart.
+    /// Connects, trying again every second while no server takes the connection, and
+    /// every 10 s when libnats refuses the options (a fixed file is picked up without a
+    /// restart); each new reason is logged once.
     private func connect() -> NatsConnection? {
         let ev = NatsConnection.Events(ack: { [weak self] id, ok, dup, err in self?.post(.ack(id: id, ok: ok, duplicate: dup, error: err)) },
                                        state: { [weak self] up in self?.post(.state(connected: up)) })
+        var said = ""
         while !stopping {
             do throws(NatsConnection.Failure) {
                 return try NatsConnection(options.nats, name: "luapiped \(name)", maxPending: options.maxPending, ackWait: options.ackWait.value, events: ev)
             } catch {
                 counters.add(.streamErrors)
-                log.error(name, "\(error); retrying in 10 s")
-                pause(10)
+                if error.description != said { log.error(name, "\(error); trying again every \(error.lasting ? 10 : 1) s") }
+                said = error.description
+                pause(error.lasting ? 10 : 1)
             }
         }
         return nil
@@ -144,7 +162,7 @@ final class NatsOutput: PipelineOutput, @unchecked Sendable {  // run() owns the
     /// logged (once per new answer) and asked again every 10 s.
     private func streamReady(_ nc: NatsConnection) -> Bool {
         var said = ""
-        while !stopping {
+        while !stopping && nc.closedBecause == nil {
             do throws(NatsConnection.Failure) {
                 try nc.ensureStream(options.nats)
                 if !said.isEmpty { log.info(name, "stream \(options.nats.stream) is ready") }
