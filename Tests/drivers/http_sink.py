@@ -5,7 +5,7 @@ in DIR/fail_status) while the file DIR/fail_next holds a number above 0 (decreme
 time), else 200; while DIR/hang exists it answers nothing (until it is removed). Exits at
 once on SIGTERM or SIGINT (the tests stop it with SIGTERM).
 
-A POST to /_bulk answers as Elasticsearch's bulk API does (200 with one item per
+While DIR/bulk_mode exists, a POST to /_bulk answers as Elasticsearch's bulk API does (200 with one item per
 document): a document containing "reject-me" gets a 400 mapper_parsing_exception item,
 the first N documents get 429 while DIR/busy_items holds N > 0; the documents stored are
 recorded one line each in DIR/bulk.jsonl.
@@ -29,7 +29,7 @@ class Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         while os.path.exists(os.path.join(directory, "hang")):
             time.sleep(0.05)
-        if self.path.startswith("/_bulk"):
+        if self.path.startswith("/_bulk") and os.path.exists(os.path.join(directory, "bulk_mode")):
             return self.bulk(body)
         fail = os.path.join(directory, "fail_next")
         if os.path.exists(fail):

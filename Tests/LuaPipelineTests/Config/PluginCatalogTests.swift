@@ -11,7 +11,7 @@ import Testing
     static let samples: [String: String] = [
         "filename": "\"script.lua\"", "message_matcher": "\"TRUE\"", "log_directory": "\"logs\"", "file_path": "\"/proc/loadavg\"", "file_match": "'access\\.log$'",
         "delimiter": "'\\n'", "subs": "[\"sub\"]", "path": "\"out.txt\"", "address": "\"127.0.0.1:1\"",
-        "send_from": "\"a@example.com\"", "send_to": "[\"b@example.com\"]",
+        "send_from": "\"a@example.com\"", "send_to": "[\"b@example.com\"]", "subject": "\"test.subject\"",
     ]
 
     private func section(_ type: PluginType, name: String = "p", extra: String = "") throws -> String {

@@ -78,6 +78,7 @@ import Testing
         let sink = try AlertDeliveryTests.startSink("http_sink.py", port: port, dir: sinkDir.path)
         defer { terminateAndWait(sink) }
         try "5".write(to: sinkDir.appendingPathComponent("busy_items"), atomically: true, encoding: .utf8)
+        try "".write(to: sinkDir.appendingPathComponent("bulk_mode"), atomically: true, encoding: .utf8)
         try run("""
             [es]
             type = "HttpOutput"
