@@ -7,10 +7,15 @@ let package = Package(
     products: [
         .library(name: "LuaPipeline", targets: ["LuaPipeline"]),
         .executable(name: "luapiped", targets: ["luapiped"]),
+        // How applications talk to the local luapiped: logs (swift-log), metrics
+        // (swift-metrics, StatsD) and acknowledged events, without Lua (docs/client.md).
+        .library(name: "LuapipedClient", targets: ["LuapipedClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         // Heka's wire format (protobuf field numbers, stream framing), header-only and
@@ -51,9 +56,19 @@ let package = Package(
             // scripts/run and scripts/bench build with --static-swift-stdlib).
             linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux], configuration: .release))]
         ),
+        .target(
+            name: "LuapipedClient",
+            dependencies: [
+                "CHekaWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
+        ),
         .testTarget(
             name: "LuaPipelineTests",
-            dependencies: ["LuaPipeline"],
+            dependencies: ["LuaPipeline", "LuapipedClient", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics")],
             resources: [.copy("Fixtures")]
         ),
     ]

@@ -1,0 +1,180 @@
+import FoundationEssentials
+import Glibc
+import Logging
+import Synchronization
+
+/// Ships framed messages to the daemon's TcpInput (no acknowledgements: logs) from a
+/// bounded in-memory queue. ``send(_:)`` never blocks: a record that does not fit in
+/// `maxQueueBytes` is dropped, counted and reported through `onDrop`. One background
+/// thread connects (reconnecting with backoff) and writes.
+public final class LuapipedShipper: @unchecked Sendable {  // shared state is in `state`
+    public let address: String
+    public let maxQueueBytes: Int
+    private let onDrop: (@Sendable (_ dropped: Int, _ why: String) -> Void)?
+
+    private struct State {
+        var queue: [[UInt8]] = []
+        var bytes = 0
+        var dropped = 0
+        var sent = 0
+        var closed = false
+        var lastError = "not connected yet"
+        var connected = false
+    }
+
+    private let state = Mutex(State())
+
+    public init(address: String = "127.0.0.1:5565", maxQueueBytes: Int = 4 << 20,
+                onDrop: (@Sendable (_ dropped: Int, _ why: String) -> Void)? = nil) {
+        self.address = address
+        self.maxQueueBytes = maxQueueBytes
+        self.onDrop = onDrop
+        ClientThread.start { [self] in run() }
+    }
+
+    /// Records dropped since the start (the queue was full: the daemon slow or down).
+    public var dropped: Int { state.withLock { $0.dropped } }
+    /// Records written to the daemon's connection.
+    public var sent: Int { state.withLock { $0.sent } }
+
+    /// Queues a message; returns at once.
+    public func send(_ message: LuapipedMessage) {
+        let frame = message.framed()
+        let drop = state.withLock { s -> (Int, String)? in
+            if s.closed || s.bytes + frame.count > maxQueueBytes {
+                s.dropped += 1
+                return (s.dropped, s.closed ? "closed" : "queue full (\(s.lastError))")
+            }
+            s.queue.append(frame)
+            s.bytes += frame.count
+            return nil
+        }
+        if let drop { onDrop?(drop.0, drop.1) }
+    }
+
+    public func close() { state.withLock { $0.closed = true } }
+
+    deinit { close() }
+
+    private func run() {
+        var fd: Int32 = -1
+        var delay = 0.05
+        var batch: [[UInt8]] = []
+        while true {
+            let (closed, next) = state.withLock { s -> (Bool, [[UInt8]]) in
+                if s.closed { return (true, []) }
+                let taken = s.queue
+                s.queue.removeAll(keepingCapacity: true)
+                return (false, taken)
+            }
+            if closed { break }
+            batch += next
+            if batch.isEmpty {
+                ClientThread.sleep(0.01)
+                continue
+            }
+            if fd < 0 {
+                do throws(DaemonSocket.Failure) {
+                    fd = try DaemonSocket.connect(address, type: Int32(SOCK_STREAM.rawValue))
+                    delay = 0.05
+                } catch {
+                    state.withLock { $0.lastError = error.description }
+                    // Still counted against the queue: what waits here is part of it.
+                    let until = delay
+                    delay = min(delay * 2, 2)
+                    ClientThread.sleep(until)
+                    requeue(&batch)
+                    continue
+                }
+            }
+            if DaemonSocket.writeAll(fd, batch.flatMap { $0 }) {
+                let count = batch.count, bytes = batch.reduce(0) { $0 + $1.count }
+                state.withLock {
+                    $0.sent += count
+                    $0.bytes -= bytes
+                }
+                batch.removeAll(keepingCapacity: true)
+            } else {
+                state.withLock { $0.lastError = "writing to \(address) failed: \(DaemonSocket.errnoText())" }
+                Glibc.close(fd)
+                fd = -1
+            }
+        }
+        if fd >= 0 { Glibc.close(fd) }
+    }
+
+    /// Keeps the unsent batch at the front; the queue's byte count still includes it.
+    private func requeue(_ batch: inout [[UInt8]]) {
+        state.withLock { s in
+            s.queue = batch + s.queue
+        }
+        batch.removeAll()
+    }
+}
+
+/// A swift-log handler sending each record to luapiped: Severity from the level, Logger
+/// from the label, the metadata as typed Fields (nested dictionaries and arrays flattened
+/// to dotted names), and the source file, function and line as fields. Never blocks the
+/// caller (``LuapipedShipper``).
+public struct LuapipedLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    public let label: String
+    public let shipper: LuapipedShipper
+    /// The Type of the messages.
+    public var type: String
+
+    public init(label: String, shipper: LuapipedShipper, type: String = "app.log") {
+        self.label = label
+        self.shipper = shipper
+        self.type = type
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// Heka's (syslog's) severity of a swift-log level.
+    public static func severity(_ level: Logger.Level) -> Int32 {
+        switch level {
+        case .trace, .debug: 7
+        case .info: 6
+        case .notice: 5
+        case .warning: 4
+        case .error: 3
+        case .critical: 2
+        }
+    }
+
+    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+                    file: String, function: String, line: UInt) {
+        var all = metadata
+        if let explicit { all.merge(explicit) { $1 } }
+        var fields: [(String, LuapipedValue)] = []
+        for (k, v) in all.sorted(by: { $0.key < $1.key }) { Self.flatten(k, v, into: &fields) }
+        fields += [("level", .string(level.rawValue)), ("source", .string(source)), ("file", .string(file)),
+                   ("function", .string(function)), ("line", .integer(Int64(line)))]
+        shipper.send(LuapipedMessage(type: type, payload: message.description, logger: label, severity: Self.severity(level), fields: fields))
+    }
+
+    /// Strings stay strings; a `.stringConvertible` integer, double, float or boolean is
+    /// sent with that type (`logger.info("x", metadata: ["n": .stringConvertible(5)])`).
+    static func flatten(_ name: String, _ value: Logger.Metadata.Value, into out: inout [(String, LuapipedValue)]) {
+        switch value {
+        case .string(let s): out.append((name, .string(s)))
+        case .stringConvertible(let c):
+            switch c {
+            case let i as any BinaryInteger: out.append((name, .integer(Int64(truncatingIfNeeded: i))))
+            case let d as Double: out.append((name, .double(d)))
+            case let f as Float: out.append((name, .double(Double(f))))
+            case let b as Bool: out.append((name, .bool(b)))
+            default: out.append((name, .string(c.description)))
+            }
+        case .dictionary(let d):
+            for (k, v) in d.sorted(by: { $0.key < $1.key }) { flatten("\(name).\(k)", v, into: &out) }
+        case .array(let a):
+            for (i, v) in a.enumerated() { flatten("\(name).\(i)", v, into: &out) }
+        }
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import LuapipedClient
+import Metrics
+import Synchronization
+import Testing
+@testable import LuaPipeline
+
+/// LuapipedClient against a real daemon: logs through swift-log, metrics through
+/// swift-metrics, acknowledged events.
+@Suite(.serialized) struct ClientTests {
+    let h = ReloadHarness()
+
+    func startDaemon(tcp: Int, statsd: Int? = nil) throws {
+        h.put("luapiped.toml", h.configText("""
+            [app]
+            type = "TcpInput"
+            address = "127.0.0.1:\(tcp)"
+
+            [received]
+            type = "FileOutput"
+            path = "out/received.json"
+            message_matcher = "Type == 'app.log'"
+            encoder = "JsonEncoder"
+            \(statsd.map { """
+
+                [StatsdInput]
+                address = "127.0.0.1:\($0)"
+
+                [StatAccumInput]
+                ticker_interval = 1
+                emit_in_fields = true
+                max_timer_samples = 1000000
+
+                [stats]
+                type = "FileOutput"
+                path = "out/stats.json"
+                message_matcher = "Type == 'heka.statmetric'"
+                encoder = "JsonEncoder"
+                """ } ?? "")
+            """))
+        try h.start()
+    }
+
+    func stop() {
+        h.pipeline.requestStop()
+        h.finish()
+    }
+
+    func received(_ file: String = "out/received.json") -> [Message] {
+        h.lines(file).compactMap { try? Message.fromJSON(Array($0.utf8)).message }
+    }
+
+    @Test func everyLevelMapsToASeverityAndMetadataArrivesAsTypedFields() throws {
+        let port = try freeTcpPort()
+        try startDaemon(tcp: port)
+        defer { stop() }
+        let shipper = LuapipedShipper(address: "127.0.0.1:\(port)")
+        defer { shipper.close() }
+        var logger = Logger(label: "checkout") { LuapipedLogHandler(label: $0, shipper: shipper) }
+        logger.logLevel = .trace
+        let levels: [Logger.Level] = [.trace, .debug, .info, .notice, .warning, .error, .critical]
+        for level in levels {
+            logger.log(level: level, "at \(level)", metadata: [
+                "user": "alice", "attempt": .stringConvertible(3), "ratio": .stringConvertible(0.5), "paid": .stringConvertible(true),
+                "cart": ["items": .stringConvertible(2), "currency": "EUR"], "tags": ["a", "b"],
+            ])
+        }
+        h.waitUntil("seven records arrived") { received().count == 7 }
+        let messages = received()
+        #expect(messages.map(\.severity) == [7, 7, 6, 5, 4, 3, 2])
+        #expect(messages.map(\.payload) == levels.map { "at \($0)" })
+        let m = messages[2]
+        #expect(m.logger == "checkout")
+        #expect(m.field("user")?.value == .string(["alice"]))
+        #expect(m.field("attempt")?.value == .integer([3]))
+        #expect(m.field("ratio")?.value == .double([0.5]))
+        #expect(m.field("paid")?.value == .bool([true]))
+        #expect(m.field("cart.items")?.value == .integer([2]))
+        #expect(m.field("cart.currency")?.value == .string(["EUR"]))
+        #expect(m.field("tags.1")?.value == .string(["b"]))
+        #expect(m.field("line")?.value != nil && m.field("function")?.value != nil && m.field("file")?.value != nil)
+    }
+
+    @Test func withTheDaemonDownLoggingNeverBlocksDropsAreCountedAndRecordsFlowAgainAfter() throws {
+        let port = try freeTcpPort()
+        let drops = Mutex(0)
+        let shipper = LuapipedShipper(address: "127.0.0.1:\(port)", maxQueueBytes: 64 << 10, onDrop: { n, _ in drops.withLock { $0 = n } })
+        defer { shipper.close() }
+        let logger = Logger(label: "app") { LuapipedLogHandler(label: $0, shipper: shipper) }
+        // Nothing listens: 20,000 records fill the 64 KiB queue; the calls all return.
+        for i in 0..<20_000 { logger.info("record \(i)") }
+        #expect(shipper.dropped > 0)
+        #expect(drops.withLock { $0 } == shipper.dropped)
+        try startDaemon(tcp: port)
+        defer { stop() }
+        // What the queue held while the daemon was down arrives, then new records flow.
+        h.waitUntil("what the queue held arrived") { received().count == 20_000 - shipper.dropped }
+        logger.info("after the daemon came back")
+        h.waitUntil("records flow again") { received().contains { $0.payload == "after the daemon came back" } }
+    }
+
+    @Test func statsdAggregatesEqualTheAppsOwnTotals() throws {
+        let port = try freeTcpPort(), statsd = try freeUdpPort()
+        try startDaemon(tcp: port, statsd: statsd)
+        defer { stop() }
+        // Room for every update at once: eight threads can outrun the sending thread.
+        let sender = try StatsdSender(address: "127.0.0.1:\(statsd)", maxQueueBytes: 16 << 20)
+        let factory = LuapipedMetricsFactory(sender: sender)
+        let threads = 8, perThread = 12_500  // 100,000 updates
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let counter = Counter(label: "orders", dimensions: [("shop", "eu")], factory: factory)
+            let timer = Metrics.Timer(label: "latency", factory: factory)
+            let gauge = Gauge(label: "queue_depth", factory: factory)
+            for i in 0..<perThread {
+                switch i % 4 {
+                case 0, 1: counter.increment()
+                case 2: timer.recordMilliseconds(Int64(t + 1))
+                default: gauge.record(Double(i))
+                }
+            }
+        }
+        sender.flush()
+        let counts = threads * perThread / 2, timings = threads * perThread / 4
+        let timerSum = Double((1...threads).reduce(0, +) * perThread / 4)
+        func total(_ name: String) -> Double {
+            received("out/stats.json").reduce(0) { sum, m in
+                if case .double(let v)? = m.field(name)?.value { return sum + (v.first ?? 0) }
+                return sum
+            }
+        }
+        h.waitUntil("the daemon's aggregates equal the app's totals") {
+            total("stats.counters.orders.count;shop=eu") == Double(counts) && total("stats.timers.latency.count") == Double(timings)
+        }
+        #expect(total("stats.timers.latency.sum") == timerSum)
+        let lastGauge = received("out/stats.json").last { $0.field("stats.gauges.queue_depth") != nil }
+        #expect(lastGauge?.field("stats.gauges.queue_depth")?.value == .double([Double(perThread - 1)]))
+        #expect(sender.datagrams.dropped == 0, "\(sender.lastError ?? "")")
+    }
+
+    @Test func everyEmitThatReturnedIsStoredAcrossTwoKillsOfTheDaemon() async throws {
+        let dir = h.dir
+        let port = try freeTcpPort()
+        let config = dir.appendingPathComponent("events.toml").path
+        try """
+            [luapiped]
+            base_dir = "\(dir.path)/events-state"
+            sandbox_dir_watch = "off"
+            admin_address = ""
+
+            [events]
+            type = "TcpInput"
+            address = "127.0.0.1:\(port)"
+            ack = true
+
+            [stored]
+            type = "FileOutput"
+            path = "\(dir.path)/events.txt"
+            message_matcher = "Type == 'order'"
+            encoder = "PayloadEncoder"
+
+            [PayloadEncoder]
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let binary = CommandLineTests.binary.path, log = dir.appendingPathComponent("events.log").path
+        var daemon = try Spawned(binary, ["run", "-c", config], output: log)
+        let client = LuapipedEvents(address: "127.0.0.1:\(port)", capacity: 500, timeout: 120)
+        defer { client.close() }
+        let total = 50_000
+        final class Results: Sendable {
+            let returned = Mutex<[Int]>([])
+            let failures = Mutex<[String]>([])
+        }
+        let results = Results()
+        let emitting = Task { [client, results] in
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<total {
+                    group.addTask {
+                        do {
+                            try await client.emit(LuapipedMessage(type: "order", payload: "order \(i)"))
+                            results.returned.withLock { $0.append(i) }
+                        } catch {
+                            results.failures.withLock { $0.append("\(error)") }
+                        }
+                    }
+                }
+            }
+        }
+        // Two kills, each once a further share of the emits has returned.
+        for share in [total / 4, total / 2] {
+            eventually("\(share) emits returned") { results.returned.withLock { $0.count } >= share }
+            daemon.signal(SIGKILL)
+            daemon.wait(10)
+            daemon = try Spawned(binary, ["run", "-c", config], output: log)
+        }
+        await emitting.value
+        defer {
+            daemon.signal(SIGTERM)
+            daemon.wait(30)
+        }
+        #expect(results.failures.withLock { $0 }.isEmpty, "\(results.failures.withLock { $0.prefix(3) })")
+        let ok = Set(results.returned.withLock { $0 }.map { "order \($0)" })
+        #expect(ok.count == total)
+        let stored = { ((try? String(contentsOfFile: dir.appendingPathComponent("events.txt").path, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+        eventually("every emit that returned is stored") { Set(stored()).isSuperset(of: ok) }
+        #expect(stored().count - Set(stored()).count <= 2 * 256)
+        #expect(client.reconnects >= 2)
+    }
+}
