@@ -107,7 +107,9 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
         var n = -1
         for _ in 0..<1000 {
             n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-            if n >= 0 || (errno != EAGAIN && errno != ENOBUFS && errno != EINTR) { break }
+            // ECONNREFUSED reports an earlier datagram that found no listener: this one was
+            // not sent, try it again.
+            if n >= 0 || (errno != EAGAIN && errno != ENOBUFS && errno != EINTR && errno != ECONNREFUSED) { break }
             if !DaemonSocket.wait(fd, POLLOUT, 0.01) { ClientThread.sleep(0.001) }
         }
         let why = n < 0 ? "sending to \(address) failed: \(DaemonSocket.errnoText())" : nil

@@ -107,6 +107,12 @@ import Testing
         let port = try freeTcpPort(), statsd = try freeUdpPort()
         try startDaemon(tcp: port, statsd: statsd)
         defer { stop() }
+        // StatsD is UDP: what is sent before the input binds is lost.
+        eventually("StatsdInput has bound its port") {
+            guard let fd = try? Socket.bindUDP("127.0.0.1:\(statsd)") else { return true }
+            close(fd)
+            return false
+        }
         // Room for every update at once: eight threads can outrun the sending thread.
         let sender = try StatsdSender(address: "127.0.0.1:\(statsd)", maxQueueBytes: 16 << 20)
         let factory = LuapipedMetricsFactory(sender: sender)
