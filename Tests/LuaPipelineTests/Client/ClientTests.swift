@@ -214,4 +214,41 @@ import Testing
         #expect(stored().count - Set(stored()).count <= 2 * 256)
         #expect(client.reconnects >= 2)
     }
+
+    @Test func emitsToAnAbsentDaemonOrOneAnsweringGarbageThrowSayingWhy() async throws {
+        // Nothing listens.
+        let absent = try freeTcpPort()
+        let nobody = LuapipedEvents(address: "127.0.0.1:\(absent)", timeout: 1)
+        defer { nobody.close() }
+        do {
+            try await nobody.emit(LuapipedMessage(type: "order"))
+            Issue.record("an emit to an absent daemon returned")
+        } catch {
+            #expect("\(error)".contains("no acknowledgement within 1.0 s (last: cannot connect to 127.0.0.1:\(absent): Connection refused)"))
+        }
+
+        // A server that answers garbage (not 0x06 + Uuid).
+        let listener = try Socket.listen("127.0.0.1:0")
+        defer { close(listener) }
+        let port = boundPort(listener)
+        let served = Thread {
+            while true {
+                let c = accept(listener, nil, nil)
+                if c < 0 { return }
+                _ = Array("HTTP/1.1 400 Bad Request\r\n\r\n".utf8).withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(c)
+            }
+        }
+        served.start()
+        let garbage = LuapipedEvents(address: "127.0.0.1:\(port)", timeout: 1)
+        defer { garbage.close() }
+        do {
+            try await garbage.emit(LuapipedMessage(type: "order"))
+            Issue.record("an emit answered with garbage returned")
+        } catch {
+            #expect("\(error)".contains("is not an acknowledgement") || "\(error)".contains("closed the connection"))
+        }
+        #expect(garbage.reconnects >= 1)
+        shutdown(listener, Int32(SHUT_RDWR))
+    }
 }
