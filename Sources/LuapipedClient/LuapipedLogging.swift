@@ -147,15 +147,15 @@ public struct LuapipedLogHandler: LogHandler {
         }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
-                    file: String, function: String, line: UInt) {
+    public func log(event: LogEvent) {
+        let level = event.level
         var all = metadata
-        if let explicit { all.merge(explicit) { $1 } }
+        if let explicit = event.metadata { all.merge(explicit) { $1 } }
         var fields: [(String, LuapipedValue)] = []
         for (k, v) in all.sorted(by: { $0.key < $1.key }) { Self.flatten(k, v, into: &fields) }
-        fields += [("level", .string(level.rawValue)), ("source", .string(source)), ("file", .string(file)),
-                   ("function", .string(function)), ("line", .integer(Int64(line)))]
-        shipper.send(LuapipedMessage(type: type, payload: message.description, logger: label, severity: Self.severity(level), fields: fields))
+        fields += [("level", .string(level.rawValue)), ("source", .string(event.source)), ("file", .string(event.file)),
+                   ("function", .string(event.function)), ("line", .integer(Int64(event.line)))]
+        shipper.send(LuapipedMessage(type: type, payload: event.message.description, logger: label, severity: Self.severity(level), fields: fields))
     }
 
     /// Strings stay strings; a `.stringConvertible` integer, double, float or boolean is

@@ -31,14 +31,19 @@ import Testing
         }
     }
 
-    @Test func aRefusedBatchIsCutDownToTheRefusedMessagesAndFailuresAndHangsAreRetried() throws {
+    /// The HTTP sink (Tests/drivers/http_sink.py) on a free port, recording into sink/,
+    /// with its behaviour files (`flags`: name and content) written first.
+    func startSink(_ flags: [String: String]) throws -> (process: Process, port: Int, dir: URL) {
         let port = try freeTcpPort()
         let sinkDir = h.dir.appendingPathComponent("sink")
         try FileManager.default.createDirectory(at: sinkDir, withIntermediateDirectories: true)
-        let sink = try AlertDeliveryTests.startSink("http_sink.py", port: port, dir: sinkDir.path)
+        for (name, content) in flags { try content.write(to: sinkDir.appendingPathComponent(name), atomically: true, encoding: .utf8) }
+        return (try AlertDeliveryTests.startSink("http_sink.py", port: port, dir: sinkDir.path), port, sinkDir)
+    }
+
+    @Test func aRefusedBatchIsCutDownToTheRefusedMessagesAndFailuresAndHangsAreRetried() throws {
+        let (sink, port, sinkDir) = try startSink(["fail_status": "500", "fail_next": "3"])
         defer { terminateAndWait(sink) }
-        try "500".write(to: sinkDir.appendingPathComponent("fail_status"), atomically: true, encoding: .utf8)
-        try "3".write(to: sinkDir.appendingPathComponent("fail_next"), atomically: true, encoding: .utf8)
         try run("""
             [store]
             type = "HttpOutput"
@@ -72,13 +77,8 @@ import Testing
     }
 
     @Test func elasticsearchBulkAnswersRetryTheBusyItemsAndSkipTheRefusedOnes() throws {
-        let port = try freeTcpPort()
-        let sinkDir = h.dir.appendingPathComponent("sink")
-        try FileManager.default.createDirectory(at: sinkDir, withIntermediateDirectories: true)
-        let sink = try AlertDeliveryTests.startSink("http_sink.py", port: port, dir: sinkDir.path)
+        let (sink, port, sinkDir) = try startSink(["busy_items": "5", "bulk_mode": ""])
         defer { terminateAndWait(sink) }
-        try "5".write(to: sinkDir.appendingPathComponent("busy_items"), atomically: true, encoding: .utf8)
-        try "".write(to: sinkDir.appendingPathComponent("bulk_mode"), atomically: true, encoding: .utf8)
         try run("""
             [es]
             type = "HttpOutput"
