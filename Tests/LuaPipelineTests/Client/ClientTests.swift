@@ -251,4 +251,20 @@ import Testing
         #expect(garbage.reconnects >= 1)
         shutdown(listener, Int32(SHUT_RDWR))
     }
+
+    @Test func aDaemonThatStopsReadingNeverHoldsTheCaller() throws {
+        // A peer that accepts the connection and never reads: the socket's buffers fill,
+        // the shipper's thread waits on them, and the application's calls go on returning.
+        let listener = try Socket.listen("127.0.0.1:0")
+        defer { close(listener) }
+        let shipper = LuapipedShipper(address: "127.0.0.1:\(boundPort(listener))", maxQueueBytes: 256 << 10)
+        defer { shipper.close() }
+        let logger = Logger(label: "app") { LuapipedLogHandler(label: $0, shipper: shipper) }
+        let payload = String(repeating: "x", count: 1000)
+        for i in 0..<50_000 { logger.info("record \(i) \(payload)") }
+        // 50 MB offered: the kernel's socket buffers and the 256 KiB queue hold a part, the
+        // rest is dropped and counted.
+        #expect(shipper.dropped > 25_000)
+        #expect(shipper.dropped + shipper.sent <= 50_000)
+    }
 }
