@@ -36,42 +36,31 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
     let options: NatsInputOptions
     let records: RecordHandler
     let log: PipelineLog
-    let recentPath: String
     private let stopped = Atomic<Bool>(false)
-    private var recent = RecentUuids(capacity: 200_000)
+    private var resent: ResentMessages
 
     init(name: String, options: NatsInputOptions, records: RecordHandler, log: PipelineLog, recentPath: String) {
         self.name = name
         self.options = options
         self.records = records
         self.log = log
-        self.recentPath = recentPath
-        if let data = FileManager.default.contents(atPath: recentPath) { recent.load(Array(data)) }
-        records.queue?.forEachUuid { [self] in _ = recent.insert($0) }
+        self.resent = ResentMessages(path: recentPath, queue: records.queue)
     }
 
     func stop() { stopped.store(true, ordering: .relaxed) }
     private var stopping: Bool { stopped.load(ordering: .relaxed) }
 
     func run() {
-        defer { saveRecent() }
+        defer { resent.save(log, name) }
         let counters = records.counters
         let ev = NatsConnection.Events(ack: { _, _, _, _ in }, state: { [log, name] up in
             counters.add(up ? .connects : .disconnects)
             if up { log.info(name, "connected to NATS") } else { log.error(name, "NATS connection lost; reconnecting") }
         })
         while !stopping {
-            var connection: NatsConnection?
-            var said = ""
-            while !stopping && connection == nil {
-                do throws(NatsConnection.Failure) {
-                    connection = try NatsConnection(options.nats, name: "luapiped \(name)", events: ev)
-                } catch {
-                    records.counters.add(.streamErrors)
-                    if error.description != said { log.error(name, "\(error); trying again every \(error.lasting ? 10 : 1) s") }
-                    said = error.description
-                    pause(error.lasting ? 10 : 1)
-                }
+            let connection = NatsConnection.retrying(name, counters: counters, log: log, describe: { "\($0); trying again every \($0.lasting ? 10 : 1) s" },
+                                                     stopping: { stopping }, pause: pause) { () throws(NatsConnection.Failure) in
+                try NatsConnection(options.nats, name: "luapiped \(name)", events: ev)
             }
             guard let nc = connection else { return }
             while !stopping && nc.closedBecause == nil {
@@ -87,32 +76,20 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
         }
     }
 
-    private func pause(_ seconds: Double) {
-        let until = Date().addingTimeInterval(seconds)
-        while !stopping && Date() < until { Threads.sleep(0.05) }
-    }
+    private func pause(_ seconds: Double) { sleepUnlessStopping(seconds, stopping: { stopping }) }
 
     /// The stream made sure of and the consumer bound; a lasting refusal (the stream does
     /// not cover the subject) is logged once per new answer and asked again every 10 s.
     private func subscribe(_ nc: NatsConnection) -> NatsConnection.Subscription? {
-        var said = ""
-        while !stopping && nc.closedBecause == nil {
-            do throws(NatsConnection.Failure) {
-                try nc.ensureStream(options.nats)
-                let sub = try nc.subscribe(options.nats, durable: options.durable ?? name, ackWait: options.ackWait.value,
-                                           maxAckPending: max(1024, options.batch * 4))
-                log.debug(name, "consuming \(options.nats.subject) from stream \(options.nats.stream) as \(options.durable ?? name)")
-                return sub
-            } catch {
-                records.counters.add(.streamErrors)
-                if error.description != said {
-                    log.error(name, error.lasting ? "\(error); asking again every 10 s" : "stream \(options.nats.stream) not ready: \(error)")
-                    said = error.description
-                }
-                pause(error.lasting ? 10 : 1)
-            }
+        let stream = options.nats.stream, durable = options.durable ?? name
+        let sub = NatsConnection.retrying(name, counters: records.counters, log: log,
+                                          describe: { $0.lasting ? "\($0); asking again every 10 s" : "stream \(stream) not ready: \($0)" },
+                                          stopping: { stopping || nc.closedBecause != nil }, pause: pause) { () throws(NatsConnection.Failure) in
+            try nc.ensureStream(options.nats)
+            return try nc.subscribe(options.nats, durable: durable, ackWait: options.ackWait.value, maxAckPending: max(1024, options.batch * 4))
         }
-        return nil
+        if sub != nil { log.debug(name, "consuming \(options.nats.subject) from stream \(stream) as \(durable)") }
+        return sub
     }
 
     /// Fetches and stores until stopped; returns to subscribe again after repeated errors.
@@ -146,19 +123,14 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
         var verdicts = [Bool?](repeating: nil, count: batch.count)  // true: ack, false: terminate, nil: leave for redelivery
         for i in 0..<batch.count {
             if batch.delivered(i) > 1 { records.counters.add(.redelivered) }
-            var fresh: [[UInt8]] = []
             let result = batch.withData(i) { raw in
                 records.handleReporting(raw, origin: "NATS message on \(options.nats.subject)") { view in
-                    guard let r = view.range(of: .uuid) else { return true }
-                    let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
-                    if !recent.contains(uuid) && !fresh.contains(where: { $0.elementsEqual(uuid) }) {
-                        fresh.append(Array(uuid))
-                        return true
-                    }
+                    if resent.admit(view) { return true }
                     records.counters.add(.duplicates)
                     return false
                 }
             }
+            resent.finish(stored: result.stored && result.failure == nil)
             if let failure = result.failure {
                 records.counters.add(.terminated)
                 log.error(name, "terminating a NATS message that does not decode: \(failure)")
@@ -166,7 +138,6 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
                 continue
             }
             guard result.stored else { continue }
-            for u in fresh { u.withUnsafeBytes { _ = recent.insert($0) } }
             verdicts[i] = true
         }
         // Acknowledged only once as durable as queue_sync asks.
@@ -179,14 +150,6 @@ final class NatsInput: PipelineInput, @unchecked Sendable {  // everything but `
             case false?: batch.term(i)
             default: break
             }
-        }
-    }
-
-    private func saveRecent() {
-        do {
-            try CheckpointWriter.write(recent.bytes(), to: recentPath)
-        } catch {
-            log.error(name, "cannot save the recent Uuids (\(error)): redeliveries after the restart go undetected")
         }
     }
 }

@@ -29,12 +29,28 @@ func deliverRetrying(_ name: String, counters: PluginCounters, log: PipelineLog,
         case .retry(let why):
             counters.add(.retries)
             log.error(name, "\(why); retrying in \(delay) s")
-            let until = Date().addingTimeInterval(delay)
-            while Date() < until {
-                if stopping() { return nil }
-                Threads.sleep(min(0.05, max(0, until.timeIntervalSinceNow)))
-            }
-            delay = min(delay * 2, 30)
+            guard backOff(&delay, stopping: stopping) else { return nil }
         }
     }
+}
+
+/// Waits `delay` seconds, then doubles it (up to 30 s); false as soon as `stopping` says
+/// so (the wait is cut short).
+func backOff(_ delay: inout Double, stopping: () -> Bool) -> Bool {
+    guard sleepUnlessStopping(delay, stopping: stopping) else { return false }
+    delay = min(delay * 2, 30)
+    return true
+}
+
+/// Sleeps `seconds` in steps of at most 50 ms, calling `each` before every step; false as
+/// soon as `stopping` says so.
+@discardableResult
+func sleepUnlessStopping(_ seconds: Double, stopping: () -> Bool, each: () -> Void = {}) -> Bool {
+    let until = Date().addingTimeInterval(seconds)
+    while Date() < until {
+        if stopping() { return false }
+        each()
+        Threads.sleep(min(0.05, max(0, until.timeIntervalSinceNow)))
+    }
+    return true
 }

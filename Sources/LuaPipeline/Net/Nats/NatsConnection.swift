@@ -213,17 +213,36 @@ final class NatsConnection: @unchecked Sendable {  // the handle is libnats's, w
     }
 }
 
+extension NatsConnection {
+    /// Repeats `attempt` until it succeeds (nil once `stopping` says so): each failure is
+    /// counted (`stream_errors`) and its reason logged once until it changes, then it waits
+    /// 10 s for a lasting one (the configuration, for an operator to fix) or 1 s.
+    /// `describe` words a failure for the log; `ready`, when given, is logged once it works
+    /// after failing.
+    static func retrying<T>(_ name: String, counters: PluginCounters, log: PipelineLog, ready: String? = nil,
+                            describe: (Failure) -> String, stopping: () -> Bool, pause: (Double) -> Void,
+                            _ attempt: () throws(Failure) -> T) -> T? {
+        var said = ""
+        while !stopping() {
+            do throws(Failure) {
+                let value = try attempt()
+                if !said.isEmpty, let ready { log.info(name, ready) }
+                return value
+            } catch {
+                counters.add(.streamErrors)
+                if error.description != said { log.error(name, describe(error)) }
+                said = error.description
+                pause(error.lasting ? 10 : 1)
+            }
+        }
+        return nil
+    }
+}
+
 extension MessageView {
     /// The Uuid in 32 lowercase hex digits (the Nats-Msg-Id), nil without one.
     var uuidHex: String? {
         guard let r = range(of: .uuid), r.count == 16 else { return nil }
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        for b in bytes[r] {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return JSONWriter.hexString(bytes[r])
     }
 }

@@ -126,12 +126,7 @@ final class HttpOutputRunner: PipelineOutput, @unchecked Sendable {  // runs on 
                 counters.add(.retries)
                 log.error(name, "\(why); retrying in \(delay) s")
             }
-            let until = Date().addingTimeInterval(delay)
-            while Date() < until {
-                if stopping { return false }
-                Threads.sleep(min(0.05, max(0, until.timeIntervalSinceNow)))
-            }
-            delay = min(delay * 2, 30)
+            guard backOff(&delay, stopping: { stopping }) else { return false }
         }
         return true
     }

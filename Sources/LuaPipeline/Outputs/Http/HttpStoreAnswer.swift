@@ -55,13 +55,14 @@ enum HttpStoreAnswer {
     /// of `count` items.
     static func verdict(status: Int, body: String, bulk: Bool, count: Int) -> HttpVerdict {
         let answer = "answered \(status)" + (body.isEmpty ? "" : ": \(excerpt(body))")
+        let code = clickHouseCode(body)
         switch status {
         case 200..<300:
             return bulk ? bulkVerdict(body, count: count) : .delivered
         case 408, 429:
             return .retry(answer)
-        case _ where clickHouseCode(body) != nil:
-            return clickHouseDataErrors.contains(clickHouseCode(body)!) ? .refused(answer) : .retry(answer)
+        case _ where code != nil:
+            return clickHouseDataErrors.contains(code!) ? .refused(answer) : .retry(answer)
         case 500..<600:
             return .retry(answer)
         default:

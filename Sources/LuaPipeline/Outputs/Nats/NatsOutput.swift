@@ -140,52 +140,30 @@ final class NatsOutput: PipelineOutput, @unchecked Sendable {  // run() owns the
 
     /// Connects, trying again every second while no server takes the connection, and
     /// every 10 s when libnats refuses the options (a fixed file is picked up without a
-    /// restart); each new reason is logged once.
+    /// restart).
     private func connect() -> NatsConnection? {
         let ev = NatsConnection.Events(ack: { [weak self] id, ok, dup, err in self?.post(.ack(id: id, ok: ok, duplicate: dup, error: err)) },
                                        state: { [weak self] up in self?.post(.state(connected: up)) })
-        var said = ""
-        while !stopping {
-            do throws(NatsConnection.Failure) {
-                return try NatsConnection(options.nats, name: "luapiped \(name)", maxPending: options.maxPending, ackWait: options.ackWait.value, events: ev)
-            } catch {
-                counters.add(.streamErrors)
-                if error.description != said { log.error(name, "\(error); trying again every \(error.lasting ? 10 : 1) s") }
-                said = error.description
-                pause(error.lasting ? 10 : 1)
-            }
+        return NatsConnection.retrying(name, counters: counters, log: log, describe: { "\($0); trying again every \($0.lasting ? 10 : 1) s" },
+                                       stopping: { stopping }, pause: pause) { () throws(NatsConnection.Failure) in
+            try NatsConnection(options.nats, name: "luapiped \(name)", maxPending: options.maxPending, ackWait: options.ackWait.value, events: ev)
         }
-        return nil
     }
 
     /// Waits until the stream exists and covers the subject; a stream that does not is
-    /// logged (once per new answer) and asked again every 10 s.
+    /// asked again every 10 s.
     private func streamReady(_ nc: NatsConnection) -> Bool {
-        var said = ""
-        while !stopping && nc.closedBecause == nil {
-            do throws(NatsConnection.Failure) {
-                try nc.ensureStream(options.nats)
-                if !said.isEmpty { log.info(name, "stream \(options.nats.stream) is ready") }
-                return true
-            } catch {
-                counters.add(.streamErrors)
-                if error.description != said {
-                    log.error(name, error.lasting ? "\(error); asking again every 10 s" : "stream \(options.nats.stream) not ready: \(error)")
-                    said = error.description
-                }
-                pause(error.lasting ? 10 : 1)
-            }
-        }
-        return false
+        let stream = options.nats.stream
+        return NatsConnection.retrying(name, counters: counters, log: log, ready: "stream \(stream) is ready",
+                                       describe: { $0.lasting ? "\($0); asking again every 10 s" : "stream \(stream) not ready: \($0)" },
+                                       stopping: { stopping || nc.closedBecause != nil }, pause: pause) { () throws(NatsConnection.Failure) in
+            try nc.ensureStream(options.nats)
+        } != nil
     }
 
     /// Waits, keeping the lag gauges current (what waits for NATS is visible).
     private func pause(_ seconds: Double) {
-        let until = Date().addingTimeInterval(seconds)
-        while !stopping && Date() < until {
-            counters.recordLag(of: reader)
-            Threads.sleep(0.05)
-        }
+        sleepUnlessStopping(seconds, stopping: { stopping }, each: { counters.recordLag(of: reader) })
     }
 
     /// Encodes one message into a flight (to be sent); what encodes to nothing is done.
