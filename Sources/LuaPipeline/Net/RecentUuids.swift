@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// The last `capacity` Uuids seen, for duplicate detection.
 struct RecentUuids {
     let capacity: Int
@@ -54,6 +56,50 @@ struct RecentUuids {
                 _ = insert(UnsafeRawBufferPointer(rebasing: raw[i..<(i + 16)]))
                 i += 16
             }
+        }
+    }
+}
+
+/// Recognises what a sender sends again (a resend after a lost acknowledgement, a NATS
+/// redelivery) by its Uuid, for TcpInput with `ack = true` and NatsInput. The recent
+/// Uuids are kept across clean restarts in `path` and rebuilt from the durable queue after
+/// a crash. A message's Uuid is remembered only once its record is stored, so a record
+/// that could not be stored is not taken for a duplicate when it comes again. Used on one
+/// thread (the input's decoding thread).
+struct ResentMessages {
+    let path: String
+    private var recent = RecentUuids(capacity: 200_000)
+    /// The Uuids admitted for the record being handled.
+    private var pending: [[UInt8]] = []
+
+    init(path: String, queue: DurableQueue?) {
+        self.path = path
+        if let data = FileManager.default.contents(atPath: path) { recent.load(Array(data)) }
+        queue?.forEachUuid { _ = recent.insert($0) }
+    }
+
+    /// Whether the message with `uuid` is new (to be stored): not when seen recently or
+    /// earlier in the same record; a message without a Uuid always is.
+    mutating func admit(_ view: MessageView) -> Bool {
+        guard let r = view.range(of: .uuid) else { return true }
+        let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
+        if recent.contains(uuid) || pending.contains(where: { $0.elementsEqual(uuid) }) { return false }
+        pending.append(Array(uuid))
+        return true
+    }
+
+    /// Ends the record: its Uuids are remembered when it was `stored`, forgotten otherwise.
+    mutating func finish(stored: Bool) {
+        if stored { for u in pending { u.withUnsafeBytes { _ = recent.insert($0) } } }
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes the recent Uuids to `path` (a clean stop).
+    func save(_ log: PipelineLog, _ name: String) {
+        do {
+            try CheckpointWriter.write(recent.bytes(), to: path)
+        } catch {
+            log.error(name, "cannot save the recent Uuids (\(error)): resends after the restart go undetected")
         }
     }
 }

@@ -23,11 +23,11 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
     let records: RecordHandler
     let makeSplitter: () -> any Splitter
     let log: PipelineLog
-    let recentPath: String
-    /// Decodes the records of every connection; owns the decoder and the recent Uuids.
+    /// Decodes the records of every connection; owns the decoder and `resent`.
     private let decoding: DecodeThread
     private let stopRequested = Atomic<Bool>(false)
-    private var recent = RecentUuids(capacity: 200_000)
+    /// With `ack`: the resends recognised by Uuid.
+    private var resent: ResentMessages?
     /// The connections being served (stop waits for them).
     private let clients = DispatchGroup()
     /// Set once the socket listens (tests wait for it).
@@ -40,13 +40,9 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         self.ack = ack
         self.records = records
         self.log = log
-        self.recentPath = recentPath
         self.makeSplitter = makeSplitter
         self.decoding = DecodeThread(name: "\(name)-decode")
-        if ack, let data = FileManager.default.contents(atPath: recentPath) { recent.load(Array(data)) }
-        if ack, let queue = records.queue {
-            queue.forEachUuid { [self] in _ = recent.insert($0) }
-        }
+        if ack { resent = ResentMessages(path: recentPath, queue: records.queue) }
     }
 
     private lazy var socket = BoundSocket { [address] () throws(Socket.Failure) in try Socket.listen(address) }
@@ -80,15 +76,9 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         }
         close(fd)
         clients.wait()
-        let saved = decoding.run { [self] in recent.bytes() }
+        let saved = decoding.run { [self] in resent }
         decoding.stop()
-        if ack {
-            do {
-                try CheckpointWriter.write(saved, to: recentPath)
-            } catch {
-                log.error(name, "cannot save the recent Uuids (\(error)): duplicates after the restart go undetected")
-            }
-        }
+        saved?.save(log, name)
     }
 
     private func serve(_ fd: Int32) {
@@ -123,23 +113,17 @@ final class TcpInput: PipelineInput, @unchecked Sendable {  // client threads to
         var acks: [UInt8] = []
         for record in batch {
             var pending: [UInt8] = []
-            var fresh: [[UInt8]] = []
             let stored = record.withUnsafeBytes { raw in
                 records.handle(raw, origin: "from \(peer)") { view in
                     guard ack, let r = view.range(of: .uuid) else { return true }
-                    let uuid = UnsafeRawBufferPointer(rebasing: view.bytes[r])
-                    pending += AckFrame.make(uuid)
-                    if !recent.contains(uuid) && !fresh.contains(where: { $0.elementsEqual(uuid) }) {
-                        fresh.append(Array(uuid))
-                        return true
-                    }
+                    pending += AckFrame.make(UnsafeRawBufferPointer(rebasing: view.bytes[r]))
+                    if resent!.admit(view) { return true }
                     records.counters.add(.duplicates)
                     return false
                 }
             }
-            guard stored else { continue }
-            for u in fresh { u.withUnsafeBytes { _ = recent.insert($0) } }
-            acks += pending
+            resent?.finish(stored: stored)
+            if stored { acks += pending }
         }
         records.reportSplitterErrors(splitterErrors)
         return acks
