@@ -208,11 +208,3 @@ int clp_http_send(clp_http_client *cl, const char *url, const char *method, cons
     }
     return result;
 }
-
-int clp_http_request(const char *url, const char *method, const char *const *headers, size_t nheaders,
-                     const void *body, size_t body_len, const char *userpwd, long timeout_ms, clp_http_result *out) {
-    clp_http_client c = {NULL};
-    int rc = clp_http_send(&c, url, method, headers, nheaders, body, body_len, userpwd, timeout_ms, 0, 0, out, NULL, NULL);
-    if (c.curl) curl.easy_cleanup(c.curl);
-    return rc;
-}

@@ -1,4 +1,4 @@
-/* clp_http.h: one HTTP request through Debian's libcurl (HttpOutput), opened on first
+/* clp_http.h: HTTP requests through Debian's libcurl (HttpOutput), opened on first
  * use. libcurl's options are set through a variadic C function Swift cannot call, hence
  * this shim. */
 #ifndef CLP_HTTP_H
@@ -13,15 +13,6 @@ typedef struct {
     char error[256];
 } clp_http_result;
 
-/**
- * Performs one request and discards the response body.
- * `headers`: "Name: value" strings; `userpwd`: "user:password" for basic authentication,
- * or NULL; `timeout_ms` 0 means none. Returns 0 when a response arrived (its status in
- * `out`), -1 on a transport error (`out->error` says which).
- */
-int clp_http_request(const char *url, const char *method, const char *const *headers, size_t nheaders,
-                     const void *body, size_t body_len, const char *userpwd, long timeout_ms, clp_http_result *out);
-
 /* A client that keeps its connection open between requests (keep-alive); one thread at
  * a time. */
 typedef struct clp_http_client clp_http_client;
@@ -29,8 +20,11 @@ clp_http_client *clp_http_client_new(void);
 void clp_http_client_free(clp_http_client *c);
 
 /**
- * As clp_http_request, on `c`'s connection; with `gzip` the body is sent compressed
- * (Content-Encoding: gzip). The response body's first `max_response` bytes are kept in
+ * Performs one request on `c`'s connection.
+ * `headers`: "Name: value" strings; `userpwd`: "user:password" for basic authentication,
+ * or NULL; `timeout_ms` 0 means none; with `gzip` the body is sent compressed
+ * (Content-Encoding: gzip). Returns 0 when a response arrived (its status in `out`), -1
+ * on a transport error (`out->error` says which). The response body's first `max_response` bytes are kept in
  * `*response` (malloc'd, NUL-terminated; free it with free()), its length in
  * `*response_len`.
  */
