@@ -75,10 +75,7 @@ import Testing
             return graph.contains("HTTP_2xx") && graph.contains("nan\t2\tnan\tnan\tnan\tnan") && graph.contains("nan\tnan\tnan\t1\t1\tnan")
         }
 
-        let bodies = h.lines("sink/received.jsonl").compactMap { line -> String? in
-            let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return o?["body"] as? String
-        }
+        let bodies = sinkRequests(in: h.path("sink")).compactMap { $0["body"] as? String }
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         let february = try #require(bodies.first { $0.contains("alice") })
         let lines = february.split(separator: "\n").map(String.init)

@@ -119,7 +119,7 @@ import Testing
         }
         h.finish()
 
-        let received = h.lines("sink/received.jsonl").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let received = sinkRequests(in: h.path("sink"))
         let hooks = received.filter { $0["path"] as? String == "/hooks/alerts" }
         #expect(hooks.map { ($0["body"] as? String ?? "").split(separator: "\n").last.map(String.init) ?? "" }
                 == ["disk full on db1", "disk full on db2", "disk full on db3"])

@@ -18,17 +18,9 @@ import Testing
         h.finish()
     }
 
-    func sinkLines(_ file: String, dir: URL) -> [String] {
-        let text = (try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map(String.init)
-    }
-
     /// Every line of every request body the sink recorded.
     func sinkBodies(_ dir: URL) -> [String] {
-        sinkLines("received.jsonl", dir: dir).flatMap { line -> [String] in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], let b = o["body"] as? String else { return [] }
-            return b.split(separator: "\n").map(String.init)
-        }
+        sinkRequests(in: dir.path).flatMap { ($0["body"] as? String ?? "").split(separator: "\n").map(String.init) }
     }
 
     /// The HTTP sink (Tests/drivers/http_sink.py) on a free port, recording into sink/,
@@ -97,9 +89,9 @@ import Testing
         h.send((0..<60).map { $0 == 7 || $0 == 33 ? "reject-me \($0)" : "line \($0)" })
         let expected = Set((0..<60).filter { $0 != 7 && $0 != 33 }.map { "{\"Payload\":\"line \($0)\"}" })
         h.waitUntil("58 documents stored, 2 refused") {
-            Set(sinkLines("bulk.jsonl", dir: sinkDir)) == expected && h.counter("es", "rejected") == 2
+            Set(h.lines("sink/bulk.jsonl")) == expected && h.counter("es", "rejected") == 2
         }
-        #expect(sinkLines("bulk.jsonl", dir: sinkDir).count == 58)  // the busy ones once, after their retry
+        #expect(h.lines("sink/bulk.jsonl").count == 58)  // the busy ones once, after their retry
         #expect(h.counter("es", "retries") >= 1)
         #expect(h.counter("es", "sent") == 58)
         #expect(h.logged.withLock { $0 }.contains { $0.contains("item refused with 400: mapper_parsing_exception: failed to parse") })

@@ -102,9 +102,7 @@ import Testing
         FileManager.default.createFile(atPath: sinkDir + "/fail_next", contents: Data("0".utf8))
         eventually("every event acknowledged", timeout: .seconds(120)) { sender.state.withLock { $0.done } }
         func received() -> [String] {
-            ((try? String(contentsOfFile: sinkDir + "/received.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
-                ((try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["body"] as? String)?.trimmingCharacters(in: .newlines)
-            }
+            sinkRequests(in: sinkDir).compactMap { ($0["body"] as? String)?.trimmingCharacters(in: .newlines) }
         }
         eventually("the stuck output delivered every event and line", timeout: .seconds(180)) {
             let r = Set(received())

@@ -170,6 +170,13 @@ final class NatsServer {
     }
 }
 
+/// The requests Tests/drivers/http_sink.py recorded in `dir` (received.jsonl), each as
+/// its JSON object (path, auth, type, x, body).
+func sinkRequests(in dir: String) -> [[String: Any]] {
+    let text = (try? String(contentsOfFile: dir + "/received.jsonl", encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+}
+
 /// Runs Tests/drivers/nats_tool.py (nats-py) with `arguments`; returns what it printed.
 @discardableResult
 func natsTool(_ arguments: [String]) throws -> String {
