@@ -19,8 +19,19 @@ let package = Package(
     ],
     targets: [
         // Heka's wire format (protobuf field numbers, stream framing), header-only and
-        // without Lua, so the sandbox's C, the Swift library and a future client share it.
+        // without Lua, so the sandbox's C, LuapipedCore and the client share it.
         .target(name: "CHekaWire"),
+        // Heka's message without Lua or PCRE2: the message model, the protobuf codec, the
+        // zero-copy MessageView and the stream framing. The daemon (LuaPipeline) and the
+        // client library (LuapipedClient) both build their messages with it.
+        .target(
+            name: "LuapipedCore",
+            dependencies: ["CHekaWire"],
+            swiftSettings: [
+                .enableUpcomingFeature("MemberImportVisibility"),
+                .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
+            ]
+        ),
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
         // every Lua error on the C side, the PCRE2 wrapper used by the matcher, and the
         // libcurl shim of HttpOutput (libcurl opened on first use: no cost until then).
@@ -34,7 +45,7 @@ let package = Package(
         ),
         .target(
             name: "LuaPipeline",
-            dependencies: ["CHekaWire", "CLua", .product(name: "TOMLKit", package: "TOMLKit")],
+            dependencies: ["CHekaWire", "LuapipedCore", "CLua", .product(name: "TOMLKit", package: "TOMLKit")],
             // Only what a file imports is visible: full Foundation (which TOMLKit imports)
             // must not leak in, its start-up costs ~6 MiB of RSS (docs/performance.md).
             swiftSettings: [
@@ -59,7 +70,7 @@ let package = Package(
         .target(
             name: "LuapipedClient",
             dependencies: [
-                "CHekaWire",
+                "LuapipedCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
@@ -67,7 +78,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LuaPipelineTests",
-            dependencies: ["LuaPipeline", "LuapipedClient", .product(name: "Logging", package: "swift-log"),
+            dependencies: ["LuaPipeline", "LuapipedCore", "LuapipedClient", .product(name: "Logging", package: "swift-log"),
                            .product(name: "Metrics", package: "swift-metrics")],
             resources: [.copy("Fixtures")]
         ),

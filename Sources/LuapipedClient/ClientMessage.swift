@@ -1,6 +1,6 @@
-import CHekaWire
 import FoundationEssentials
 import Glibc
+@_exported import LuapipedCore
 
 /// A field value of a message sent to luapiped (Heka's typed fields).
 public enum LuapipedValue: Sendable, Equatable {
@@ -54,67 +54,25 @@ public struct LuapipedMessage: Sendable {
         return buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }()
 
-    /// The protobuf bytes of Heka's Message.
-    public func encoded() -> [UInt8] {
-        var w = Writer()
-        w.bytes(HEKA_MESSAGE_UUID, uuid)
-        w.varint(HEKA_MESSAGE_TIMESTAMP, UInt64(bitPattern: timestamp))
-        if !type.isEmpty { w.bytes(HEKA_MESSAGE_TYPE, Array(type.utf8)) }
-        if !logger.isEmpty { w.bytes(HEKA_MESSAGE_LOGGER, Array(logger.utf8)) }
-        w.varint(HEKA_MESSAGE_SEVERITY, UInt64(bitPattern: Int64(severity)))
-        if !payload.isEmpty { w.bytes(HEKA_MESSAGE_PAYLOAD, Array(payload.utf8)) }
-        w.varint(HEKA_MESSAGE_PID, UInt64(bitPattern: Int64(pid)))
-        if !hostname.isEmpty { w.bytes(HEKA_MESSAGE_HOSTNAME, Array(hostname.utf8)) }
-        for (name, value) in fields {
-            var f = Writer()
-            f.bytes(HEKA_FIELD_NAME, Array(name.utf8))
-            switch value {
-            case .string(let s):
-                f.bytes(HEKA_FIELD_VALUE_STRING, Array(s.utf8))
-            case .integer(let i):
-                f.varint(HEKA_FIELD_VALUE_TYPE, UInt64(HEKA_VALUE_INTEGER))
-                var p = Writer()
-                p.rawVarint(UInt64(bitPattern: i))
-                f.bytes(HEKA_FIELD_VALUE_INTEGER, p.out)
-            case .double(let d):
-                f.varint(HEKA_FIELD_VALUE_TYPE, UInt64(HEKA_VALUE_DOUBLE))
-                f.bytes(HEKA_FIELD_VALUE_DOUBLE, withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) })
-            case .bool(let b):
-                f.varint(HEKA_FIELD_VALUE_TYPE, UInt64(HEKA_VALUE_BOOL))
-                f.bytes(HEKA_FIELD_VALUE_BOOL, [b ? 1 : 0])
-            }
-            w.bytes(HEKA_MESSAGE_FIELDS, f.out)
-        }
-        return w.out
+    /// The same message in the daemon's model (LuapipedCore's ``Message``).
+    public var message: Message {
+        Message(uuid: uuid, timestamp: timestamp, type: type.isEmpty ? nil : type,
+                logger: logger.isEmpty ? nil : logger, severity: severity,
+                payload: payload.isEmpty ? nil : payload, pid: pid,
+                hostname: hostname.isEmpty ? nil : hostname,
+                fields: fields.map { name, value in
+                    switch value {
+                    case .string(let s): Field(name: name, value: .string([s]))
+                    case .integer(let i): Field(name: name, value: .integer([i]))
+                    case .double(let d): Field(name: name, value: .double([d]))
+                    case .bool(let b): Field(name: name, value: .bool([b]))
+                    }
+                })
     }
+
+    /// The protobuf bytes of Heka's Message, by the daemon's own encoder.
+    public func encoded() -> [UInt8] { message.encoded() }
 
     /// The message with Heka's stream framing, as TcpInput reads it.
-    public func framed() -> [UInt8] {
-        let body = encoded()
-        var header = [UInt8](repeating: 0, count: Int(HEKA_FRAME_HEADER_MAX))
-        let n = header.withUnsafeMutableBufferPointer { heka_frame_header($0.baseAddress, UInt64(body.count)) }
-        return Array(header[0..<n]) + body
-    }
-
-    private struct Writer {
-        var out: [UInt8] = []
-        mutating func rawVarint(_ v: UInt64) {
-            var v = v
-            while v >= 0x80 {
-                out.append(UInt8(v & 0x7F) | 0x80)
-                v >>= 7
-            }
-            out.append(UInt8(v))
-        }
-        mutating func key(_ field: Int, _ wire: Int) { rawVarint(UInt64(field << 3 | wire)) }
-        mutating func varint(_ field: Int, _ v: UInt64) {
-            key(field, Int(HEKA_WIRE_VARINT))
-            rawVarint(v)
-        }
-        mutating func bytes(_ field: Int, _ b: [UInt8]) {
-            key(field, Int(HEKA_WIRE_BYTES))
-            rawVarint(UInt64(b.count))
-            out += b
-        }
-    }
+    public func framed() -> [UInt8] { StreamFraming.frame(encoded()) }
 }

@@ -54,9 +54,19 @@ public final class LuapipedEvents: @unchecked Sendable {  // all shared state is
     /// was closed, the task was cancelled, or no acknowledgement came within `timeout`
     /// (then the message may still be stored: the daemon may have it).
     public func emit(_ message: LuapipedMessage) async throws {
+        try await emit(message.message)
+    }
+
+    /// Sends a message built in the daemon's own model (any field types, representations,
+    /// arrays of values). Its Uuid is how the daemon recognises a resend, so it must be 16
+    /// bytes and unique: a message whose Uuid is not is refused before it is sent.
+    public func emit(_ message: Message) async throws {
+        guard message.uuid.count == 16, message.uuid.contains(where: { $0 != 0 }) else {
+            throw Failure(description: "the message has no Uuid of its own (16 bytes, not all zero): the daemon could not tell it from a resend")
+        }
         try await waitForRoom()
         let key = message.uuid
-        let frame = message.framed()
+        let frame = StreamFraming.frame(message.encoded())
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 let refused: String? = state.withLock { s in

@@ -54,6 +54,39 @@ import Testing
         h.lines(file).compactMap { try? Message.fromJSON(Array($0.utf8)).message }
     }
 
+    /// How many times the calling thread gave up the CPU to wait (a blocking read or
+    /// write, a sleep, a contended lock) while `body` ran: the kernel's count of voluntary
+    /// context switches of this thread. A call that never waits has a bounded time, whatever
+    /// the daemon does; this measures that as a count, not as a duration. `body` must not
+    /// suspend (it runs on this thread from start to end).
+    func timesTheThreadWaited(_ body: () -> Void) -> Int {
+        func switches() -> Int {
+            let status = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+            return line.flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? -1_000_000
+        }
+        let before = switches()
+        body()
+        return switches() - before
+    }
+
+    @Test func metricsNeverWaitWithTheDaemonDown() throws {
+        // Nothing listens on the StatsD port: 20,000 updates all return without waiting,
+        // and what does not fit in the queue is dropped and counted.
+        let sender = try StatsdSender(address: "127.0.0.1:\(try freeUdpPort())", maxQueueBytes: 16 << 10)
+        let factory = LuapipedMetricsFactory(sender: sender)
+        let counter = Counter(label: "orders", dimensions: [("shop", "eu")], factory: factory)
+        let timer = Metrics.Timer(label: "latency", factory: factory)
+        let waits = timesTheThreadWaited {
+            for i in 0..<10_000 {
+                counter.increment()
+                timer.recordMilliseconds(Int64(i))
+            }
+        }
+        #expect(waits <= 20_000 / 200, "the calling thread waited \(waits) times in 20,000 calls")
+        sender.flush()
+    }
+
     @Test func everyLevelMapsToASeverityAndMetadataArrivesAsTypedFields() throws {
         let port = try freeTcpPort()
         try startDaemon(tcp: port)
@@ -91,8 +124,10 @@ import Testing
         let shipper = LuapipedShipper(address: "127.0.0.1:\(port)", maxQueueBytes: 64 << 10, onDrop: { n, _ in drops.withLock { $0 = n } })
         defer { shipper.close() }
         let logger = Logger(label: "app") { LuapipedLogHandler(label: $0, shipper: shipper) }
-        // Nothing listens: 20,000 records fill the 64 KiB queue; the calls all return.
-        for i in 0..<20_000 { logger.info("record \(i)") }
+        // Nothing listens: 20,000 records fill the 64 KiB queue; the calls all return, and
+        // none waits (on the network, a sleep or the shipper's thread).
+        let waits = timesTheThreadWaited { for i in 0..<20_000 { logger.info("record \(i)") } }
+        #expect(waits <= 20_000 / 200, "the calling thread waited \(waits) times in 20,000 calls")
         #expect(shipper.dropped > 0)
         #expect(drops.withLock { $0 } == shipper.dropped)
         try startDaemon(tcp: port)
@@ -215,6 +250,49 @@ import Testing
         #expect(client.reconnects >= 2)
     }
 
+    @Test func anEventInTheDaemonsOwnModelArrivesAsBuilt() async throws {
+        // The client and the daemon share LuapipedCore's Message: an app may build one
+        // with arrays, bytes and representations, and the daemon reads back the same.
+        let port = try freeTcpPort()
+        h.put("luapiped.toml", h.configText("""
+            [orders]
+            type = "TcpInput"
+            address = "127.0.0.1:\(port)"
+            ack = true
+
+            [received]
+            type = "FileOutput"
+            path = "out/received.json"
+            message_matcher = "Type == 'order.shipped'"
+            encoder = "JsonEncoder"
+            """))
+        try h.start()
+        defer { stop() }
+        let client = LuapipedEvents(address: "127.0.0.1:\(port)", timeout: 30)
+        defer { client.close() }
+        var built = LuapipedMessage(type: "order.shipped", payload: "3 parcels").message
+        built.envVersion = "1"
+        built.fields = [
+            Field(name: "weights", value: .double([1.5, 2, 0.25]), representation: "kg"),
+            Field(name: "parcels", value: .integer([11, 12, 13])),
+            Field(name: "carriers", value: .string(["dhl", "ups"])),
+            Field(name: "insured", value: .bool([true, false])),
+            Field(name: "label", value: .bytes([[0, 1, 255]])),
+        ]
+        try await client.emit(built)
+        h.waitUntil("the event arrived") { received().count == 1 }
+        #expect(received() == [built])
+
+        var anonymous = built
+        anonymous.uuid = [UInt8](repeating: 0, count: 16)
+        do {
+            try await client.emit(anonymous)
+            Issue.record("an event without a Uuid of its own was sent")
+        } catch {
+            #expect("\(error)".contains("no Uuid of its own"))
+        }
+    }
+
     @Test func emitsToAnAbsentDaemonOrOneAnsweringGarbageThrowSayingWhy() async throws {
         // Nothing listens.
         let absent = try freeTcpPort()
@@ -261,7 +339,8 @@ import Testing
         defer { shipper.close() }
         let logger = Logger(label: "app") { LuapipedLogHandler(label: $0, shipper: shipper) }
         let payload = String(repeating: "x", count: 1000)
-        for i in 0..<50_000 { logger.info("record \(i) \(payload)") }
+        let waits = timesTheThreadWaited { for i in 0..<50_000 { logger.info("record \(i) \(payload)") } }
+        #expect(waits <= 50_000 / 200, "the calling thread waited \(waits) times in 50,000 calls")
         // 50 MB offered: the kernel's socket buffers and the 256 KiB queue hold a part, the
         // rest is dropped and counted.
         #expect(shipper.dropped > 25_000)

@@ -7,10 +7,31 @@ import Testing
 @Suite struct ExampleTests {
     let h = ReloadHarness()
 
-    @Test func theExampleAppReachesTheDaemonWithAllThree() throws {
-        let binary = repositoryRoot.appendingPathComponent("Examples/.build/debug/client-demo").path
+    var binary: String { repositoryRoot.appendingPathComponent("Examples/.build/debug/client-demo").path }
+
+    func requireBinary() throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary),
                      "\(binary) is missing: scripts/test builds it (swift build --package-path Examples)")
+    }
+
+    /// The client builds its messages with the daemon's own Lua-free core: the app links
+    /// LuapipedCore, and neither Lua nor PCRE2.
+    @Test func theAppLinksTheSharedCoreWithoutLuaOrPcre() throws {
+        try requireBinary()
+        let needed = runTool("/usr/bin/readelf", ["-d", binary])
+        #expect(needed.status == 0, "\(needed.output)")
+        #expect(needed.output.contains("libc.so"), "\(needed.output)")
+        #expect(!needed.output.contains("lua"), "\(needed.output)")
+        #expect(!needed.output.contains("pcre"), "\(needed.output)")
+        let symbols = runTool("/usr/bin/nm", [binary])
+        #expect(symbols.status == 0)
+        let names = symbols.output.split(separator: "\n")
+        #expect(names.contains { $0.contains("12LuapipedCore7MessageV7encoded") }, "the core's encoder is not in the app")
+        #expect(!names.contains { $0.hasSuffix(" lua_pcallk") || $0.hasSuffix(" luaL_newstate") || $0.contains("pcre2_") })
+    }
+
+    @Test func theExampleAppReachesTheDaemonWithAllThree() throws {
+        try requireBinary()
         let logs = try freeTcpPort(), events = try freeTcpPort(), statsd = try freeUdpPort()
         h.put("luapiped.toml", h.configText("""
             [logs]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import LuaPipeline
+@testable import LuapipedCore
 
 /// Heka's stream framing against the golden stream made with the real protobuf library.
 @Suite struct FramingTests {

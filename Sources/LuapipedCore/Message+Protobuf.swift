@@ -90,7 +90,7 @@ extension Message {
 
 extension Field {
     /// The `Field` submessage's bytes (without the enclosing tag and length).
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out: [UInt8] = []
         out.appendLengthDelimited(HEKA_FIELD_NAME, name.utf8)
         if value.valueType != HEKA_VALUE_STRING {
@@ -121,7 +121,7 @@ extension Field {
         return out
     }
 
-    static func decode(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(ProtobufError) -> Field {
+    package static func decode(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(ProtobufError) -> Field {
         var reader = WireReader(raw, from: range.lowerBound, to: range.upperBound)
         var name: String?
         var valueType = 0

@@ -95,7 +95,7 @@ public enum Header: String, Sendable, CaseIterable {
     case hostname = "Hostname"
 
     /// Protobuf field number in Heka's `Message` (CHekaWire's, shared with the C encoder).
-    var fieldNumber: Int {
+    package var fieldNumber: Int {
         switch self {
         case .uuid: HEKA_MESSAGE_UUID
         case .timestamp: HEKA_MESSAGE_TIMESTAMP

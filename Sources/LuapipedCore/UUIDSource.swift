@@ -12,14 +12,14 @@ public enum UUIDSource: Sendable {
 
 /// Produces Uuids; not shared between threads.
 public struct UUIDGenerator {
-    let source: UUIDSource
-    let stream: UInt32
+    package let source: UUIDSource
+    package let stream: UInt32
     private var counter: UInt64 = 0
     /// xoshiro256** seeded once from the system's generator: a getrandom() call per Uuid
     /// cost more than the rest of making a message. Uuids need uniqueness, not secrecy.
     private var state: (UInt64, UInt64, UInt64, UInt64)
 
-    init(source: UUIDSource, stream: UInt32 = 0) {
+    package init(source: UUIDSource, stream: UInt32 = 0) {
         self.source = source
         self.stream = stream
         var sys = SystemRandomNumberGenerator()

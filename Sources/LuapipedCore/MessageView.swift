@@ -21,13 +21,13 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     public var fieldCount: Int { layout.fields.count }
 
     /// Where a field and its name are.
-    struct FieldSlot {
+    package struct FieldSlot {
         var range: Range<Int>
         var name: Range<Int>
     }
 
     /// The offsets a scan finds; a value type so a view holds it in one `let`.
-    struct Layout {
+    package struct Layout {
         var uuid: Range<Int>?
         var type: Range<Int>?
         var logger: Range<Int>?
@@ -61,7 +61,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
     /// our encoder, or checked when it was injected) and finds their offsets without
     /// checking them again.
-    convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
+    package convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
         try self.init(owning: Self.copy(raw), count: raw.count, valid: true)
     }
 
@@ -84,7 +84,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan).
-    init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
+    package init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
         self.layout = layout
         bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
     }
@@ -179,7 +179,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
 
-    func rangeOfHeader(fieldNumber: Int) -> Range<Int>? {
+    package func rangeOfHeader(fieldNumber: Int) -> Range<Int>? {
         switch fieldNumber {
         case HEKA_MESSAGE_UUID: layout.uuid
         case HEKA_MESSAGE_TYPE: layout.type
@@ -192,8 +192,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// The byte range of the name of the field at `index`.
-    func nameRange(ofField index: Int) -> Range<Int> { layout.fields[index].name }
-    func rangeOfField(_ index: Int) -> Range<Int> { layout.fields[index].range }
+    package func nameRange(ofField index: Int) -> Range<Int> { layout.fields[index].name }
+    package func rangeOfField(_ index: Int) -> Range<Int> { layout.fields[index].range }
 
     /// Severity as readers see it (7 when absent).
     public var severity: Int32 { severityValue ?? 7 }

@@ -1,7 +1,7 @@
 /// The few protobuf wire-format primitives Heka's schema needs.
 ///
 /// Wire types used: 0 (varint), 1 (64-bit, doubles), 2 (length-delimited).
-enum WireType: UInt8 {
+package enum WireType: UInt8 {
     case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5
 }
 
@@ -14,7 +14,7 @@ public struct ProtobufError: Error, Sendable, Equatable, CustomStringConvertible
 
 extension Array where Element == UInt8 {
 
-    mutating func appendVarint(_ value: UInt64) {
+    package mutating func appendVarint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
             append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -24,39 +24,39 @@ extension Array where Element == UInt8 {
     }
 
 
-    mutating func appendTag(_ field: Int, _ wire: WireType) {
+    package mutating func appendTag(_ field: Int, _ wire: WireType) {
         appendVarint(UInt64(field << 3) | UInt64(wire.rawValue))
     }
 
 
-    mutating func appendLengthDelimited(_ field: Int, _ bytes: some Collection<UInt8>) {
+    package mutating func appendLengthDelimited(_ field: Int, _ bytes: some Collection<UInt8>) {
         appendTag(field, .lengthDelimited)
         appendVarint(UInt64(bytes.count))
         append(contentsOf: bytes)
     }
 
 
-    mutating func appendFixed64(_ value: UInt64) {
+    package mutating func appendFixed64(_ value: UInt64) {
         var v = value.littleEndian
         Swift.withUnsafeBytes(of: &v) { append(contentsOf: $0) }
     }
 }
 
 /// Reads protobuf primitives from a byte region; every read is bounds-checked.
-struct WireReader {
-    let bytes: UnsafeRawBufferPointer
-    var offset: Int
-    let end: Int
+package struct WireReader {
+    package let bytes: UnsafeRawBufferPointer
+    package var offset: Int
+    package let end: Int
 
-    init(_ bytes: UnsafeRawBufferPointer, from: Int = 0, to: Int? = nil) {
+    package init(_ bytes: UnsafeRawBufferPointer, from: Int = 0, to: Int? = nil) {
         self.bytes = bytes
         self.offset = from
         self.end = to ?? bytes.count
     }
 
-    var atEnd: Bool { offset >= end }
+    package var atEnd: Bool { offset >= end }
 
-    mutating func readVarint() throws(ProtobufError) -> UInt64 {
+    package mutating func readVarint() throws(ProtobufError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while offset < end {
@@ -71,7 +71,7 @@ struct WireReader {
         throw ProtobufError(reason: "truncated varint", offset: offset)
     }
 
-    mutating func readFixed64() throws(ProtobufError) -> UInt64 {
+    package mutating func readFixed64() throws(ProtobufError) -> UInt64 {
         guard end - offset >= 8 else { throw ProtobufError(reason: "truncated fixed64", offset: offset) }
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
@@ -80,7 +80,7 @@ struct WireReader {
     }
 
     /// Reads a length prefix and returns the range of the bytes it covers.
-    mutating func readLengthDelimited() throws(ProtobufError) -> Range<Int> {
+    package mutating func readLengthDelimited() throws(ProtobufError) -> Range<Int> {
         let len = try readVarint()
         guard len <= UInt64(end - offset) else {
             throw ProtobufError(reason: "length \(len) runs past the end", offset: offset)
@@ -91,7 +91,7 @@ struct WireReader {
     }
 
     /// Returns (field number, wire type).
-    mutating func readTag() throws(ProtobufError) -> (Int, UInt8) {
+    package mutating func readTag() throws(ProtobufError) -> (Int, UInt8) {
         let at = offset
         let t = try readVarint()
         let field = t >> 3
@@ -99,7 +99,7 @@ struct WireReader {
         return (Int(field), UInt8(t & 7))
     }
 
-    mutating func skip(wire: UInt8) throws(ProtobufError) {
+    package mutating func skip(wire: UInt8) throws(ProtobufError) {
         switch wire {
         case 0: _ = try readVarint()
         case 1:

@@ -69,17 +69,17 @@ extension MessageView {
 
 /// Writes protobuf pieces into a buffer sized by the caller.
 private struct RawWriter {
-    let buf: UnsafeMutableRawBufferPointer
-    var offset = 0
+    package let buf: UnsafeMutableRawBufferPointer
+    package var offset = 0
 
-    init(_ buf: UnsafeMutableRawBufferPointer) { self.buf = buf }
+    package init(_ buf: UnsafeMutableRawBufferPointer) { self.buf = buf }
 
-    mutating func byte(_ b: UInt8) {
+    package mutating func byte(_ b: UInt8) {
         buf[offset] = b
         offset += 1
     }
 
-    mutating func varint(_ v: UInt64) {
+    package mutating func varint(_ v: UInt64) {
         var v = v
         while v >= 0x80 {
             byte(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -88,7 +88,7 @@ private struct RawWriter {
         byte(UInt8(v))
     }
 
-    mutating func bytes(_ b: UnsafeRawBufferPointer) {
+    package mutating func bytes(_ b: UnsafeRawBufferPointer) {
         guard let base = b.baseAddress, !b.isEmpty else { return }
         (buf.baseAddress! + offset).copyMemory(from: base, byteCount: b.count)
         offset += b.count

@@ -153,7 +153,7 @@ public struct FramedStreamReader: Sendable {
     }
 
     /// Reads `message_length` from a Header protobuf.
-    static func messageLength(_ header: ArraySlice<UInt8>) -> Int? {
+    package static func messageLength(_ header: ArraySlice<UInt8>) -> Int? {
         Array(header).withUnsafeBytes { raw -> Int? in
             var reader = WireReader(raw)
             var length: Int?
