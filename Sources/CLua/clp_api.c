@@ -152,6 +152,7 @@ static void deliver(lua_State *L, const char *fname, int kind, const char *data,
     clp_sandbox *sb = clp_get(L);
     char err[256] = {0};
     int rc = sb->cb.inject(sb->host, kind, data, len, pt, ptl, pn, pnl, err, sizeof err);
+    sb->layout_valid = 0; /* the layout describes this injection only */
     if (rc == CLP_HOST_OK) return;
     if (rc == CLP_HOST_FATAL) {
         char buf[CLP_ERR_SIZE];
@@ -176,6 +177,7 @@ static int api_inject_message(lua_State *L) {
         sb->injects_this_call++;
     } else if (t == LUA_TTABLE) {
         clp_encode_table(L, 1, 0);
+        sb->layout_valid = 1;
         deliver(L, "inject_message()", CLP_INJECT_MESSAGE, sb->out.data, sb->out.len, NULL, 0, NULL, 0);
         sb->injects_this_call++;
     } else {

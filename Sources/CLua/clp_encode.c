@@ -157,23 +157,54 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
             lua_pop(L, 1); /* other keys are ignored, as in Heka */
         }
     }
+    /* Each header's place is noted as it is written (the layout handed to the host with
+     * an injection, so that it need not scan the bytes again). */
     clp_buf *b = &sb->out;
+    clp_layout *lay = &sb->layout;
+    long long v;
+    size_t at;
     b->len = 0;
+    sb->field_spans.len = 0;
     uuid_header(L, b, slot[H_UUID], &d);
+    lay->uuid = span_at(b, 0);
+    at = b->len;
     int_header(L, b, slot[H_TIMESTAMP], "Timestamp", HEKA_MESSAGE_TIMESTAMP, &d.timestamp);
+    lay->timestamp = varint_at(b, at, &v) ? v : 0;
+    at = b->len;
     string_header(L, b, slot[H_TYPE], "Type", HEKA_MESSAGE_TYPE, &d.type, d.type_prefix, d.type_prefix_len);
+    lay->type = span_at(b, at);
+    at = b->len;
     if (d.force_logger) put_value(L, b, HEKA_MESSAGE_LOGGER, &d.logger);
     else string_header(L, b, slot[H_LOGGER], "Logger", HEKA_MESSAGE_LOGGER, &d.logger, NULL, 0);
+    lay->logger = span_at(b, at);
+    at = b->len;
     int_header(L, b, slot[H_SEVERITY], "Severity", HEKA_MESSAGE_SEVERITY, &d.severity);
+    lay->has_severity = varint_at(b, at, &v);
+    lay->severity = lay->has_severity ? (int)(int32_t)v : 0;
+    at = b->len;
     string_header(L, b, slot[H_PAYLOAD], "Payload", HEKA_MESSAGE_PAYLOAD, &d.payload, NULL, 0);
+    lay->payload = span_at(b, at);
+    at = b->len;
     string_header(L, b, slot[H_ENVVERSION], "EnvVersion", HEKA_MESSAGE_ENV_VERSION, &d.env_version, NULL, 0);
+    lay->env_version = span_at(b, at);
+    at = b->len;
     int_header(L, b, slot[H_PID], "Pid", HEKA_MESSAGE_PID, &d.pid);
+    lay->has_pid = varint_at(b, at, &v);
+    lay->pid = lay->has_pid ? (int)(int32_t)v : 0;
+    at = b->len;
     string_header(L, b, slot[H_HOSTNAME], "Hostname", HEKA_MESSAGE_HOSTNAME, &d.hostname, NULL, 0);
+    lay->hostname = span_at(b, at);
     clp_check_output(L, b->len);
     if (slot[H_FIELDS]) {
         int t = lua_type(L, slot[H_FIELDS]);
         if (t == LUA_TTABLE) clp_encode_fields(L, slot[H_FIELDS]);
         else if (t != LUA_TNIL) luaL_error(L, "%s Fields must be a table", clp_get(L)->encode_fname);
     }
+    lay->fields = (const clp_field_span *)sb->field_spans.data;
+    lay->field_count = sb->field_spans.len / sizeof(clp_field_span);
     lua_settop(L, base);
+}
+
+const clp_layout *clp_sandbox_injected_layout(clp_sandbox *sb) {
+    return sb->layout_valid ? &sb->layout : NULL;
 }

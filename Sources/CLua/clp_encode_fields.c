@@ -61,6 +61,15 @@ static void close_field(lua_State *L, clp_buf *out, size_t body) {
     clp_check_output(L, out->len);
 }
 
+/* Notes where a field written by encode_field is: its body ran from `body` to `end`
+ * before close_field moved it by `shift` bytes (a length over one byte). */
+static void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
+    clp_field_span s;
+    s.field = (clp_span){(long)(body + shift), (long)(end - body)};
+    s.name = span_at(&sb->out, body + shift); /* the name comes first */
+    if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
+}
+
 /* Writes one Field submessage for name/value (value at vidx) into sb->out. */
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
@@ -99,7 +108,9 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
             f->len += 8;
         }
+        size_t end = f->len;
         close_field(L, f, body);
+        note_field(L, sb, body, end, f->len - end);
         return;
     }
     vidx = lua_absindex(L, vidx);
@@ -180,7 +191,9 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
         put_bytes(L, f, vt == HEKA_VALUE_INTEGER ? HEKA_FIELD_VALUE_INTEGER : vt == HEKA_VALUE_DOUBLE ? HEKA_FIELD_VALUE_DOUBLE : HEKA_FIELD_VALUE_BOOL,
                   packed->data, packed->len);
     if (values != vidx) lua_pop(L, 1);
+    size_t end = f->len;
     close_field(L, f, body);
+    note_field(L, sb, body, end, f->len - end);
 }
 
 typedef struct {

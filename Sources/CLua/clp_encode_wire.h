@@ -46,6 +46,34 @@ static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s,
     b->len += n;
 }
 
+/* Reads the varint at p into *v; returns its size in bytes. For bytes this file wrote. */
+static inline size_t read_varint(const unsigned char *p, uint64_t *v) {
+    uint64_t n = 0;
+    size_t k = 0;
+    for (; p[k] & 0x80; k++) n |= (uint64_t)(p[k] & 0x7F) << (7 * k);
+    n |= (uint64_t)p[k] << (7 * k);
+    *v = n;
+    return k + 1;
+}
+
+/* Where the bytes of a length-delimited value written at `at` (one-byte tag, length,
+ * bytes) are; len -1 when nothing was written there. */
+static inline clp_span span_at(const clp_buf *b, size_t at) {
+    if (b->len <= at) return (clp_span){0, -1};
+    uint64_t n;
+    size_t k = read_varint((const unsigned char *)b->data + at + 1, &n);
+    return (clp_span){(long)(at + 1 + k), (long)n};
+}
+
+/* The value of a varint written at `at` after its one-byte tag; 0 when none was. */
+static inline int varint_at(const clp_buf *b, size_t at, long long *v) {
+    if (b->len <= at) return 0;
+    uint64_t n;
+    read_varint((const unsigned char *)b->data + at + 1, &n);
+    *v = (long long)n;
+    return 1;
+}
+
 static inline int64_t to_int64(lua_State *L, int idx) {
     if (lua_isinteger(L, idx)) return (int64_t)lua_tointeger(L, idx);
     lua_Number d = lua_tonumber(L, idx);

@@ -41,6 +41,9 @@ struct clp_sandbox {
     clp_buf out;
     clp_buf packed; /* scratch: its packed numeric values */
     clp_buf keys;   /* scratch: hash-form field names being sorted */
+    clp_layout layout;      /* where clp_encode_table put out's parts */
+    clp_buf field_spans;    /* its fields (clp_field_span) */
+    int layout_valid;       /* out holds a table injection being delivered */
     size_t output_peak;
 
     /* A limit tripped (the reason is in err): Lua unwinds and runs no further in this

@@ -21,23 +21,31 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     public var fieldCount: Int { layout.fields.count }
 
     /// Where a field and its name are.
-    package struct FieldSlot {
-        var range: Range<Int>
-        var name: Range<Int>
+    package struct FieldSlot: Equatable {
+        package var range: Range<Int>
+        package var name: Range<Int>
+
+        package init(range: Range<Int>, name: Range<Int>) {
+            self.range = range
+            self.name = name
+        }
     }
 
-    /// The offsets a scan finds; a value type so a view holds it in one `let`.
-    package struct Layout {
-        var uuid: Range<Int>?
-        var type: Range<Int>?
-        var logger: Range<Int>?
-        var payload: Range<Int>?
-        var envVersion: Range<Int>?
-        var hostname: Range<Int>?
-        var timestamp: Int64 = 0
-        var severity: Int32?
-        var pid: Int32?
-        var fields: [FieldSlot] = []
+    /// The offsets a scan finds (or an encoder noted as it wrote); a value type so a view
+    /// holds it in one `let`.
+    package struct Layout: Equatable {
+        package var uuid: Range<Int>?
+        package var type: Range<Int>?
+        package var logger: Range<Int>?
+        package var payload: Range<Int>?
+        package var envVersion: Range<Int>?
+        package var hostname: Range<Int>?
+        package var timestamp: Int64 = 0
+        package var severity: Int32?
+        package var pid: Int32?
+        package var fields: [FieldSlot] = []
+
+        package init() {}
     }
 
     /// Copies `encoded` and scans it.
@@ -81,6 +89,13 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             throw error
         }
         bytes = view
+    }
+
+    /// Copies bytes whose layout their encoder noted as it wrote them: no scan. Debug
+    /// builds check the layout against a scan.
+    package convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout) {
+        assert(layout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
+        self.init(owning: Self.copy(raw), count: raw.count, layout: layout)
     }
 
     /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan).

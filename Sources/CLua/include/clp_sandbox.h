@@ -111,6 +111,27 @@ typedef struct {
 /* Sets (or, with NULL, clears) the current message's headers. */
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
 
+/* Where the encoder put a message's parts, so the host views the bytes without scanning
+ * them again. Offsets into the injected bytes; an absent string header has len -1. */
+typedef struct {
+    long start, len;
+} clp_span;
+typedef struct {
+    clp_span field, name; /* a Field submessage's body, and its name within it */
+} clp_field_span;
+typedef struct {
+    clp_span uuid, type, logger, payload, env_version, hostname;
+    long long timestamp;
+    int severity, pid;
+    int has_severity, has_pid;
+    const clp_field_span *fields;
+    size_t field_count;
+} clp_layout;
+
+/* The layout of the message a table injection hands to the inject callback (valid during
+ * that callback only); NULL for other injections. */
+const clp_layout *clp_sandbox_injected_layout(clp_sandbox *sb);
+
 /* Results of a call. CLP_PRESERVE_FAILED: preserve or restore could not save or load
  * the data; unlike CLP_TERMINATED the sandbox goes on. */
 enum { CLP_OK = 0, CLP_TERMINATED = 1, CLP_MISSING = 2, CLP_PRESERVE_FAILED = 3 };

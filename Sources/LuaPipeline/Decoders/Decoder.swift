@@ -96,8 +96,9 @@ public final class SandboxDecoder: RecordDecoder {
     }
 
     private func attach() {
-        sandbox.onInject = { [unowned self] injection in
-            if let v = injection.copyView() { produced.append(v) }
+        let sb = sandbox
+        sb.onInject = { [unowned self, unowned sb] injection in
+            if let v = sb.view(of: injection) { produced.append(v) }
             return .accept
         }
     }

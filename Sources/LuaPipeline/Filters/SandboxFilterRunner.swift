@@ -91,17 +91,17 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     }
 
     func attach(_ sb: Sandbox) {
-        sb.onInject = { [unowned self] in self.inject($0) }
+        sb.onInject = { [unowned self, unowned sb] in self.inject($0, from: sb) }
         sb.onLog = { [unowned self] _, line in self.log.info(self.name, line) }
     }
 
-    private func inject(_ injection: Injection) -> InjectVerdict {
+    private func inject(_ injection: Injection, from sb: Sandbox) -> InjectVerdict {
         injectedThisCall += 1
         let limit = inTimer ? maxTimerInject : maxProcessInject
         if injectedThisCall > limit {
             return .fatal("exceeded \(inTimer ? "max_timer_inject" : "max_process_inject") (\(limit))")
         }
-        guard let view = injection.copyView() else { return .reject("a filter injects messages, not raw payloads") }
+        guard let view = sb.view(of: injection) else { return .reject("a filter injects messages, not raw payloads") }
         if held != nil {
             held!.append(view)
             return .accept

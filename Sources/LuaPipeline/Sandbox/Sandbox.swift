@@ -19,6 +19,35 @@ public enum Injection {
     }
 }
 
+extension Sandbox {
+    /// A view over a copy of an injected message, made while `onInject` runs. A message the
+    /// script injected as a table comes with the layout the C encoder noted as it wrote
+    /// it, so its bytes are copied without being scanned again.
+    public func view(of injection: Injection) -> MessageView? {
+        guard case .message(let bytes) = injection else { return nil }
+        guard let c = clp_sandbox_injected_layout(handle)?.pointee else { return injection.copyView() }
+        func range(_ s: clp_span) -> Range<Int>? { s.len < 0 ? nil : s.start..<(s.start + s.len) }
+        var layout = MessageView.Layout()
+        layout.uuid = range(c.uuid)
+        layout.type = range(c.type)
+        layout.logger = range(c.logger)
+        layout.payload = range(c.payload)
+        layout.envVersion = range(c.env_version)
+        layout.hostname = range(c.hostname)
+        layout.timestamp = Int64(c.timestamp)
+        layout.severity = c.has_severity != 0 ? Int32(c.severity) : nil
+        layout.pid = c.has_pid != 0 ? Int32(c.pid) : nil
+        if c.field_count > 0 {
+            layout.fields.reserveCapacity(c.field_count)
+            for f in UnsafeBufferPointer(start: c.fields, count: c.field_count) {
+                layout.fields.append(MessageView.FieldSlot(range: f.field.start..<(f.field.start + f.field.len),
+                                                           name: f.name.start..<(f.name.start + f.name.len)))
+            }
+        }
+        return MessageView(copying: bytes, layout: layout)
+    }
+}
+
 /// The host's answer to an injection.
 public enum InjectVerdict: Equatable {
     case accept

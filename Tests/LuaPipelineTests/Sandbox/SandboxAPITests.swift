@@ -11,6 +11,40 @@ import Testing
         return h.messages.last?.payload
     }
 
+    @Test func aTableInjectionsNotedLayoutReadsLikeAScanOfItsBytes() throws {
+        // The C encoder notes where it writes each header and field, and the view of an
+        // injection uses that instead of scanning: it must read exactly as a scan would,
+        // also for fields longer than 127 bytes (moved when their length is written).
+        let long = String(repeating: "x", count: 300)
+        for kind in [PluginKind.decoder, .filter] {
+            let h = try ScriptHarness("""
+                function process_message()
+                    inject_message({Payload = "p", Fields = {name = "\(long)", n = 1, d = 0.5, b = true}})
+                    inject_message({Type = "t", Logger = "l", Severity = "3", Pid = 7, Hostname = "h", EnvVersion = "1",
+                                    Uuid = "01234567-89ab-cdef-0123-456789abcdef", Timestamp = 5, Payload = "\(long)"})
+                    inject_message({Fields = {{name = "arr", value = {1, 2, 3}, representation = "ms"},
+                                              {name = "big", value = {"\(long)", "y"}}, {name = "v", value = 1.5, value_type = 3},
+                                              {name = "\(long)", value = false}}})
+                    inject_message({Severity = -1, Pid = -2, Timestamp = -3})
+                    inject_message({})
+                    return 0
+                end
+                """, kind: kind)
+            #expect(terminationReason(h.process()) == nil)
+            #expect(h.injected.count == 5)
+            for case .message(let noted) in h.injected {
+                let scanned = try MessageView(encoded: Array(noted.bytes))
+                #expect(noted.decoded() == scanned.decoded())
+                for header in Header.allCases { #expect(noted.range(of: header) == scanned.range(of: header), "\(header)") }
+                #expect(noted.timestamp == scanned.timestamp)
+                #expect(noted.severityValue == scanned.severityValue)
+                #expect(noted.pidValue == scanned.pidValue)
+                #expect(noted.fieldRanges == scanned.fieldRanges)
+                for i in 0..<noted.fieldCount { #expect(noted.nameRange(ofField: i) == scanned.nameRange(ofField: i)) }
+            }
+        }
+    }
+
     @Test func readMessageHeaders() throws {
         let out = try payload("""
             local u = read_message('Uuid')

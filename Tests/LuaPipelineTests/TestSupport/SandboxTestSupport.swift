@@ -19,7 +19,7 @@ final class ScriptHarness {
         sandbox.clock = { 1_000 }
         sandbox.onInject = { [unowned self] injection in
             switch injection {
-            case .message: injected.append(.message(injection.copyView()!))
+            case .message: injected.append(.message(sandbox.view(of: injection)!))
             case .payload(let type, let name, let bytes): injected.append(.payload(type: type, name: name, bytes: Array(bytes)))
             }
             return .accept
