@@ -36,26 +36,31 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
         } catch {
             throw LuapipedEvents.Failure(description: error.description)
         }
+        // The thread holds the sender until close(): it owns the socket and closes it.
         ClientThread.start { [self] in
-            while !state.withLock({ $0.closed }) {
+            var closed = false
+            while !closed {
                 _ = ready.wait(timeout: .now() + flushInterval)
-                let (batch, current) = state.withLock { s -> ([[UInt8]], [UInt8]) in
+                let (batch, current, last) = state.withLock { s -> ([[UInt8]], [UInt8], Bool) in
                     defer {
                         s.queue.removeAll(keepingCapacity: true)
                         s.queued = 0
                         s.current.removeAll(keepingCapacity: true)
                     }
-                    return (s.queue, s.current)
+                    return (s.queue, s.current, s.closed)
                 }
-                for d in batch + (current.isEmpty ? [] : [current]) { sendDatagram(d) }
+                for d in batch + (current.isEmpty ? [] : [current]) { sendDatagram(d, giveUp: last) }
+                closed = last
             }
+            Glibc.close(fd)
         }
     }
 
-    deinit {
+    /// Sends what is buffered, then ends the background thread and closes the socket;
+    /// lines added afterwards are dropped and counted.
+    public func close() {
         state.withLock { $0.closed = true }
         ready.signal()
-        close(fd)
     }
 
     /// Datagrams sent, and dropped (the queue was full, or the socket refused them).
@@ -66,6 +71,11 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
         let bytes = Array(text.utf8)
         let queued = state.withLock { s -> Bool in
             var queued = false
+            if s.closed {
+                s.dropped += 1
+                s.lastError = "closed"
+                return false
+            }
             if !s.current.isEmpty && s.current.count + 1 + bytes.count > maxDatagram {
                 if s.queued + s.current.count <= maxQueueBytes {
                     s.queue.append(s.current)
@@ -102,10 +112,11 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
     /// Whether nothing waits to be sent.
     public var isIdle: Bool { state.withLock { $0.queue.isEmpty && $0.current.isEmpty } }
 
-    /// Sends one datagram, waiting (on this background thread) while the socket is full.
-    private func sendDatagram(_ bytes: [UInt8]) {
+    /// Sends one datagram, waiting (on this background thread) while the socket is full;
+    /// once closing (`giveUp`), tries once.
+    private func sendDatagram(_ bytes: [UInt8], giveUp: Bool = false) {
         var n = -1
-        for _ in 0..<1000 {
+        for _ in 0..<(giveUp ? 1 : 1000) {
             n = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             // ECONNREFUSED reports an earlier datagram that found no listener: this one was
             // not sent, try it again.

@@ -41,3 +41,6 @@ statsd.flush()
 // Give the shipper and the StatsD thread a moment to hand over what they hold.
 while shipper.sent < orders || !statsd.isIdle { try await Task.sleep(for: .milliseconds(10)) }
 print("placed \(orders) orders")
+statsd.close()
+shipper.close()
+events.close()
