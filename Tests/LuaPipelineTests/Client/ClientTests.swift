@@ -222,7 +222,11 @@ import Testing
             let failures = Mutex<[String]>([])
         }
         let results = Results()
-        let emitting = Task { [client, results] in
+        // The emits run on a thread of their own: this test and other suites' tests wait by
+        // blocking, which can hold every thread of the cooperative pool.
+        let executor = ThreadTaskExecutor(name: "emits")
+        defer { executor.stop() }
+        let emitting = Task(executorPreference: executor) { [client, results] in
             await withTaskGroup(of: Void.self) { group in
                 for i in 0..<total {
                     group.addTask {
