@@ -168,7 +168,9 @@ import Testing
               return 0
             end
             """)
-        let daemon = try CrashRecoveryTests.Daemon(in: dir)
+        // Its StdinInput must not reach the end of its input: the daemon would then end
+        // before the signal (it did, under load).
+        let daemon = try CrashRecoveryTests.Daemon(in: dir, holdStdin: true)
         defer { terminateAndWait(daemon.process) }
         #expect(daemon.output.wait(for: "running"))
         #expect(kill(daemon.process.processIdentifier, SIGUSR1) == 0)

@@ -146,12 +146,16 @@ import Testing
         let process = Process()
         let stderr = Pipe()
         let output: PipeCollector
+        /// With `holdStdin`: the daemon's standard input, kept open (a StdinInput at the
+        /// end of its input would end the daemon).
+        let stdin: Pipe?
 
-        init(in dir: URL) throws {
+        init(in dir: URL, holdStdin: Bool = false) throws {
             process.executableURL = CommandLineTests.binary
             process.arguments = ["run", "-c", "luapiped.toml"]
             process.currentDirectoryURL = dir
-            process.standardInput = FileHandle.nullDevice
+            stdin = holdStdin ? Pipe() : nil
+            process.standardInput = stdin ?? FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = stderr
             output = PipeCollector(stderr)

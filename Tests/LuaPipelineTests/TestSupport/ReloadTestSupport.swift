@@ -79,11 +79,15 @@ final class ReloadHarness: @unchecked Sendable {
 
     func send(count: Int, from start: Int = 0) { send((start..<start + count).map { "line \($0)" }) }
 
-    /// Ends the input and stops the daemon gracefully.
+    /// Ends the input and stops the daemon gracefully. Each end of the pipe is closed
+    /// once, however often this is called: a second close of a number another test has
+    /// since been given (a daemon's socket, a child's pipe) would close that instead.
     func finish() {
-        close(writeFD)
+        if writeFD >= 0 { close(writeFD) }
+        writeFD = -1
         pipeline.runUntilInputsEnd()
-        close(readFD)
+        if readFD >= 0 { close(readFD) }
+        readFD = -1
     }
 
     /// `eventually`, with the daemon's last log lines in the message when it times out.
