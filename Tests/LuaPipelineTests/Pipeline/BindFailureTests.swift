@@ -40,9 +40,7 @@ import Testing
 
     @Test func aPortTakenOnReloadKeepsTheRunningVersion() throws {
         let h = ReloadHarness()
-        let first = try Socket.bindUDP("127.0.0.1:0")
-        let firstPort = boundPort(first)
-        close(first)
+        let firstPort = try freeUdpPort()
         let taken = try Socket.bindUDP("127.0.0.1:0")
         defer { close(taken) }
         let takenPort = boundPort(taken)

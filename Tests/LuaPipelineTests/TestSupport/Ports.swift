@@ -2,6 +2,8 @@
 import Glibc
 #endif
 @testable import LuaPipeline
+import Foundation
+import Synchronization
 
 /// The port a bound IPv4 socket got.
 func boundPort(_ fd: Int32) -> Int {
@@ -18,8 +20,31 @@ func freeTcpPort() throws -> Int {
     return boundPort(fd)
 }
 
+/// UDP ports for the tests come from below the kernel's ephemeral range (the ports it
+/// hands out to unbound senders and connected sockets, 32768-60999 by default). A port
+/// picked inside it could be taken by any datagram socket between the check and the
+/// daemon's bind: under load that happened ("StatsdInput: cannot bind 127.0.0.1:49793:
+/// Address already in use", the port free again a moment later). Below the range only
+/// another picker can take it, and within this process each port is handed out once.
+private let handedOutUdp = Mutex<Set<Int>>([])
+
+private let udpPickRange: Range<Int> = {
+    let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+    let low = text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    return low > 12000 ? 10000..<low : 0..<0
+}()
+
 /// A UDP port nobody is bound to now.
 func freeUdpPort() throws -> Int {
+    for _ in 0..<1000 where !udpPickRange.isEmpty {
+        let p = Int.random(in: udpPickRange)
+        guard handedOutUdp.withLock({ $0.insert(p).inserted }) else { continue }
+        if let fd = try? Socket.bindUDP("127.0.0.1:\(p)") {
+            close(fd)
+            return p
+        }
+    }
+    // No room below the ephemeral range on this machine: the kernel's pick.
     let fd = try Socket.bindUDP("127.0.0.1:0")
     defer { close(fd) }
     return boundPort(fd)
