@@ -45,11 +45,6 @@ import Testing
         try h.start()
     }
 
-    func stop() {
-        h.pipeline.requestStop()
-        h.finish()
-    }
-
     func received(_ file: String = "out/received.json") -> [Message] {
         h.lines(file).compactMap { try? Message.fromJSON(Array($0.utf8)).message }
     }
@@ -96,7 +91,7 @@ import Testing
     @Test func everyLevelMapsToASeverityAndMetadataArrivesAsTypedFields() throws {
         let port = try freeTcpPort()
         try startDaemon(tcp: port)
-        defer { stop() }
+        defer { h.stop() }
         let shipper = LuapipedShipper(address: "127.0.0.1:\(port)")
         defer { shipper.close() }
         var logger = Logger(label: "checkout") { LuapipedLogHandler(label: $0, shipper: shipper) }
@@ -137,7 +132,7 @@ import Testing
         #expect(shipper.dropped > 0)
         #expect(drops.withLock { $0 } == shipper.dropped)
         try startDaemon(tcp: port)
-        defer { stop() }
+        defer { h.stop() }
         // What the queue held while the daemon was down arrives, then new records flow.
         h.waitUntil("what the queue held arrived") { received().count == 20_000 - shipper.dropped }
         logger.info("after the daemon came back")
@@ -147,7 +142,7 @@ import Testing
     @Test func statsdAggregatesEqualTheAppsOwnTotals() throws {
         let port = try freeTcpPort(), statsd = try freeUdpPort()
         try startDaemon(tcp: port, statsd: statsd)
-        defer { stop() }
+        defer { h.stop() }
         // StatsD is UDP: what is sent before the input binds is lost.
         eventually("StatsdInput has bound its port") {
             guard let fd = try? Socket.bindUDP("127.0.0.1:\(statsd)") else { return true }
@@ -278,7 +273,7 @@ import Testing
             encoder = "JsonEncoder"
             """))
         try h.start()
-        defer { stop() }
+        defer { h.stop() }
         let client = LuapipedEvents(address: "127.0.0.1:\(port)", timeout: 30)
         defer { client.close() }
         var built = LuapipedMessage(type: "order.shipped", payload: "3 parcels").message

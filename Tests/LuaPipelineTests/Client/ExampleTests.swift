@@ -56,10 +56,7 @@ import Testing
             encoder = "JsonEncoder"
             """))
         try h.start()
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         let run = runTool(binary, ["127.0.0.1:\(logs)", "127.0.0.1:\(events)", "127.0.0.1:\(statsd)", "5"], timeout: 120)
         #expect(run.status == 0, "\(run.output)")
         #expect(run.output.contains("placed 5 orders"))

@@ -48,7 +48,7 @@ import Testing
         }
         h.put("luapiped.toml", config)
         try h.start()
-        defer { h.pipeline.requestStop(); h.finish() }
+        defer { h.stop() }
 
         // nginx lines for the http_status filter.
         try append(lines: [

@@ -71,8 +71,7 @@ import Testing
         #expect(HttpTestClient.request(port: port, method: "GET")?.status == 405)
         h.waitUntil("the PUT's message written") { messages(h).count == 4 }
         #expect(h.counter("http", "requests") >= 3)
-        h.pipeline.requestStop()
-        h.finish()
+        h.stop()
     }
 
     @Test func recordsThatFailToDecodeAreNamedAndTheOthersKept() throws {
@@ -84,8 +83,7 @@ import Testing
         h.waitUntil("the good records written") { messages(h).count == 2 }
         #expect(messages(h).map { $0["Payload"] as? String } == ["good 1", "good 3"])
         #expect(h.counter("http", "decode_failures") == 2)
-        h.pipeline.requestStop()
-        h.finish()
+        h.stop()
     }
 
     @Test func refusedRequestsAreAnsweredCountedAndLeaveNothing() throws {
@@ -115,8 +113,7 @@ import Testing
         #expect(h.logged.withLock { $0 }.contains { $0.contains("refused: bad or missing Basic credentials") })
         #expect(h.logged.withLock { $0 }.contains { $0.contains("refused: body over max_body_size (1000 bytes)") })
         #expect(h.logged.withLock { $0 }.contains { $0.contains("chunked encoding") })
-        h.pipeline.requestStop()
-        h.finish()
+        h.stop()
     }
 
     @Test func apiKeyAuthentication() throws {
@@ -124,8 +121,7 @@ import Testing
         #expect(HttpTestClient.request(port: port, headers: ["X-API-KEY": "nope"], body: Array("x".utf8))?.status == 401)
         #expect(HttpTestClient.request(port: port, headers: ["X-API-KEY": "k-123"], body: Array("y".utf8))?.status == 200)
         h.waitUntil("the authorised request written") { messages(h).count == 1 }
-        h.pipeline.requestStop()
-        h.finish()
+        h.stop()
     }
 
     @Test func badSettingsAreConfigErrors() throws {

@@ -73,10 +73,7 @@ import Testing
     @Test func aFiltersCbufIsServedCountedAndDrawn() throws {
         let h = ReloadHarness()
         let (tcpPort, adminPort) = try start(h)
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         try Self.send((0..<3000).map { "line \($0)" }, to: tcpPort)
         h.waitUntil("the cbuf sums to 3,000") {
             HttpTestClient.request(port: adminPort, method: "GET", path: Self.path).flatMap { Self.cbufSum($0.body) } == 3000
@@ -120,8 +117,7 @@ import Testing
         h.waitUntil("the cbuf is written to disk") {
             (try? String(contentsOfFile: h.path("state/dashboard/data/\(Self.id)"), encoding: .utf8)).flatMap(Self.cbufSum) == 10
         }
-        h.pipeline.requestStop()
-        h.finish()
+        h.stop()
 
         // Started again without the filter: what was stored is served at once.
         let again = ReloadHarness()
@@ -148,10 +144,7 @@ import Testing
     @Test func theStreamFollowsChangesAndASilentClientHoldsNothingUp() throws {
         let h = ReloadHarness()
         let (tcpPort, adminPort) = try start(h)
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         func openStream() throws -> Int32 {
             let fd = try #require(eventually("the admin server accepts") { try? Socket.connect("127.0.0.1:\(adminPort)") })
             #expect(Socket.writeAll(fd, Array("GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)))
@@ -185,10 +178,7 @@ import Testing
     @Test func aLiveGraphChangesWithoutAReload() throws {
         let h = ReloadHarness()
         let (tcpPort, adminPort) = try start(h)
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         func send(_ n: Int) throws {
             try Self.send((0..<n).map { "line \($0)" }, to: tcpPort)
         }

@@ -41,8 +41,7 @@ import Testing
 
     func stopBoth() {
         for h in [local, global] where h.pipeline != nil {
-            h.pipeline.requestStop()
-            h.finish()
+            h.stop()
         }
     }
 
@@ -159,8 +158,7 @@ import Testing
             local.logged.withLock { $0 }.contains { $0.contains("nats: error: NATS: Authorization Violation") }
         }
         #expect(local.counter("nats", "sent") == 0)
-        local.pipeline.requestStop()
-        local.finish()
+        local.stop()
 
         global.put("luapiped.toml", globalConfig([nats.url], extra: "user = \"app\"\npassword = \"s3cret\""))
         try global.start()
@@ -177,10 +175,7 @@ import Testing
             password = "s3cret"
             """))
         try right.start()
-        defer {
-            right.pipeline.requestStop()
-            right.finish()
-        }
+        defer { right.stop() }
         right.send(count: 10)
         global.waitUntil("the ten arrive") { received().count == 10 }
     }

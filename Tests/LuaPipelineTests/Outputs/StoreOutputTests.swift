@@ -13,11 +13,6 @@ import Testing
         try h.start()
     }
 
-    func stop() {
-        h.pipeline.requestStop()
-        h.finish()
-    }
-
     /// Every line of every request body the sink recorded.
     func sinkBodies(_ dir: URL) -> [String] {
         sinkRequests(in: dir.path).flatMap { ($0["body"] as? String ?? "").split(separator: "\n").map(String.init) }
@@ -47,7 +42,7 @@ import Testing
             compression = "gzip"
             http_timeout = 1000
             """)
-        defer { stop() }
+        defer { h.stop() }
         let bad: Set = [17, 90, 91]
         h.send((0..<200).map { bad.contains($0) ? "reject-me \($0)" : "line \($0)" })
         let good = Set((0..<200).filter { !bad.contains($0) }.map { "line \($0)" })
@@ -85,7 +80,7 @@ import Testing
             index = "logs"
             fields = ["Payload"]
             """)
-        defer { stop() }
+        defer { h.stop() }
         h.send((0..<60).map { $0 == 7 || $0 == 33 ? "reject-me \($0)" : "line \($0)" })
         let expected = Set((0..<60).filter { $0 != 7 && $0 != 33 }.map { "{\"Payload\":\"line \($0)\"}" })
         h.waitUntil("58 documents stored, 2 refused") {
@@ -119,7 +114,7 @@ import Testing
                 [JsonEachRow.config.columns]
                 Payload = "n"
             """)
-        defer { stop() }
+        defer { h.stop() }
         // The table does not exist yet: ClickHouse's Code 60 is its configuration, retried.
         h.send((1...100).map(String.init))
         h.waitUntil("the missing table is retried") {
@@ -147,7 +142,7 @@ import Testing
             flush_count = 100
             flush_interval = 100
             """)
-        defer { stop() }
+        defer { h.stop() }
         let lines = (0..<300).map { "requests,host=web\($0 % 3) value=\($0) \(1_700_000_000 + $0)" }
         h.send(lines)
         h.send(lines)  // a resend: VictoriaMetrics' deduplication keeps one sample per timestamp
@@ -173,7 +168,7 @@ import Testing
             message_matcher = "Logger == 'StdinInput'"
             address = "127.0.0.1:\(carbon.port)"
             """)
-        defer { stop() }
+        defer { h.stop() }
         let now = Int(Date().timeIntervalSince1970)
         h.send((0..<50).map { "luapiped.test.points \($0) \(now - 100 + $0)" })
         let file = h.dir.appendingPathComponent("carbon/storage/whisper/luapiped/test/points.wsp").path

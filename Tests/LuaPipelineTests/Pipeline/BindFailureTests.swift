@@ -70,7 +70,6 @@ import Testing
         eventually("a datagram sent to the running version arrives", step: { sender.send("still here") }) {
             h.lines("out/received.txt").contains("still here")
         }
-        h.pipeline.requestStop()  // a UDP input has no end of its own
-        h.finish()
+        h.stop()  // a UDP input has no end of its own
     }
 }

@@ -53,10 +53,7 @@ import Testing
             encoder = "PayloadEncoder"
             """, global: "max_queue_size = 131072"))
         try h.start()
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         let lines = (0..<1000).map { "log line \($0) " + String(repeating: "x", count: 100) }
         try append(lines: lines, toFile: URL(fileURLWithPath: h.path("logs/app.log")))
         // The stuck output's budget fills: the tailed file pauses.

@@ -56,10 +56,7 @@ import Testing
         FileManager.default.createFile(atPath: queue + "/cursors.live", contents: Data([1, 2, 3, 4, 5, 6, 7, 8, 9]))
 
         try h.start(Self.sections(port: port))
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         // Every whole record is delivered once: the cursors are lost, so every reader
         // starts at the oldest record kept.
         let want = Set((0..<100).filter { $0 != 50 }.map { "kept \($0)" })
@@ -81,10 +78,7 @@ import Testing
         let h = ReloadHarness()
         let port = try freeTcpPort()
         try h.start(Self.sections(port: port))
-        defer {
-            h.pipeline.requestStop()
-            h.finish()
-        }
+        defer { h.stop() }
         let fd = try #require(eventually("the input listens") { try? Socket.connect("127.0.0.1:\(port)") })
         defer { close(fd) }
         var gen = UUIDSource.random.makeGenerator()

@@ -90,6 +90,12 @@ final class ReloadHarness: @unchecked Sendable {
         readFD = -1
     }
 
+    /// Stops the daemon now (its input need not end) and waits for it, as `finish` does.
+    func stop() {
+        pipeline.requestStop()
+        finish()
+    }
+
     /// `eventually`, with the daemon's last log lines in the message when it times out.
     func waitUntil(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool) {
         eventually(what, detail: logTail, sourceLocation: sourceLocation, condition)
