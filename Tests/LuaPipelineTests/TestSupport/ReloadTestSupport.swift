@@ -69,6 +69,10 @@ final class ReloadHarness: @unchecked Sendable {
         writeFD = fds[1]
         pipeline = try Pipeline(config: try PipelineConfig.load(path: configPath),
                                 log: PipelineLog(sink: { [unowned self] line in self.logged.withLock { $0.append(line) } }), stdin: readFD)
+        // As `luapiped run` does: listeners bind before anything starts, so an address
+        // that cannot be bound fails the start, naming it, instead of leaving an input that
+        // logs the error on its own thread while the test waits for its port.
+        try pipeline.open()
         pipeline.start()
     }
 
