@@ -78,6 +78,11 @@ import Testing
         h.waitUntil("the cbuf sums to 3,000") {
             HttpTestClient.request(port: adminPort, method: "GET", path: Self.path).flatMap { Self.cbufSum($0.body) } == 3000
         }
+        // The text output is injected after the cbuf in the same timer_event, so it can
+        // reach the dashboard a moment later: wait for it too.
+        h.waitUntil("the text output is listed") {
+            HttpTestClient.request(port: adminPort, method: "GET", path: "/api/outputs")?.body.contains("\"lines.note.txt\"") == true
+        }
         let list = try #require(HttpTestClient.request(port: adminPort, method: "GET", path: "/api/outputs"))
         let items = try #require(try JSONSerialization.jsonObject(with: Data(list.body.utf8)) as? [[String: Any]])
         let cbuf = try #require(items.first { $0["id"] as? String == Self.id })
