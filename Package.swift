@@ -1,6 +1,17 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// Release code is laid out for a small resident footprint: every function in a section
+// of its own, and the linker places the functions that start-up, an idle daemon and the
+// log pipeline run first and together (Sources/luapiped/link-order.txt, written by
+// scripts/link-order). The kernel maps executable pages in 64 KiB blocks around each
+// fault, so scattered code costs resident memory (docs/performance.md).
+let functionSections = SwiftSetting.unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release))
+let linkOrder = "\(Context.packageDirectory)/Sources/luapiped/link-order.txt"
+// The release link takes GCC's static libstdc++ (what Swift's runtime uses of it) instead
+// of the shared library: Sources/luapiped/static-cxx holds a linker script by that name.
+let staticCxx = "\(Context.packageDirectory)/Sources/luapiped/static-cxx"
+
 let package = Package(
     name: "luapiped",
     platforms: [.macOS(.v14)],
@@ -30,6 +41,7 @@ let package = Package(
             swiftSettings: [
                 .enableUpcomingFeature("MemberImportVisibility"),
                 .unsafeFlags(["-enforce-exclusivity=unchecked", "-cross-module-optimization"], .when(configuration: .release)),
+                functionSections,
             ]
         ),
         // C only: Debian's liblua5.4 (C build, errors are longjmp) plus the shim that keeps
@@ -38,7 +50,10 @@ let package = Package(
         .target(
             name: "CLua",
             dependencies: ["CHekaWire"],
-            cSettings: [.define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"])],
+            cSettings: [
+                .define("PCRE2_CODE_UNIT_WIDTH", to: "8"), .unsafeFlags(["-O2"]),
+                .unsafeFlags(["-ffunction-sections"], .when(configuration: .release)),
+            ],
             linkerSettings: [
                 .linkedLibrary("lua5.4"), .linkedLibrary("pcre2-8"), .linkedLibrary("dl"), .linkedLibrary("m"),
             ]
@@ -53,6 +68,7 @@ let package = Package(
                 // Exclusivity is checked at run time in debug builds (every test run);
                 // the release build's hot loops skip the check.
                 .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+                functionSections,
             ]
         ),
         .executableTarget(
@@ -61,11 +77,15 @@ let package = Package(
                 "LuaPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")],
+            exclude: ["link-order.txt", "static-cxx"],
+            swiftSettings: [.enableUpcomingFeature("MemberImportVisibility"), functionSections],
             // A position-dependent release binary: the loader has no relative relocations to
             // apply at start (1.8 MiB less RSS, measured with the static Swift runtime that
             // scripts/run and scripts/bench build with --static-swift-stdlib).
-            linkerSettings: [.unsafeFlags(["-Xclang-linker", "-no-pie"], .when(platforms: [.linux], configuration: .release))]
+            linkerSettings: [
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--section-ordering-file=\(linkOrder)", "-L\(staticCxx)"],
+                             .when(platforms: [.linux], configuration: .release)),
+            ]
         ),
         .target(
             name: "LuapipedClient",
