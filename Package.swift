@@ -10,6 +10,9 @@ let functionSections = SwiftSetting.unsafeFlags(["-Xfrontend", "-function-sectio
 let linkOrder = "\(Context.packageDirectory)/Sources/luapiped/link-order.txt"
 // The release link takes GCC's static libstdc++ (what Swift's runtime uses of it) instead
 // of the shared library: Sources/luapiped/static-cxx holds a linker script by that name.
+// And it exports no symbols: the static Swift runtime asks for -export-dynamic, which
+// puts every symbol in the dynamic table the loader reads at start; nothing loaded later
+// (Lua's C modules, libcurl, libnats, libmicrohttpd) links against the executable.
 let staticCxx = "\(Context.packageDirectory)/Sources/luapiped/static-cxx"
 
 let package = Package(
@@ -83,7 +86,8 @@ let package = Package(
             // apply at start (1.8 MiB less RSS, measured with the static Swift runtime that
             // scripts/run and scripts/bench build with --static-swift-stdlib).
             linkerSettings: [
-                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--section-ordering-file=\(linkOrder)", "-L\(staticCxx)"],
+                .unsafeFlags(["-Xclang-linker", "-no-pie", "-Xlinker", "--section-ordering-file=\(linkOrder)", "-L\(staticCxx)",
+                               "-Xlinker", "--no-export-dynamic"],
                              .when(platforms: [.linux], configuration: .release)),
             ]
         ),
