@@ -12,8 +12,14 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
     public let maxQueueBytes: Int
     private let onDrop: (@Sendable (_ dropped: Int, _ why: String) -> Void)?
 
+    /// The queue is one buffer of frames: `send` appends a frame's bytes, the thread swaps
+    /// the whole buffer for its own emptied one. Nothing is allocated under the lock in the
+    /// steady state, and no memory allocated by the caller is freed by the thread (a free
+    /// across threads takes the allocator's lock of the caller's arena: the caller would
+    /// wait on it).
     private struct State {
-        var queue: [[UInt8]] = []
+        var queue: [UInt8] = []
+        var frames = 0
         var bytes = 0
         var dropped = 0
         var sent = 0
@@ -45,7 +51,8 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
                 s.dropped += 1
                 return (s.dropped, s.closed ? "closed" : "queue full (\(s.lastError))")
             }
-            s.queue.append(frame)
+            s.queue.append(contentsOf: frame)
+            s.frames += 1
             s.bytes += frame.count
             return nil
         }
@@ -59,16 +66,25 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
     private func run() {
         var fd: Int32 = -1
         var delay = 0.05
-        var batch: [[UInt8]] = []
+        // The frames taken and not yet written (kept across a failed connect or write),
+        // and the emptied buffer handed back to the queue at the next swap.
+        var batch: [UInt8] = [], frames = 0
+        var spare: [UInt8] = []
         while true {
-            let (closed, next) = state.withLock { s -> (Bool, [[UInt8]]) in
-                if s.closed { return (true, []) }
-                let taken = s.queue
-                s.queue.removeAll(keepingCapacity: true)
-                return (false, taken)
+            let closed = state.withLock { s -> Bool in
+                if s.closed { return true }
+                if s.frames > 0 {
+                    swap(&spare, &s.queue)
+                    frames += s.frames
+                    s.frames = 0
+                }
+                return false
             }
             if closed { break }
-            batch += next
+            if !spare.isEmpty {
+                if batch.isEmpty { swap(&batch, &spare) } else { batch += spare }
+                spare.removeAll(keepingCapacity: true)
+            }
             if batch.isEmpty {
                 ClientThread.sleep(0.01)
                 continue
@@ -83,17 +99,17 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
                     let until = delay
                     delay = min(delay * 2, 2)
                     ClientThread.sleep(until)
-                    requeue(&batch)
                     continue
                 }
             }
-            if DaemonSocket.writeAll(fd, batch.flatMap { $0 }) {
-                let count = batch.count, bytes = batch.reduce(0) { $0 + $1.count }
+            if DaemonSocket.writeAll(fd, batch) {
+                let count = frames, bytes = batch.count
                 state.withLock {
                     $0.sent += count
                     $0.bytes -= bytes
                 }
                 batch.removeAll(keepingCapacity: true)
+                frames = 0
             } else {
                 state.withLock { $0.lastError = "writing to \(address) failed: \(DaemonSocket.errnoText())" }
                 Glibc.close(fd)
@@ -101,14 +117,6 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
             }
         }
         if fd >= 0 { Glibc.close(fd) }
-    }
-
-    /// Keeps the unsent batch at the front; the queue's byte count still includes it.
-    private func requeue(_ batch: inout [[UInt8]]) {
-        state.withLock { s in
-            s.queue = batch + s.queue
-        }
-        batch.removeAll()
     }
 }
 
