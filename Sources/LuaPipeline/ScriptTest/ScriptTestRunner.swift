@@ -170,8 +170,9 @@ public final class ScriptTestRunner {
         }
     }
 
-    /// Feeds one message; false once the sandbox is terminated.
-    private func process(_ view: MessageView, record: String) -> Bool {
+    /// Feeds one message; false once the sandbox is terminated. `record` names it in a
+    /// report ("line 12"), made only when there is one.
+    private func process(_ view: MessageView, record: @autoclosure () -> String) -> Bool {
         if kind != .decoder, let matcher = options.matcher, !matcher(view) { return true }
         lastTimestamp = view.timestamp
         stats.processed += 1
@@ -193,7 +194,7 @@ public final class ScriptTestRunner {
         case .ok(let status, let message):
             if status < 0 && !(kind == .encoder && status == -2) {
                 stats.failures += 1
-                report("\(record): process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
+                report("\(record()): process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
             }
         }
         if kind == .filter && options.timerEvery > 0 && stats.processed % options.timerEvery == 0 {
