@@ -175,7 +175,8 @@ import Testing
         try Self.send(["a line"], to: tcpPort)
         read(until: "event: output\ndata: {\"id\":\"lines.Lines per second.cbuf\"")
         #expect(HttpTestClient.request(port: adminPort, method: "GET", path: "/health")?.status == 200)
-        #expect(h.pipeline.dashboard.hub.clientCount == 2)
+        // The silent client subscribes on its own connection's thread.
+        h.waitUntil("both stream clients are subscribed") { h.pipeline.dashboard.hub.clientCount == 2 }
     }
 
     /// Selenium and Chromium: the live page redraws a graph when more lines arrive,

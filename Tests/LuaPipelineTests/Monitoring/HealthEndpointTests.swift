@@ -64,7 +64,14 @@ import Testing
             """)
         defer { h.finish() }
         h.send(count: 3000)
-        h.waitUntil("the filter counted 3,000") { h.counter("count", "processed") == 3000 }
+        // The input counts its messages after the router took them, and the filter times a
+        // call after it returned: wait for those counts too.
+        h.waitUntil("the input and the filter counted 3,000, every call timed") {
+            h.counter("count", "processed") == 3000 && h.counter("StdinInput", "processed") == 3000
+                && (get(port, "/metrics")?.body.split(separator: "\n").contains {
+                    $0.hasPrefix("luapiped_process_message_duration_seconds_count{") && $0.contains("plugin=\"count\"") && $0.hasSuffix(" 3000")
+                } ?? false)
+        }
         let (status, doc) = try #require(health(port))
         #expect(status == 200)
         #expect(doc["status"] as? String == "ok")
@@ -115,9 +122,12 @@ import Testing
         defer { h.finish() }
         h.send(["boom"])
         h.waitUntil("it was terminated") { h.counter("flaky", "terminations") == 1 }
-        let (status, doc) = try #require(health(port))
-        #expect(status == 503)
-        #expect(((doc["problems"] as? [String]) ?? []).contains { $0.hasPrefix("flaky: ") && $0.contains("boom") })
+        // The termination is counted before it is reported to the health state: wait for
+        // the report itself.
+        h.waitUntil("/health reports the termination") {
+            guard let (status, doc) = health(port) else { return false }
+            return status == 503 && ((doc["problems"] as? [String]) ?? []).contains { $0.hasPrefix("flaky: ") && $0.contains("boom") }
+        }
         h.waitUntil("healthy once the window passed") { health(port)?.0 == 200 }
         #expect(h.status("flaky")?.state == .running)
     }

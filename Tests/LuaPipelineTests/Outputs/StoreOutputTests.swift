@@ -83,8 +83,9 @@ import Testing
         defer { h.stop() }
         h.send((0..<60).map { $0 == 7 || $0 == 33 ? "reject-me \($0)" : "line \($0)" })
         let expected = Set((0..<60).filter { $0 != 7 && $0 != 33 }.map { "{\"Payload\":\"line \($0)\"}" })
-        h.waitUntil("58 documents stored, 2 refused") {
-            Set(h.lines("sink/bulk.jsonl")) == expected && h.counter("es", "rejected") == 2
+        // `sent` is counted when the sink's answer is read, after it wrote the documents.
+        h.waitUntil("58 documents stored and counted, 2 refused") {
+            Set(h.lines("sink/bulk.jsonl")) == expected && h.counter("es", "rejected") == 2 && h.counter("es", "sent") == 58
         }
         #expect(h.lines("sink/bulk.jsonl").count == 58)  // the busy ones once, after their retry
         #expect(h.counter("es", "retries") >= 1)

@@ -39,7 +39,8 @@ import Testing
         h.waitUntil("gone counted 1000") { h.counter("gone", "processed") == 1000 }
         h.put("luapiped.toml", h.configText(filterSection("keep", "keep_v2.lua") + filterSection("added", "added.lua") + allLines(flushCount: 7)))
         #expect(h.pipeline.reloadConfig())
-        #expect(h.status("gone")?.state == .stopped)
+        // Its worker ends before it reports the removal.
+        h.waitUntil("gone is reported stopped") { h.status("gone")?.state == .stopped }
         #expect(h.status("added")?.state == .running)
         h.keepSending(until: "keep's new version took over") { h.status("keep")?.replacements == 1 }
         let beforeAdded = 1000
