@@ -2,6 +2,7 @@
 #include "include/clp_net.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -54,4 +55,12 @@ void clp_set_thread_name(const char *name)
     strncpy(shortName, name, sizeof shortName - 1);
     shortName[sizeof shortName - 1] = 0;
     prctl(PR_SET_NAME, shortName, 0, 0, 0);
+}
+
+int clp_affinity_cpu_count(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
 }

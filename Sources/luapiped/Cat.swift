@@ -7,6 +7,7 @@ import LuaPipeline
 /// like Heka's heka-cat.
 struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cat",
         abstract: "Print a file of framed Heka protobuf messages as JSON lines (- for standard input).")
 
     @Argument(help: "The framed file.") var file: String

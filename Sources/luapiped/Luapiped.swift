@@ -14,7 +14,7 @@ struct Luapiped: ParsableCommand {
 }
 
 struct Version: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print the version.")
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
     func run() {
         print("luapiped \(LuaPipelineVersion.string) (\(LuaPipelineVersion.luaVersion))")
     }

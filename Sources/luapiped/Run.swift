@@ -9,6 +9,7 @@ import Synchronization
 /// `luapiped run [-c FILE|DIR]`: the daemon.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run the pipeline (default: the embedded default config: stdin → LogOutput).",
         discussion: """
             SIGTERM or SIGINT stop it gracefully (drain, last timer_event, preserve_data); so does the end of every input. \
@@ -28,7 +29,7 @@ struct Run: ParsableCommand {
         let pipeline: Pipeline
         do {
             cfg = try config.map { try PipelineConfig.load(path: $0, sandboxDir: sandboxDir) }
-                ?? DefaultConfig.load(directory: FileManager.default.currentDirectoryPath, sandboxDir: sandboxDir)
+                ?? DefaultConfig.load(directory: FileSystem.currentDirectory(), sandboxDir: sandboxDir)
             pipeline = try Pipeline(config: cfg)
             try pipeline.open()
         } catch {
@@ -87,6 +88,7 @@ struct Run: ParsableCommand {
 /// `luapiped check -c FILE|DIR`: validate the config and compile every script.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Validate a config and compile every script without starting anything (exit 0 clean, 1 otherwise).")
 
     @Option(name: .shortAndLong, help: "Config file or directory.") var config: String

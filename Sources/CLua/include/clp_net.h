@@ -31,6 +31,9 @@ ssize_t clp_udp_recv(int fd, void *buf, size_t len, int flags, uint32_t *drops, 
 /** Names the calling thread for the kernel (`top -H`, /proc): at most 15 bytes are kept. */
 void clp_set_thread_name(const char *name);
 
+/** The processors the calling thread may run on (sched_getaffinity's mask), or 0. */
+int clp_affinity_cpu_count(void);
+
 #ifdef __cplusplus
 }
 #endif

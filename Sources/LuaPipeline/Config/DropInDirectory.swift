@@ -25,15 +25,14 @@ enum DropInDirectory {
         var plugins: [PluginConfig] = []
         var errors: [ConfigError] = []
         var names = taken
-        let fm = FileManager.default
         for (folder, type) in folders {
             let path = Path.join(dir, folder)
-            guard let entries = try? fm.contentsOfDirectory(atPath: path) else { continue }
+            guard let entries = FileSystem.contentsOfDirectory(path) else { continue }
             for entry in entries.sorted() where entry.hasSuffix(".lua") && !entry.hasPrefix(".") {
                 let name = String(entry.dropLast(4))
                 let script = Path.join(path, entry)
                 let base = Path.join(path, name)
-                if fm.fileExists(atPath: base + ".off") { continue }
+                if FileSystem.exists(base + ".off") { continue }
                 guard !names.contains(name) else {
                     errors.append(ConfigError(file: script, section: name, "the name is taken by a config section or another drop-in plugin; not loaded"))
                     continue
@@ -41,7 +40,7 @@ enum DropInDirectory {
                 var table: [(key: String, value: ConfigNode)] = []
                 var order = TOMLKeyOrder("")
                 let tomlPath = base + ".toml"
-                if let data = fm.contents(atPath: tomlPath) {
+                if let data = FileSystem.contents(tomlPath) {
                     let text = String(decoding: data, as: UTF8.self)
                     order = TOMLKeyOrder(text)
                     do {

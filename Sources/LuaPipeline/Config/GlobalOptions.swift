@@ -68,11 +68,11 @@ struct GlobalOptions: OptionGroup {
         return GlobalConfig(
             baseDir: PipelineConfig.resolve(baseDir, against: directory),
             shareDir: share, bundledFallbackDir: bundled == share ? nil : bundled,
-            sandboxDir: override.map { PipelineConfig.resolve($0, against: FileManager.default.currentDirectoryPath) }
+            sandboxDir: override.map { PipelineConfig.resolve($0, against: FileSystem.currentDirectory()) }
                 ?? PipelineConfig.resolve(sandboxDir, against: directory),
             maxMessageSize: maxMessageSize, hostname: hostname ?? Sandbox.defaultHostname(), maxMessageLoops: maxMessageLoops,
             maxProcessInject: maxProcessInject, maxTimerInject: maxTimerInject, maxProcessDuration: maxProcessDuration.value,
-            sandboxWorkers: sandboxWorkers ?? ProcessInfo.processInfo.activeProcessorCount, sandboxDirWatch: sandboxDirWatch,
+            sandboxWorkers: sandboxWorkers ?? ProcessFacts.activeProcessorCount(), sandboxDirWatch: sandboxDirWatch,
             sandboxDirPollInterval: sandboxDirPollInterval.value, sandboxDirDebounce: sandboxDirDebounce.value,
             shutdownTimeout: shutdownTimeout.value, checkpointInterval: checkpointInterval.value,
             maxQueueSize: maxQueueSize, queueSync: DurableLog.Sync(rawValue: queueSync) ?? .write,

@@ -24,7 +24,12 @@ extension String: OptionValue {
         if case .string(let s) = node { return .success(s) }
         return .failure(.expected("a string", node))
     }
-    public var literal: String? { "\"\(replacing("\n", with: "\\n"))\"" }
+    public var literal: String? {
+        // Not `replacing(_:with:)`: that brings the regex engine's code in at start.
+        var out = "\""
+        for c in unicodeScalars { if c == "\n" { out += "\\n" } else { out.unicodeScalars.append(c) } }
+        return out + "\""
+    }
 }
 
 extension Int: OptionValue {

@@ -94,15 +94,15 @@ public struct PipelineConfig: Sendable {
     /// Loads a file, or every `*.toml` of a directory in name order (Heka's `-c DIR`).
     /// `%ENV[VAR]` is replaced by the environment variable VAR before parsing.
     /// - Throws: ``ConfigErrors`` listing every problem found.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+    public static func load(path: String, environment: [String: String] = ProcessFacts.environment(),
                             sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard FileSystem.exists(path) else {
             throw ConfigErrors(errors: [ConfigError(file: path, "no such file or directory")])
         }
         var files: [String] = []
         let isDir = Path.isDirectory(path)
         if isDir {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            let names = FileSystem.contentsOfDirectory(path) ?? []
             files = names.filter { $0.hasSuffix(".toml") }.sorted().map { Path.join(path, $0) }
             if files.isEmpty { throw ConfigErrors(errors: [ConfigError(file: path, "no *.toml files in this directory")]) }
         } else {
@@ -110,10 +110,10 @@ public struct PipelineConfig: Sendable {
         }
         var sources: [(file: String, text: String)] = []
         for f in files {
-            guard let data = FileManager.default.contents(atPath: f) else {
+            guard let data = FileSystem.contents(f) else {
                 throw ConfigErrors(errors: [ConfigError(file: f, "cannot read the file")])
             }
-            guard let text = String(data: data, encoding: .utf8) else {
+            guard let text = String(validating: data, as: UTF8.self) else {
                 throw ConfigErrors(errors: [ConfigError(file: f, "not UTF-8 text")])
             }
             sources.append((f, text))
@@ -126,7 +126,7 @@ public struct PipelineConfig: Sendable {
 
     /// Parses configuration texts (the embedded default, tests).
     public static func parse(sources: [(file: String, text: String)], directory: String,
-                             environment: [String: String] = ProcessInfo.processInfo.environment,
+                             environment: [String: String] = ProcessFacts.environment(),
                              sandboxDir: String? = nil) throws(ConfigErrors) -> PipelineConfig {
         var errors: [ConfigError] = []
         var globalTable: [(key: String, value: ConfigNode)] = []
@@ -186,7 +186,7 @@ public struct PipelineConfig: Sendable {
                 var candidates = [resolve(filename, against: directory)] + (global.shareDir.map { [resolve(bundled, against: $0)] } ?? [])
                 // A Heka config keeps Heka's share_dir; its lua_* names still mean the bundled scripts.
                 if bundled != filename, let ours = global.bundledFallbackDir { candidates.append(resolve(bundled, against: ours)) }
-                script = candidates.first { FileManager.default.fileExists(atPath: $0) }
+                script = candidates.first { FileSystem.exists($0) }
                 if script == nil {
                     var reason = "script not found (looked at \(candidates.joined(separator: ", ")))"
                     if global.shareDir == nil {
@@ -222,7 +222,7 @@ public struct PipelineConfig: Sendable {
     /// The config files read again (SIGHUP); the embedded default is only re-parsed.
     public func reread() throws(ConfigErrors) -> PipelineConfig {
         guard let path else { return try reparsed() }
-        return try Self.load(path: path, environment: ProcessInfo.processInfo.environment, sandboxDir: sandboxDirOverride)
+        return try Self.load(path: path, environment: ProcessFacts.environment(), sandboxDir: sandboxDirOverride)
     }
 
     /// Heka's names for its bundled script folders (`lua_decoders/rsyslog.lua`), as the
@@ -280,20 +280,37 @@ public struct PipelineConfig: Sendable {
 
     /// Heka's `%ENV[VAR]`: replaced by the variable's value (empty when unset).
     static func substituteEnvironment(_ text: String, _ env: [String: String]) -> String {
-        guard text.contains("%ENV[") else { return text }
-        var out = ""
-        var rest = Substring(text)
-        while let r = rest.firstRange(of: "%ENV[") {
-            out += rest[..<r.lowerBound]
-            let after = rest[r.upperBound...]
-            guard let close = after.firstIndex(of: "]") else {
-                out += rest[r.lowerBound...]
-                return out
+        // Searched byte by byte: String's `firstRange(of:)` would bring in the regex
+        // engine's code at every start (docs/performance.md).
+        let bytes = Array(text.utf8)
+        let marker = Array("%ENV[".utf8)
+        func find(_ from: Int) -> Int? {
+            var i = from
+            while i + marker.count <= bytes.count {
+                if bytes[i] == marker[0] && bytes[i..<(i + marker.count)].elementsEqual(marker) { return i }
+                i += 1
             }
-            out += env[String(after[..<close])] ?? ""
-            rest = after[after.index(after: close)...]
+            return nil
         }
-        return out + rest
+        guard var at = find(0) else { return text }
+        var out: [UInt8] = []
+        var rest = 0
+        while true {
+            out += bytes[rest..<at]
+            let name = at + marker.count
+            guard let close = bytes[name...].firstIndex(of: UInt8(ascii: "]")) else {
+                out += bytes[at...]
+                break
+            }
+            out += Array((env[String(decoding: bytes[name..<close], as: UTF8.self)] ?? "").utf8)
+            rest = close + 1
+            guard let next = find(rest) else {
+                out += bytes[rest...]
+                break
+            }
+            at = next
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func resolve(_ path: String, against dir: String) -> String {

@@ -74,7 +74,7 @@ struct ResentMessages {
 
     init(path: String, queue: DurableQueue?) {
         self.path = path
-        if let data = FileManager.default.contents(atPath: path) { recent.load(Array(data)) }
+        if let data = FileSystem.contents(path) { recent.load(data) }
         queue?.forEachUuid { _ = recent.insert($0) }
     }
 

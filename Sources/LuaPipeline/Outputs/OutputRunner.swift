@@ -38,7 +38,7 @@ final class FileSink: OutputSink {
 
     func write(_ bytes: [UInt8]) throws(EncodeError) {
         if fd < 0 {
-            try? FileManager.default.createDirectory(atPath: Path.parent(path), withIntermediateDirectories: true)
+            try? FileSystem.createDirectories(Path.parent(path))
             fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, perm)
             if fd < 0 { throw EncodeError(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
         }

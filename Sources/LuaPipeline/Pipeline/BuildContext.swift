@@ -97,7 +97,7 @@ final class BuildContext {
         // The committed checkpoint's snapshot first (it matches the inputs' positions),
         // else the file of the last clean stop.
         let snapshot = kind == .filter && o.preserveData ? restored?.snapshots[name] : nil
-        if restore || o.preserveData, let data = snapshot ?? FileManager.default.contents(atPath: preservationPath).map(Array.init) {
+        if restore || o.preserveData, let data = snapshot ?? FileSystem.contents(preservationPath) {
             do {
                 if try !sb.restore(data) { log.info(name, "_PRESERVATION_VERSION changed: starting without the preserved data") }
             } catch {

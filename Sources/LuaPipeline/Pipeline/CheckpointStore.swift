@@ -92,17 +92,17 @@ struct CheckpointStore: Sendable {
     /// and older commits included).
     func prune(keeping: [UInt64]) {
         let keep = Set(keeping.map(Self.name))
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+        for entry in FileSystem.contentsOfDirectory(directory) ?? [] {
             let stem = entry.hasSuffix(".manifest") ? String(entry.dropLast(9)) : entry.hasSuffix(".manifest.tmp") ? "" : entry
             guard UInt64(stem) != nil || entry.hasSuffix(".tmp") else { continue }
             if keep.contains(stem) { continue }
-            try? FileManager.default.removeItem(atPath: Path.join(directory, entry))
+            FileSystem.remove(Path.join(directory, entry))
         }
     }
 
     /// Every checkpoint number present (manifest or folder), newest first.
     func numbers() -> [UInt64] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let entries = FileSystem.contentsOfDirectory(directory) ?? []
         let all = entries.compactMap { e -> UInt64? in UInt64(e.hasSuffix(".manifest") ? String(e.dropLast(9)) : e) }
         return Array(Set(all)).sorted(by: >)
     }
@@ -110,7 +110,7 @@ struct CheckpointStore: Sendable {
     /// The newest checkpoint whose manifest and snapshots are whole; each one found unusable
     /// on the way is passed to `rejected` with the reason.
     func loadNewest(rejected: (UInt64, String) -> Void) -> RestoredCheckpoint? {
-        for n in numbers() where FileManager.default.fileExists(atPath: manifestPath(n)) {
+        for n in numbers() where FileSystem.exists(manifestPath(n)) {
             do throws(Unusable) {
                 return try load(n)
             } catch {
@@ -125,8 +125,7 @@ struct CheckpointStore: Sendable {
     }
 
     func load(_ n: UInt64) throws(Unusable) -> RestoredCheckpoint {
-        guard let data = FileManager.default.contents(atPath: manifestPath(n)) else { throw Unusable(reason: "its manifest cannot be read") }
-        let bytes = Array(data)
+        guard let bytes = FileSystem.contents(manifestPath(n)) else { throw Unusable(reason: "its manifest cannot be read") }
         guard let nl = bytes.firstIndex(of: 0x0A) else { throw Unusable(reason: "its manifest is truncated (no header line)") }
         let header = String(decoding: bytes[..<nl], as: UTF8.self).split(separator: " ")
         guard header.count == 4, header.prefix(3).joined(separator: " ") == Self.header else {
@@ -143,9 +142,9 @@ struct CheckpointStore: Sendable {
         var snapshots: [String: [UInt8]] = [:]
         for (filter, s) in m.filters {
             let path = Path.join(directory, s.file)
-            guard let d = FileManager.default.contents(atPath: path) else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is missing") }
+            guard let d = FileSystem.contents(path) else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is missing") }
             guard d.count == s.bytes else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) has \(d.count) bytes, not \(s.bytes) (truncated)") }
-            let b = Array(d)
+            let b = d
             guard Self.checksum(b) == s.checksum else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is corrupt (checksum mismatch)") }
             snapshots[filter] = b
         }

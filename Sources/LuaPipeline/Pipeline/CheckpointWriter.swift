@@ -16,10 +16,10 @@ enum CheckpointWriter {
 
     static func write(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(Failure) {
         let dir = Path.parent(path)
-        do {
-            try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
+        do throws(FileSystemError) {
+            try FileSystem.createDirectories(dir.isEmpty ? "." : dir)
         } catch {
-            throw Failure(description: "cannot create \(dir): \(error)")
+            throw Failure(description: error.description)
         }
         let tmp = path + ".tmp"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

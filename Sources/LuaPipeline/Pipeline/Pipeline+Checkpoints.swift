@@ -57,7 +57,7 @@ extension Pipeline {
     /// every reader starts at its cursor even when no `disk` input remains.
     static func openLeftDurableQueue(_ global: GlobalConfig, router: Router, log: PipelineLog) -> ConfigError? {
         let dir = Path.join(global.baseDir, "queue")
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let names = FileSystem.contentsOfDirectory(dir) ?? []
         guard names.contains(where: { $0.hasSuffix(".log") }) else { return nil }
         do throws(DurableLogError) {
             _ = try router.openDurable(global, log: log)

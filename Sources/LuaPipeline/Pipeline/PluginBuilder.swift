@@ -124,7 +124,7 @@ extension Pipeline {
         var s = p.type.name + "\n"
         for (k, v) in p.table.sorted(by: { $0.key < $1.key }) { s += "\(k)=\(v)\n" }
         if let script = p.script {
-            s += FileManager.default.contents(atPath: script).map { String(decoding: $0, as: UTF8.self) } ?? "<unreadable>"
+            s += FileSystem.contents(script).map { String(decoding: $0, as: UTF8.self) } ?? "<unreadable>"
         }
         guard depth < 3 else { return s }
         for r in p.options.references where !skipping.contains(r) {

@@ -16,7 +16,7 @@ struct SandboxRecipe: Sendable {
     /// A loaded sandbox.
     /// - Throws: why the script does not load (the reason only).
     func make() throws(OptionProblem) -> Sandbox {
-        guard let code = FileManager.default.contents(atPath: script) else { throw OptionProblem("cannot read \(script)") }
+        guard let code = FileSystem.contents(script) else { throw OptionProblem("cannot read \(script)") }
         let sb = Sandbox(kind: kind, name: name, limits: limits, config: config, modulePaths: modulePaths, hostname: hostname)
         do {
             try sb.load(script: code, chunkName: Path.lastComponent(script))

@@ -63,7 +63,7 @@ final class SandboxDirWatcher: @unchecked Sendable {  // its state is used on it
         var out: [String: FileState] = [:]
         let root = directory.withLock { $0 }
         func walk(_ dir: String, depth: Int) {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            guard let names = FileSystem.contentsOfDirectory(dir) else { return }
             if inotifyFD >= 0 {
                 let mask = UInt32(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
                 _ = inotify_add_watch(inotifyFD, dir, mask)

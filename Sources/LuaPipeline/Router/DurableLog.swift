@@ -50,7 +50,7 @@ public final class DurableLog: Sendable {
         self.segmentLimit = max(segmentLimit, 4096)
         self.sync = sync
         if mkdir(directory, 0o755) != 0 && errno != EEXIST { throw DurableLogError(directory, errnoText()) }
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+        let names = (FileSystem.contentsOfDirectory(directory) ?? [])
             .filter { $0.hasSuffix(".log") && $0.count == 24 }.sorted()
         var found: [Segment] = []
         for name in names {

@@ -81,7 +81,7 @@ final class DurableQueue: @unchecked Sendable {  // mutable state is guarded by 
             let c = DurableCursors.load(path: cursorPath, readers: [], keepingAll: true)
             if let problem = c.problem { messages.error("queue", problem) }
             loaded = c.positions.mapValues { [openEnd] in min($0, openEnd) }
-            replayAll = (c.problem != nil || (c.positions.isEmpty && !FileManager.default.fileExists(atPath: cursorPath))) && log.start < openEnd
+            replayAll = (c.problem != nil || (c.positions.isEmpty && !FileSystem.exists(cursorPath))) && log.start < openEnd
         }
         syncedUpTo = openEnd
         replayed = log.start == openEnd  // nothing to replay

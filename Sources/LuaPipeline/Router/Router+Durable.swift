@@ -83,7 +83,7 @@ extension Router {
     /// The durable queue under `base_dir/queue`, opened (and attached) on first use.
     func openDurable(_ global: GlobalConfig, log: PipelineLog) throws(DurableLogError) -> DurableQueue {
         if let q = condition.withLock({ durable }) { return q }
-        try? FileManager.default.createDirectory(atPath: global.baseDir, withIntermediateDirectories: true)
+        try? FileSystem.createDirectories(global.baseDir)
         let q = try DurableQueue(directory: Path.join(global.baseDir, "queue"), maxSize: UInt64(max(global.maxQueueSize, 1 << 16)),
                                  sync: global.queueSync, syncInterval: global.checkpointInterval > 0 ? global.checkpointInterval : 5, log: log)
         attach(q)

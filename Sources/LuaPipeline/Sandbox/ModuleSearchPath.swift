@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Glibc
 
 /// Where `require` looks for Lua modules, and where the bundled `lua/` tree is.
@@ -8,7 +7,7 @@ public enum ModuleSearchPath {
     /// `.build/release/luapiped` finds the checkout's `lua/`), else
     /// `/usr/share/luapiped/lua`.
     public static func bundledLuaDirectory() -> String? {
-        bundledLuaCandidates().first { FileManager.default.fileExists(atPath: Path.join($0, "modules")) }
+        bundledLuaCandidates().first { FileSystem.exists(Path.join($0, "modules")) }
     }
 
     /// Where the bundled `lua/` folder is looked for, in order: `LUAPIPED_LUA_DIR`; beside
@@ -17,15 +16,14 @@ public enum ModuleSearchPath {
     /// folders above it (the source tree, for `.build/*/luapiped`); /usr/share/luapiped/lua.
     public static func bundledLuaCandidates() -> [String] {
         var found: [String] = []
-        if let env = ProcessInfo.processInfo.environment["LUAPIPED_LUA_DIR"], !env.isEmpty { found.append(env) }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            ?? URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath().path
-        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
-        found.append(dir.appendingPathComponent("lua").path)
-        found.append(dir.deletingLastPathComponent().appendingPathComponent("share/luapiped/lua").path)
+        if let env = getenv("LUAPIPED_LUA_DIR").map({ String(cString: $0) }), !env.isEmpty { found.append(env) }
+        let exe = FileSystem.symbolicLinkDestination("/proc/self/exe") ?? absolute(realpathOrSelf(CommandLine.arguments.first ?? "."))
+        var dir = Path.parent(exe)
+        found.append(Path.join(dir, "lua"))
+        found.append(Path.join(Path.parent(dir), "share/luapiped/lua"))
         for _ in 0..<5 {
-            dir = dir.deletingLastPathComponent()
-            found.append(dir.appendingPathComponent("lua").path)
+            dir = Path.parent(dir)
+            found.append(Path.join(dir, "lua"))
         }
         found.append("/usr/share/luapiped/lua")
         var seen = Set<String>()
@@ -36,12 +34,11 @@ public enum ModuleSearchPath {
     /// folder beside the script, the sandbox directory's `modules/` (for a script in
     /// `filters/`, `decoders/` or `encoders/`), then the bundled `lua/modules/`.
     public static func forScript(at scriptPath: String, extra: [String]) -> [String] {
-        let script = URL(fileURLWithPath: scriptPath)
-        let dir = script.deletingLastPathComponent()
+        let dir = Path.parent(absolute(scriptPath))
         var paths = extra
-        paths.append(dir.appendingPathComponent("modules").path)
-        if ["filters", "decoders", "encoders"].contains(dir.lastPathComponent) {
-            paths.append(dir.deletingLastPathComponent().appendingPathComponent("modules").path)
+        paths.append(Path.join(dir, "modules"))
+        if ["filters", "decoders", "encoders"].contains(Path.lastComponent(dir)) {
+            paths.append(Path.join(Path.parent(dir), "modules"))
         }
         if let bundled = bundledLuaDirectory() { paths.append(bundled + "/modules") }
         var seen = Set<String>()
@@ -50,11 +47,23 @@ public enum ModuleSearchPath {
 
     /// The plugin kind a script's folder implies (`decoders/`, `filters/`, `encoders/`).
     public static func kind(forScript path: String) -> PluginKind? {
-        switch URL(fileURLWithPath: path).deletingLastPathComponent().lastPathComponent {
+        switch Path.lastComponent(Path.parent(absolute(path))) {
         case "decoders": .decoder
         case "filters": .filter
         case "encoders": .encoder
         default: nil
         }
+    }
+
+    /// `path` made absolute against the working directory (as a file URL made it).
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : Path.join(FileSystem.currentDirectory(), path)
+    }
+
+    /// `path` with every link resolved, or `path` itself when it cannot be.
+    private static func realpathOrSelf(_ path: String) -> String {
+        guard let raw = realpath(path, nil) else { return path }
+        defer { free(raw) }
+        return String(cString: raw)
     }
 }

@@ -123,7 +123,7 @@ final class LogStream {
     }
 
     private func findFile(in directory: String, where ok: (String, UInt64, Int64) -> Bool) -> String? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let names = FileSystem.contentsOfDirectory(directory) ?? []
         for n in names.sorted() {
             let p = Path.join(directory, n)
             if let (ino, size) = Self.inodeOf(p), ok(p, ino, size) { return p }

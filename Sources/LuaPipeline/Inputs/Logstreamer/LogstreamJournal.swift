@@ -26,8 +26,8 @@ struct LogstreamJournal: Codable, Equatable {
     static func fingerprint<C: Collection<UInt8>>(of bytes: C) -> String { CheckpointStore.checksum(bytes) }
 
     static func load(_ path: String) -> LogstreamJournal? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return try? JSONDecoder().decode(LogstreamJournal.self, from: data)
+        guard let bytes = FileSystem.contents(path) else { return nil }
+        return try? JSONDecoder().decode(LogstreamJournal.self, from: Data(bytes))
     }
 
     /// Never half a journal (``CheckpointWriter``).

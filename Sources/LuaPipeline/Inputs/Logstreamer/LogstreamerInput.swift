@@ -74,8 +74,10 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
         for rel in names {
             guard let values = fileMatch.match(rel) else { continue }
             let path = Path.join(directory, rel)
-            guard let attrs = try? FileManager.default.attributesOfItem(atPath: path), attrs[.type] as? FileAttributeType == .typeRegular else { continue }
-            if oldestDuration > 0, let m = attrs[.modificationDate] as? Date, now.timeIntervalSince(m) > oldestDuration { continue }
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            let modified = Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+            if oldestDuration > 0, now.timeIntervalSince(modified) > oldestDuration { continue }
             found[fileMatch.streamName(path: rel, values: values), default: []].append((path, values))
         }
         for (key, files) in found {

@@ -110,12 +110,12 @@ final class DashboardOutput: PipelineOutput, @unchecked Sendable {  // runs on i
 extension DashboardOutput {
     static let plugin = PluginType.output("DashboardOutput", "keeps the filters' latest outputs, terminations and reports for the dashboard and /api/outputs (served by the admin server)",
                                           DashboardOutputOptions.self) { o, ctx, reader throws(ConfigError) in
-        guard FileManager.default.fileExists(atPath: Path.join(dygraphsDirectory, "dygraph.min.js")) else {
+        guard FileSystem.exists(Path.join(dygraphsDirectory, "dygraph.min.js")) else {
             throw ctx.error(nil, "Debian's libjs-dygraphs is not installed (\(dygraphsDirectory)/dygraph.min.js is missing): apt-get install libjs-dygraphs")
         }
         let staticDir = o.staticDirectory.map(ctx.resolve)
             ?? ModuleSearchPath.bundledLuaDirectory().map { Path.join(Path.parent($0), "dashboard") } ?? ""
-        guard FileManager.default.fileExists(atPath: Path.join(staticDir, "index.html")) else {
+        guard FileSystem.exists(Path.join(staticDir, "index.html")) else {
             throw ctx.error("static_directory", "no index.html in \"\(staticDir)\"")
         }
         let dir = o.workingDirectory.map(ctx.resolve) ?? ctx.statePath("dashboard", "")

@@ -126,7 +126,7 @@ final class DashboardStore: Sendable {
 
     /// Reads what a previous run wrote.
     private func load() {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: dataDirectory)) ?? []
+        let names = FileSystem.contentsOfDirectory(dataDirectory) ?? []
         var loaded: [String: Output] = [:]
         for name in names where name.hasSuffix(".meta") {
             let base = Path.join(dataDirectory, String(name.dropLast(5)))
