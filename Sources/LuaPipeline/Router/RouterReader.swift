@@ -97,8 +97,8 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         let c = router.condition
         c.lock()
         defer { c.unlock() }
-        var out: [RoutedMessage] = []
         while true {
+            var out: [RoutedMessage] = []
             var i = router.indexLocked(readSeq)
             var missing: UInt64?
             while i < router.entries.count && out.count < maxCount {
@@ -107,7 +107,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                     missing = e.durable  // left memory: read back from disk first
                     break
                 }
-                if accepts(e), let view = e.view ?? readBack[e.durable] {
+                if e.origin != id && !skips(e), let view = e.view ?? readBack[e.durable] {
                     out.append(RoutedMessage(view: view, seq: e.seq, loops: e.loops))
                 }
                 i += 1
@@ -118,6 +118,14 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 readBack(from: missing)
                 c.lock()
                 continue
+            }
+            if !out.isEmpty, let matcher {
+                // The matcher runs outside the lock: the inputs append, and the other
+                // readers take their messages, meanwhile.
+                c.unlock()
+                out.removeAll { !matcher($0.view) }
+                c.lock()
+                if out.isEmpty { continue }  // all passed over: look further
             }
             if !out.isEmpty {
                 counters.delivered += UInt64(out.count)

@@ -46,6 +46,46 @@ import Testing
         #expect(Self.drain(filter) == [1, 2])
     }
 
+    /// A matcher runs outside the router's lock: one stuck in its evaluation (a slow
+    /// regular expression) holds back neither the input appending nor another reader.
+    @Test func aStuckMatcherHoldsBackNoInputAndNoOtherReader() {
+        let router = Router()
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let first = Atomic<Bool>(true)
+        let slow = router.addReader(name: "slow", matcher: { _ in
+            if first.exchange(false, ordering: .relaxed) {
+                entered.signal()
+                _ = release.wait(timeout: .now() + 60)
+            }
+            return true
+        })
+        let other = router.addReader(name: "other")
+        _ = router.append(Self.message(0))
+        let slowGot = Mutex<[Int64]>([])
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            slowGot.withLock { $0 = Self.drain(slow) }
+            done.signal()
+        }
+        #expect(entered.wait(timeout: .now() + 60) == .success)  // the slow reader is inside its matcher now
+        // Appended and read on a third thread, so a failure ends in the bounded wait below.
+        let otherGot = Mutex<[Int64]>([])
+        let appended = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            for i in 1..<50 { _ = router.append(Self.message(i)) }
+            otherGot.withLock { $0 = Self.drain(other) }
+            appended.signal()
+        }
+        let inTime = appended.wait(timeout: .now() + 60) == .success
+        #expect(inTime, "the input and the other reader waited for the stuck matcher")
+        release.signal()
+        if !inTime { _ = appended.wait(timeout: .now() + 60) }
+        #expect(otherGot.withLock { $0 } == (0..<50).map(Int64.init))
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        let rest = Self.drain(slow)
+        #expect(slowGot.withLock { $0 } + rest == (0..<50).map(Int64.init))
+    }
+
     @Test func loopsAreBounded() {
         let router = Router(maxMessageLoops: 2)
         let r = router.addReader(name: "r")
