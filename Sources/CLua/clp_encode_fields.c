@@ -209,6 +209,51 @@ static int cmp_keys(const void *a, const void *b) {
     return c ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
 
+/* Sorts keys (count of them, in table order in sb->keys; the value of the i-th at stack
+ * index base + 2i + 2) by name and returns them. When the names are the same strings in the
+ * same table order as last time (a decoder filling one table), the last order is applied
+ * and only checked: n - 1 comparisons instead of a sort. */
+static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t count) {
+    key_ref *ks = (key_ref *)sb->keys.data;
+    if (count < 2) return ks;
+    if (count == sb->key_cache_n) {
+        const char **seen = (const char **)sb->key_cache.data;
+        size_t i = 0;
+        while (i < count && seen[i] == ks[i].s) i++;
+        if (i == count) {
+            reserve(L, &sb->keys, count * sizeof(key_ref));
+            ks = (key_ref *)sb->keys.data;
+            key_ref *out = ks + count;
+            const size_t *order = (const size_t *)(seen + count);
+            for (size_t j = 0; j < count; j++) out[j] = ks[order[j]];
+            size_t j = 1;
+            while (j < count && cmp_keys(&out[j - 1], &out[j]) < 0) j++;
+            if (j == count) return out;
+        }
+    }
+    sb->key_cache.len = 0;
+    reserve(L, &sb->key_cache, count * (sizeof(const char *) + sizeof(size_t)));
+    const char **seen = (const char **)sb->key_cache.data;
+    for (size_t i = 0; i < count; i++) seen[i] = ks[i].s;
+    if (count > 16) {
+        qsort(ks, count, sizeof *ks, cmp_keys);
+    } else {
+        for (size_t i = 1; i < count; i++) {
+            key_ref k = ks[i];
+            size_t j = i;
+            while (j > 0 && cmp_keys(&ks[j - 1], &k) > 0) {
+                ks[j] = ks[j - 1];
+                j--;
+            }
+            ks[j] = k;
+        }
+    }
+    size_t *order = (size_t *)(seen + count);
+    for (size_t j = 0; j < count; j++) order[j] = (size_t)(ks[j].vidx - base - 2) / 2;
+    sb->key_cache_n = count;
+    return ks;
+}
+
 void clp_encode_fields(lua_State *L, int fidx) {
     clp_sandbox *sb = clp_get(L);
     fidx = lua_absindex(L, fidx);
@@ -228,38 +273,27 @@ void clp_encode_fields(lua_State *L, int fidx) {
         return;
     }
     lua_pop(L, 1);
-    /* Hash form: one pass leaves every value on the stack, then names are sorted so the
-     * output does not depend on Lua's table order. Names stay valid: the table holds them. */
+    /* Hash form: one pass leaves every name and value on the stack, then names are sorted
+     * so the output does not depend on Lua's table order. Names stay valid: the stack holds
+     * them. */
     int base = lua_gettop(L);
     clp_buf *keys = &sb->keys;
     keys->len = 0;
     size_t count = 0;
     lua_pushnil(L);
-    while (lua_next(L, fidx)) {
+    for (;;) {
+        if ((count & 7) == 0) luaL_checkstack(L, 20, "too many fields"); /* 8 names and values, and lua_next's */
+        if (!lua_next(L, fidx)) break; /* [.. name value] */
         if (lua_type(L, -2) != LUA_TSTRING)
             luaL_error(L, "%s field names must be strings, got %s", clp_get(L)->encode_fname, luaL_typename(L, -2));
-        luaL_checkstack(L, 3, "too many fields");
-        lua_insert(L, -2); /* [.. value, key] */
         key_ref k;
-        k.s = lua_tolstring(L, -1, &k.n);
-        k.vidx = lua_gettop(L) - 1;
+        k.s = lua_tolstring(L, -2, &k.n);
+        k.vidx = lua_gettop(L);
         if (clp_buf_add(keys, &k, sizeof k)) oom(L);
         count++;
+        lua_pushvalue(L, -2); /* the name again, for lua_next */
     }
-    key_ref *ks = (key_ref *)keys->data;
-    if (count > 16) {
-        qsort(ks, count, sizeof *ks, cmp_keys);
-    } else {
-        for (size_t i = 1; i < count; i++) {
-            key_ref k = ks[i];
-            size_t j = i;
-            while (j > 0 && cmp_keys(&ks[j - 1], &k) > 0) {
-                ks[j] = ks[j - 1];
-                j--;
-            }
-            ks[j] = k;
-        }
-    }
+    key_ref *ks = sorted_keys(L, sb, base, count);
     for (size_t i = 0; i < count; i++) encode_field(L, ks[i].s, ks[i].n, ks[i].vidx);
     lua_settop(L, base);
 }

@@ -81,6 +81,7 @@ void clp_sandbox_free(clp_sandbox *sb) {
     clp_buf_free(&sb->out);
     clp_buf_free(&sb->packed);
     clp_buf_free(&sb->keys);
+    clp_buf_free(&sb->key_cache);
     clp_buf_free(&sb->field_spans);
     free(sb->module_path);
     free(sb);

@@ -41,6 +41,10 @@ struct clp_sandbox {
     clp_buf out;
     clp_buf packed; /* scratch: its packed numeric values */
     clp_buf keys;   /* scratch: hash-form field names being sorted */
+    /* The last hash-form Fields table's names in table order and the order that sorted
+     * them: a decoder that fills the same table each time is not sorted again. */
+    clp_buf key_cache;
+    size_t key_cache_n;
     clp_layout layout;      /* where clp_encode_table put out's parts */
     clp_buf field_spans;    /* its fields (clp_field_span) */
     int layout_valid;       /* out holds a table injection being delivered */

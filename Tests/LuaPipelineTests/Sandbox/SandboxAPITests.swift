@@ -135,6 +135,37 @@ import Testing
         #expect(m.field("strs")?.value == .string(["a", "b"]))
     }
 
+
+    /// The encoder reuses the last name order when a table comes back with the same names
+    /// in the same table order; names added, removed or replaced in between must still
+    /// come out sorted, with their own values.
+    @Test func hashFormFieldsStaySortedAsOneTableChanges() throws {
+        let h = try ScriptHarness("""
+            local fields = {b = 1, a = 2, c = 3}
+            local msg = {Fields = fields}
+            local step = 0
+            function process_message()
+              step = step + 1
+              if step == 3 then fields.aa = 4 end
+              if step == 4 then fields.b = nil end
+              if step == 5 then fields.c = nil; fields.zz = 5 end
+              if step == 6 then fields = {}; msg.Fields = fields; for i = 1, 40 do fields["k" .. (41 - i)] = i end end
+              inject_message(msg)
+              return 0
+            end
+            """, kind: .decoder)
+        for _ in 0..<7 { #expect(h.process() == .ok(status: 0, message: nil)) }
+        let names = h.messages.map { $0.fields.map(\.name) }
+        let sorted = names.map { $0.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) } }
+        #expect(names == sorted)
+        #expect(names[0] == ["a", "b", "c"] && names[1] == ["a", "b", "c"])
+        #expect(names[2] == ["a", "aa", "b", "c"])
+        #expect(names[3] == ["a", "aa", "c"])
+        #expect(names[4] == ["a", "aa", "zz"])
+        #expect(names[5].count == 40 && names[6].count == 40)
+        #expect(h.messages[4].field("zz")?.value == .integer([5]))
+        #expect(h.messages[6].field("k1")?.value == .integer([40]))
+    }
     @Test func injectMessageArrayFormKeepsOrderAndRepeats() throws {
         let h = try ScriptHarness("""
             function process_message()
