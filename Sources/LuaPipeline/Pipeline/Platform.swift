@@ -130,12 +130,14 @@ public func errnoText(_ code: Int32 = errno) -> String { String(cString: strerro
 
 /// Up to `limit` bytes read from `fd`: empty at the end, nil on an error (errno set).
 public func readChunk(_ fd: Int32, limit: Int = 1 << 20) -> [UInt8]? {
-    var buffer = [UInt8](repeating: 0, count: limit)
     while true {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var n = 0
+        let buffer = [UInt8](unsafeUninitializedCapacity: limit) { raw, count in  // read(2) fills what is kept
+            n = read(fd, raw.baseAddress, limit)
+            count = max(n, 0)
+        }
         if n < 0 && errno == EINTR { continue }
         if n < 0 { return nil }
-        buffer.removeSubrange(n...)
         return buffer
     }
 }
