@@ -27,7 +27,7 @@ extension String: OptionValue {
     public var literal: String? {
         // Not `replacing(_:with:)`: that brings the regex engine's code in at start.
         var out = "\""
-        for c in unicodeScalars { if c == "\n" { out += "\\n" } else { out.unicodeScalars.append(c) } }
+        for c in self { if c == "\n" { out += "\\n" } else { out.append(c) } }
         return out + "\""
     }
 }

@@ -110,9 +110,10 @@ public struct PipelineConfig: Sendable {
         }
         var sources: [(file: String, text: String)] = []
         for f in files {
-            guard let data = FileSystem.contents(f) else {
+            guard var data = FileSystem.contents(f) else {
                 throw ConfigErrors(errors: [ConfigError(file: f, "cannot read the file")])
             }
+            if data.starts(with: [0xEF, 0xBB, 0xBF]) { data.removeFirst(3) }  // a byte-order mark
             guard let text = String(validating: data, as: UTF8.self) else {
                 throw ConfigErrors(errors: [ConfigError(file: f, "not UTF-8 text")])
             }

@@ -61,8 +61,10 @@ public enum FileSystem {
         if path.isEmpty || Path.isDirectory(path) { return }
         let parent = Path.parent(path)
         if !parent.isEmpty && parent != path { try createDirectories(parent) }
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw FileSystemError(path: path, reason: errnoText())
+        if mkdir(path, 0o755) != 0 {
+            let code = errno
+            if code == EEXIST && Path.isDirectory(path) { return }  // made meanwhile
+            throw FileSystemError(path: path, reason: code == EEXIST ? "a file of that name is in the way" : errnoText(code))
         }
     }
 
@@ -90,7 +92,7 @@ public struct FileSystemError: Error, CustomStringConvertible {
 
 /// Facts about this process.
 public enum ProcessFacts {
-    /// The environment variables (the first of a repeated name wins, as getenv's).
+    /// The environment variables (the last of a repeated name wins, as ProcessInfo's).
     public static func environment() -> [String: String] {
         var env: [String: String] = [:]
         var p = environ
@@ -98,25 +100,36 @@ public enum ProcessFacts {
             let pair = String(cString: entry)
             if let eq = pair.utf8.firstIndex(of: UInt8(ascii: "=")) {
                 let key = String(pair[..<eq])
-                if env[key] == nil { env[key] = String(pair[pair.index(after: eq)...]) }
+                env[key] = String(pair[pair.index(after: eq)...])
             }
             p += 1
         }
         return env
     }
 
-    /// The processors this process may use: its affinity mask, capped by a cgroup v2 CPU
-    /// quota (`cpu.max`, rounded up) as a container sets it; at least 1.
+    /// The processors this process may use: its affinity mask, capped by the CPU quota of
+    /// its cgroup v2 (`cpu.max`, rounded up: a container's limit or systemd's CPUQuota=);
+    /// at least 1.
     public static func activeProcessorCount() -> Int {
         var count = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let n = Int(clp_affinity_cpu_count())
         if n > 0 { count = n }
-        if let text = FileSystem.text("/sys/fs/cgroup/cpu.max") {
+        if let text = FileSystem.text(Path.join("/sys/fs/cgroup" + cgroupPath(), "cpu.max")) ?? FileSystem.text("/sys/fs/cgroup/cpu.max") {
             let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
             if fields.count >= 2, let quota = Int(fields[0]), let period = Int(fields[1]), quota > 0, period > 0 {
                 count = min(count, max(1, (quota + period - 1) / period))
             }
         }
         return count
+    }
+
+    /// This process's cgroup v2 path ("/system.slice/x.service"), "" when unknown.
+    private static func cgroupPath() -> String {
+        guard let text = FileSystem.text("/proc/self/cgroup") else { return "" }
+        for line in text.split(separator: "\n") where line.hasPrefix("0::") {
+            let path = String(line.dropFirst(3))
+            return path == "/" ? "" : path
+        }
+        return ""
     }
 }

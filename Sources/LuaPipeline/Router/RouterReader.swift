@@ -97,11 +97,12 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         let c = router.condition
         c.lock()
         defer { c.unlock() }
+        var accepted: [RoutedMessage] = []
         while true {
             var out: [RoutedMessage] = []
             var i = router.indexLocked(readSeq)
             var missing: UInt64?
-            while i < router.entries.count && out.count < maxCount {
+            while i < router.entries.count && accepted.count + out.count < maxCount {
                 let e = router.entries[i]
                 if e.view == nil && !skips(e) && readBack[e.durable] == nil {
                     missing = e.durable  // left memory: read back from disk first
@@ -113,7 +114,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 i += 1
                 readSeq = e.seq + 1
             }
-            if let missing, out.isEmpty {
+            if let missing, out.isEmpty, accepted.isEmpty {
                 c.unlock()
                 readBack(from: missing)
                 c.lock()
@@ -125,12 +126,18 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 c.unlock()
                 out.removeAll { !matcher($0.view) }
                 c.lock()
-                if out.isEmpty { continue }  // all passed over: look further
             }
-            if !out.isEmpty {
-                counters.delivered += UInt64(out.count)
-                lastDelivered = out.last!.seq
-                return out
+            accepted += out
+            // Short of a whole batch (messages passed over) and the log has more: look
+            // further. An entry to read back from disk first ends the batch, unless the
+            // batch is empty (the next pass reads it back).
+            if accepted.count < maxCount && router.indexLocked(readSeq) < router.entries.count && (missing == nil || accepted.isEmpty) {
+                continue
+            }
+            if !accepted.isEmpty {
+                counters.delivered += UInt64(accepted.count)
+                lastDelivered = accepted.last!.seq
+                return accepted
             }
             // Nothing for us: when all we were given is acknowledged, the passed-over
             // messages are done too, or a reader whose matcher takes nothing would hold

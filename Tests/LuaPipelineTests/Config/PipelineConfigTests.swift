@@ -87,6 +87,13 @@ import Testing
         #expect(found.contains("\(file):16: [f] ticker_interval: \"often\" is not a duration (e.g. \"250ms\", \"5s\", \"1m\")"))
     }
 
+    /// A byte-order mark (editors on Windows write one) is not part of the first line.
+    @Test func aByteOrderMarkKeepsTheFirstSectionsLines() {
+        let found = errors("\u{FEFF}[luapiped]\nbogus_global = 1\n")
+        let file = dir.appendingPathComponent("bad.toml").path
+        #expect(found.contains { $0.hasPrefix("\(file):2: [luapiped] bogus_global: unknown key") })
+    }
+
     @Test func brokenTOMLGivesTheParsersLine() {
         let found = errors("[a]\nx = 1\ny = = 2\n")
         #expect(found.count == 1)

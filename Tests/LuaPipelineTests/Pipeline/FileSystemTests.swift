@@ -12,8 +12,8 @@ import Testing
         try FileSystem.createDirectories(deep)
         try FileSystem.createDirectories(deep)  // already there: no error
         #expect(Path.isDirectory(deep))
-        FileManager.default.createFile(atPath: deep + "/x.toml", contents: Data("k = 1".utf8))
-        FileManager.default.createFile(atPath: deep + "/.hidden", contents: nil)
+        _ = FileManager.default.createFile(atPath: deep + "/x.toml", contents: Data("k = 1".utf8))
+        _ = FileManager.default.createFile(atPath: deep + "/.hidden", contents: nil)
         #expect(Set(FileSystem.contentsOfDirectory(deep) ?? []) == Set(try FileManager.default.contentsOfDirectory(atPath: deep)))
         #expect(FileSystem.contents(deep + "/x.toml") == Array("k = 1".utf8))
         #expect(FileSystem.text(deep + "/x.toml") == "k = 1")
@@ -26,18 +26,18 @@ import Testing
 
     @Test func aDirectoryThatCannotBeMadeSaysWhich() throws {
         let file = dir.appendingPathComponent("plain").path
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         #expect(throws: FileSystemError.self) { try FileSystem.createDirectories(file + "/sub") }
         do {
             try FileSystem.createDirectories(file + "/sub")
         } catch {
-            #expect(error.description.contains("plain/sub"))
+            #expect(error.description.hasSuffix("/plain: a file of that name is in the way"))
         }
     }
 
     @Test func textThatIsNotUTF8IsNil() {
         let path = dir.appendingPathComponent("bad.txt").path
-        FileManager.default.createFile(atPath: path, contents: Data([0x61, 0xFF, 0x62]))
+        _ = FileManager.default.createFile(atPath: path, contents: Data([0x61, 0xFF, 0x62]))
         #expect(FileSystem.contents(path) == [0x61, 0xFF, 0x62])
         #expect(FileSystem.text(path) == nil)
     }

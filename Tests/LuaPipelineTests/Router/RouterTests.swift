@@ -86,6 +86,19 @@ import Testing
         #expect(slowGot.withLock { $0 } + rest == (0..<50).map(Int64.init))
     }
 
+    /// A selective matcher still gets whole batches: passed-over messages do not count
+    /// toward maxCount.
+    @Test func aSelectiveReaderGetsWholeBatches() throws {
+        let router = Router()
+        let m = try MessageMatcher("Type == 'keep'")
+        let picky = router.addReader(name: "picky", matcher: { m.matches($0) })
+        for i in 0..<1000 { _ = router.append(Self.message(i, type: i % 10 == 0 ? "keep" : "skip")) }
+        let batch = try #require(picky.next(maxCount: 50, timeout: 0))
+        #expect(batch.map(\.view.timestamp) == stride(from: 0, to: 500, by: 10).map(Int64.init))
+        picky.acknowledge(through: batch.last!.seq)
+        #expect(Self.drain(picky) == stride(from: 500, to: 1000, by: 10).map(Int64.init))
+    }
+
     @Test func loopsAreBounded() {
         let router = Router(maxMessageLoops: 2)
         let r = router.addReader(name: "r")
