@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// Records read together (one chunk of a file), copied out of the splitter so they can be
 /// decoded on several threads and then appended in order.
@@ -38,13 +39,19 @@ struct DecodedRecord {
 /// (instance i on thread i, instance 0 on the input's thread), so every Lua state keeps
 /// one thread; the input appends the results in record order, so every stream keeps its
 /// order. The threads start with the first batch and end with ``stop()``.
+///
+/// The threads share a batch's records (``Slices``) rather than split it in fixed parts:
+/// a thread woken late (a halted virtual processor can take half a millisecond to run
+/// it) takes what is left, or nothing, and the input's thread never waits for a thread
+/// that has not started; it waits only for the records the others are decoding.
 final class DecodeCrew: @unchecked Sendable {  // every field below is guarded by `condition`
     let size: Int
     private let name: String
     private let condition = Condition()
     private var work: ((Int) -> Void)?
     private var round = 0
-    private var busy = 0
+    /// Crew threads inside this round's `work`.
+    private var active = 0
     private var started = false
     private var stopping = false
 
@@ -53,8 +60,10 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
         self.size = size
     }
 
-    /// Runs `body(0)` on the calling thread and `body(1)` … `body(size-1)` on the crew's
-    /// threads; returns when all of them returned.
+    /// Runs `body(0)` on the calling thread and `body(k)` on each crew thread k that
+    /// wakes before `body(0)` returns; returns when every one of them returned. `body`
+    /// must leave nothing undone when it returns on the calling thread (take work from
+    /// a shared ``Slices``).
     func run(_ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { shared in
             condition.lock()
@@ -70,13 +79,12 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
             }
             work = shared
             round += 1
-            busy = size - 1
             condition.broadcast()
             condition.unlock()
             shared(0)
             condition.lock()
-            while busy > 0 { condition.wait() }
-            work = nil
+            work = nil  // a thread waking from now on has nothing to join
+            while active > 0 { condition.wait() }
             condition.unlock()
         }
     }
@@ -85,15 +93,16 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
         var seen = 0
         condition.lock()
         while true {
-            while round == seen && !stopping { condition.wait() }
+            while (round == seen || work == nil) && !stopping { condition.wait() }
             if stopping { break }
             seen = round
             let w = work!
+            active += 1
             condition.unlock()
             w(i)
             condition.lock()
-            busy -= 1
-            if busy == 0 { condition.broadcast() }
+            active -= 1
+            if active == 0 { condition.broadcast() }
         }
         condition.unlock()
     }
@@ -104,5 +113,27 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
         stopping = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// A batch's records handed out a few at a time to whichever crew thread asks first.
+final class Slices: Sendable {
+    private let next = Atomic<Int>(0)
+    private let end = Atomic<Int>(0)
+    /// Records per claim: small enough that the last claims end together, large enough
+    /// that the shared counter is rarely contended.
+    static let size = 8
+
+    /// Hands out `range` from its start.
+    func reset(_ range: Range<Int>) {
+        end.store(range.upperBound, ordering: .relaxed)
+        next.store(range.lowerBound, ordering: .relaxed)
+    }
+
+    /// The next records to decode, nil when all were handed out.
+    func claim() -> Range<Int>? {
+        let hi = end.load(ordering: .relaxed)
+        let lo = next.wrappingAdd(Self.size, ordering: .relaxed).oldValue
+        return lo < hi ? lo..<min(lo + Self.size, hi) : nil
     }
 }

@@ -7,6 +7,8 @@ final class RecordHandler {
     /// Every instance of the decoder: `instances[i]` only ever runs on the crew's thread i.
     let instances: [any RecordDecoder]
     private let crew: DecodeCrew?
+    /// A batch's records as the crew's threads take them.
+    private let slices = Slices()
     let router: Router
     let counters: PluginCounters
     let log: PipelineLog
@@ -99,14 +101,15 @@ final class RecordHandler {
                     results[0] = Self.decode(record(0), with: decoder, accept: { _ in true })
                     first = 1
                 }
-                let n = crew.size, left = batch.count - first
+                slices.reset(first..<batch.count)
                 results.withUnsafeMutableBufferPointer { out in
                     let out = UncheckedBox(out)
                     lead?.holdingReplacement = true
                     defer { lead?.holdingReplacement = false }
                     crew.run { k in
-                        let lo = first + left * k / n, hi = first + left * (k + 1) / n
-                        for i in lo..<hi { out.value[i] = Self.decode(record(i), with: instances[k], accept: { _ in true }) }
+                        while let part = slices.claim() {
+                            for i in part { out.value[i] = Self.decode(record(i), with: instances[k], accept: { _ in true }) }
+                        }
                     }
                 }
             } else {
