@@ -154,8 +154,10 @@ import Testing
         let records = counter(p, "logs", "records")
         try append((100..<300).map { "line \($0)" })
         eventually("the input read on while the filter was down") { counter(p, "logs", "records") == records + 200 }
-        #expect(p.checkpointStatus?.commits == commits)
-        #expect(counter(p, "count", "restarts") == 0)
+        // Nothing committed while it was down. Read in this order, so that a machine slow
+        // enough for the 4 s restart to have come meanwhile makes no false failure.
+        let commitsNow = p.checkpointStatus?.commits
+        if counter(p, "count", "restarts") == 0 { #expect(commitsNow == commits) }
         eventually("the wait is reported in the log") { log().contains("has waited") && log().contains("filter count (not saved yet)") }
         // Once it restarted, checkpoints commit again, and it counted everything but the bad line.
         eventually("the filter restarted and a checkpoint committed") {
