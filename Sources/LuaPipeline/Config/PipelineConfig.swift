@@ -293,24 +293,18 @@ public struct PipelineConfig: Sendable {
             }
             return nil
         }
-        guard var at = find(0) else { return text }
+        guard find(0) != nil else { return text }
         var out: [UInt8] = []
-        var rest = 0
-        while true {
+        var rest = 0  // copied up to here
+        while let at = find(rest) {
             out += bytes[rest..<at]
+            rest = at
             let name = at + marker.count
-            guard let close = bytes[name...].firstIndex(of: UInt8(ascii: "]")) else {
-                out += bytes[at...]
-                break
-            }
-            out += Array((env[String(decoding: bytes[name..<close], as: UTF8.self)] ?? "").utf8)
+            guard let close = bytes[name...].firstIndex(of: UInt8(ascii: "]")) else { break }  // kept as written
+            out += (env[String(decoding: bytes[name..<close], as: UTF8.self)] ?? "").utf8
             rest = close + 1
-            guard let next = find(rest) else {
-                out += bytes[rest...]
-                break
-            }
-            at = next
         }
+        out += bytes[rest...]
         return String(decoding: out, as: UTF8.self)
     }
 

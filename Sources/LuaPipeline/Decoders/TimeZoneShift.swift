@@ -26,7 +26,7 @@ public struct TimeZoneShift: Sendable {
         let valid = !name.isEmpty && !name.hasPrefix("/") && !name.split(separator: "/").contains("..")
         guard valid else { throw TimeZoneError(reason: "unknown time zone \"\(name)\"") }
         let path = name == "Local" ? "/etc/localtime" : Path.join(directory, name)
-        guard let bytes = readWholeFile(path) else {
+        guard let bytes = FileSystem.contents(path) else {
             throw TimeZoneError(reason: "unknown time zone \"\(name)\" (\(path): \(errnoText()))")
         }
         guard let parsed = Self.parse(bytes) else { throw TimeZoneError(reason: "time zone \"\(name)\": \(path) is not a TZif file") }

@@ -46,7 +46,7 @@ final class FilePollingInput: PipelineInput, @unchecked Sendable {  // runs on i
     /// One reading of the file. A file that cannot be read is logged once until it can be
     /// read again (and counted as a decode failure each time).
     private func poll() {
-        guard let bytes = readWholeFile(path) else {
+        guard let bytes = FileSystem.contents(path) else {
             records.counters.add(.decodeFailures)
             if !failing { log.error(name, "cannot read \(path): \(errnoText())") }
             failing = true

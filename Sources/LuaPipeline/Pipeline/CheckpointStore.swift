@@ -144,9 +144,8 @@ struct CheckpointStore: Sendable {
             let path = Path.join(directory, s.file)
             guard let d = FileSystem.contents(path) else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is missing") }
             guard d.count == s.bytes else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) has \(d.count) bytes, not \(s.bytes) (truncated)") }
-            let b = d
-            guard Self.checksum(b) == s.checksum else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is corrupt (checksum mismatch)") }
-            snapshots[filter] = b
+            guard Self.checksum(d) == s.checksum else { throw Unusable(reason: "the snapshot of \(filter) (\(path)) is corrupt (checksum mismatch)") }
+            snapshots[filter] = d
         }
         return RestoredCheckpoint(manifest: m, snapshots: snapshots)
     }

@@ -37,8 +37,19 @@ public enum FileSystem {
         return names
     }
 
-    /// A whole file's bytes: nil when it cannot be read (errno set).
-    public static func contents(_ path: String) -> [UInt8]? { readWholeFile(path) }
+    /// A whole file's bytes, read to its end (a /proc file's size reads 0): nil when it
+    /// cannot be read (errno set).
+    public static func contents(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { let saved = errno; close(fd); errno = saved }
+        var all: [UInt8] = []
+        while true {
+            guard let chunk = readChunk(fd, limit: 1 << 16) else { return nil }
+            if chunk.isEmpty { return all }
+            all += chunk
+        }
+    }
 
     /// A whole file as UTF-8 text: nil when it cannot be read or is not UTF-8.
     public static func text(_ path: String) -> String? {

@@ -142,19 +142,6 @@ public func readChunk(_ fd: Int32, limit: Int = 1 << 20) -> [UInt8]? {
     }
 }
 
-/// A whole file, read to its end (a /proc file's size reads 0): nil on an error (errno set).
-func readWholeFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { let saved = errno; close(fd); errno = saved }
-    var all: [UInt8] = []
-    while true {
-        guard let chunk = readChunk(fd, limit: 1 << 16) else { return nil }
-        if chunk.isEmpty { return all }
-        all += chunk
-    }
-}
-
 /// Writes to standard error in one write(2) call.
 public func writeStandardError(_ text: String) {
     var bytes = Array(text.utf8)

@@ -19,7 +19,7 @@ public enum DurableCursors {
     /// is kept). A missing file is no cursors and no problem.
     public static func load(path: String, readers: Set<String>, keepingAll: Bool = false) -> Loaded {
         var loaded = Loaded()
-        guard let bytes = readWholeFile(path) else {
+        guard let bytes = FileSystem.contents(path) else {
             if errno != ENOENT { loaded.problem = "\(path): \(errnoText())" }
             return loaded
         }
@@ -97,7 +97,7 @@ final class LiveCursorFile {
 
     /// The positions the file holds, nil when it is missing, torn or damaged.
     static func load(_ path: String) -> [String: UInt64]? {
-        guard let b = readWholeFile(path), b.count >= 8 else { return nil }
+        guard let b = FileSystem.contents(path), b.count >= 8 else { return nil }
         func u32(_ at: Int) -> UInt32 { (0..<4).reduce(UInt32(0)) { $0 | UInt32(b[at + $1]) << (8 * $1) } }
         let count = Int(u32(0))
         guard count <= b.count - 8 else { return nil }

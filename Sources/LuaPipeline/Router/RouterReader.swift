@@ -72,10 +72,14 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
 
     /// Whether this reader takes the entry (its matcher, and never its own injections).
     func accepts(_ e: Router.Entry) -> Bool {
-        guard e.origin != id, skips(e) == false else { return false }
+        guard isFor(e) else { return false }
         guard let view = e.view ?? readBack[e.durable] else { return true }
         return matcher?(view) ?? true
     }
+
+    /// Whether the matcher gets to see the entry: not one of this reader's own injections,
+    /// and not passed over (``skips(_:)``).
+    func isFor(_ e: Router.Entry) -> Bool { e.origin != id && !skips(e) }
 
     /// Whether the entry is passed over whatever the matcher says: a `drop` message skipped
     /// for the budget, a replayed `disk` message this reader had already acknowledged.
@@ -108,7 +112,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                     missing = e.durable  // left memory: read back from disk first
                     break
                 }
-                if e.origin != id && !skips(e), let view = e.view ?? readBack[e.durable] {
+                if isFor(e), let view = e.view ?? readBack[e.durable] {
                     out.append(RoutedMessage(view: view, seq: e.seq, loops: e.loops))
                 }
                 i += 1

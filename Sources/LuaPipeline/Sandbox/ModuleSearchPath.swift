@@ -57,7 +57,7 @@ public enum ModuleSearchPath {
 
     /// `path` made absolute against the working directory (as a file URL made it).
     static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : Path.join(FileSystem.currentDirectory(), path)
+        PipelineConfig.resolve(path, against: FileSystem.currentDirectory())
     }
 
     /// `path` with every link resolved, or `path` itself when it cannot be.

@@ -92,7 +92,7 @@ final class AdminServer: @unchecked Sendable {  // `server` is touched by run() 
     }
 
     static func file(_ path: String) -> HttpServer.Response? {
-        guard let bytes = readWholeFile(path) else { return nil }
+        guard let bytes = FileSystem.contents(path) else { return nil }
         let type: String
         switch path.split(separator: ".").last ?? "" {
         case "html": type = "text/html; charset=utf-8"

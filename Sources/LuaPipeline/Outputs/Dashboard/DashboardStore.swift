@@ -130,7 +130,7 @@ final class DashboardStore: Sendable {
         var loaded: [String: Output] = [:]
         for name in names where name.hasSuffix(".meta") {
             let base = Path.join(dataDirectory, String(name.dropLast(5)))
-            guard let meta = readWholeFile(base + ".meta"), let payload = readWholeFile(base),
+            guard let meta = FileSystem.contents(base + ".meta"), let payload = FileSystem.contents(base),
                   case .object(let kv)? = try? JSONParser.parse(meta) else { continue }
             func str(_ k: String) -> String? { if case .string(let s)? = kv.first(where: { $0.0 == k })?.1 { s } else { nil } }
             guard let id = str("id"), let plugin = str("plugin"), let n = str("name"), let t = str("type") else { continue }
@@ -139,7 +139,7 @@ final class DashboardStore: Sendable {
             loaded[id] = Output(id: id, plugin: plugin, name: n, type: t, updatedNanos: updated, payload: payload)
         }
         var terminations: [Termination] = []
-        if let bytes = readWholeFile(Path.join(directory, "terminations.json")), case .array(let items)? = try? JSONParser.parse(bytes) {
+        if let bytes = FileSystem.contents(Path.join(directory, "terminations.json")), case .array(let items)? = try? JSONParser.parse(bytes) {
             for case .object(let kv) in items {
                 if case .string(let p)? = kv.first(where: { $0.0 == "plugin" })?.1, case .string(let r)? = kv.first(where: { $0.0 == "reason" })?.1,
                    case .integer(let t)? = kv.first(where: { $0.0 == "time_ns" })?.1 {
