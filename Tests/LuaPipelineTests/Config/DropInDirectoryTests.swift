@@ -27,10 +27,14 @@ import Testing
         put("lua.d/filters/broken.lua", "function process_message( return 0 end")
         put("lua.d/filters/StdinInput.lua", counter)                  // clashes with a section
         put("lua.d/decoders/upper.lua", "function process_message() inject_message({Payload = read_message('Payload'):upper(), Type = 'up'}) return 0 end")
-        // One worker: "all" finishes (and reports) before "picky" reports, whatever the timing.
+        // One worker: "all" finishes (and reports) before "picky" reports, whatever the timing,
+        // once the stop's drain has completed. A generous shutdown_timeout keeps a loaded
+        // machine from ending the drain early (then "all" could still be reading when
+        // "picky" reports, and count its report).
         put("luapiped.toml", """
             [luapiped]
             sandbox_workers = 1
+            shutdown_timeout = "120s"
 
             [StdinInput]
             decoder = "upper"
@@ -57,7 +61,7 @@ import Testing
         close(fds[0])
         let counts = try String(contentsOf: dir.appendingPathComponent("counts.txt"), encoding: .utf8).split(separator: "\n").sorted()
         // all: the 3 decoded messages; picky: none (the decoder upper-cased 'b' to 'B').
-        #expect(counts == ["0", "3"])
+        #expect(counts == ["0", "3"], "\(logged.withLock { $0 }.joined(separator: "\n"))")
     }
 }
 
