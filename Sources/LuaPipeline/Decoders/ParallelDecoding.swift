@@ -66,27 +66,41 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
     /// a shared ``Slices``).
     func run(_ body: (Int) -> Void) {
         withoutActuallyEscaping(body) { shared in
-            condition.lock()
-            precondition(!stopping, "a batch handed to a stopped decode crew")
-            if !started {
-                started = true
-                for i in 1..<size {
-                    Threads.start { [self] in
-                        ThreadName.set("decode\(i)-\(name)")  // the kernel keeps 15 bytes: the number first
-                        loop(i)
-                    }
+            begin(shared)
+            finish { shared(0) }
+        }
+    }
+
+    /// Hands `work` to the crew's threads (`work(k)` on thread k, from 1) and returns at
+    /// once: the caller goes on (it reads the next batch, appends the last one) while they
+    /// decode, and joins them with ``finish(_:)``.
+    func begin(_ work: @escaping (Int) -> Void) {
+        condition.lock()
+        precondition(!stopping, "a batch handed to a stopped decode crew")
+        precondition(self.work == nil, "a batch begun before the last one finished")
+        if !started {
+            started = true
+            for i in 1..<size {
+                Threads.start { [self] in
+                    ThreadName.set("decode\(i)-\(name)")  // the kernel keeps 15 bytes: the number first
+                    loop(i)
                 }
             }
-            work = shared
-            round += 1
-            condition.broadcast()
-            condition.unlock()
-            shared(0)
-            condition.lock()
-            work = nil  // a thread waking from now on has nothing to join
-            while active > 0 { condition.wait() }
-            condition.unlock()
         }
+        self.work = work
+        round += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Runs `lead` on the calling thread (it takes what the crew left of the work
+    /// begun), then waits until every crew thread that took part in it returned.
+    func finish(_ lead: () -> Void) {
+        lead()
+        condition.lock()
+        work = nil  // a thread waking from now on has nothing to join
+        while active > 0 { condition.wait() }
+        condition.unlock()
     }
 
     private func loop(_ i: Int) {

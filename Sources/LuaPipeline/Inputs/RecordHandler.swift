@@ -119,9 +119,63 @@ final class RecordHandler {
         }
     }
 
+    /// The batch the crew is decoding in the background (``submit(batch:origin:beforeAppend:afterAppend:)``).
+    private var inFlight: InFlight?
+    /// The batch ``submit(batch:origin:beforeAppend:afterAppend:)`` has not appended yet:
+    /// its caller fills another one meanwhile.
+    var pendingBatch: RecordBatch? { inFlight?.batch }
+
+    /// ``handle(batch:origin:beforeAppend:afterAppend:)`` in two steps, so that decoding
+    /// overlaps the input's own work: the crew's threads start on `batch` at once, and the
+    /// batch submitted before it is finished (this thread decodes what is left of it) and
+    /// appended meanwhile. `batch` itself is appended by the next call or by ``flush()``,
+    /// which the caller owes before it notes where it stands or stops; it must not touch
+    /// `batch` until then. Without a crew, with a batch too small to share, or with a new
+    /// decoder version waiting (it is tried alone, before a batch), everything submitted
+    /// is appended before this returns.
+    func submit(batch: RecordBatch, origin: @escaping (Int) -> String,
+                beforeAppend: @escaping () -> Void, afterAppend: @escaping () -> Void) {
+        let lead = decoder as? SandboxDecoder
+        guard let crew, batch.count >= 2 * crew.size, !(lead?.hasReplacement ?? false) else {
+            flush()
+            handle(batch: batch, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
+            return
+        }
+        let previous = inFlight
+        if let previous { finish(previous, lead: lead) }
+        let next = InFlight(batch: batch, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
+        slices.reset(0..<batch.count)
+        lead?.holdingReplacement = true
+        crew.begin { [slices, instances] k in next.decode(slices, with: instances[k]) }
+        inFlight = next
+        if let previous { deliver(previous) }
+    }
+
+    /// Appends the batch still in flight, if any (the input notes where it stands, or stops).
+    func flush() {
+        guard let p = inFlight else { return }
+        inFlight = nil
+        finish(p, lead: decoder as? SandboxDecoder)
+        deliver(p)
+    }
+
+    private func finish(_ p: InFlight, lead: SandboxDecoder?) {
+        crew!.finish { p.decode(slices, with: decoder) }
+        lead?.holdingReplacement = false
+    }
+
+    private func deliver(_ p: InFlight) {
+        p.batch.bytes.withUnsafeBytes { all in
+            deliver(p.results, records: { UnsafeRawBufferPointer(rebasing: all[p.batch.ranges[$0]]) }, origin: p.origin,
+                    beforeAppend: p.beforeAppend, afterAppend: p.afterAppend)
+        }
+    }
+
     /// A batch's messages appended in one step, then its failures counted and reported.
-    private func deliver(_ results: [DecodedRecord], records record: (Int) -> UnsafeRawBufferPointer, origin: (Int) -> String,
-                         beforeAppend: () -> Void, afterAppend: () -> Void) {
+    private func deliver<R: RandomAccessCollection<DecodedRecord>>(
+        _ results: R, records record: (Int) -> UnsafeRawBufferPointer, origin: (Int) -> String,
+        beforeAppend: () -> Void, afterAppend: () -> Void
+    ) where R.Index == Int {
         var views: [MessageView] = []
         views.reserveCapacity(results.count)
         var decoded = 0, bytes = 0
@@ -165,10 +219,13 @@ final class RecordHandler {
         return MessageView(m)
     }
 
-    /// Ends the decode threads (the input stopped).
-    func stopDecoding() { crew?.stop() }
+    /// Appends the batch in flight and ends the decode threads (the input stopped).
+    func stopDecoding() {
+        flush()
+        crew?.stop()
+    }
 
-    private static func decode(_ record: UnsafeRawBufferPointer, with decoder: any RecordDecoder,
+    fileprivate static func decode(_ record: UnsafeRawBufferPointer, with decoder: any RecordDecoder,
                                accept: (MessageView) -> Bool) -> DecodedRecord {
         collect { emit in decoder.decode(record) { view in if accept(view) { emit(view) } } }
     }
@@ -231,4 +288,39 @@ final class RecordHandler {
 struct UncheckedBox<T>: @unchecked Sendable {  // the threads write disjoint indices; run() returns after all of them
     var value: T
     init(_ value: T) { self.value = value }
+}
+
+/// A batch submitted to the decode crew and not yet appended, with what its records
+/// decoded to (each slot written by the one thread that claimed it).
+private final class InFlight {
+    let batch: RecordBatch
+    let results: UnsafeMutableBufferPointer<DecodedRecord>
+    let origin: (Int) -> String
+    let beforeAppend: () -> Void
+    let afterAppend: () -> Void
+
+    init(batch: RecordBatch, origin: @escaping (Int) -> String, beforeAppend: @escaping () -> Void, afterAppend: @escaping () -> Void) {
+        self.batch = batch
+        results = .allocate(capacity: batch.count)
+        results.initialize(repeating: DecodedRecord())
+        self.origin = origin
+        self.beforeAppend = beforeAppend
+        self.afterAppend = afterAppend
+    }
+
+    deinit {
+        results.deinitialize()
+        results.deallocate()
+    }
+
+    /// Decodes records claimed from `slices` until none is left.
+    func decode(_ slices: Slices, with decoder: any RecordDecoder) {
+        batch.bytes.withUnsafeBytes { all in
+            while let part = slices.claim() {
+                for i in part {
+                    results[i] = RecordHandler.decode(UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]), with: decoder, accept: { _ in true })
+                }
+            }
+        }
+    }
 }

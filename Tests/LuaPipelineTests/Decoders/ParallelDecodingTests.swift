@@ -116,6 +116,26 @@ import Testing
         #expect(failures.first?.contains(".log at byte ") == true)
     }
 
+    /// The crew decodes a chunk while the input reads the next and appends the one before:
+    /// a stop in the middle of a file finds a batch decoded and not yet appended. It is
+    /// appended before the final journal, so the next run starts after it: every line
+    /// written once, in order.
+    @Test func aStopWithABatchInFlightResumesAtTheFirstLineNotWritten() throws {
+        put("lua.d/decoders/tag.lua", Self.taggingDecoder("v1"))
+        let n = 60_000
+        try append(lines: (1...n).map { "a \($0)" }, toFile: dir.appendingPathComponent("logs/a.log"))
+        let first = try pipeline(workers: 2)
+        try run(first, until: 2_000)
+        let written = lines().count
+        #expect(Int64(written) == counter(first, "decoded", "processed"))
+        let second = try pipeline(workers: 2)
+        try run(second, until: Int64(n - written))
+        let out = lines().map { Int($0.split(separator: " ")[2])! }
+        #expect(out.count == n)
+        let wrong = zip(out, 1...n).first { $0 != $1 }
+        #expect(wrong == nil, "each line once, in order: line \(wrong?.1 ?? 0) is \(wrong?.0 ?? 0); the first run wrote \(written)")
+    }
+
     @Test func aNewVersionTakesOverInEveryInstanceAtOneRecord() throws {
         put("lua.d/decoders/tag.lua", Self.taggingDecoder("v1"))
         let p = try pipeline(workers: 3)

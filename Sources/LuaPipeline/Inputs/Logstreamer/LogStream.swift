@@ -64,7 +64,10 @@ final class LogStream {
         let f = open(p, O_RDONLY | O_CLOEXEC)
         guard f >= 0 else { return false }
         // A cut noted now, while the position is still in the file being left.
-        if let records, fd >= 0 { noteCut(records.router, next: resumeOffset) }
+        if let records, fd >= 0 {
+            records.flush()
+            noteCut(records.router, next: resumeOffset)
+        }
         var st = stat()
         fstat(f, &st)
         if fd >= 0 { close(fd) }
@@ -141,6 +144,7 @@ final class LogStream {
     /// Copy-truncate: the rest of the old content is in a copy; read it, then the live
     /// file from its start.
     private func followTruncation(_ records: RecordHandler, directory: String) {
+        records.flush()
         let hash = fingerprintOfRecent()
         let old = offset
         let ino = inode
@@ -162,7 +166,7 @@ final class LogStream {
         let any = pollFiles(records, directory: directory)
         // Between records again, with the file still as read: a cut taken during the last
         // record is noted now, not later when the file may have been truncated.
-        noteCut(records.router, next: resumeOffset)
+        noteCut(records.router, next: nextRecordStart)
         return any
     }
 
@@ -219,7 +223,9 @@ final class LogStream {
 
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
+        records.flush()
         let at = offset - Int64(splitter.buffered)
+        let batch = freeBatch(records)
         batch.removeAll()
         splitter.finish { batch.add($0, at: at) }
         handle(batch, records)
@@ -243,7 +249,10 @@ final class LogStream {
             }
             let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
+            guard n > 0 else {
+                records.flush()  // at the end: nothing waits for the next chunk
+                break
+            }
             any = true
             left -= n
             offset += Int64(n)
@@ -259,20 +268,59 @@ final class LogStream {
             var at = offset - Int64(n) - Int64(splitter.buffered)
             // The chunk's records decoded together (on the decode threads with
             // decoder_workers), their messages appended in one step.
+            let batch = freeBatch(records)
             batch.removeAll()
             splitter.feed(chunk) { record in
                 batch.add(record, at: at)
                 at += Int64(record.count) + 1
             }
-            handle(batch, records)
             records.reportSplitterErrors(splitter.takeErrors())
-            checkpoint(records)
+            if batch.count == 0 {
+                records.flush()
+                checkpoint(records)
+            } else {
+                submit(batch, records, then: checkpointEntry())
+            }
         }
         return any
     }
 
-    /// Records of one chunk, kept for the decode threads.
-    private let batch = RecordBatch()
+    /// Records of one chunk, kept for the decode threads: two, one of them perhaps still
+    /// being decoded while the next chunk is read into the other.
+    private let batches = [RecordBatch(), RecordBatch()]
+
+    private func freeBatch(_ records: RecordHandler) -> RecordBatch {
+        batches[0] === records.pendingBatch ? batches[1] : batches[0]
+    }
+
+    /// Where this stream's submitted batches not yet appended start, oldest first, with
+    /// their journal entries (taken when read, while the bytes before them are at hand).
+    private var undelivered: [(start: Int64, entry: LogstreamJournal?)] = []
+
+    /// Where the next record not yet appended starts: a cut noted now is noted there.
+    var nextRecordStart: Int64 { undelivered.first?.start ?? resumeOffset }
+
+    /// A chunk's records handed to the decode crew; they are appended, and `entry`
+    /// becomes a checkpoint, when the next chunk is submitted or at a flush (the
+    /// appending step is ``handle(_:_:)``'s).
+    private func submit(_ batch: RecordBatch, _ records: RecordHandler, then entry: LogstreamJournal?) {
+        let start = batch.starts[0]
+        undelivered.append((start, fingerprint(before: start).map { LogstreamJournal(path: path, inode: inode, offset: start, hash: $0) }))
+        var previous = records.lastSeq
+        records.submit(batch: batch, origin: { [unowned self] in "\(path) at byte \(batch.starts[$0])" },
+                       beforeAppend: { [unowned self] in
+                           previous = records.lastSeq
+                           noteCut(records.router, next: start)
+                       },
+                       afterAppend: { [unowned self] in
+                           undelivered.removeFirst()
+                           if records.lastSeq != previous {
+                               lastSeq = records.lastSeq
+                               lastAppendStart = start
+                           }
+                           if let entry, checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
+                       })
+    }
 
     /// A chunk's records, appended in one step after the cut was checked: a cut taken
     /// before the append is noted at the chunk's first record, one taken after it at the
@@ -317,19 +365,24 @@ final class LogStream {
         guard fd >= 0 else { return nil }
         // Where it stopped reading was noted then (the file may have changed since).
         if let e = checkpoints.last?.entry ?? lastSafe, e.offset == at, e.inode == inode { return e }
+        if let u = undelivered.first, u.start == at { return u.entry }
         return fingerprint(before: at).map { LogstreamJournal(path: path, inode: inode, offset: at, hash: $0) }
     }
 
     /// Where the stream stands now, between records (a final checkpoint, after its input
     /// stopped and the pipeline drained).
-    var position: LogstreamJournal? { journal(at: resumeOffset) }
+    var position: LogstreamJournal? { journal(at: nextRecordStart) }
 
     /// Notes that everything before the splitter's held-back bytes has been handed over.
     private func checkpoint(_ records: RecordHandler) {
-        let committed = offset - Int64(splitter.buffered)
-        guard let hash = fingerprint(before: committed) else { return }
-        let entry = LogstreamJournal(path: path, inode: inode, offset: committed, hash: hash)
+        guard let entry = checkpointEntry() else { return }
         if checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
+    }
+
+    /// The journal entry for everything before the splitter's held-back bytes.
+    private func checkpointEntry() -> LogstreamJournal? {
+        let committed = offset - Int64(splitter.buffered)
+        return fingerprint(before: committed).map { LogstreamJournal(path: path, inode: inode, offset: committed, hash: $0) }
     }
 
     /// The newest journal entry whose messages every reader has acknowledged.

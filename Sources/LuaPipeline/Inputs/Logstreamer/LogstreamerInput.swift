@@ -146,7 +146,7 @@ final class LogstreamerInput: PipelineInput, @unchecked Sendable {  // runs on i
         guard newest > noted.withLock({ $0.generation }) else { return }
         var positions: [String: LogstreamJournal] = [:]
         for (key, s) in streams {
-            if s !== polling && s.cutGeneration < newest { s.noteCut(router, next: s.resumeOffset, quietly: true) }
+            if s !== polling && s.cutGeneration < newest { s.noteCut(router, next: s.nextRecordStart, quietly: true) }
             guard s.cutGeneration == newest else { return }
             positions[key] = s.cutPosition
         }
