@@ -86,8 +86,9 @@ final class RecordHandler {
     /// Decodes a batch of records (with `decoder_workers` above 1 on the crew's threads),
     /// then appends all their messages in read order in one step: one lock, one budget
     /// check and one wake-up for the batch, and a checkpoint's cut falls before or after
-    /// it, never inside. `beforeAppend` runs just before, `afterAppend` just after.
-    func handle(batch: RecordBatch, origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: () -> Void) {
+    /// it, never inside. `beforeAppend` runs just before, `afterAppend` just after, told
+    /// whether the append worked (false: stopping, or the durable queue could not write).
+    func handle(batch: RecordBatch, origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: (Bool) -> Void) {
         guard batch.count > 0 else { return }
         batch.bytes.withUnsafeBytes { all in
             func record(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]) }
@@ -128,13 +129,13 @@ final class RecordHandler {
     /// ``handle(batch:origin:beforeAppend:afterAppend:)`` in two steps, so that decoding
     /// overlaps the input's own work: the crew's threads start on `batch` at once, and the
     /// batch submitted before it is finished (this thread decodes what is left of it) and
-    /// appended meanwhile. `batch` itself is appended by the next call or by ``flush()``,
-    /// which the caller owes before it notes where it stands or stops; it must not touch
-    /// `batch` until then. Without a crew, with a batch too small to share, or with a new
+    /// appended meanwhile. `batch` itself is appended by the next call (from any of the
+    /// input's streams) or by ``flush()``; until then the caller must not touch `batch`,
+    /// and where it stands is before `batch` (a cut noted meanwhile is noted there). Without a crew, with a batch too small to share, or with a new
     /// decoder version waiting (it is tried alone, before a batch), everything submitted
     /// is appended before this returns.
     func submit(batch: RecordBatch, origin: @escaping (Int) -> String,
-                beforeAppend: @escaping () -> Void, afterAppend: @escaping () -> Void) {
+                beforeAppend: @escaping () -> Void, afterAppend: @escaping (Bool) -> Void) {
         let lead = decoder as? SandboxDecoder
         guard let crew, batch.count >= 2 * crew.size, !(lead?.hasReplacement ?? false) else {
             flush()
@@ -151,7 +152,8 @@ final class RecordHandler {
         if let previous { deliver(previous) }
     }
 
-    /// Appends the batch still in flight, if any (the input notes where it stands, or stops).
+    /// Appends the batch still in flight, if any (the input changes file, reached the end
+    /// of what it can read, or stops).
     func flush() {
         guard let p = inFlight else { return }
         inFlight = nil
@@ -174,7 +176,7 @@ final class RecordHandler {
     /// A batch's messages appended in one step, then its failures counted and reported.
     private func deliver<R: RandomAccessCollection<DecodedRecord>>(
         _ results: R, records record: (Int) -> UnsafeRawBufferPointer, origin: (Int) -> String,
-        beforeAppend: () -> Void, afterAppend: () -> Void
+        beforeAppend: () -> Void, afterAppend: (Bool) -> Void
     ) where R.Index == Int {
         var views: [MessageView] = []
         views.reserveCapacity(results.count)
@@ -195,11 +197,16 @@ final class RecordHandler {
         counters.add(.records, Int64(results.count))
         counters.add(.bytes, Int64(bytes))
         beforeAppend()
-        if !views.isEmpty, let seq = append(views) {
-            counters.add(.processed, Int64(decoded))
-            lastSeq = seq
+        var stored = true
+        if !views.isEmpty {
+            if let seq = append(views) {
+                counters.add(.processed, Int64(decoded))
+                lastSeq = seq
+            } else {
+                stored = false
+            }
         }
-        afterAppend()
+        afterAppend(stored)
         for i in failed { reportFailure(results[i].failure!, of: record(i), number: before + Int64(i) + 1, origin: origin(i)) }
     }
 
@@ -297,9 +304,9 @@ private final class InFlight {
     let results: UnsafeMutableBufferPointer<DecodedRecord>
     let origin: (Int) -> String
     let beforeAppend: () -> Void
-    let afterAppend: () -> Void
+    let afterAppend: (Bool) -> Void
 
-    init(batch: RecordBatch, origin: @escaping (Int) -> String, beforeAppend: @escaping () -> Void, afterAppend: @escaping () -> Void) {
+    init(batch: RecordBatch, origin: @escaping (Int) -> String, beforeAppend: @escaping () -> Void, afterAppend: @escaping (Bool) -> Void) {
         self.batch = batch
         results = .allocate(capacity: batch.count)
         results.initialize(repeating: DecodedRecord())

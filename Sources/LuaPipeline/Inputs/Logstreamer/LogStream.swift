@@ -228,9 +228,9 @@ final class LogStream {
         let batch = freeBatch(records)
         batch.removeAll()
         splitter.finish { batch.add($0, at: at) }
-        handle(batch, records)
         records.reportSplitterErrors(splitter.takeErrors())
-        checkpoint(records)
+        hand(batch, records)
+        records.flush()
     }
 
     /// Bytes one poll reads at most: the input's other streams get their turn even while
@@ -275,12 +275,7 @@ final class LogStream {
                 at += Int64(record.count) + 1
             }
             records.reportSplitterErrors(splitter.takeErrors())
-            if batch.count == 0 {
-                records.flush()
-                checkpoint(records)
-            } else {
-                submit(batch, records, then: checkpointEntry())
-            }
+            hand(batch, records)
         }
         return any
     }
@@ -293,48 +288,42 @@ final class LogStream {
         batches[0] === records.pendingBatch ? batches[1] : batches[0]
     }
 
-    /// Where this stream's submitted batches not yet appended start, oldest first, with
-    /// their journal entries (taken when read, while the bytes before them are at hand).
-    private var undelivered: [(start: Int64, entry: LogstreamJournal?)] = []
+    /// Chunks submitted and not yet appended, and the ones the journal must remember.
+    private var backlog = ChunkBacklog()
 
     /// Where the next record not yet appended starts: a cut noted now is noted there.
-    var nextRecordStart: Int64 { undelivered.first?.start ?? resumeOffset }
+    var nextRecordStart: Int64 { backlog.nextStart(else: resumeOffset) }
 
-    /// A chunk's records handed to the decode crew; they are appended, and `entry`
-    /// becomes a checkpoint, when the next chunk is submitted or at a flush (the
-    /// appending step is ``handle(_:_:)``'s).
-    private func submit(_ batch: RecordBatch, _ records: RecordHandler, then entry: LogstreamJournal?) {
-        let start = batch.starts[0]
-        undelivered.append((start, fingerprint(before: start).map { LogstreamJournal(path: path, inode: inode, offset: start, hash: $0) }))
+    /// A chunk's records to the decode crew: they are appended, and the chunk's journal
+    /// entry becomes a checkpoint, when the input submits its next chunk or flushes. A
+    /// chunk without a whole record is only a checkpoint, after what is in flight.
+    private func hand(_ batch: RecordBatch, _ records: RecordHandler) {
+        guard batch.count > 0 else {
+            records.flush()
+            checkpoint(records)
+            return
+        }
+        let start = batch.starts[0], file = path, entry = checkpointEntry()
+        backlog.submitted((start, fingerprint(before: start).map { LogstreamJournal(path: path, inode: inode, offset: start, hash: $0) }))
         var previous = records.lastSeq
-        records.submit(batch: batch, origin: { [unowned self] in "\(path) at byte \(batch.starts[$0])" },
+        records.submit(batch: batch, origin: { "\(file) at byte \(batch.starts[$0])" },
                        beforeAppend: { [unowned self] in
+                           // A cut taken before the append is noted at the chunk's first
+                           // record, one taken after it at the next chunk.
                            previous = records.lastSeq
                            noteCut(records.router, next: start)
                        },
-                       afterAppend: { [unowned self] in
-                           undelivered.removeFirst()
-                           if records.lastSeq != previous {
+                       afterAppend: { [unowned self] ok in
+                           let added = records.lastSeq != previous
+                           backlog.appended(ok: ok, added: added)
+                           if added {
                                lastSeq = records.lastSeq
                                lastAppendStart = start
                            }
-                           if let entry, checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
-                       })
-    }
-
-    /// A chunk's records, appended in one step after the cut was checked: a cut taken
-    /// before the append is noted at the chunk's first record, one taken after it at the
-    /// next chunk (so, as with one record, at most one step slips past a cut and its
-    /// start is the boundary).
-    private func handle(_ batch: RecordBatch, _ records: RecordHandler) {
-        guard batch.count > 0 else { return }
-        let previous = records.lastSeq
-        records.handle(batch: batch, origin: { "\(path) at byte \(batch.starts[$0])" },
-                       beforeAppend: { noteCut(records.router, next: batch.starts[0]) },
-                       afterAppend: {
-                           guard records.lastSeq != previous else { return }
-                           lastSeq = records.lastSeq
-                           lastAppendStart = batch.starts[0]
+                           if !ok && backlog.failed?.start == start {
+                               log.info(inputName, "\(key): the records read from byte \(start) of \(file) could not be appended; they are read again at the next start")
+                           }
+                           if let entry, backlog.failed == nil, checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
                        })
     }
 
@@ -342,16 +331,18 @@ final class LogStream {
     var resumeOffset: Int64 { offset - Int64(splitter.buffered) }
 
     /// Notes where the stream stands at a cut newer than the last one noted; called between
-    /// two records (`next`: where the next one starts) and before the file changes.
+    /// two appends (`next`: where the next record not appended starts) and before the file
+    /// changes.
     ///
-    /// Asked before every record, so at most one record can have been appended after the
-    /// cut was taken: if it was, the stream stood at that record's start; otherwise at
-    /// `next`. One atomic load when there is no new cut.
+    /// Asked before every append, so at most one chunk can have been appended after the
+    /// cut was taken: if it was, the stream stood at that chunk's start; otherwise at
+    /// `next`. Never past a chunk that failed to be appended. One atomic load when there
+    /// is no new cut.
     @inline(__always)
     func noteCut(_ router: Router, next: Int64, quietly: Bool = false) {
         guard let cut = router.cut(newerThan: cutGeneration) else { return }
         cutGeneration = cut.generation
-        let at = (lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next
+        let at = min((lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next, backlog.failed?.start ?? .max)
         cutPosition = journal(at: at)  // nil: no file yet, everything it will read is above the cut
         if !quietly { onCutNoted?() }
     }
@@ -365,7 +356,7 @@ final class LogStream {
         guard fd >= 0 else { return nil }
         // Where it stopped reading was noted then (the file may have changed since).
         if let e = checkpoints.last?.entry ?? lastSafe, e.offset == at, e.inode == inode { return e }
-        if let u = undelivered.first, u.start == at { return u.entry }
+        if let e = backlog.entry(at: at, inode: inode) { return e }
         return fingerprint(before: at).map { LogstreamJournal(path: path, inode: inode, offset: at, hash: $0) }
     }
 
@@ -375,7 +366,7 @@ final class LogStream {
 
     /// Notes that everything before the splitter's held-back bytes has been handed over.
     private func checkpoint(_ records: RecordHandler) {
-        guard let entry = checkpointEntry() else { return }
+        guard backlog.failed == nil, let entry = checkpointEntry() else { return }
         if checkpoints.last?.entry != entry { checkpoints.append((records.lastSeq, entry)) }
     }
 
