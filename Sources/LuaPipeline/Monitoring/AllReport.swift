@@ -43,6 +43,7 @@ extension Pipeline {
         let r = router.currentStats
         let globals = JSONValue.object([("Name", .string("Router")), ("ProcessMessageCount", value(Int64(r.appended), "count")),
                                         ("HeldMessages", value(Int64(r.held), "count")), ("HeldBytes", value(Int64(r.heldBytes), "B")),
+                                        ("PeakHeldBytes", value(Int64(r.peakHeldBytes), "B")),
                                         ("LeftMemory", value(Int64(r.spilled), "count"))])
         var doc: [(String, JSONValue)] = [("globals", .array([globals]))]
         for s in ["inputs", "decoders", "filters", "encoders", "outputs"] { doc.append((s, .array(sections[s] ?? []))) }

@@ -252,6 +252,7 @@ public final class Pipeline: PluginHost, @unchecked Sendable {  // the plugins l
         for m in all { m.abandon() }
         router.close()
         let ended = waitForThreads(leaving: 0, until: max(deadline, Date()).addingTimeInterval(1))
+        log.info("luapiped", "the router held at most \(router.currentStats.peakHeldBytes) bytes at once")
         if drained && ended {
             log.info("luapiped", "stopped: everything drained")
         } else {

@@ -72,6 +72,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         /// Messages and bytes currently held.
         public var held: Int = 0
         public var heldBytes: UInt64 = 0
+        /// The most bytes held at once since the start.
+        public var peakHeldBytes: UInt64 = 0
         /// `disk` messages that left memory for a reader's budget.
         public var spilled: UInt64 = 0
     }
@@ -260,6 +262,7 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
                              origin: origin, loops: loops, delivery: delivery, durable: position ?? durableEnd))
         nextSeq += 1
         totalBytes += size
+        stats.peakHeldBytes = max(stats.peakHeldBytes, totalBytes - entries[head].bytesBefore)
         switch delivery {
         case .disk: totalDiskBytes += size
         case .drop: totalDropBytes += size

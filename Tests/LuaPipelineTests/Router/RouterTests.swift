@@ -34,6 +34,20 @@ import Testing
         #expect(router.currentStats.held == 0)  // acknowledged by all: forgotten
     }
 
+    /// The bench reports the most bytes the router held at once beside the peak RSS.
+    @Test func thePeakOfHeldBytesOutlivesTheDrain() {
+        let router = Router()
+        let a = router.addReader(name: "a")
+        for i in 0..<10 { _ = router.append(Self.message(i, size: 100)) }
+        let ten = router.currentStats.heldBytes
+        #expect(ten > 1000)
+        #expect(router.currentStats.peakHeldBytes == ten)
+        _ = Self.drain(a)
+        for i in 0..<3 { _ = router.append(Self.message(i, size: 100)) }
+        #expect(router.currentStats.heldBytes < ten)
+        #expect(router.currentStats.peakHeldBytes == ten)
+    }
+
     @Test func matchersSelectAndInjectionsDoNotComeBack() throws {
         let router = Router()
         let m = try MessageMatcher("Type == 'keep'")
