@@ -10,8 +10,9 @@ struct ChunkBacklog {
     /// The last chunk whose records added messages to the router.
     private(set) var lastAppended: Chunk?
     /// The first chunk whose append failed (stopping, or the durable queue could not write
-    /// it). For the rest of the run the stream's position stays at its start and no later
-    /// checkpoint is recorded, so it is read again at the next start instead of being lost.
+    /// it). For the rest of the run the stream's position is its entry, whatever file the
+    /// stream reads by then, and no later checkpoint is recorded: it is read again at the
+    /// next start instead of being lost (and what was read after it, again too).
     private(set) var failed: Chunk?
 
     mutating func submitted(_ chunk: Chunk) { pending.append(chunk) }
@@ -27,8 +28,9 @@ struct ChunkBacklog {
         }
     }
 
-    /// Where the next record not yet appended starts (`resume` when none is pending),
-    /// never past a chunk that failed.
+    /// Where the next record not yet appended starts (`resume` when none is pending) in
+    /// the file open now; with a chunk that failed, its start (see ``failed``: the
+    /// stream's position is then that chunk's entry).
     func nextStart(else resume: Int64) -> Int64 { failed?.start ?? pending.first?.start ?? resume }
 
     /// The entry kept for a position at `at`, if it is one of these chunks' starts.

@@ -336,14 +336,14 @@ final class LogStream {
     ///
     /// Asked before every append, so at most one chunk can have been appended after the
     /// cut was taken: if it was, the stream stood at that chunk's start; otherwise at
-    /// `next`. Never past a chunk that failed to be appended. One atomic load when there
+    /// `next`; after a chunk failed to be appended, at that chunk. One atomic load when there
     /// is no new cut.
     @inline(__always)
     func noteCut(_ router: Router, next: Int64, quietly: Bool = false) {
         guard let cut = router.cut(newerThan: cutGeneration) else { return }
         cutGeneration = cut.generation
-        let at = min((lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next, backlog.failed?.start ?? .max)
-        cutPosition = journal(at: at)  // nil: no file yet, everything it will read is above the cut
+        let at = (lastSeq.map { $0 >= cut.seq } ?? false) ? lastAppendStart : next
+        cutPosition = backlog.failed.map { $0.entry } ?? journal(at: at)  // nil: no file yet, everything it will read is above the cut
         if !quietly { onCutNoted?() }
     }
 
@@ -362,7 +362,7 @@ final class LogStream {
 
     /// Where the stream stands now, between records (a final checkpoint, after its input
     /// stopped and the pipeline drained).
-    var position: LogstreamJournal? { journal(at: nextRecordStart) }
+    var position: LogstreamJournal? { backlog.failed.map { $0.entry } ?? journal(at: nextRecordStart) }
 
     /// Notes that everything before the splitter's held-back bytes has been handed over.
     private func checkpoint(_ records: RecordHandler) {
