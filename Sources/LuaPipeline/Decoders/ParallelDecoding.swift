@@ -60,17 +60,6 @@ final class DecodeCrew: @unchecked Sendable {  // every field below is guarded b
         self.size = size
     }
 
-    /// Runs `body(0)` on the calling thread and `body(k)` on each crew thread k that
-    /// wakes before `body(0)` returns; returns when every one of them returned. `body`
-    /// must leave nothing undone when it returns on the calling thread (take work from
-    /// a shared ``Slices``).
-    func run(_ body: (Int) -> Void) {
-        withoutActuallyEscaping(body) { shared in
-            begin(shared)
-            finish { shared(0) }
-        }
-    }
-
     /// Hands `work` to the crew's threads (`work(k)` on thread k, from 1) and returns at
     /// once: the caller goes on (it reads the next batch, appends the last one) while they
     /// decode, and joins them with ``finish(_:)``.

@@ -83,39 +83,13 @@ final class RecordHandler {
         return deliver(d, record: record, origin: origin())
     }
 
-    /// Decodes a batch of records (with `decoder_workers` above 1 on the crew's threads),
-    /// then appends all their messages in read order in one step: one lock, one budget
-    /// check and one wake-up for the batch, and a checkpoint's cut falls before or after
-    /// it, never inside. `beforeAppend` runs just before, `afterAppend` just after, told
-    /// whether the append worked (false: stopping, or the durable queue could not write).
-    func handle(batch: RecordBatch, origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: (Bool) -> Void) {
+    /// Decodes a batch of records on this thread, then appends all their messages in read
+    /// order in one step (``deliver(_:records:origin:beforeAppend:afterAppend:)``).
+    private func handle(batch: RecordBatch, origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: (Bool) -> Void) {
         guard batch.count > 0 else { return }
         batch.bytes.withUnsafeBytes { all in
             func record(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]) }
-            var results = [DecodedRecord](repeating: DecodedRecord(), count: batch.count)
-            if let crew, batch.count >= 2 * crew.size {
-                var first = 0
-                let lead = decoder as? SandboxDecoder
-                if let lead, lead.hasReplacement {
-                    // A new version is tried on one record alone; every instance then runs
-                    // it from the next record on (one boundary for all of them).
-                    results[0] = Self.decode(record(0), with: decoder, accept: { _ in true })
-                    first = 1
-                }
-                slices.reset(first..<batch.count)
-                results.withUnsafeMutableBufferPointer { out in
-                    let out = UncheckedBox(out)
-                    lead?.holdingReplacement = true
-                    defer { lead?.holdingReplacement = false }
-                    crew.run { k in
-                        while let part = slices.claim() {
-                            for i in part { out.value[i] = Self.decode(record(i), with: instances[k], accept: { _ in true }) }
-                        }
-                    }
-                }
-            } else {
-                for i in 0..<batch.count { results[i] = Self.decode(record(i), with: decoder, accept: { _ in true }) }
-            }
+            let results = (0..<batch.count).map { Self.decode(record($0), with: decoder, accept: { _ in true }) }
             deliver(results, records: record, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
         }
     }
@@ -126,26 +100,38 @@ final class RecordHandler {
     /// its caller fills another one meanwhile.
     var pendingBatch: RecordBatch? { inFlight?.batch }
 
-    /// ``handle(batch:origin:beforeAppend:afterAppend:)`` in two steps, so that decoding
-    /// overlaps the input's own work: the crew's threads start on `batch` at once, and the
-    /// batch submitted before it is finished (this thread decodes what is left of it) and
-    /// appended meanwhile. `batch` itself is appended by the next call (from any of the
-    /// input's streams) or by ``flush()``; until then the caller must not touch `batch`,
-    /// and where it stands is before `batch` (a cut noted meanwhile is noted there). Without a crew, with a batch too small to share, or with a new
-    /// decoder version waiting (it is tried alone, before a batch), everything submitted
-    /// is appended before this returns.
+    /// Decodes a batch of records, then appends all their messages in read order in one
+    /// step: one lock, one budget check and one wake-up for the batch, and a checkpoint's
+    /// cut falls before or after it, never inside. `beforeAppend` runs just before the
+    /// append, `afterAppend` just after, told whether it worked (false: stopping, or the
+    /// durable queue could not write).
+    ///
+    /// With `decoder_workers` above 1 decoding overlaps the input's own work: the crew's
+    /// threads start on `batch` at once, and the batch submitted before it is finished
+    /// (this thread decodes what is left of it) and appended meanwhile. `batch` itself is
+    /// appended by the next call (from any of the input's streams) or by ``flush()``;
+    /// until then the caller must not touch `batch`, and where it stands is before `batch`
+    /// (a cut noted meanwhile is noted there). Without a crew, or with a batch too small
+    /// to share, everything submitted is appended before this returns.
     func submit(batch: RecordBatch, origin: @escaping (Int) -> String,
                 beforeAppend: @escaping () -> Void, afterAppend: @escaping (Bool) -> Void) {
-        let lead = decoder as? SandboxDecoder
-        guard let crew, batch.count >= 2 * crew.size, !(lead?.hasReplacement ?? false) else {
+        guard let crew, batch.count >= 2 * crew.size else {
             flush()
             handle(batch: batch, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
             return
         }
+        let lead = decoder as? SandboxDecoder
         let previous = inFlight
         if let previous { finish(previous, lead: lead) }
         let next = InFlight(batch: batch, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
-        slices.reset(0..<batch.count)
+        var first = 0
+        if let lead, lead.hasReplacement {
+            // A new version is tried on one record alone, while no other instance decodes;
+            // every instance then runs it from the next record on (one boundary for all).
+            next.decode(0..<1, with: decoder)
+            first = 1
+        }
+        slices.reset(first..<batch.count)
         lead?.holdingReplacement = true
         crew.begin { [slices, instances] k in next.decode(slices, with: instances[k]) }
         inFlight = next
@@ -291,12 +277,6 @@ final class RecordHandler {
     }
 }
 
-/// A value handed to the crew's threads, each of which touches its own part of it.
-struct UncheckedBox<T>: @unchecked Sendable {  // the threads write disjoint indices; run() returns after all of them
-    var value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// A batch submitted to the decode crew and not yet appended, with what its records
 /// decoded to (each slot written by the one thread that claimed it).
 private final class InFlight {
@@ -322,11 +302,13 @@ private final class InFlight {
 
     /// Decodes records claimed from `slices` until none is left.
     func decode(_ slices: Slices, with decoder: any RecordDecoder) {
+        while let part = slices.claim() { decode(part, with: decoder) }
+    }
+
+    func decode(_ part: Range<Int>, with decoder: any RecordDecoder) {
         batch.bytes.withUnsafeBytes { all in
-            while let part = slices.claim() {
-                for i in part {
-                    results[i] = RecordHandler.decode(UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]), with: decoder, accept: { _ in true })
-                }
+            for i in part {
+                results[i] = RecordHandler.decode(UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]), with: decoder, accept: { _ in true })
             }
         }
     }
