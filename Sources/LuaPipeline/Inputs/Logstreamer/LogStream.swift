@@ -304,7 +304,7 @@ final class LogStream {
             return
         }
         let start = batch.starts[0], file = path, entry = checkpointEntry()
-        backlog.submitted((start, fingerprint(before: start).map { LogstreamJournal(path: path, inode: inode, offset: start, hash: $0) }))
+        backlog.submitted((start, freshEntry(at: start)))
         var previous = records.lastSeq
         records.submit(batch: batch, origin: { "\(file) at byte \(batch.starts[$0])" },
                        beforeAppend: { [unowned self] in
@@ -357,7 +357,12 @@ final class LogStream {
         // Where it stopped reading was noted then (the file may have changed since).
         if let e = checkpoints.last?.entry ?? lastSafe, e.offset == at, e.inode == inode { return e }
         if let e = backlog.entry(at: at, inode: inode) { return e }
-        return fingerprint(before: at).map { LogstreamJournal(path: path, inode: inode, offset: at, hash: $0) }
+        return freshEntry(at: at)
+    }
+
+    /// A journal entry for byte `at` of the open file, fingerprinted now.
+    private func freshEntry(at: Int64) -> LogstreamJournal? {
+        fingerprint(before: at).map { LogstreamJournal(path: path, inode: inode, offset: at, hash: $0) }
     }
 
     /// Where the stream stands now, between records (a final checkpoint, after its input
@@ -371,10 +376,7 @@ final class LogStream {
     }
 
     /// The journal entry for everything before the splitter's held-back bytes.
-    private func checkpointEntry() -> LogstreamJournal? {
-        let committed = offset - Int64(splitter.buffered)
-        return fingerprint(before: committed).map { LogstreamJournal(path: path, inode: inode, offset: committed, hash: $0) }
-    }
+    private func checkpointEntry() -> LogstreamJournal? { freshEntry(at: resumeOffset) }
 
     /// The newest journal entry whose messages every reader has acknowledged.
     func safeJournal(acknowledgedBelow: UInt64) -> LogstreamJournal? {
