@@ -82,7 +82,9 @@ static int api_read_message(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    if (sb->has_message && what != CLP_RM_FIELD && what != CLP_RM_FRAMED) {
+    /* raw and size of a message not built yet (a decoder's record) come from the host */
+    int built = sb->msg_headers.raw != NULL || (what != CLP_RM_RAW && what != CLP_RM_SIZE);
+    if (sb->has_message && built && what != CLP_RM_FIELD && what != CLP_RM_FRAMED) {
         const clp_message_headers *h = &sb->msg_headers;
         switch (what) {
         case CLP_RM_UUID: push_uuid_text(L, &h->uuid); break;

@@ -14,9 +14,21 @@ extension MessageView {
         return try! MessageView(encoded: out)
     }
 
-    /// As above, with the next Uuid of `uuids`, written straight into the view's own
-    /// buffer: one allocation for the bytes, no scan (the layout is known).
+    /// As below, with the next Uuid of `uuids`.
     public static func make(uuids: inout UUIDGenerator, timestamp: Int64, type: String, payload: UnsafeRawBufferPointer,
+                            logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) -> MessageView {
+        var uuid: (UInt64, UInt64) = (0, 0)
+        return withUnsafeMutableBytes(of: &uuid) { u in
+            uuids.write(into: u.baseAddress!)
+            return make(uuid: UnsafeRawPointer(u.baseAddress!), timestamp: timestamp, type: type, payload: payload,
+                        logger: logger, hostname: hostname, pid: pid)
+        }
+    }
+
+    /// A record's message: the 16 bytes of Uuid at `uuid`, the headers given and the
+    /// Payload, written straight into the view's own buffer: one allocation for the
+    /// bytes, no scan (the layout is known).
+    public static func make(uuid: UnsafeRawPointer, timestamp: Int64, type: String, payload: UnsafeRawBufferPointer,
                             logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) -> MessageView {
         var typeBytes = type
         return typeBytes.withUTF8 { t in
@@ -26,7 +38,7 @@ extension MessageView {
             var w = RawWriter(buf)
             w.byte(0x0A)
             w.byte(16)
-            uuids.write(into: buf.baseAddress! + 2)
+            (buf.baseAddress! + 2).copyMemory(from: uuid, byteCount: 16)
             w.offset = 18
             w.byte(0x10)
             w.varint(UInt64(bitPattern: timestamp))

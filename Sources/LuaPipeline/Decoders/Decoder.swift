@@ -112,16 +112,28 @@ public final class SandboxDecoder: RecordDecoder {
         pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers) }
     }
 
+    /// The headers of a record's message: the input's name as Type and Logger.
+    private lazy var headers = RecordHeaders(type: inputName, logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
+
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }
-        let input = MessageView.make(uuids: &uuids, timestamp: Sandbox.now(), type: inputName, payload: record,
-                                     logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
-        return decode(message: input, emit)
+        headers.next(uuids: &uuids, timestamp: Sandbox.now())
+        return decode(.record(record), emit)
     }
 
-    /// `input` handed to `process_message` (a record's message, or one an earlier
-    /// decoder of a MultiDecoder chain made).
+    /// A message an earlier decoder of a MultiDecoder chain made.
     public func decode(message input: MessageView, _ emit: (MessageView) -> Void) -> String? {
+        decode(.message(input), emit)
+    }
+
+    /// What `process_message` gets: a record (its message is built only if needed) or a
+    /// message.
+    private enum Input {
+        case record(UnsafeRawBufferPointer)
+        case message(MessageView)
+    }
+
+    private func decode(_ input: Input, _ emit: (MessageView) -> Void) -> String? {
         produced.removeAll(keepingCapacity: true)
         let waiting = pending.withLock { p -> DecoderReplacement? in
             guard let r = p, !(holdingReplacement && r.trial) else { return nil }
@@ -184,9 +196,15 @@ public final class SandboxDecoder: RecordDecoder {
 extension SandboxDecoder {
     /// One call of the running version, on the thread that owns it; a call from another
     /// thread is refused (no Lua runs) and reported as a termination of that record.
-    private func run(_ input: MessageView) -> ProcessResult {
+    private func run(_ input: Input) -> ProcessResult {
         do throws(WrongThread) {
-            switch try pinned.enter({ $0.processMessage(input) }) {
+            let result = try pinned.enter { sb in
+                switch input {
+                case .record(let bytes): sb.processMessage(record: bytes, headers: headers)
+                case .message(let m): sb.processMessage(m)
+                }
+            }
+            switch result {
             case .success(let r): return r
             case .failure(let e): return .terminated(e)
             }

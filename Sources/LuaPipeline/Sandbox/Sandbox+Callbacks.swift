@@ -57,8 +57,9 @@ extension Sandbox {
         }
     }
 
-    /// `read_message` of a field or of the framed message. Headers, `raw` and `size` never
-    /// come here: C serves them from what ``publishHeaders(_:)`` handed over.
+    /// `read_message` of a field or of the framed message, and `raw` and `size` of a
+    /// record's message not built yet. Headers never come here: C serves them from what
+    /// ``publishHeaders(_:)`` handed over.
     func readMessage(_ what: Int, _ field: UnsafePointer<CChar>?, _ flen: Int, _ fi: Int, _ ai: Int,
                      _ out: inout clp_value) -> Int32 {
         guard let m = currentMessage else { return Self.none }
@@ -69,6 +70,10 @@ extension Sandbox {
             if let idx = m.fieldIndex(named: name, occurrence: fi), let v = m.value(ofField: idx, arrayIndex: ai) {
                 out = fieldValue(m, v)
             }
+        case CLP_RM_RAW:
+            out = m.bytes.isEmpty ? clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: nil, len: 0) : stringValue(m, 0..<m.bytes.count)
+        case CLP_RM_SIZE:
+            out = Self.integer(Int64(m.bytes.count))
         case CLP_RM_FRAMED:
             let framed = PinnedBytes(StreamFraming.frame(m.bytes))
             scratch = framed

@@ -81,8 +81,22 @@ public final class Sandbox {
     public let limits: SandboxLimits
     let handle: OpaquePointer
 
-    /// The message `read_message` reads; set by the caller of ``processMessage(_:)``.
-    public internal(set) var currentMessage: MessageView?
+    /// The message `read_message` reads; set by the caller of ``processMessage(_:)``. A
+    /// record's message (``processMessage(record:headers:)``) is built the first time
+    /// something asks for it.
+    public internal(set) var currentMessage: MessageView? {
+        get {
+            if current == nil, let r = record { current = r.headers.message(of: r.bytes) }
+            return current
+        }
+        set {
+            current = newValue
+            record = nil
+        }
+    }
+    var current: MessageView?
+    /// The record the current call decodes, while its message is not built.
+    var record: (bytes: UnsafeRawBufferPointer, headers: RecordHeaders)?
     /// Receives every injection. Default: accept and drop.
     public var onInject: (Injection) -> InjectVerdict = { _ in .accept }
     /// Receives `print` output and Lua warnings (level, line).
@@ -201,6 +215,10 @@ public final class Sandbox {
     public func processMessage(_ message: MessageView) -> ProcessResult {
         currentMessage = message
         publishHeaders(message)
+        return callProcessMessage()
+    }
+
+    func callProcessMessage() -> ProcessResult {
         nextFieldIndex = 0
         injectionsThisCall = 0
         wroteMessage = false

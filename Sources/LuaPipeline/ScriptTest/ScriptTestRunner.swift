@@ -18,6 +18,8 @@ public final class ScriptTestRunner {
     private var kind: PluginKind = .filter
     private var inputUuids = UUIDSource.deterministic.makeGenerator(stream: 1)  // apart from the script's
     private var lastTimestamp: Int64 = 0
+    /// The headers of a line's message.
+    private let recordHeaders = RecordHeaders(type: "stdin")
     private var terminated = false
     /// A decoder's output of the current call, kept until its status is known: Heka drops
     /// what a failing decode injected.
@@ -175,8 +177,18 @@ public final class ScriptTestRunner {
     private func process(_ view: MessageView, record: @autoclosure () -> String) -> Bool {
         if kind != .decoder, let matcher = options.matcher, !matcher(view) { return true }
         lastTimestamp = view.timestamp
+        return settle(sandbox.processMessage(view), record: record())
+    }
+
+    /// Feeds a line to a decoder as the Payload of a message with `recordHeaders`.
+    private func process(line: UnsafeRawBufferPointer, record: @autoclosure () -> String) -> Bool {
+        recordHeaders.next(uuids: &inputUuids, timestamp: 0)
+        lastTimestamp = 0
+        return settle(sandbox.processMessage(record: line, headers: recordHeaders), record: record())
+    }
+
+    private func settle(_ result: ProcessResult, record: @autoclosure () -> String) -> Bool {
         stats.processed += 1
-        let result = sandbox.processMessage(view)
         if kind == .decoder {
             if case .ok(let status, _) = result, status >= 0 {
                 if sandbox.injectionsThisCall == 0, let m = sandbox.currentMessage {
@@ -234,8 +246,8 @@ public final class ScriptTestRunner {
                 report("line \(lineNo): rejected: invalid UTF-8 in Payload")
                 return true
             }
-            let view = MessageView.make(uuids: &inputUuids, timestamp: 0, type: "stdin", payload: bytes)
-            return process(view, record: "line \(lineNo)")
+            if kind == .decoder { return process(line: bytes, record: "line \(lineNo)") }
+            return process(recordHeaders.message(of: bytes), record: "line \(lineNo)")
         }
         let deliver: (UnsafeRawBufferPointer) -> Void = { line in
             if !stopped && !handle(line) { stopped = true }  // the sandbox was terminated

@@ -1,0 +1,77 @@
+import CLua
+import LuapipedCore
+
+/// The headers a record's message gets before a decoder reads it: the input's Type,
+/// Logger, Hostname and Pid, and a Uuid and Timestamp per record. They stay in pinned
+/// storage that the C side reads in place, so a record is decoded without its message
+/// being built: that happens only when the script asks for more than the headers and
+/// the Payload (`raw`, a field, `write_message`) or when the message itself is passed on.
+final class RecordHeaders {
+    let type: String
+    let logger: String?
+    let hostname: String?
+    let pid: Int32?
+    private let pinnedType: PinnedBytes
+    private let pinnedLogger: PinnedBytes?
+    private let pinnedHostname: PinnedBytes?
+    /// The current record's Uuid (16 bytes) and Timestamp, set by ``next(uuids:timestamp:)``.
+    private let uuid = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+    private(set) var timestamp: Int64 = 0
+
+    init(type: String, logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) {
+        self.type = type
+        self.logger = logger
+        self.hostname = hostname
+        self.pid = pid
+        pinnedType = PinnedBytes(type)
+        pinnedLogger = logger.map { PinnedBytes($0) }
+        pinnedHostname = hostname.map { PinnedBytes($0) }
+    }
+
+    deinit { uuid.deallocate() }
+
+    /// Headers for the next record: a new Uuid, the given Timestamp.
+    func next(uuids: inout UUIDGenerator, timestamp: Int64) {
+        uuids.write(into: uuid)
+        self.timestamp = timestamp
+    }
+
+    /// The message of `payload` with these headers.
+    func message(of payload: UnsafeRawBufferPointer) -> MessageView {
+        MessageView.make(uuid: uuid, timestamp: timestamp, type: type, payload: payload,
+                         logger: logger, hostname: hostname, pid: pid)
+    }
+
+    /// What C reads for `read_message` and a decoder's header inheritance. `raw` is left
+    /// out: the C side asks the host, which builds the message then.
+    func published(payload: UnsafeRawBufferPointer) -> clp_message_headers {
+        func string(_ p: UnsafePointer<CChar>, _ n: Int) -> clp_value {
+            clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: p, len: n)
+        }
+        func string(_ p: PinnedBytes?) -> clp_value { p.map { string($0.base, $0.length) } ?? clp_value() }
+        func integer(_ v: Int64) -> clp_value { clp_value(type: Int32(CLP_V_INTEGER.rawValue), i: v, d: 0, s: nil, len: 0) }
+        let body = payload.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } ?? pinnedType.base
+        return clp_message_headers(
+            uuid: string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: integer(timestamp),
+            type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
+            payload: string(body, payload.count), env_version: clp_value(), pid: pid.map { integer(Int64($0)) } ?? clp_value(),
+            hostname: string(pinnedHostname), raw: nil, size: 0)
+    }
+}
+
+extension Sandbox {
+    /// Runs `process_message()` on the message `record` (valid during this call only)
+    /// makes with `headers`, without building that message unless something asks for it.
+    /// A call that injected nothing may pass the message itself on, so it is built then.
+    func processMessage(record bytes: UnsafeRawBufferPointer, headers: RecordHeaders) -> ProcessResult {
+        current = nil
+        record = (bytes, headers)
+        var h = headers.published(payload: bytes)
+        clp_sandbox_set_message(handle, &h)
+        defer {
+            if injectionsThisCall == 0 { _ = currentMessage }
+            record = nil
+        }
+        return callProcessMessage()
+    }
+}
