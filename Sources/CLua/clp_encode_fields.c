@@ -40,30 +40,33 @@ static size_t open_field(lua_State *L, clp_buf *out) {
     return out->len;
 }
 
-static void close_field(lua_State *L, clp_buf *out, size_t body) {
+/* A length over one byte: the body moves to make room. */
+static void close_long_field(lua_State *L, clp_buf *out, size_t body) {
     size_t n = out->len - body;
-    if (n < 0x80) {
-        out->data[body - 1] = (char)n;
-    } else {
-        unsigned char tmp[10];
-        size_t k = 0;
-        uint64_t v = n;
-        while (v >= 0x80) {
-            tmp[k++] = (unsigned char)(v | 0x80);
-            v >>= 7;
-        }
-        tmp[k++] = (unsigned char)v;
-        reserve(L, out, k - 1);
-        memmove(out->data + body - 1 + k, out->data + body, n);
-        memcpy(out->data + body - 1, tmp, k);
-        out->len += k - 1;
+    unsigned char tmp[10];
+    size_t k = 0;
+    uint64_t v = n;
+    while (v >= 0x80) {
+        tmp[k++] = (unsigned char)(v | 0x80);
+        v >>= 7;
     }
-    clp_check_output(L, out->len);
+    tmp[k++] = (unsigned char)v;
+    reserve(L, out, k - 1);
+    memmove(out->data + body - 1 + k, out->data + body, n);
+    memcpy(out->data + body - 1, tmp, k);
+    out->len += k - 1;
+}
+
+static inline void close_field(lua_State *L, clp_sandbox *sb, clp_buf *out, size_t body) {
+    size_t n = out->len - body;
+    if (n < 0x80) out->data[body - 1] = (char)n;
+    else close_long_field(L, out, body);
+    clp_check_output_inline(L, sb, out->len);
 }
 
 /* Notes where a field written by encode_field is: its body ran from `body` to `end`
  * before close_field moved it by `shift` bytes (a length over one byte). */
-static void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
+static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
     clp_field_span s;
     s.field = (clp_span){(long)(body + shift), (long)(end - body)};
     s.name = span_at(&sb->out, body + shift); /* the name comes first */
@@ -75,15 +78,24 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     clp_sandbox *sb = clp_get(L);
     clp_buf *f = &sb->out;
     int vtype = lua_type(L, vidx);
-    /* Fast path: one plain value, by far the common case. */
-    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
+    /* Fast path: one plain value, by far the common case; a string's room is reserved once. */
+    if (vtype == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, vidx, &n);
+        reserve(L, f, nlen + n + 24);
+        f->data[f->len++] = (char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
+        size_t body = ++f->len; /* one-byte length placeholder */
+        raw_bytes(f, HEKA_FIELD_NAME, name, nlen);
+        raw_bytes(f, HEKA_FIELD_VALUE_STRING, s, n);
+        size_t end = f->len;
+        close_field(L, sb, f, body);
+        note_field(L, sb, body, end, f->len - end);
+        return;
+    }
+    if (vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
         size_t body = open_field(L, f);
         put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
-        if (vtype == LUA_TSTRING) {
-            size_t n;
-            const char *s = lua_tolstring(L, vidx, &n);
-            put_bytes(L, f, HEKA_FIELD_VALUE_STRING, s, n);
-        } else if (vtype == LUA_TBOOLEAN) {
+        if (vtype == LUA_TBOOLEAN) {
             reserve(L, f, 5);
             f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
             f->data[f->len++] = HEKA_VALUE_BOOL;
@@ -109,7 +121,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             f->len += 8;
         }
         size_t end = f->len;
-        close_field(L, f, body);
+        close_field(L, sb, f, body);
         note_field(L, sb, body, end, f->len - end);
         return;
     }
@@ -192,7 +204,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
                   packed->data, packed->len);
     if (values != vidx) lua_pop(L, 1);
     size_t end = f->len;
-    close_field(L, f, body);
+    close_field(L, sb, f, body);
     note_field(L, sb, body, end, f->len - end);
 }
 
@@ -209,10 +221,23 @@ static int cmp_keys(const void *a, const void *b) {
     return c ? c : (x->n < y->n ? -1 : x->n > y->n);
 }
 
-/* Sorts keys (count of them, in table order in sb->keys; the value of the i-th at stack
- * index base + 2i + 2) by name and returns them. When the names are the same strings in the
- * same table order as last time (a decoder filling one table), the last order is applied
- * and only checked: n - 1 comparisons instead of a sort. */
+/* Keeps the names at stack indices base + 2i + 1 alive in a registry table. */
+static void anchor_keys(lua_State *L, clp_sandbox *sb, int base, size_t count) {
+    luaL_checkstack(L, 2, "too many fields");
+    lua_createtable(L, (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        lua_pushvalue(L, base + 2 * (int)i + 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    if (sb->key_anchor) lua_rawseti(L, LUA_REGISTRYINDEX, sb->key_anchor);
+    else sb->key_anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Sorts keys (count of them, in table order in sb->keys; the i-th name at stack index
+ * base + 2i + 1, its value at base + 2i + 2) by name and returns them. When the names are
+ * the same strings in the same table order as last time (a decoder filling one table),
+ * the last order is applied: no comparison at all. The last names are kept alive (see
+ * anchor_keys), so a name at the same address is the same string. */
 static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t count) {
     key_ref *ks = (key_ref *)sb->keys.data;
     if (count < 2) return ks;
@@ -226,11 +251,11 @@ static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t coun
             key_ref *out = ks + count;
             const size_t *order = (const size_t *)(seen + count);
             for (size_t j = 0; j < count; j++) out[j] = ks[order[j]];
-            size_t j = 1;
-            while (j < count && cmp_keys(&out[j - 1], &out[j]) < 0) j++;
-            if (j == count) return out;
+            return out;
         }
     }
+    sb->key_cache_n = 0; /* invalid until it matches the anchored names again */
+    anchor_keys(L, sb, base, count);
     sb->key_cache.len = 0;
     reserve(L, &sb->key_cache, count * (sizeof(const char *) + sizeof(size_t)));
     const char **seen = (const char **)sb->key_cache.data;

@@ -38,12 +38,17 @@ static inline void put_tag(lua_State *L, clp_buf *b, int field, int wire) {
     b->data[b->len++] = (char)HEKA_TAG(field, wire);
 }
 
-static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
-    reserve(L, b, n + 11);
+/* A length-delimited field; the caller reserved n + 11 bytes. */
+static inline void raw_bytes(clp_buf *b, int field, const char *s, size_t n) {
     b->data[b->len++] = (char)HEKA_TAG(field, HEKA_WIRE_BYTES);
     raw_varint(b, n);
     memcpy(b->data + b->len, s, n);
     b->len += n;
+}
+
+static inline void put_bytes(lua_State *L, clp_buf *b, int field, const char *s, size_t n) {
+    reserve(L, b, n + 11);
+    raw_bytes(b, field, s, n);
 }
 
 /* Reads the varint at p into *v; returns its size in bytes. For bytes this file wrote. */

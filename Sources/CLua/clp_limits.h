@@ -17,6 +17,11 @@ void clp_mark_terminated(clp_sandbox *sb, const char *reason);
 void clp_check_limits(lua_State *L);
 /* Raises "output_limit exceeded" (terminating) when n exceeds the output limit. */
 void clp_check_output(lua_State *L, size_t n);
+/* The same for the encoder's many small checks: no call for a size at or under both the
+ * peak so far and the limit. */
+static inline void clp_check_output_inline(lua_State *L, clp_sandbox *sb, size_t n) {
+    if (n > sb->output_peak || (sb->limits.output_limit && n > sb->limits.output_limit)) clp_check_output(L, n);
+}
 
 /* Starts a call named `entry` (the prefix of its termination reasons): a fresh
  * instruction budget, the count hook, the deadline, and the per-call API counters. */

@@ -45,6 +45,7 @@ struct clp_sandbox {
      * them: a decoder that fills the same table each time is not sorted again. */
     clp_buf key_cache;
     size_t key_cache_n;
+    int key_anchor; /* registry ref of a table holding those names: alive, so a name at the same address is the same string */
     clp_layout layout;      /* where clp_encode_table put out's parts */
     clp_buf field_spans;    /* its fields (clp_field_span) */
     int layout_valid;       /* out holds a table injection being delivered */

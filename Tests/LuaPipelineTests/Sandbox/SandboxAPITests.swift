@@ -136,6 +136,28 @@ import Testing
     }
 
 
+    /// Names made afresh for each message (long strings, collected in between) may land
+    /// at the addresses of the last message's names, in another order: the last order
+    /// must not be taken for theirs.
+    @Test func freshNamesAtReusedAddressesAreSortedAgain() throws {
+        let h = try ScriptHarness("""
+            local n = 0
+            function process_message()
+              n = n + 1
+              collectgarbage("collect")
+              local fields = {}
+              -- made in the same order each time, sorting the other way every other time
+              fields[string.format("%052d", 2 * n + n % 2 * 1000)] = 1
+              fields[string.format("%052d", 2 * n + 1 + (n + 1) % 2 * 1000)] = 2
+              inject_message({Fields = fields})
+              return 0
+            end
+            """, kind: .decoder)
+        for _ in 0..<200 { #expect(h.process() == .ok(status: 0, message: nil)) }
+        let unsorted = h.messages.filter { m in m.fields.map(\.name) != m.fields.map(\.name).sorted() }
+        #expect(h.messages.count == 200 && unsorted.isEmpty)
+    }
+
     /// The encoder reuses the last name order when a table comes back with the same names
     /// in the same table order; names added, removed or replaced in between must still
     /// come out sorted, with their own values.
