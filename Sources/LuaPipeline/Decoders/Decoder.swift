@@ -86,18 +86,23 @@ public final class SandboxDecoder: RecordDecoder {
     /// While the other instances decode the same batch, a new version waits (it is tried
     /// before a batch, so that every instance changes at the same record).
     var holdingReplacement = false
+    /// The headers of a record's message: the input's name as Type and Logger.
+    private let headers: RecordHeaders
 
     public init(sandbox: Sandbox, inputName: String, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.sandbox = sandbox
         self.pinned = PinnedSandbox(sandbox)
         self.inputName = inputName
         self.rebuild = rebuild
+        headers = RecordHeaders(type: inputName, logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
         attach()
     }
 
     private func attach() {
         let sb = sandbox
-        sb.onInject = { [unowned self, unowned sb] injection in
+        // Called by sb alone, from a call this decoder makes: neither can be gone, and an
+        // injection costs no reference counting.
+        sb.onInject = { [unowned(unsafe) self, unowned(unsafe) sb] injection in
             if let v = sb.view(of: injection) { produced.append(v) }
             return .accept
         }
@@ -112,8 +117,6 @@ public final class SandboxDecoder: RecordDecoder {
         pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers) }
     }
 
-    /// The headers of a record's message: the input's name as Type and Logger.
-    private lazy var headers = RecordHeaders(type: inputName, logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
 
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }

@@ -54,6 +54,8 @@ final class ThreadOwner: Sendable {
     /// Claims for the calling thread when unclaimed; refuses another thread.
     func check() throws(WrongThread) {
         let me = ThreadIdentity.current
+        // The owner's own entries: only the owner changes the slot away from itself.
+        if owner.load(ordering: .relaxed) == me { return }
         let (claimed, current) = owner.compareExchange(expected: 0, desired: me, ordering: .acquiringAndReleasing)
         if claimed {
             ownerName.withLock { $0 = Self.threadName() }

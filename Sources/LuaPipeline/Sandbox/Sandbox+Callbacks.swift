@@ -7,32 +7,34 @@ extension Sandbox {
     static var callbacks: clp_callbacks {
         clp_callbacks(
             read_message: { host, what, field, flen, fi, ai, out in
-                Sandbox.from(host).readMessage(Int(what), field, flen, Int(fi), Int(ai), &out!.pointee)
+                Sandbox.with(host) { $0.readMessage(Int(what), field, flen, Int(fi), Int(ai), &out!.pointee) }
             },
             read_next_field: { host, name, value, rep, vt, count in
-                Sandbox.from(host).readNextField(&name!.pointee, &value!.pointee, &rep!.pointee, &vt!.pointee, &count!.pointee)
+                Sandbox.with(host) { $0.readNextField(&name!.pointee, &value!.pointee, &rep!.pointee, &vt!.pointee, &count!.pointee) }
             },
             inject: { host, kind, data, len, ptype, ptlen, pname, pnlen, err, errlen in
-                Sandbox.from(host).inject(Int(kind), data, len, ptype, ptlen, pname, pnlen, err, errlen)
+                Sandbox.with(host) { $0.inject(Int(kind), data, len, ptype, ptlen, pname, pnlen, err, errlen) }
             },
             read_config: { host, key, klen, out in
-                Sandbox.from(host).readConfig(key, klen, &out!.pointee)
+                Sandbox.with(host) { $0.readConfig(key, klen, &out!.pointee) }
             },
             write_message: { host, what, field, flen, value, rep, replen, fi, ai, err, errlen in
-                Sandbox.from(host).writeMessage(Int(what), field, flen, value!.pointee, rep, replen, Int(fi), Int(ai), err, errlen)
+                Sandbox.with(host) { $0.writeMessage(Int(what), field, flen, value!.pointee, rep, replen, Int(fi), Int(ai), err, errlen) }
             },
             defaults: { host, forEncode, d in
-                Sandbox.from(host).fillDefaults(forEncode: forEncode != 0, &d!.pointee)
+                Sandbox.with(host) { $0.fillDefaults(forEncode: forEncode != 0, &d!.pointee) }
             },
             log: { host, level, msg, len in
                 let s = msg.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: len), as: UTF8.self) } ?? ""
-                Sandbox.from(host).onLog(Int(level), s)
+                Sandbox.with(host) { $0.onLog(Int(level), s) }
             }
         )
     }
 
-    static func from(_ host: UnsafeMutableRawPointer?) -> Sandbox {
-        Unmanaged<Sandbox>.fromOpaque(host!).takeUnretainedValue()
+    /// Runs `body` with the sandbox of a host pointer, without retaining it: C calls back
+    /// only from inside a call the sandbox itself made.
+    static func with<T>(_ host: UnsafeMutableRawPointer?, _ body: (Sandbox) -> T) -> T {
+        Unmanaged<Sandbox>.fromOpaque(host!)._withUnsafeGuaranteedRef(body)
     }
 
     private static let ok = Int32(CLP_HOST_OK), none = Int32(CLP_HOST_NONE)
