@@ -38,13 +38,10 @@ extension Sandbox {
         layout.severity = c.has_severity != 0 ? Int32(c.severity) : nil
         layout.pid = c.has_pid != 0 ? Int32(c.pid) : nil
         if c.field_count > 0 {
-            let spans = UnsafeBufferPointer(start: c.fields, count: c.field_count)
-            layout.fields = Array(unsafeUninitializedCapacity: spans.count) { slots, n in
-                for (i, f) in spans.enumerated() {
-                    (slots.baseAddress! + i).initialize(to: MessageView.FieldSlot(
-                        range: f.field.start..<(f.field.start + f.field.len), name: f.name.start..<(f.name.start + f.name.len)))
-                }
-                n = spans.count
+            layout.fields.reserveCapacity(c.field_count)
+            for f in UnsafeBufferPointer(start: c.fields, count: c.field_count) {
+                layout.fields.append(MessageView.FieldSlot(range: f.field.start..<(f.field.start + f.field.len),
+                                                           name: f.name.start..<(f.name.start + f.name.len)))
             }
         }
         return MessageView(copying: bytes, layout: layout)
