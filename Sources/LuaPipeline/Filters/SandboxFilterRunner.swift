@@ -275,6 +275,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             pendingCut = cut
         }
         let started = Router.monotonicNanosPrecise()
+        var callStarted = started  // where the last call ended: one clock read per message
         defer {
             if !batch.isEmpty {
                 counters.add(.processNanos, Int64(Router.monotonicNanosPrecise() &- started))
@@ -287,7 +288,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             }
         }
         for m in batch {
-            if let cut = pendingCut, m.seq >= cut.seq { saveAtCut(cut) }
+            if let cut = pendingCut, m.seq >= cut.seq { saveAtCut(cut); callStarted = Router.monotonicNanosPrecise() }
             currentLoops = m.loops
             injectedThisCall = 0
             counters.add(.processed)
@@ -303,6 +304,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                         return nil
                     }
                 }
+                callStarted = Router.monotonicNanosPrecise()
                 if accepted {
                     if status < 0 {
                         counters.add(.failures)
@@ -314,12 +316,14 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             }
             if let p = probation {
                 guard let handled = onProbation(p, m) else { return true }
+                callStarted = Router.monotonicNanosPrecise()
                 if handled { continue }
                 injectedThisCall = 0
             }
-            let callStarted = Router.monotonicNanosPrecise()
             let outcome = sandbox.processMessage(m.view)
-            counters.processDurations.record(nanos: Int64(Router.monotonicNanosPrecise() &- callStarted))
+            let callEnded = Router.monotonicNanosPrecise()
+            counters.processDurations.record(nanos: Int64(callEnded &- callStarted))
+            callStarted = callEnded
             switch outcome {
             case .terminated(let e):
                 // The message that killed it is skipped (counted), never fed again.

@@ -1,8 +1,9 @@
 import Synchronization
 
-/// Call durations in fixed log-scale buckets (1-2.5-5 steps from 1 µs to 10 s), one
-/// relaxed atomic add per call: `process_message` and `timer_event` of each filter, shown
-/// by `/metrics` as Prometheus histograms.
+/// Call durations in fixed log-scale buckets (1-2.5-5 steps from 1 µs to 10 s):
+/// `process_message` and `timer_event` of each filter, shown by `/metrics` as Prometheus
+/// histograms. One writer at a time (the thread running the filter's calls), any number
+/// of readers: a record is a relaxed load and store, no read-modify-write.
 public final class DurationHistogram: Sendable {
     /// Upper bounds in nanoseconds; a last bucket takes the rest (+Inf).
     public static let bounds: [Int64] = {
@@ -25,8 +26,9 @@ public final class DurationHistogram: Sendable {
     public func record(nanos: Int64) {
         var i = 0
         while i < Self.bounds.count && nanos > Self.bounds[i] { i += 1 }
-        buckets[i].value.wrappingAdd(1, ordering: .relaxed)
-        sum.wrappingAdd(nanos, ordering: .relaxed)
+        let slot = buckets[i]
+        slot.value.store(slot.value.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        sum.store(sum.load(ordering: .relaxed) &+ nanos, ordering: .relaxed)
     }
 
     /// Cumulative counts per bound (the last is every call), and the sum in nanoseconds.
