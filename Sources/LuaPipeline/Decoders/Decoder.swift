@@ -72,7 +72,9 @@ public final class SandboxDecoder: RecordDecoder {
     var rebuild: () -> Sandbox?
     private let pending = Mutex<DecoderReplacement?>(nil)
     var uuids = UUIDSource.random.makeGenerator()
-    private var produced: [MessageView] = []
+    /// What the current call injected: the common single message without an array.
+    private var produced: MessageView?
+    private var producedMore: [MessageView] = []
     /// Sandboxes replaced after a termination.
     public private(set) var restarts = 0
     /// With `decoder_workers`, the other instances: a new version this one accepted is
@@ -103,7 +105,9 @@ public final class SandboxDecoder: RecordDecoder {
         // Called by sb alone, from a call this decoder makes: neither can be gone, and an
         // injection costs no reference counting.
         sb.onInject = { [unowned(unsafe) self, unowned(unsafe) sb] injection in
-            if let v = sb.view(of: injection) { produced.append(v) }
+            if let v = sb.view(of: injection) {
+                if produced == nil { produced = v } else { producedMore.append(v) }
+            }
             return .accept
         }
     }
@@ -137,7 +141,7 @@ public final class SandboxDecoder: RecordDecoder {
     }
 
     private func decode(_ input: Input, _ emit: (MessageView) -> Void) -> String? {
-        produced.removeAll(keepingCapacity: true)
+        forgetProduced()
         let waiting = pending.withLock { p -> DecoderReplacement? in
             guard let r = p, !(holdingReplacement && r.trial) else { return nil }
             p = nil
@@ -155,7 +159,7 @@ public final class SandboxDecoder: RecordDecoder {
             case .terminated(let e):
                 sandbox = old
                 attach()
-                produced.removeAll(keepingCapacity: true)
+                forgetProduced()
                 r.outcome("process_message: \(e.message)")
             case .ok(let status, let message):
                 rebuild = r.rebuild
@@ -187,12 +191,18 @@ public final class SandboxDecoder: RecordDecoder {
     /// What the call injected, else the current message (as `write_message` left it);
     /// with `tz`, each injected Timestamp read again as wall-clock time in that zone (a
     /// message passed on is not: Heka's host left it too).
+    private func forgetProduced() {
+        produced = nil
+        if !producedMore.isEmpty { producedMore.removeAll(keepingCapacity: true) }
+    }
+
     private func deliver(_ emit: (MessageView) -> Void) {
-        if produced.isEmpty {
+        guard let first = produced else {
             if let m = sandbox.currentMessage { emit(m) }
             return
         }
-        for v in produced { emit(timeZone?.shifting(v) ?? v) }
+        emit(timeZone?.shifting(first) ?? first)
+        for v in producedMore { emit(timeZone?.shifting(v) ?? v) }
     }
 }
 

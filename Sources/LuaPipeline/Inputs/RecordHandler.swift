@@ -172,7 +172,7 @@ final class RecordHandler {
             bytes += record(i).count
             if let first = d.first {
                 views.append(first)
-                views += d.more
+                if !d.more.isEmpty { views += d.more }
                 decoded += 1 + d.more.count
             }
             guard let failure = d.failure else { continue }
