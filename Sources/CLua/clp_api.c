@@ -106,6 +106,15 @@ static int api_read_message(lua_State *L) {
         return 1;
     }
     clp_value v = {0};
+    if (what == CLP_RM_FIELD && sb->has_message && sb->msg_headers.raw) {
+        /* a field of a built message: found by its slot and read in place, no host call */
+        const clp_message_headers *h = &sb->msg_headers;
+        if (clp_find_field((const unsigned char *)h->raw, h->size, h->fields, h->field_count, field, flen, (long)fi, (long)ai, &v) >= 0) {
+            push_value(L, &v); /* nil when there is none */
+            return 1;
+        }
+        v = (clp_value){0};
+    }
     if (sb->cb.read_message(sb->host, what, field, flen, (int)fi, (int)ai, &v) != CLP_HOST_OK) v.type = CLP_V_NIL;
     push_value(L, &v);
     return 1;

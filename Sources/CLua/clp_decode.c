@@ -11,6 +11,10 @@ typedef struct {
 } reader;
 
 static int rd_varint(reader *r, uint64_t *v) {
+    if (r->p < r->end && *r->p < 0x80) { /* one byte: tags, short lengths */
+        *v = *r->p++;
+        return 1;
+    }
     uint64_t x = 0;
     for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
         unsigned char c = *r->p++;
@@ -174,4 +178,96 @@ int clp_push_decoded(lua_State *L, const unsigned char *p, size_t n) {
     if (!have_uuid || !have_ts) return bad(L);
     lua_settop(L, t);
     return 1;
+}
+
+/* The value_type of the Field submessage p..end (0, string, when absent); -1 malformed. */
+static int field_value_type(const unsigned char *p, const unsigned char *end) {
+    reader r = {p, end};
+    int vt = 0;
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        if (!rd_varint(&r, &tag)) return -1;
+        if (tag == HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT)) {
+            if (!rd_varint(&r, &v)) return -1;
+            vt = (int)v;
+        } else if (!skip(&r, (int)(tag & 7))) {
+            return -1;
+        }
+    }
+    return vt;
+}
+
+static void set_scalar(clp_value *out, int f, uint64_t v) {
+    *out = (clp_value){.type = f == HEKA_FIELD_VALUE_INTEGER ? CLP_V_INTEGER : CLP_V_BOOL,
+                       .i = f == HEKA_FIELD_VALUE_INTEGER ? (long long)v : v != 0};
+}
+
+/* The ai-th value of the Field p..end, of value_type vt: 1 found, 0 none, -1 malformed. */
+static int field_value(const unsigned char *p, const unsigned char *end, int vt, long ai, clp_value *out) {
+    reader r = {p, end};
+    long seen = 0;
+    int str = vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : vt == HEKA_VALUE_BYTES ? HEKA_FIELD_VALUE_BYTES : -1;
+    int num = vt == HEKA_VALUE_INTEGER ? HEKA_FIELD_VALUE_INTEGER : vt == HEKA_VALUE_BOOL ? HEKA_FIELD_VALUE_BOOL : -1;
+    while (r.p < r.end) {
+        uint64_t tag, v;
+        if (!rd_varint(&r, &tag)) return -1;
+        int f = (int)(tag >> 3), wire = (int)(tag & 7);
+        const unsigned char *s;
+        size_t n;
+        if (f == str && wire == HEKA_WIRE_BYTES) {
+            if (!rd_len(&r, &s, &n)) return -1;
+            if (seen++ == ai) {
+                *out = (clp_value){.type = CLP_V_STRING, .s = (const char *)s, .len = n};
+                return 1;
+            }
+        } else if (f == num && wire == HEKA_WIRE_VARINT) {
+            if (!rd_varint(&r, &v)) return -1;
+            if (seen++ == ai) {
+                set_scalar(out, f, v);
+                return 1;
+            }
+        } else if (f == num && wire == HEKA_WIRE_BYTES) { /* packed */
+            if (!rd_len(&r, &s, &n)) return -1;
+            reader packed = {s, s + n};
+            while (packed.p < packed.end) {
+                if (!rd_varint(&packed, &v)) return -1;
+                if (seen++ == ai) {
+                    set_scalar(out, f, v);
+                    return 1;
+                }
+            }
+        } else if (vt == HEKA_VALUE_DOUBLE && f == HEKA_FIELD_VALUE_DOUBLE && (wire == HEKA_WIRE_FIXED64 || wire == HEKA_WIRE_BYTES)) {
+            if (wire == HEKA_WIRE_FIXED64) {
+                s = r.p;
+                n = 8;
+                if (r.end - r.p < 8) return -1;
+                r.p += 8;
+            } else if (!rd_len(&r, &s, &n)) {
+                return -1;
+            }
+            if (ai - seen < (long)(n / 8)) {
+                *out = (clp_value){.type = CLP_V_DOUBLE};
+                memcpy(&out->d, s + (ai - seen) * 8, 8); /* little-endian hosts only (x86_64, arm64) */
+                return 1;
+            }
+            seen += (long)(n / 8);
+        } else if (!skip(&r, wire)) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int clp_find_field(const unsigned char *msg, size_t size, const heka_field_slot *slots, size_t count, const char *name,
+                   size_t nlen, long fi, long ai, clp_value *out) {
+    long seen = 0;
+    for (size_t i = 0; i < count; i++) {
+        const heka_field_slot *f = &slots[i];
+        if ((size_t)(f->name_end - f->name_start) != nlen || memcmp(msg + f->name_start, name, nlen) != 0) continue;
+        if (seen++ != fi) continue;
+        if (f->end > (long)size) return -1;
+        int vt = field_value_type(msg + f->start, msg + f->end);
+        return vt < 0 ? -1 : field_value(msg + f->start, msg + f->end, vt, ai, out);
+    }
+    return 0;
 }

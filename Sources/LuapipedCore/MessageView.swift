@@ -10,15 +10,21 @@ import CHekaWire
 public final class MessageView: @unchecked Sendable {  // immutable after init
     /// The encoded protobuf message (no framing).
     public let bytes: UnsafeRawBufferPointer
+    /// The headers' offsets (its `fields` left empty: the slots below hold them).
     private let layout: Layout
+    /// Where the fields are, in message order: in the same allocation as the bytes, after
+    /// them (one allocation and one free per message, wherever it is freed).
+    private let slots: UnsafeBufferPointer<heka_field_slot>
     public var timestamp: Int64 { layout.timestamp }
     /// `nil` when absent (readers then see 7).
     public var severityValue: Int32? { layout.severity }
     public var pidValue: Int32? { layout.pid }
     /// Ranges of the `Field` submessages, in order.
-    public var fieldRanges: [Range<Int>] { layout.fields.map(\.range) }
+    public var fieldRanges: [Range<Int>] { slots.map { $0.start..<$0.end } }
     /// How many fields the message has.
-    public var fieldCount: Int { layout.fields.count }
+    public var fieldCount: Int { slots.count }
+    /// The field slots, for C code that reads fields in place; valid as long as the view.
+    package var fieldSlots: UnsafeBufferPointer<heka_field_slot> { slots }
 
     /// Where a field and its name are.
     package struct FieldSlot: Equatable {
@@ -80,28 +86,65 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// Takes ownership of `buffer` (freed by the view, also when the scan throws).
-    private init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, valid: Bool = false) throws(ProtobufError) {
-        let view = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+    private convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, valid: Bool = false) throws(ProtobufError) {
+        let layout: Layout
         do throws(ProtobufError) {
-            layout = try Self.scan(view, valid: valid)
+            layout = try Self.scan(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), valid: valid)
         } catch {
             buffer.deallocate()
             throw error
         }
-        bytes = view
+        self.init(owning: buffer, count: count, layout: layout)
     }
 
-    /// Copies bytes whose layout their encoder noted as it wrote them: no scan. Debug
-    /// builds check the layout against a scan.
-    package convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout) {
-        assert(layout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
-        self.init(owning: Self.copy(raw), count: raw.count, layout: layout)
+    /// Copies bytes whose layout their encoder noted as it wrote them, with `fieldCount`
+    /// fields, the i-th at `slot(i)`: no scan, and the slots written in place. Debug builds
+    /// check the layout against a scan.
+    package convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout, fieldCount: Int, slot: (Int) -> heka_field_slot) {
+        let block = Self.allocate(count: raw.count, fields: fieldCount)
+        if let base = raw.baseAddress { block.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
+        let s = (block.baseAddress! + Self.slotOffset(raw.count)).bindMemory(to: heka_field_slot.self, capacity: fieldCount)
+        for i in 0..<fieldCount { (s + i).initialize(to: slot(i)) }
+        self.init(block: block, count: raw.count, layout: layout, slots: UnsafeBufferPointer(start: s, count: fieldCount))
+        assert(fullLayout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
     }
 
-    /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan).
-    package init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
-        self.layout = layout
-        bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+    /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan). With
+    /// fields, the bytes move to an allocation that has room for their slots.
+    package convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
+        let fields = layout.fields
+        if fields.isEmpty {
+            self.init(block: buffer, count: count, layout: layout, slots: UnsafeBufferPointer(start: nil, count: 0))
+            return
+        }
+        self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout, fieldCount: fields.count) {
+            heka_field_slot(start: fields[$0].range.lowerBound, end: fields[$0].range.upperBound,
+                            name_start: fields[$0].name.lowerBound, name_end: fields[$0].name.upperBound)
+        }
+        buffer.deallocate()
+    }
+
+    /// Takes `block`: the bytes at 0..<count, the slots (if any) after them.
+    private init(block: UnsafeMutableRawBufferPointer, count: Int, layout: Layout, slots: UnsafeBufferPointer<heka_field_slot>) {
+        var headers = layout
+        headers.fields = []
+        self.layout = headers
+        self.slots = slots
+        bytes = UnsafeRawBufferPointer(rebasing: block[0..<count])
+    }
+
+    /// Where a block's field slots start: after `count` bytes, aligned.
+    private static func slotOffset(_ count: Int) -> Int { (count + 7) & ~7 }
+
+    private static func allocate(count: Int, fields: Int) -> UnsafeMutableRawBufferPointer {
+        .allocate(byteCount: Swift.max(slotOffset(count) + fields * MemoryLayout<heka_field_slot>.stride, 1), alignment: 8)
+    }
+
+    /// The layout with its field slots, as a scan finds it.
+    private var fullLayout: Layout {
+        var l = layout
+        l.fields = slots.map { FieldSlot(range: $0.start..<$0.end, name: $0.name_start..<$0.name_end) }
+        return l
     }
 
     /// Encodes `message` and views the result.
@@ -207,8 +250,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// The byte range of the name of the field at `index`.
-    package func nameRange(ofField index: Int) -> Range<Int> { layout.fields[index].name }
-    package func rangeOfField(_ index: Int) -> Range<Int> { layout.fields[index].range }
+    package func nameRange(ofField index: Int) -> Range<Int> { slots[index].name_start..<slots[index].name_end }
+    package func rangeOfField(_ index: Int) -> Range<Int> { slots[index].start..<slots[index].end }
 
     /// Severity as readers see it (7 when absent).
     public var severity: Int32 { severityValue ?? 7 }

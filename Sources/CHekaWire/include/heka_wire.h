@@ -55,6 +55,13 @@ enum {
     HEKA_VALUE_BOOL = 4
 };
 
+/* Where one Field submessage of an encoded message is: the byte offsets of its body
+ * and of its name, from the start of the message. A message view keeps an array of them
+ * beside its bytes, where C reads them too. */
+typedef struct {
+    long start, end, name_start, name_end;
+} heka_field_slot;
+
 /* Field number of `Header.message_length` (a varint). */
 enum { HEKA_HEADER_MESSAGE_LENGTH = 1 };
 

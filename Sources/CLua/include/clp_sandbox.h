@@ -104,8 +104,10 @@ typedef struct {
  * point into the host's message, valid until the next clp_sandbox_set_message. */
 typedef struct {
     clp_value uuid, timestamp, type, logger, severity, payload, env_version, pid, hostname;
-    const char *raw;
+    const char *raw; /* NULL: not built yet (a decoder's record); raw, size and fields come from the host */
     size_t size;
+    const heka_field_slot *fields; /* where raw's fields are */
+    size_t field_count;
 } clp_message_headers;
 
 /* Sets (or, with NULL, clears) the current message's headers. */

@@ -98,7 +98,8 @@ extension Sandbox {
             env_version: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_ENV_VERSION)),
             pid: m.pid.map { Self.integer(Int64($0)) } ?? clp_value(),
             hostname: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_HOSTNAME)),
-            raw: m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), size: m.bytes.count)
+            raw: m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), size: m.bytes.count,
+            fields: m.fieldSlots.baseAddress, field_count: m.fieldCount)
         clp_sandbox_set_message(handle, &h)
     }
 

@@ -55,7 +55,7 @@ final class RecordHeaders {
             uuid: string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: integer(timestamp),
             type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
             payload: string(body, payload.count), env_version: clp_value(), pid: pid.map { integer(Int64($0)) } ?? clp_value(),
-            hostname: string(pinnedHostname), raw: nil, size: 0)
+            hostname: string(pinnedHostname), raw: nil, size: 0, fields: nil, field_count: 0)
     }
 }
 
