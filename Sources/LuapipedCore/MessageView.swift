@@ -38,20 +38,35 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// The offsets a scan finds (or an encoder noted as it wrote); a value type so a view
-    /// holds it in one `let`.
+    /// holds it in one `let`. The byte-valued headers' ranges are kept as 32-bit pairs
+    /// (a message is far under 2 GiB: max_message_size bounds it), so that the view of a
+    /// message in flight stays small.
     package struct Layout: Equatable {
-        package var uuid: Range<Int>?
-        package var type: Range<Int>?
-        package var logger: Range<Int>?
-        package var payload: Range<Int>?
-        package var envVersion: Range<Int>?
-        package var hostname: Range<Int>?
+        /// (start, end) of Uuid, Type, Logger, Payload, EnvVersion, Hostname; start -1: absent.
+        private var spans = SIMD16<Int32>(repeating: -1)
         package var timestamp: Int64 = 0
         package var severity: Int32?
         package var pid: Int32?
         package var fields: [FieldSlot] = []
 
         package init() {}
+
+        package var uuid: Range<Int>? { get { span(0) } set { setSpan(0, newValue) } }
+        package var type: Range<Int>? { get { span(1) } set { setSpan(1, newValue) } }
+        package var logger: Range<Int>? { get { span(2) } set { setSpan(2, newValue) } }
+        package var payload: Range<Int>? { get { span(3) } set { setSpan(3, newValue) } }
+        package var envVersion: Range<Int>? { get { span(4) } set { setSpan(4, newValue) } }
+        package var hostname: Range<Int>? { get { span(5) } set { setSpan(5, newValue) } }
+
+        private func span(_ i: Int) -> Range<Int>? {
+            let start = spans[2 * i]
+            return start < 0 ? nil : Int(start)..<Int(spans[2 * i + 1])
+        }
+
+        private mutating func setSpan(_ i: Int, _ r: Range<Int>?) {
+            spans[2 * i] = r.map { Int32($0.lowerBound) } ?? -1
+            spans[2 * i + 1] = r.map { Int32($0.upperBound) } ?? -1
+        }
     }
 
     /// Copies `encoded` and scans it.
