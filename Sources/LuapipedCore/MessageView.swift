@@ -82,22 +82,26 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         try self.init(owning: buf, count: count)
     }
 
-    /// Copies raw bytes (from C) and scans them.
+    /// Copies raw bytes (from C) and scans them (the scan first, so the copy is made once,
+    /// with room for the field slots).
     public convenience init(copying raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        try self.init(owning: Self.copy(raw), count: raw.count)
+        self.init(copying: raw, scanned: try Self.scan(raw, valid: false))
     }
 
     /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
     /// our encoder, or checked when it was injected) and finds their offsets without
     /// checking them again.
     package convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        try self.init(owning: Self.copy(raw), count: raw.count, valid: true)
+        self.init(copying: raw, scanned: try Self.scan(raw, valid: true))
     }
 
-    private static func copy(_ raw: UnsafeRawBufferPointer) -> UnsafeMutableRawBufferPointer {
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(raw.count, 1), alignment: 8)
-        if let base = raw.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
-        return buf
+    private convenience init(copying raw: UnsafeRawBufferPointer, scanned layout: Layout) {
+        let fields = layout.fields
+        self.init(copying: raw, layout: layout, fieldCount: fields.count) { Self.slot(fields[$0]) }
+    }
+
+    private static func slot(_ f: FieldSlot) -> heka_field_slot {
+        heka_field_slot(start: f.range.lowerBound, end: f.range.upperBound, name_start: f.name.lowerBound, name_end: f.name.upperBound)
     }
 
     /// Takes ownership of `buffer` (freed by the view, also when the scan throws).
@@ -133,8 +137,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             return
         }
         self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout, fieldCount: fields.count) {
-            heka_field_slot(start: fields[$0].range.lowerBound, end: fields[$0].range.upperBound,
-                            name_start: fields[$0].name.lowerBound, name_end: fields[$0].name.upperBound)
+            Self.slot(fields[$0])
         }
         buffer.deallocate()
     }

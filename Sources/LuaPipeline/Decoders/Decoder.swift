@@ -65,7 +65,10 @@ public final class ProtobufDecoder: RecordDecoder {
 public final class SandboxDecoder: RecordDecoder {
     /// The running version; its thread is checked on every record.
     private var sandbox: Sandbox {
-        didSet { pinned = PinnedSandbox(sandbox) }
+        didSet {
+            pinned = PinnedSandbox(sandbox)
+            if sandbox.hostname != headers.hostname || sandbox.pid != headers.pid { headers = Self.headers(inputName, sandbox) }
+        }
     }
     private var pinned: PinnedSandbox
     let inputName: String
@@ -88,16 +91,21 @@ public final class SandboxDecoder: RecordDecoder {
     /// While the other instances decode the same batch, a new version waits (it is tried
     /// before a batch, so that every instance changes at the same record).
     var holdingReplacement = false
-    /// The headers of a record's message: the input's name as Type and Logger.
-    private let headers: RecordHeaders
+    /// The headers of a record's message: the input's name as Type and Logger, the
+    /// running version's Hostname and Pid.
+    private var headers: RecordHeaders
 
     public init(sandbox: Sandbox, inputName: String, rebuild: @escaping () -> Sandbox? = { nil }) {
         self.sandbox = sandbox
         self.pinned = PinnedSandbox(sandbox)
         self.inputName = inputName
         self.rebuild = rebuild
-        headers = RecordHeaders(type: inputName, logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
+        headers = Self.headers(inputName, sandbox)
         attach()
+    }
+
+    private static func headers(_ inputName: String, _ sandbox: Sandbox) -> RecordHeaders {
+        RecordHeaders(type: inputName, logger: inputName, hostname: sandbox.hostname, pid: sandbox.pid)
     }
 
     private func attach() {
@@ -120,7 +128,6 @@ public final class SandboxDecoder: RecordDecoder {
                  outcome: @escaping (String?) -> Void) {
         pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers) }
     }
-
 
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }
@@ -188,14 +195,14 @@ public final class SandboxDecoder: RecordDecoder {
         }
     }
 
-    /// What the call injected, else the current message (as `write_message` left it);
-    /// with `tz`, each injected Timestamp read again as wall-clock time in that zone (a
-    /// message passed on is not: Heka's host left it too).
     private func forgetProduced() {
         produced = nil
         if !producedMore.isEmpty { producedMore.removeAll(keepingCapacity: true) }
     }
 
+    /// What the call injected, else the current message (as `write_message` left it);
+    /// with `tz`, each injected Timestamp read again as wall-clock time in that zone (a
+    /// message passed on is not: Heka's host left it too).
     private func deliver(_ emit: (MessageView) -> Void) {
         guard let first = produced else {
             if let m = sandbox.currentMessage { emit(m) }

@@ -336,6 +336,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                 if status < 0 {
                     counters.add(.failures)
                     log.debug(name, "process_message() failed with status \(status)" + (message.map { ": " + $0 } ?? ""))
+                    callStarted = Router.monotonicNanosPrecise()  // the report is not the next call's time
                 }
             }
         }

@@ -64,6 +64,7 @@ extension Sandbox {
     /// ``publishHeaders(_:)`` handed over.
     func readMessage(_ what: Int, _ field: UnsafePointer<CChar>?, _ flen: Int, _ fi: Int, _ ai: Int,
                      _ out: inout clp_value) -> Int32 {
+        if what == CLP_RM_FIELD && current == nil && record != nil { return Self.none }  // a record's message has no fields
         guard let m = currentMessage else { return Self.none }
         out = clp_value()
         switch what {
@@ -105,6 +106,7 @@ extension Sandbox {
 
     func readNextField(_ name: inout clp_value, _ value: inout clp_value, _ rep: inout clp_value,
                        _ vt: inout Int32, _ count: inout Int32) -> Int32 {
+        if current == nil && record != nil { return Self.none }  // a record's message has no fields
         guard let m = currentMessage, nextFieldIndex < m.fieldCount else { return Self.none }
         let i = nextFieldIndex
         nextFieldIndex += 1

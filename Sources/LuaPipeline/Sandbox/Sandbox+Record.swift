@@ -15,7 +15,11 @@ final class RecordHeaders {
     private let pinnedLogger: PinnedBytes?
     private let pinnedHostname: PinnedBytes?
     /// The current record's Uuid (16 bytes) and Timestamp, set by ``next(uuids:timestamp:)``.
-    private let uuid = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+    private let uuid: UnsafeMutableRawPointer = {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: 16, alignment: 8)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
+        return p
+    }()
     private(set) var timestamp: Int64 = 0
 
     init(type: String, logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) {
@@ -62,16 +66,17 @@ final class RecordHeaders {
 extension Sandbox {
     /// Runs `process_message()` on the message `record` (valid during this call only)
     /// makes with `headers`, without building that message unless something asks for it.
-    /// A call that injected nothing may pass the message itself on, so it is built then.
+    /// A call that injected nothing and succeeded may pass the message itself on, so it is
+    /// built then. Nothing of the record is left where C could read it after the call.
     func processMessage(record bytes: UnsafeRawBufferPointer, headers: RecordHeaders) -> ProcessResult {
         current = nil
         record = (bytes, headers)
         var h = headers.published(payload: bytes)
         clp_sandbox_set_message(handle, &h)
-        defer {
-            if injectionsThisCall == 0 { _ = currentMessage }
-            record = nil
-        }
-        return callProcessMessage()
+        let result = callProcessMessage()
+        if injectionsThisCall == 0, case .ok(let status, _) = result, status >= 0 { _ = currentMessage }
+        record = nil
+        clp_sandbox_set_message(handle, nil)
+        return result
     }
 }

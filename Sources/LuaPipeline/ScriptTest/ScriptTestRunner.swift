@@ -247,6 +247,7 @@ public final class ScriptTestRunner {
                 return true
             }
             if kind == .decoder { return process(line: bytes, record: "line \(lineNo)") }
+            recordHeaders.next(uuids: &inputUuids, timestamp: 0)
             return process(recordHeaders.message(of: bytes), record: "line \(lineNo)")
         }
         let deliver: (UnsafeRawBufferPointer) -> Void = { line in

@@ -203,4 +203,13 @@ import Testing
         let uuids = r.messages.map(\.uuid)
         #expect(uuids.count == 4 && Set(uuids).count == 4)
     }
+
+    /// Lines fed to a filter are messages too, each with its own Uuid.
+    @Test func eachLineAFilterReadsHasItsOwnUuid() throws {
+        let script = file("filters/uuid.lua", "function process_message() inject_payload('txt', 'u', read_message('Uuid')) return 0 end")
+        let r = try run(options(script, input: file("three.txt", "a\nb\nc\n")) { $0.format = .lines })
+        let seen = r.messages.compactMap(\.payload)
+        #expect(seen.count == 3 && Set(seen).count == 3)
+        #expect(!seen.contains("00000000-0000-0000-0000-000000000000"))
+    }
 }
