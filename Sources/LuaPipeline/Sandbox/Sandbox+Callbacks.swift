@@ -41,12 +41,15 @@ extension Sandbox {
     private static let error = Int32(CLP_HOST_ERROR), fatal = Int32(CLP_HOST_FATAL)
 
     private func stringValue(_ m: MessageView, _ r: Range<Int>) -> clp_value {
-        clp_value(
-            type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0,
-            s: m.bytes.baseAddress!.advanced(by: r.lowerBound).assumingMemoryBound(to: CChar.self), len: r.count)
+        Self.string(m.bytes.baseAddress!.advanced(by: r.lowerBound).assumingMemoryBound(to: CChar.self), r.count)
     }
 
-    private static func integer(_ v: Int64) -> clp_value {
+    /// A string value: `n` bytes at `s` (host memory that outlives the C side's use).
+    static func string(_ s: UnsafePointer<CChar>?, _ n: Int) -> clp_value {
+        clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: s, len: n)
+    }
+
+    static func integer(_ v: Int64) -> clp_value {
         clp_value(type: Int32(CLP_V_INTEGER.rawValue), i: v, d: 0, s: nil, len: 0)
     }
 
@@ -74,13 +77,13 @@ extension Sandbox {
                 out = fieldValue(m, v)
             }
         case CLP_RM_RAW:
-            out = m.bytes.isEmpty ? clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: nil, len: 0) : stringValue(m, 0..<m.bytes.count)
+            out = m.bytes.isEmpty ? Self.string(nil, 0) : stringValue(m, 0..<m.bytes.count)
         case CLP_RM_SIZE:
             out = Self.integer(Int64(m.bytes.count))
         case CLP_RM_FRAMED:
             let framed = PinnedBytes(StreamFraming.frame(m.bytes))
             scratch = framed
-            out = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: framed.base, len: framed.count)
+            out = Self.string(framed.base, framed.count)
         default: break
         }
         return Self.ok
@@ -127,7 +130,7 @@ extension Sandbox {
         switch config[k] {
         case .string?:
             let p = pinnedConfig[k]!
-            out = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: p.base, len: p.length)
+            out = Self.string(p.base, p.length)
         case .integer(let i)?: out = Self.integer(i)
         case .double(let d)?: out = clp_value(type: Int32(CLP_V_DOUBLE.rawValue), i: 0, d: d, s: nil, len: 0)
         case .bool(let b)?: out = clp_value(type: Int32(CLP_V_BOOL.rawValue), i: b ? 1 : 0, d: 0, s: nil, len: 0)
@@ -265,8 +268,8 @@ extension Sandbox {
                 d.type_prefix = pinnedPrefix.base
                 d.type_prefix_len = pinnedPrefix.length
                 d.force_logger = 1
-                d.logger = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: pinnedName.base, len: pinnedName.length)
-                d.hostname = clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: pinnedHostname.base, len: pinnedHostname.length)
+                d.logger = Self.string(pinnedName.base, pinnedName.length)
+                d.hostname = Self.string(pinnedHostname.base, pinnedHostname.length)
                 d.pid = Self.integer(Int64(pid))
             }
         }

@@ -49,16 +49,13 @@ final class RecordHeaders {
     /// What C reads for `read_message` and a decoder's header inheritance. `raw` is left
     /// out: the C side asks the host, which builds the message then.
     func published(payload: UnsafeRawBufferPointer) -> clp_message_headers {
-        func string(_ p: UnsafePointer<CChar>, _ n: Int) -> clp_value {
-            clp_value(type: Int32(CLP_V_STRING.rawValue), i: 0, d: 0, s: p, len: n)
-        }
-        func string(_ p: PinnedBytes?) -> clp_value { p.map { string($0.base, $0.length) } ?? clp_value() }
-        func integer(_ v: Int64) -> clp_value { clp_value(type: Int32(CLP_V_INTEGER.rawValue), i: v, d: 0, s: nil, len: 0) }
+        func string(_ p: PinnedBytes?) -> clp_value { p.map { Sandbox.string($0.base, $0.length) } ?? clp_value() }
         let body = payload.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } ?? pinnedType.base
         return clp_message_headers(
-            uuid: string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: integer(timestamp),
+            uuid: Sandbox.string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: Sandbox.integer(timestamp),
             type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
-            payload: string(body, payload.count), env_version: clp_value(), pid: pid.map { integer(Int64($0)) } ?? clp_value(),
+            payload: Sandbox.string(body, payload.count), env_version: clp_value(),
+            pid: pid.map { Sandbox.integer(Int64($0)) } ?? clp_value(),
             hostname: string(pinnedHostname), raw: nil, size: 0, fields: nil, field_count: 0)
     }
 }
