@@ -32,8 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
-        // Heka's wire format (protobuf field numbers, stream framing), header-only and
-        // without Lua, so the sandbox's C, LuapipedCore and the client share it.
+        // Heka's wire format (protobuf field numbers, stream framing) and the memory of
+        // messages in flight (heka_block.c), without Lua, so the sandbox's C,
+        // LuapipedCore and the client share them.
         .target(name: "CHekaWire"),
         // Heka's message without Lua or PCRE2: the message model, the protobuf codec, the
         // zero-copy MessageView and the stream framing. The daemon (LuaPipeline) and the

@@ -34,7 +34,7 @@ extension MessageView {
         return typeBytes.withUTF8 { t in
             let extra = (logger?.utf8.count ?? 0) + (hostname?.utf8.count ?? 0) + 32
             let capacity = 18 + 11 + 1 + 5 + t.count + 1 + 5 + payload.count + extra
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 8)
+            let buf = allocateBlock(capacity)
             var w = RawWriter(buf)
             w.byte(0x0A)
             w.byte(16)

@@ -73,7 +73,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// - Throws: ``ProtobufError`` when the bytes are not a Heka message.
     public convenience init(encoded: some Collection<UInt8>) throws(ProtobufError) {
         let count = encoded.count
-        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(count, 1), alignment: 8)
+        let buf = Self.allocateBlock(count)
         let copied = encoded.withContiguousStorageIfAvailable { src -> Bool in
             if let base = src.baseAddress { buf.baseAddress!.copyMemory(from: base, byteCount: count) }
             return true
@@ -104,13 +104,14 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         heka_field_slot(start: f.range.lowerBound, end: f.range.upperBound, name_start: f.name.lowerBound, name_end: f.name.upperBound)
     }
 
-    /// Takes ownership of `buffer` (freed by the view, also when the scan throws).
+    /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)`` (freed by the view,
+    /// also when the scan throws).
     private convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, valid: Bool = false) throws(ProtobufError) {
         let layout: Layout
         do throws(ProtobufError) {
             layout = try Self.scan(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), valid: valid)
         } catch {
-            buffer.deallocate()
+            Self.free(buffer)
             throw error
         }
         self.init(owning: buffer, count: count, layout: layout)
@@ -128,7 +129,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         assert(fullLayout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
     }
 
-    /// Takes ownership of `buffer` whose layout the caller wrote itself (no scan). With
+    /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)``, whose layout the
+    /// caller wrote itself (no scan). With
     /// fields, the bytes move to an allocation that has room for their slots.
     package convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
         let fields = layout.fields
@@ -139,7 +141,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout, fieldCount: fields.count) {
             Self.slot(fields[$0])
         }
-        buffer.deallocate()
+        Self.free(buffer)
     }
 
     /// Takes `block`: the bytes at 0..<count, the slots (if any) after them.
@@ -155,7 +157,18 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     private static func slotOffset(_ count: Int) -> Int { (count + 7) & ~7 }
 
     private static func allocate(count: Int, fields: Int) -> UnsafeMutableRawBufferPointer {
-        .allocate(byteCount: Swift.max(slotOffset(count) + fields * MemoryLayout<heka_field_slot>.stride, 1), alignment: 8)
+        allocateBlock(slotOffset(count) + fields * MemoryLayout<heka_field_slot>.stride)
+    }
+
+    /// A block for a view's bytes (see heka_block.h: it goes back to the thread that
+    /// made it, whichever thread frees it). Every block a view owns comes from here.
+    package static func allocateBlock(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        guard let p = heka_block_alloc(count) else { fatalError("out of memory for a message block of \(count) bytes") }
+        return UnsafeMutableRawBufferPointer(start: p, count: count)
+    }
+
+    private static func free(_ block: UnsafeMutableRawBufferPointer) {
+        heka_block_free(block.baseAddress)
     }
 
     /// The layout with its field slots, as a scan finds it.
@@ -172,7 +185,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     deinit {
-        UnsafeMutableRawBufferPointer(mutating: bytes).deallocate()
+        heka_block_free(UnsafeMutableRawPointer(mutating: bytes.baseAddress))
     }
 
     private static func scan(_ bytes: UnsafeRawBufferPointer, valid: Bool) throws(ProtobufError) -> Layout {

@@ -25,6 +25,7 @@ struct Run: ParsableCommand {
     var sandboxDir: String?
 
     func run() throws {
+        MessageMemory.tuneAllocator()
         let cfg: PipelineConfig
         let pipeline: Pipeline
         do {

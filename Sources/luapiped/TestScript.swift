@@ -48,6 +48,7 @@ struct TestScript: ParsableCommand {
     }
 
     func run() throws {
+        MessageMemory.tuneAllocator()
         var o = ScriptTestOptions(scriptPath: script)
         o.kind = type?.kind
         o.inputPath = input

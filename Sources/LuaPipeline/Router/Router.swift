@@ -403,7 +403,12 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     /// Forgets entries every reader has acknowledged.
     func trimLocked() {
         let minAck = readers.values.map(\.ackSeq).min() ?? nextSeq
-        while head < entries.count && entries[head].seq < minAck { head += 1 }
+        // A message all readers are done with is let go at once (its memory goes back to
+        // the thread that made it), not when the log's storage is next compacted.
+        while head < entries.count && entries[head].seq < minAck {
+            entries[head].view = nil
+            head += 1
+        }
         if head == entries.count {
             entries.removeAll(keepingCapacity: entries.count < 65536)
             head = 0
