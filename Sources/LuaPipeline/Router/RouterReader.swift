@@ -104,19 +104,21 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         var accepted: [RoutedMessage] = []
         while true {
             var out: [RoutedMessage] = []
-            var i = router.indexLocked(readSeq)
             var missing: UInt64?
-            while i < router.entries.count && accepted.count + out.count < maxCount {
-                let e = router.entries[i]
-                if e.view == nil && !skips(e) && readBack[e.durable] == nil {
-                    missing = e.durable  // left memory: read back from disk first
-                    break
+            // In place: an entry is not copied (nor its view retained) unless it is taken.
+            router.entries.withUnsafeBufferPointer { entries in
+                var i = router.indexLocked(readSeq)
+                while i < entries.count && accepted.count + out.count < maxCount {
+                    if entries[i].view == nil && !skips(entries[i]) && readBack[entries[i].durable] == nil {
+                        missing = entries[i].durable  // left memory: read back from disk first
+                        break
+                    }
+                    if isFor(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
+                        out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
+                    }
+                    readSeq = entries[i].seq + 1
+                    i += 1
                 }
-                if isFor(e), let view = e.view ?? readBack[e.durable] {
-                    out.append(RoutedMessage(view: view, seq: e.seq, loops: e.loops))
-                }
-                i += 1
-                readSeq = e.seq + 1
             }
             if let missing, out.isEmpty, accepted.isEmpty {
                 c.unlock()
@@ -131,7 +133,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 out.removeAll { !matcher($0.view) }
                 c.lock()
             }
-            accepted += out
+            if accepted.isEmpty { swap(&accepted, &out) } else { accepted += out }  // most batches: no copy
             // Short of a whole batch (messages passed over) and the log has more: look
             // further. An entry to read back from disk first ends the batch, unless the
             // batch is empty (the next pass reads it back).
