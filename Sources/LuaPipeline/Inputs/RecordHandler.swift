@@ -89,8 +89,10 @@ final class RecordHandler {
         guard batch.count > 0 else { return }
         batch.bytes.withUnsafeBytes { all in
             func record(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: all[batch.ranges[i]]) }
-            let results = (0..<batch.count).map { Self.decode(record($0), with: decoder, accept: { _ in true }) }
-            deliver(results, records: record, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
+            var results = (0..<batch.count).map { Self.decode(record($0), with: decoder, accept: { _ in true }) }
+            results.withUnsafeMutableBufferPointer {
+                deliver($0, records: record, origin: origin, beforeAppend: beforeAppend, afterAppend: afterAppend)
+            }
         }
     }
 
@@ -160,22 +162,23 @@ final class RecordHandler {
     }
 
     /// A batch's messages appended in one step, then its failures counted and reported.
-    private func deliver<R: RandomAccessCollection<DecodedRecord>>(
-        _ results: R, records record: (Int) -> UnsafeRawBufferPointer, origin: (Int) -> String,
-        beforeAppend: () -> Void, afterAppend: (Bool) -> Void
-    ) where R.Index == Int {
+    /// The views move out of `results` (no reference count is touched for them).
+    private func deliver(
+        _ results: UnsafeMutableBufferPointer<DecodedRecord>, records record: (Int) -> UnsafeRawBufferPointer,
+        origin: (Int) -> String, beforeAppend: () -> Void, afterAppend: (Bool) -> Void
+    ) {
         var views: [MessageView] = []
         views.reserveCapacity(results.count)
         var decoded = 0, bytes = 0
         var failed: [Int] = []
-        for (i, d) in results.enumerated() {
+        for i in results.indices {
             bytes += record(i).count
-            if let first = d.first {
+            if let first = results[i].first.take() {
                 views.append(first)
-                if !d.more.isEmpty { views += d.more }
-                decoded += 1 + d.more.count
+                if !results[i].more.isEmpty { views += results[i].more }
+                decoded += 1 + results[i].more.count
             }
-            guard let failure = d.failure else { continue }
+            guard let failure = results[i].failure else { continue }
             failed.append(i)
             if sendDecodeFailures { views.append(failureMessage(failure, record(i))) }
         }
