@@ -21,6 +21,7 @@ struct spare {
 
 struct heap {
     _Atomic(struct spare *) returned[CLASSES]; /* freed by other threads */
+    _Atomic size_t returned_count[CLASSES];    /* about how many: see take_returned */
     struct spare *spare[CLASSES];              /* ready, this thread's alone */
     size_t count[CLASSES];
     struct heap *idle_next;
@@ -64,6 +65,7 @@ static void release(void *arg) {
     for (size_t c = 0; c < CLASSES; c++) {
         free_list(h->spare[c]);
         free_list(atomic_exchange_explicit(&h->returned[c], NULL, memory_order_acquire));
+        atomic_store_explicit(&h->returned_count[c], 0, memory_order_relaxed);
         h->spare[c] = NULL;
         h->count[c] = 0;
     }
@@ -91,18 +93,18 @@ static struct heap *attach(void) {
     return mine = h;
 }
 
-/* What other threads gave back becomes spare; above the limit, it goes to malloc. */
+/* What other threads gave back becomes spare; above the limit, it goes to malloc. The
+ * list's length comes from a counter, not from walking it (the blocks were freed on
+ * other processors: a walk would fetch each one's memory long before it is used). A
+ * block pushed between the two exchanges is counted with the next list, so the count
+ * can be off by a few, never for long, and the list's end is checked. */
 static struct spare *take_returned(struct heap *h, size_t c) {
     struct spare *s = atomic_exchange_explicit(&h->returned[c], NULL, memory_order_acquire);
-    size_t n = 0;
-    struct spare *last = NULL;
-    for (struct spare *t = s; t && n < class_limit(c); t = t->next) {
-        last = t;
-        n++;
-    }
-    if (last) {
-        free_list(last->next);
-        last->next = NULL;
+    size_t n = atomic_exchange_explicit(&h->returned_count[c], 0, memory_order_relaxed);
+    for (; s && n > class_limit(c); n--) {
+        struct spare *next = s->next;
+        free((struct header *)s - 1);
+        s = next;
     }
     h->spare[c] = s;
     h->count[c] = n;
@@ -127,7 +129,7 @@ void *heka_block_alloc(size_t size) {
     if (!s) s = take_returned(h, c);
     if (s) {
         h->spare[c] = s->next;
-        h->count[c]--;
+        if (h->count[c]) h->count[c]--; /* a taken list's count may be short by a few */
         return s;
     }
     struct header *b = malloc(sizeof *b + class_size(c));
@@ -161,6 +163,7 @@ void heka_block_free(void *block) {
     do s->next = top;
     while (!atomic_compare_exchange_weak_explicit(&h->returned[c], &top, s, memory_order_release,
                                                   memory_order_relaxed));
+    atomic_fetch_add_explicit(&h->returned_count[c], 1, memory_order_relaxed);
 }
 
 void heka_block_tune_malloc(void) { (void)mallopt(M_MXFAST, 160); }
