@@ -6,8 +6,9 @@
  * so the maker reuses its own memory without a lock and no thread waits on another's.
  *
  * Blocks of up to 8 KiB come in six size classes; a thread keeps at most 1 MiB of
- * spare blocks per class and gives the rest back to malloc. Larger blocks are plain
- * malloc. Any thread may free any block; a block is freed once. */
+ * spare blocks per class and gives the rest back to malloc when it next allocates (until
+ * then, what other threads gave back waits on its list: at most what was in flight).
+ * Larger blocks are plain malloc. Any thread may free any block; a block is freed once. */
 #ifndef HEKA_BLOCK_H
 #define HEKA_BLOCK_H
 

@@ -34,6 +34,32 @@ import Testing
         #expect(router.currentStats.held == 0)  // acknowledged by all: forgotten
     }
 
+    /// A message every reader acknowledged is let go at once (its memory goes back to the
+    /// thread that made it), not when the log's storage is next compacted.
+    @Test func aMessageAllReadersAcknowledgedIsReleased() {
+        final class Watch: @unchecked Sendable { weak var view: MessageView? }  // read on this thread only
+        let router = Router()
+        let a = router.addReader(name: "a"), b = router.addReader(name: "b")
+        let first = Watch(), last = Watch()
+        for i in 0..<10 {
+            let m = Self.message(i)
+            if i == 0 { first.view = m }
+            if i == 9 { last.view = m }
+            _ = router.append(m)
+        }
+        guard let seq = a.next(maxCount: 1, timeout: 0)?.first?.seq else {
+            Issue.record("reader a got nothing")
+            return
+        }
+        a.acknowledge(through: seq)
+        #expect(first.view != nil)  // b has not read it yet
+        #expect(Self.drain(b).count == 10)
+        #expect(first.view == nil)
+        #expect(last.view != nil)  // a has not acknowledged it
+        #expect(Self.drain(a).count == 9)
+        #expect(last.view == nil)
+    }
+
     /// The bench reports the most bytes the router held at once beside the peak RSS.
     @Test func thePeakOfHeldBytesOutlivesTheDrain() {
         let router = Router()
