@@ -200,8 +200,8 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
         if (t == LUA_TTABLE) clp_encode_fields(L, slot[H_FIELDS]);
         else if (t != LUA_TNIL) luaL_error(L, "%s Fields must be a table", clp_get(L)->encode_fname);
     }
-    lay->fields = (const clp_field_span *)sb->field_spans.data;
-    lay->field_count = sb->field_spans.len / sizeof(clp_field_span);
+    lay->fields = (const heka_field_slot *)sb->field_spans.data;
+    lay->field_count = sb->field_spans.len / sizeof(heka_field_slot);
     lua_settop(L, base);
 }
 

@@ -67,9 +67,8 @@ static inline void close_field(lua_State *L, clp_sandbox *sb, clp_buf *out, size
 /* Notes where a field written by encode_field is: its body ran from `body` to `end`
  * before close_field moved it by `shift` bytes (a length over one byte). */
 static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
-    clp_field_span s;
-    s.field = (clp_span){(long)(body + shift), (long)(end - body)};
-    s.name = span_at(&sb->out, body + shift); /* the name comes first */
+    clp_span name = span_at(&sb->out, body + shift); /* the name comes first */
+    heka_field_slot s = {(long)(body + shift), (long)(end + shift), name.start, name.start + name.len};
     if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
 }
 

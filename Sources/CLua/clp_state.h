@@ -47,7 +47,7 @@ struct clp_sandbox {
     size_t key_cache_n;
     int key_anchor; /* registry ref of a table holding those names: alive, so a name at the same address is the same string */
     clp_layout layout;      /* where clp_encode_table put out's parts */
-    clp_buf field_spans;    /* its fields (clp_field_span) */
+    clp_buf field_spans;    /* its fields (heka_field_slot) */
     int layout_valid;       /* out holds a table injection being delivered */
     size_t output_peak;
 

@@ -85,19 +85,22 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Copies raw bytes (from C) and scans them (the scan first, so the copy is made once,
     /// with room for the field slots).
     public convenience init(copying raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        self.init(copying: raw, scanned: try Self.scan(raw, valid: false))
+        self.init(copying: raw, layout: try Self.scan(raw, valid: false))
     }
 
     /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
     /// our encoder, or checked when it was injected) and finds their offsets without
     /// checking them again.
     package convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        self.init(copying: raw, scanned: try Self.scan(raw, valid: true))
+        self.init(copying: raw, layout: try Self.scan(raw, valid: true))
     }
 
-    private convenience init(copying raw: UnsafeRawBufferPointer, scanned layout: Layout) {
+    /// Copies `raw`, its fields where `layout.fields` says (a scan's, or a builder's).
+    private convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout) {
         let fields = layout.fields
-        self.init(copying: raw, layout: layout, fieldCount: fields.count) { Self.slot(fields[$0]) }
+        self.init(copying: raw, layout: layout, fieldCount: fields.count) { s in
+            for (i, f) in fields.enumerated() { (s + i).initialize(to: Self.slot(f)) }
+        }
     }
 
     private static func slot(_ f: FieldSlot) -> heka_field_slot {
@@ -117,16 +120,24 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.init(owning: buffer, count: count, layout: layout)
     }
 
-    /// Copies bytes whose layout their encoder noted as it wrote them, with `fieldCount`
-    /// fields, the i-th at `slot(i)`: no scan, and the slots written in place. Debug builds
-    /// check the layout against a scan.
-    package convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout, fieldCount: Int, slot: (Int) -> heka_field_slot) {
+    /// Copies bytes whose layout their encoder noted as it wrote them, the fields at
+    /// `slots` (copied as they are): no scan. Debug builds check the layout against a scan.
+    package convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout, slots: UnsafeBufferPointer<heka_field_slot>) {
+        self.init(copying: raw, layout: layout, fieldCount: slots.count) { s in
+            if let from = slots.baseAddress { s.initialize(from: from, count: slots.count) }
+        }
+        assert(fullLayout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
+    }
+
+    /// Copies `raw` into a block with room for `fieldCount` slots, which `writeSlots`
+    /// initializes.
+    private convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout, fieldCount: Int,
+                             writeSlots: (UnsafeMutablePointer<heka_field_slot>) -> Void) {
         let block = Self.allocate(count: raw.count, fields: fieldCount)
         if let base = raw.baseAddress { block.baseAddress!.copyMemory(from: base, byteCount: raw.count) }
         let s = (block.baseAddress! + Self.slotOffset(raw.count)).bindMemory(to: heka_field_slot.self, capacity: fieldCount)
-        for i in 0..<fieldCount { (s + i).initialize(to: slot(i)) }
+        writeSlots(s)
         self.init(block: block, count: raw.count, layout: layout, slots: UnsafeBufferPointer(start: s, count: fieldCount))
-        assert(fullLayout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
     }
 
     /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)``, whose layout the
@@ -138,9 +149,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             self.init(block: buffer, count: count, layout: layout, slots: UnsafeBufferPointer(start: nil, count: 0))
             return
         }
-        self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout, fieldCount: fields.count) {
-            Self.slot(fields[$0])
-        }
+        self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout)
         Self.free(buffer)
     }
 

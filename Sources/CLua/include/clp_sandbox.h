@@ -119,14 +119,11 @@ typedef struct {
     long start, len;
 } clp_span;
 typedef struct {
-    clp_span field, name; /* a Field submessage's body, and its name within it */
-} clp_field_span;
-typedef struct {
     clp_span uuid, type, logger, payload, env_version, hostname;
     long long timestamp;
     int severity, pid;
     int has_severity, has_pid;
-    const clp_field_span *fields;
+    const heka_field_slot *fields; /* in the form a MessageView keeps them: copied as is */
     size_t field_count;
 } clp_layout;
 

@@ -37,11 +37,7 @@ extension Sandbox {
         layout.timestamp = Int64(c.timestamp)
         layout.severity = c.has_severity != 0 ? Int32(c.severity) : nil
         layout.pid = c.has_pid != 0 ? Int32(c.pid) : nil
-        return MessageView(copying: bytes, layout: layout, fieldCount: c.field_count) { i in
-            let f = c.fields[i]
-            return heka_field_slot(start: f.field.start, end: f.field.start + f.field.len, name_start: f.name.start,
-                                   name_end: f.name.start + f.name.len)
-        }
+        return MessageView(copying: bytes, layout: layout, slots: UnsafeBufferPointer(start: c.fields, count: c.field_count))
     }
 }
 
