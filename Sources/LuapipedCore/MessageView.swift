@@ -141,8 +141,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)``, whose layout the
-    /// caller wrote itself (no scan). With
-    /// fields, the bytes move to an allocation that has room for their slots.
+    /// caller wrote itself (no scan). With fields, the bytes move to a block that has room
+    /// for their slots.
     package convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
         let fields = layout.fields
         if fields.isEmpty {
