@@ -111,20 +111,21 @@ static struct spare *take_returned(struct heap *h, size_t c) {
     return s;
 }
 
-static void *plain(size_t size) {
+/* A new block from malloc, of heap h's class c (h NULL: a plain block, freed to malloc). */
+static void *fresh(struct heap *h, size_t c, size_t size) {
     struct header *b = malloc(sizeof *b + size);
     if (!b) return NULL;
-    b->heap = NULL;
-    b->cls = 0;
+    b->heap = h;
+    b->cls = c;
     return b + 1;
 }
 
 void *heka_block_alloc(size_t size) {
     int k = class_of(size);
-    if (k < 0) return plain(size);
+    if (k < 0) return fresh(NULL, 0, size);
     size_t c = (size_t)k;
     struct heap *h = mine ? mine : attach();
-    if (!h) return plain(size);
+    if (!h) return fresh(NULL, 0, size);
     struct spare *s = h->spare[c];
     if (!s) s = take_returned(h, c);
     if (s) {
@@ -132,11 +133,7 @@ void *heka_block_alloc(size_t size) {
         if (h->count[c]) h->count[c]--; /* a taken list's count may be short by a few */
         return s;
     }
-    struct header *b = malloc(sizeof *b + class_size(c));
-    if (!b) return NULL;
-    b->heap = h;
-    b->cls = c;
-    return b + 1;
+    return fresh(h, c, class_size(c));
 }
 
 void heka_block_free(void *block) {
