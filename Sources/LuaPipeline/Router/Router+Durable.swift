@@ -45,6 +45,7 @@ extension Router {
         var i = indexLocked(spillSeq)
         while i < entries.count && memoryLagLocked(r, from: r.ackSeq) + size > budget {
             if entries[i].delivery == .disk && entries[i].view != nil {
+                if !matchPins.isEmpty { deferReleaseLocked(entries[i].view) }
                 entries[i].view = nil
                 stats.spilled += 1
             }

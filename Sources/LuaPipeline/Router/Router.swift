@@ -105,6 +105,13 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     var restoredDurable: [String: UInt64] = [:]
     var readers: [Int: RouterReader] = [:]
     var nextReaderID = 0
+    /// Readers whose matcher is judging messages outside the lock without holding them
+    /// (``RouterReader/next(maxCount:timeout:)``): reader id to the pin's number. A view
+    /// the log lets go of meanwhile waits in `deferredReleases`, tagged with the newest
+    /// pin's number, until every pin taken up to then has ended.
+    var matchPins: [Int: UInt64] = [:]
+    var pinCount: UInt64 = 0
+    var deferredReleases: [(pin: UInt64, view: MessageView)] = []
     var closed = false
     var stats = Stats()
     /// Threads waiting on `condition`: wake-ups are skipped when nobody waits (a busy
@@ -400,12 +407,36 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         return n
     }
 
+    /// Marks reader `id` as judging messages outside the lock that it does not hold: until
+    /// ``unpinLocked(_:)``, no view the log lets go of is released.
+    func pinLocked(_ id: Int) {
+        pinCount += 1
+        matchPins[id] = pinCount
+    }
+
+    /// Ends reader `id`'s pin, releasing what no pin still covers.
+    func unpinLocked(_ id: Int) {
+        matchPins[id] = nil
+        guard !deferredReleases.isEmpty else { return }
+        let oldest = matchPins.values.min() ?? .max
+        let done = deferredReleases.prefix { $0.pin < oldest }.count
+        deferredReleases.removeFirst(done)
+    }
+
+    /// Keeps a view the log lets go of while a matcher may still be looking at it (the
+    /// caller checked that `matchPins` is not empty).
+    func deferReleaseLocked(_ view: MessageView?) {
+        if let view { deferredReleases.append((pinCount, view)) }
+    }
+
     /// Forgets entries every reader has acknowledged.
     func trimLocked() {
         let minAck = readers.values.map(\.ackSeq).min() ?? nextSeq
         // A message all readers are done with is let go at once (its memory goes back to
         // the thread that made it), not when the log's storage is next compacted.
+        let pinned = !matchPins.isEmpty
         while head < entries.count && entries[head].seq < minAck {
+            if pinned { deferReleaseLocked(entries[head].view) }
             entries[head].view = nil
             head += 1
         }

@@ -91,6 +91,16 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         }
     }
 
+    /// A message the matcher has yet to judge, not retained (see ``Router/pinLocked(_:)``).
+    struct Candidate {
+        let view: Unmanaged<MessageView>
+        let seq: UInt64
+        let loops: Int
+    }
+
+    /// Reused by ``next(maxCount:timeout:)`` (a reader is used by one thread at a time).
+    private var candidates: [Candidate] = []
+
     /// Up to `maxCount` messages the matcher accepts, waiting up to `timeout` seconds
     /// (forever when nil) for the first one. Returns `[]` on timeout and `nil` once the
     /// router is closed and nothing is left for this reader.
@@ -103,35 +113,54 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         defer { c.unlock() }
         var accepted: [RoutedMessage] = []
         while true {
+            let matcher = self.matcher  // setMatcher may replace it while this waits
             var out: [RoutedMessage] = []
             var missing: UInt64?
             // In place: an entry is not copied (nor its view retained) unless it is taken.
             router.entries.withUnsafeBufferPointer { entries in
                 var i = router.indexLocked(readSeq)
-                while i < entries.count && accepted.count + out.count < maxCount {
+                while i < entries.count && accepted.count + out.count + candidates.count < maxCount {
                     if entries[i].view == nil && !skips(entries[i]) && readBack[entries[i].durable] == nil {
                         missing = entries[i].durable  // left memory: read back from disk first
                         break
                     }
                     if isFor(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
-                        out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
+                        if matcher == nil {
+                            out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
+                        } else {
+                            candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: entries[i].seq, loops: entries[i].loops))
+                        }
                     }
                     readSeq = entries[i].seq + 1
                     i += 1
                 }
             }
-            if let missing, out.isEmpty, accepted.isEmpty {
+            if let missing, out.isEmpty, candidates.isEmpty, accepted.isEmpty {
                 c.unlock()
                 readBack(from: missing)
                 c.lock()
                 continue
             }
-            if !out.isEmpty, let matcher {
+            if !candidates.isEmpty, let matcher {
                 // The matcher runs outside the lock: the inputs append, and the other
-                // readers take their messages, meanwhile.
+                // readers take their messages, meanwhile. The candidates are not retained
+                // (two readers retaining and releasing every message costs more than the
+                // matching): the pin keeps the router from releasing any view until then,
+                // and only what the matcher takes is retained, under the lock again.
+                router.pinLocked(id)
                 c.unlock()
-                out.removeAll { !matcher($0.view) }
+                var taken = 0
+                for k in candidates.indices where candidates[k].view._withUnsafeGuaranteedRef({ matcher($0) }) {
+                    candidates[taken] = candidates[k]
+                    taken += 1
+                }
                 c.lock()
+                out.reserveCapacity(taken)
+                for k in 0..<taken {
+                    out.append(RoutedMessage(view: candidates[k].view.takeUnretainedValue(), seq: candidates[k].seq, loops: candidates[k].loops))
+                }
+                candidates.removeAll(keepingCapacity: true)
+                router.unpinLocked(id)
             }
             if accepted.isEmpty { swap(&accepted, &out) } else { accepted += out }  // most batches: no copy
             // Short of a whole batch (messages passed over) and the log has more: look

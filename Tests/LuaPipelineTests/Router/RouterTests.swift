@@ -126,6 +126,49 @@ import Testing
         #expect(slowGot.withLock { $0 } + rest == (0..<50).map(Int64.init))
     }
 
+    /// A matcher judges messages its reader does not hold (retaining every message on two
+    /// threads costs more than the matching): while it runs, nothing the log lets go of is
+    /// released, even when the reader is removed and every other reader is done with it;
+    /// afterwards it is.
+    @Test func aMessageUnderAMatcherOutlivesItsRelease() {
+        final class Watch: @unchecked Sendable { weak var view: MessageView? }  // set before the threads start
+        let router = Router()
+        let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let seen = Mutex<[Int64]>([])
+        let judging = router.addReader(name: "judging", matcher: { view in
+            if seen.withLock({ $0.isEmpty }) {
+                entered.signal()
+                _ = release.wait(timeout: .now() + 60)
+            }
+            seen.withLock { $0.append(view.timestamp) }  // the view is still whole
+            return view.timestamp % 2 == 0
+        })
+        let other = router.addReader(name: "other")
+        let watch = Watch()
+        do {
+            let m = Self.message(7)
+            watch.view = m
+            _ = router.append(m)
+            _ = router.append(Self.message(8))
+        }
+        let got = Mutex<[Int64]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let batch = judging.next(timeout: 0)
+            got.withLock { $0 = batch?.map(\.view.timestamp) }
+            done.signal()
+        }
+        #expect(entered.wait(timeout: .now() + 60) == .success)
+        router.removeReader(judging)
+        #expect(Self.drain(other) == [7, 8])
+        #expect(watch.view != nil, "released while a matcher was judging it")
+        release.signal()
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(seen.withLock { $0 } == [7, 8])
+        #expect(got.withLock { $0 } == [8])
+        #expect(watch.view == nil, "kept after the matcher was done with it")
+    }
+
     /// A selective matcher still gets whole batches: passed-over messages do not count
     /// toward maxCount.
     @Test func aSelectiveReaderGetsWholeBatches() throws {
