@@ -85,7 +85,7 @@ static int api_read_message(lua_State *L) {
     /* raw and size of a message not built yet (a decoder's record) come from the host */
     int built = sb->msg_headers.raw != NULL || (what != CLP_RM_RAW && what != CLP_RM_SIZE);
     if (sb->has_message && built && what != CLP_RM_FIELD && what != CLP_RM_FRAMED) {
-        const clp_message_headers *h = &sb->msg_headers;
+        const clp_message_headers *h = clp_current_headers(sb);
         switch (what) {
         case CLP_RM_UUID: push_uuid_text(L, &h->uuid); break;
         case CLP_RM_TIMESTAMP: push_value(L, &h->timestamp); break;

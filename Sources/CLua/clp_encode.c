@@ -127,7 +127,7 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     if (sb->kind == CLP_DECODER && !for_encode && sb->has_message && sb->injects_this_call == 0) {
         /* A decoder's first message inherits every unset header, Uuid included, from its
          * input: all at hand, no call into the host. */
-        const clp_message_headers *h = &sb->msg_headers;
+        const clp_message_headers *h = clp_current_headers(sb);
         d.type = h->type; /* Heka copies these headers, not Payload nor EnvVersion */
         d.logger = h->logger;
         d.hostname = h->hostname;

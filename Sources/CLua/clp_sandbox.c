@@ -59,12 +59,52 @@ clp_sandbox *clp_sandbox_new(clp_kind kind, const clp_limits *limits, const clp_
 }
 
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h) {
+    sb->headers_pending = 0;
     if (h) {
         sb->msg_headers = *h;
         sb->has_message = 1;
     } else {
         sb->has_message = 0;
     }
+}
+
+void clp_sandbox_set_view(clp_sandbox *sb, const char *raw, size_t size, const heka_field_slot *fields,
+                          size_t field_count, const clp_view_headers *vh) {
+    sb->msg_headers.raw = raw;
+    sb->msg_headers.size = size;
+    sb->msg_headers.fields = fields;
+    sb->msg_headers.field_count = field_count;
+    sb->view_headers = *vh;
+    sb->headers_pending = 1;
+    sb->has_message = 1;
+}
+
+static clp_value view_string(const clp_sandbox *sb, int i) {
+    int32_t start = sb->view_headers.spans[2 * i], end = sb->view_headers.spans[2 * i + 1];
+    if (start < 0) return (clp_value){0};
+    return (clp_value){.type = CLP_V_STRING, .s = sb->msg_headers.raw + start, .len = (size_t)(end - start)};
+}
+
+static clp_value view_integer(int present, long long v) {
+    return present ? (clp_value){.type = CLP_V_INTEGER, .i = v} : (clp_value){0};
+}
+
+const clp_message_headers *clp_current_headers(clp_sandbox *sb) {
+    if (sb->headers_pending) {
+        const clp_view_headers *vh = &sb->view_headers;
+        clp_message_headers *h = &sb->msg_headers;
+        h->uuid = view_string(sb, 0);
+        h->type = view_string(sb, 1);
+        h->logger = view_string(sb, 2);
+        h->payload = view_string(sb, 3);
+        h->env_version = view_string(sb, 4);
+        h->hostname = view_string(sb, 5);
+        h->timestamp = view_integer(1, vh->timestamp);
+        h->severity = view_integer(vh->has_severity, vh->severity);
+        h->pid = view_integer(vh->has_pid, vh->pid);
+        sb->headers_pending = 0;
+    }
+    return &sb->msg_headers;
 }
 
 void clp_sandbox_set_host(clp_sandbox *sb, void *host) {

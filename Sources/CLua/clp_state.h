@@ -65,6 +65,10 @@ struct clp_sandbox {
 
     int pm_ref, te_ref;
     clp_message_headers msg_headers;
+    /* Set by clp_sandbox_set_view: msg_headers' header values are made from view_headers
+     * on first use (clp_current_headers). */
+    int headers_pending;
+    clp_view_headers view_headers;
     int has_message;
     int injects_this_call;
     const char *encode_fname; /* names the API function in encoder errors */
@@ -73,6 +77,10 @@ struct clp_sandbox {
 };
 
 enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };
+
+/* The current message's headers (with has_message), made now if clp_sandbox_set_view
+ * left them to be made on first use. */
+const clp_message_headers *clp_current_headers(clp_sandbox *sb);
 
 /* The sandbox of a state (kept in its extra space). */
 static inline clp_sandbox *clp_get(lua_State *L) {

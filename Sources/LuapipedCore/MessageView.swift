@@ -25,6 +25,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     public var fieldCount: Int { slots.count }
     /// The field slots, for C code that reads fields in place; valid as long as the view.
     package var fieldSlots: UnsafeBufferPointer<heka_field_slot> { slots }
+    /// (start, end) of Uuid, Type, Logger, Payload, EnvVersion and Hostname in `bytes`
+    /// (start -1: absent), then four unused lanes: for C code that reads headers in place.
+    package var headerSpans: SIMD16<Int32> { layout.headerSpans }
 
     /// Where a field and its name are.
     package struct FieldSlot: Equatable {
@@ -51,6 +54,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
         package init() {}
 
+        package var headerSpans: SIMD16<Int32> { spans }
         package var uuid: Range<Int>? { get { span(0) } set { setSpan(0, newValue) } }
         package var type: Range<Int>? { get { span(1) } set { setSpan(1, newValue) } }
         package var logger: Range<Int>? { get { span(2) } set { setSpan(2, newValue) } }

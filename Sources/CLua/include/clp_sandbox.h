@@ -113,6 +113,21 @@ typedef struct {
 /* Sets (or, with NULL, clears) the current message's headers. */
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
 
+/* Where a built message's headers are, as the host's view of it located them: the
+ * (start, end) byte offsets in raw of Uuid, Type, Logger, Payload, EnvVersion and
+ * Hostname, in that order (start -1: absent), and the integer headers. */
+typedef struct {
+    int32_t spans[12];
+    long long timestamp;
+    int severity, has_severity, pid, has_pid;
+} clp_view_headers;
+
+/* Sets a built message as the current one. Its header values are made from `vh` only
+ * when the script first needs one (most filters read a field or two, never a header);
+ * raw, fields and vh's strings must stay valid until the next message is set. */
+void clp_sandbox_set_view(clp_sandbox *sb, const char *raw, size_t size, const heka_field_slot *fields,
+                          size_t field_count, const clp_view_headers *vh);
+
 /* Where the encoder put a message's parts, so the host views the bytes without scanning
  * them again. Offsets into the injected bytes; an absent string header has len -1. */
 typedef struct {

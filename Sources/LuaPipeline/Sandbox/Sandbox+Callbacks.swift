@@ -89,22 +89,24 @@ extension Sandbox {
         return Self.ok
     }
 
-    /// Hands the message's headers to the C side once, so reading a header (and a
-    /// decoder's inheritance) needs no callback.
+    /// Hands the message to the C side once, so reading a field or a header (and a
+    /// decoder's inheritance) needs no callback. The header values are made there only
+    /// when a script reads one: a filter that reads a field or two pays nothing for them.
     func publishHeaders(_ m: MessageView) {
-        func str(_ r: Range<Int>?) -> clp_value { r.map { stringValue(m, $0) } ?? clp_value() }
-        var h = clp_message_headers(
-            uuid: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_UUID)), timestamp: Self.integer(m.timestamp),
-            type: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_TYPE)),
-            logger: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_LOGGER)),
-            severity: m.severityValue.map { Self.integer(Int64($0)) } ?? clp_value(),
-            payload: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_PAYLOAD)),
-            env_version: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_ENV_VERSION)),
-            pid: m.pid.map { Self.integer(Int64($0)) } ?? clp_value(),
-            hostname: str(m.rangeOfHeader(fieldNumber: HEKA_MESSAGE_HOSTNAME)),
-            raw: m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), size: m.bytes.count,
-            fields: m.fieldSlots.baseAddress, field_count: m.fieldCount)
-        clp_sandbox_set_message(handle, &h)
+        let s = m.headerSpans
+        var vh = clp_view_headers()
+        vh.spans = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
+        vh.timestamp = m.timestamp
+        if let v = m.severityValue {
+            vh.severity = v
+            vh.has_severity = 1
+        }
+        if let v = m.pidValue {
+            vh.pid = v
+            vh.has_pid = 1
+        }
+        clp_sandbox_set_view(handle, m.bytes.baseAddress?.assumingMemoryBound(to: CChar.self), m.bytes.count,
+                             m.fieldSlots.baseAddress, m.fieldCount, &vh)
     }
 
     func readNextField(_ name: inout clp_value, _ value: inout clp_value, _ rep: inout clp_value,
