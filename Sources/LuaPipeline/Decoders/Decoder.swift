@@ -74,6 +74,9 @@ public final class SandboxDecoder: RecordDecoder {
     let inputName: String
     var rebuild: () -> Sandbox?
     private let pending = Mutex<DecoderReplacement?>(nil)
+    /// Whether `pending` holds a version: set and cleared under its lock, read without it
+    /// on every record (the lock is taken only when a version waits).
+    private let replacementWaiting = Atomic<Bool>(false)
     var uuids = UUIDSource.random.makeGenerator()
     /// What the current call injected: the common single message without an array.
     private var produced: MessageView?
@@ -87,7 +90,7 @@ public final class SandboxDecoder: RecordDecoder {
     var timeZone: TimeZoneShift?
 
     /// Whether a new version waits for the next record.
-    var hasReplacement: Bool { pending.withLock { $0 != nil } }
+    var hasReplacement: Bool { replacementWaiting.load(ordering: .acquiring) }
     /// While the other instances decode the same batch, a new version waits (it is tried
     /// before a batch, so that every instance changes at the same record).
     var holdingReplacement = false
@@ -126,7 +129,14 @@ public final class SandboxDecoder: RecordDecoder {
     /// this instance accepted it.
     func replace(with sandbox: Sandbox, forFollowers: [Sandbox] = [], rebuild: @escaping () -> Sandbox?,
                  outcome: @escaping (String?) -> Void) {
-        pending.withLock { $0 = DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers) }
+        offer(DecoderReplacement(sandbox: sandbox, rebuild: rebuild, outcome: outcome, followers: forFollowers))
+    }
+
+    private func offer(_ r: DecoderReplacement) {
+        pending.withLock {
+            $0 = r
+            replacementWaiting.store(true, ordering: .releasing)
+        }
     }
 
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
@@ -149,9 +159,10 @@ public final class SandboxDecoder: RecordDecoder {
 
     private func decode(_ input: Input, _ emit: (MessageView) -> Void) -> String? {
         forgetProduced()
-        let waiting = pending.withLock { p -> DecoderReplacement? in
+        let waiting = !replacementWaiting.load(ordering: .acquiring) ? nil : pending.withLock { p -> DecoderReplacement? in
             guard let r = p, !(holdingReplacement && r.trial) else { return nil }
             p = nil
+            replacementWaiting.store(false, ordering: .relaxed)
             return r
         }
         if let r = waiting, !r.trial {
@@ -171,7 +182,7 @@ public final class SandboxDecoder: RecordDecoder {
             case .ok(let status, let message):
                 rebuild = r.rebuild
                 for (f, fresh) in zip(followers, r.followers) {
-                    f.pending.withLock { $0 = DecoderReplacement(sandbox: fresh, rebuild: r.rebuild, outcome: { _ in }, trial: false) }
+                    f.offer(DecoderReplacement(sandbox: fresh, rebuild: r.rebuild, outcome: { _ in }, trial: false))
                 }
                 r.outcome(nil)
                 if status < 0 { return message ?? "process_message() failed with status \(status)" }
