@@ -10,7 +10,7 @@ typedef struct {
     const unsigned char *p, *end;
 } reader;
 
-static int rd_varint(reader *r, uint64_t *v) {
+static inline __attribute__((always_inline)) int rd_varint(reader *r, uint64_t *v) {
     if (r->p < r->end && *r->p < 0x80) { /* one byte: tags, short lengths */
         *v = *r->p++;
         return 1;
