@@ -27,7 +27,7 @@ static inline __attribute__((always_inline)) int rd_varint(reader *r, uint64_t *
     return 0;
 }
 
-static int rd_len(reader *r, const unsigned char **s, size_t *n) {
+static inline __attribute__((always_inline)) int rd_len(reader *r, const unsigned char **s, size_t *n) {
     uint64_t l;
     if (!rd_varint(r, &l) || l > (uint64_t)(r->end - r->p)) return 0;
     *s = r->p;
@@ -36,7 +36,7 @@ static int rd_len(reader *r, const unsigned char **s, size_t *n) {
     return 1;
 }
 
-static int skip(reader *r, int wire) {
+static inline __attribute__((always_inline)) int skip(reader *r, int wire) {
     uint64_t v;
     const unsigned char *s;
     size_t n;
