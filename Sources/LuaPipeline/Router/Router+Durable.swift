@@ -45,8 +45,7 @@ extension Router {
         var i = indexLocked(spillSeq)
         while i < entries.count && memoryLagLocked(r, from: r.ackSeq) + size > budget {
             if entries[i].delivery == .disk && entries[i].view != nil {
-                if !matchPins.isEmpty { deferReleaseLocked(entries[i].view) }
-                entries[i].view = nil
+                letGoLocked(i)
                 stats.spilled += 1
             }
             spillSeq = entries[i].seq + 1

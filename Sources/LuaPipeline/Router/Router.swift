@@ -423,10 +423,12 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         deferredReleases.removeFirst(done)
     }
 
-    /// Keeps a view the log lets go of while a matcher may still be looking at it (the
-    /// caller checked that `matchPins` is not empty).
-    func deferReleaseLocked(_ view: MessageView?) {
-        if let view { deferredReleases.append((pinCount, view)) }
+    /// Lets go of entry `i`'s view: at once, or, while a matcher may still be looking at
+    /// it (a pin is held), once that pin has ended. Every view the log drops goes through
+    /// here, so none escapes a pin.
+    func letGoLocked(_ i: Int) {
+        if !matchPins.isEmpty, let view = entries[i].view { deferredReleases.append((pinCount, view)) }
+        entries[i].view = nil
     }
 
     /// Forgets entries every reader has acknowledged.
@@ -434,10 +436,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         let minAck = readers.values.map(\.ackSeq).min() ?? nextSeq
         // A message all readers are done with is let go at once (its memory goes back to
         // the thread that made it), not when the log's storage is next compacted.
-        let pinned = !matchPins.isEmpty
         while head < entries.count && entries[head].seq < minAck {
-            if pinned { deferReleaseLocked(entries[head].view) }
-            entries[head].view = nil
+            letGoLocked(head)
             head += 1
         }
         if head == entries.count {
