@@ -71,7 +71,8 @@ static int api_read_message(lua_State *L) {
     size_t n;
     const char *name = luaL_checklstring(L, 1, &n);
     /* Heka's indices were numbers cut toward zero (1.7 is 1). */
-    lua_Number fn = luaL_optnumber(L, 2, 0), an = luaL_optnumber(L, 3, 0);
+    /* Most calls name a header or a field alone: no index to read. */
+    lua_Number fn = argc >= 2 ? luaL_optnumber(L, 2, 0) : 0, an = argc >= 3 ? luaL_optnumber(L, 3, 0) : 0;
     luaL_argcheck(L, fn >= 0 && fn < 2147483648.0, 2, "field index must be >= 0");
     luaL_argcheck(L, an >= 0 && an < 2147483648.0, 3, "array index must be >= 0");
     lua_Integer fi = (lua_Integer)fn, ai = (lua_Integer)an;

@@ -33,7 +33,7 @@ void *clp_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         sb->refused_nsize = nsize;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = ptr ? realloc(ptr, nsize) : malloc(nsize); /* most blocks are new ones */
     if (p == NULL) {
         if (nsize > osize) sb->mem_pending = 1;
         return NULL;
