@@ -43,8 +43,6 @@ if emit_message == nil then emit_message = true end
 local reset_on_emit = read_config("reset_on_emit")
 
 local tointeger = math.tointeger
-local tonumber  = tonumber
-local type      = type
 local format    = string.format
 local concat    = table.concat
 local sort      = table.sort
@@ -55,9 +53,9 @@ unknown_count = 0    -- messages without a usable status
 total_count   = 0
 
 function process_message()
-    local sc = read_message("Fields[status]")
-    if type(sc) == "string" then sc = tonumber(sc) end
-    local code = type(sc) == "number" and tointeger(sc) or nil
+    -- math.tointeger takes a number or a numeric string ("404", "404.0") and gives nil
+    -- for anything else (absent, "abc", 404.5): one call instead of two type() tests
+    local code = tointeger(read_message("Fields[status]"))
     if code then
         status_counts[code] = (status_counts[code] or 0) + 1
     else
