@@ -70,8 +70,8 @@ local msg = {
 }
 
 function process_message()
-    local log = read_message("Payload")
-    if type(log) ~= "string" then return -1, "Failed to parse" end
+    local log = read_message("Payload") -- a string, or nil when the message has none
+    if not log then return -1, "Failed to parse" end
     local fields = grammar:match(log)
     if not fields then return -1, "Failed to parse" end
 
