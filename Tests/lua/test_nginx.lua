@@ -429,6 +429,14 @@ do
     eq("empty report", f2.payloads[2] and f2.payloads[2].data,
        '{"total":0,"classes":{"1xx":0,"2xx":0,"3xx":0,"4xx":0,"5xx":0,"unknown":0},"statuses":{}}')
 
+    -- the edges of "a usable status": a fractional number has no code; a numeric string
+    -- counts as Lua reads it (spaces around, a decimal point with nothing after it)
+    local f4 = load_script("lua/filters/http_status_count.lua", {})
+    for _, v in ipairs({404.5, " 404 ", "404.0", "0x194", true}) do f4.process({Fields = {status = v}}) end
+    eq("edge statuses: 404", f4.env.status_counts[404], 3)
+    eq("edge statuses: unknown", f4.env.unknown_count, 2)
+    eq("edge statuses: total", f4.env.total_count, 5)
+
     -- decoder output feeds the filter
     local d = load_script("lua/decoders/nginx_access.lua", {})
     local f3 = load_script("lua/filters/http_status_count.lua", {})
