@@ -220,6 +220,8 @@ final class LogStream {
 
     /// The chunk being split into records (it ends at `offset`; `recent` ends where it starts).
     private var feeding: [UInt8] = []
+    /// `readToEnd`'s buffer, kept between polls while the file has more to read.
+    private var readBuffer: [UInt8] = []
 
     /// A file that will get no more data: its last partial line is a line.
     private func finishFile(_ records: RecordHandler) {
@@ -241,7 +243,13 @@ final class LogStream {
     /// file was not truncated under us (then following the copy).
     private func readToEnd(_ records: RecordHandler, directory: String = "", checkRewrite: Bool = true, budget: Int = pollBudget) -> Bool {
         var any = false
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        // The read buffer is kept while the file has a backlog (the next poll reads on):
+        // 64 KiB allocated, zeroed and freed per poll cost glibc a consolidation of its
+        // small free chunks each time. Moved out, so it is not shared while read into.
+        var buf = readBuffer.isEmpty ? [UInt8](repeating: 0, count: 1 << 16) : readBuffer
+        readBuffer = []
+        var atEnd = false
+        defer { if !atEnd { readBuffer = buf } }
         var left = budget
         while left > 0 {
             if checkRewrite && any && rewritten() {
@@ -251,12 +259,15 @@ final class LogStream {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
                 records.flush()  // at the end: nothing waits for the next chunk
+                atEnd = true
                 break
             }
             any = true
             left -= n
             offset += Int64(n)
-            let chunk = Array(buf[0..<n])
+            // A whole buffer is split in place (shared until this chunk is done, so the
+            // next read does not copy it); only a short last read is copied.
+            let chunk = n == buf.count ? buf : Array(buf[0..<n])
             feeding = chunk
             defer {
                 feeding = []
