@@ -45,8 +45,12 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// (a message is far under 2 GiB: max_message_size bounds it), so that the view of a
     /// message in flight stays small.
     package struct Layout: Equatable {
-        /// (start, end) of Uuid, Type, Logger, Payload, EnvVersion, Hostname; start -1: absent.
-        private var spans = SIMD16<Int32>(repeating: -1)
+        /// (start, end) of Uuid, Type, Logger, Payload, EnvVersion, Hostname; start -1:
+        /// absent. Pairs of 8 bytes, not one SIMD16: a field aligned to more than 8 bytes
+        /// makes Swift allocate the view object with `posix_memalign`, glibc's slow path,
+        /// once per message.
+        private var uuidSpan = Self.absent, typeSpan = Self.absent, loggerSpan = Self.absent
+        private var payloadSpan = Self.absent, envVersionSpan = Self.absent, hostnameSpan = Self.absent
         package var timestamp: Int64 = 0
         package var severity: Int32?
         package var pid: Int32?
@@ -54,22 +58,26 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
         package init() {}
 
-        package var headerSpans: SIMD16<Int32> { spans }
-        package var uuid: Range<Int>? { get { span(0) } set { setSpan(0, newValue) } }
-        package var type: Range<Int>? { get { span(1) } set { setSpan(1, newValue) } }
-        package var logger: Range<Int>? { get { span(2) } set { setSpan(2, newValue) } }
-        package var payload: Range<Int>? { get { span(3) } set { setSpan(3, newValue) } }
-        package var envVersion: Range<Int>? { get { span(4) } set { setSpan(4, newValue) } }
-        package var hostname: Range<Int>? { get { span(5) } set { setSpan(5, newValue) } }
+        package var headerSpans: SIMD16<Int32> {
+            SIMD16(lowHalf: SIMD8(lowHalf: SIMD4(lowHalf: uuidSpan, highHalf: typeSpan), highHalf: SIMD4(lowHalf: loggerSpan, highHalf: payloadSpan)),
+                   highHalf: SIMD8(lowHalf: SIMD4(lowHalf: envVersionSpan, highHalf: hostnameSpan), highHalf: SIMD4(repeating: -1)))
+        }
+        package var uuid: Range<Int>? { get { Self.range(uuidSpan) } set { uuidSpan = Self.span(newValue) } }
+        package var type: Range<Int>? { get { Self.range(typeSpan) } set { typeSpan = Self.span(newValue) } }
+        package var logger: Range<Int>? { get { Self.range(loggerSpan) } set { loggerSpan = Self.span(newValue) } }
+        package var payload: Range<Int>? { get { Self.range(payloadSpan) } set { payloadSpan = Self.span(newValue) } }
+        package var envVersion: Range<Int>? { get { Self.range(envVersionSpan) } set { envVersionSpan = Self.span(newValue) } }
+        package var hostname: Range<Int>? { get { Self.range(hostnameSpan) } set { hostnameSpan = Self.span(newValue) } }
 
-        private func span(_ i: Int) -> Range<Int>? {
-            let start = spans[2 * i]
-            return start < 0 ? nil : Int(start)..<Int(spans[2 * i + 1])
+        private static var absent: SIMD2<Int32> { SIMD2(repeating: -1) }
+
+        private static func range(_ s: SIMD2<Int32>) -> Range<Int>? {
+            s[0] < 0 ? nil : Int(s[0])..<Int(s[1])
         }
 
-        private mutating func setSpan(_ i: Int, _ r: Range<Int>?) {
-            spans[2 * i] = r.map { Int32($0.lowerBound) } ?? -1
-            spans[2 * i + 1] = r.map { Int32($0.upperBound) } ?? -1
+        private static func span(_ r: Range<Int>?) -> SIMD2<Int32> {
+            guard let r else { return absent }
+            return SIMD2(Int32(r.lowerBound), Int32(r.upperBound))
         }
     }
 
