@@ -155,4 +155,7 @@ public struct MatcherOption: OptionValue {
         let m = matcher
         return { m.matches($0) }
     }
+
+    /// The key of the Type it requires, if any (see `MessageMatcher.typeKey`).
+    var typeKey: UInt8? { matcher.typeKey }
 }

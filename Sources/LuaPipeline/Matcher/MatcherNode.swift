@@ -117,6 +117,19 @@ extension MatcherNode {
         }
     }
 
+    /// The Type every message the expression accepts has, when it requires one:
+    /// `Type == 'x'` alone or as one operand of an `&&` chain (of an optimised tree).
+    var requiredType: [UInt8]? {
+        switch self {
+        case .headerEquals(let fieldNumber, let value, false) where fieldNumber == Header.type.fieldNumber:
+            return value
+        case .all(let nodes):
+            return nodes.lazy.compactMap(\.requiredType).first
+        default:
+            return nil
+        }
+    }
+
     private static func flatten(_ nodes: [MatcherNode], and: Bool) -> MatcherNode {
         var out: [MatcherNode] = []
         out.reserveCapacity(nodes.count)

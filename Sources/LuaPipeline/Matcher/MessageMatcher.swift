@@ -61,9 +61,16 @@ public final class MessageMatcher: Sendable {
 
     /// Compiles `expression`.
     /// - Throws: ``MatcherError`` describing the first problem and its column.
+    /// The key (`MessageView.typeKey`) of the Type the expression requires, if it requires
+    /// one: a message with another key cannot match, and its reader passes it over
+    /// without reading it.
+    public let typeKey: UInt8?
+
     public init(_ expression: String) throws(MatcherError) {
         self.expression = expression
-        root = MatcherEvalNode.make(try MatcherParser.parse(expression).optimized())
+        let tree = try MatcherParser.parse(expression).optimized()
+        root = MatcherEvalNode.make(tree)
+        typeKey = tree.requiredType.map { t in t.withUnsafeBytes { MessageView.typeKey(of: $0) } }
     }
 
     /// Whether the message in `view` satisfies the expression.

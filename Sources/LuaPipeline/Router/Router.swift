@@ -45,10 +45,14 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         private let originID: Int32
         private let loopCount: UInt16
         let delivery: Delivery
+        /// The view's `typeKey`: a reader whose matcher requires another Type passes the
+        /// entry over without reading the view (which another thread wrote).
+        let typeKey: UInt8
 
         init(view: MessageView, seq: UInt64, bytesBefore: UInt64, diskBytesBefore: UInt64, dropBytesBefore: UInt64,
              origin: Int?, loops: Int, delivery: Delivery, durable: UInt64) {
             self.view = view
+            self.typeKey = view.typeKey
             self.seq = seq
             self.bytesBefore = bytesBefore
             self.diskBytesBefore = diskBytesBefore
@@ -146,10 +150,11 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
 
     /// Adds a reader that starts at the head (it sees messages appended from now on).
     public func addReader(name: String, buffering: Buffering = Buffering(),
-                          matcher: (@Sendable (MessageView) -> Bool)? = nil) -> RouterReader {
+                          matcher: (@Sendable (MessageView) -> Bool)? = nil, typeKey: UInt8? = nil) -> RouterReader {
         condition.lock()
         defer { condition.unlock() }
-        let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, start: nextSeq)
+        let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, typeKey: typeKey,
+                             start: nextSeq)
         r.durableFrom = durable?.startPosition(for: name, restored: restoredDurable[name]) ?? 0
         readers[nextReaderID] = r
         nextReaderID += 1

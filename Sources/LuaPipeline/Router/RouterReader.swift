@@ -30,6 +30,9 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     public let buffering: Buffering
     // Guarded by the router's lock:
     var matcher: (@Sendable (MessageView) -> Bool)?
+    /// The key of the Type `matcher` requires (`MessageMatcher.typeKey`), if it requires
+    /// one: entries with another key are passed over without reading their views.
+    var typeKey: UInt8?
     var readSeq: UInt64
     var ackSeq: UInt64
     /// The last message handed out, if any.
@@ -60,19 +63,21 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         monitor?.set(.dropped, Int64(counters.dropped))
     }
 
-    init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?, start: UInt64) {
+    init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?,
+         typeKey: UInt8? = nil, start: UInt64) {
         self.router = router
         self.id = id
         self.name = name
         self.buffering = buffering
         self.matcher = matcher
+        self.typeKey = matcher == nil ? nil : typeKey
         self.readSeq = start
         self.ackSeq = start
     }
 
     /// Whether this reader takes the entry (its matcher, and never its own injections).
     func accepts(_ e: Router.Entry) -> Bool {
-        guard isFor(e) else { return false }
+        guard isFor(e), hasType(e) else { return false }
         guard let view = e.view ?? readBack[e.durable] else { return true }
         return matcher?(view) ?? true
     }
@@ -80,6 +85,11 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     /// Whether the matcher gets to see the entry: not one of this reader's own injections,
     /// and not passed over (``skips(_:)``).
     func isFor(_ e: Router.Entry) -> Bool { e.origin != id && !skips(e) }
+
+    /// Whether the entry can have the Type the matcher requires (always, when it requires
+    /// none); false means the matcher would say no.
+    @inline(__always)
+    func hasType(_ e: Router.Entry) -> Bool { typeKey.map { $0 == e.typeKey } ?? true }
 
     /// Whether the entry is passed over whatever the matcher says: a `drop` message skipped
     /// for the budget, a replayed `disk` message this reader had already acknowledged.
@@ -120,11 +130,11 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
             router.entries.withUnsafeBufferPointer { entries in
                 var i = router.indexLocked(readSeq)
                 while i < entries.count && accepted.count + out.count + candidates.count < maxCount {
-                    if entries[i].view == nil && !skips(entries[i]) && readBack[entries[i].durable] == nil {
+                    if entries[i].view == nil && !skips(entries[i]) && hasType(entries[i]) && readBack[entries[i].durable] == nil {
                         missing = entries[i].durable  // left memory: read back from disk first
                         break
                     }
-                    if isFor(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
+                    if isFor(entries[i]), hasType(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
                         if matcher == nil {
                             out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
                         } else {
@@ -227,10 +237,12 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
 
     /// Replaces the matcher (a plugin's section changed on reload); messages not yet read
     /// are judged by the new one.
-    public func setMatcher(_ m: (@Sendable (MessageView) -> Bool)?) {
+    /// `typeKey`: the Type `m` requires, if any (see ``typeKey``).
+    public func setMatcher(_ m: (@Sendable (MessageView) -> Bool)?, typeKey: UInt8? = nil) {
         let c = router.condition
         c.lock()
         matcher = m
+        self.typeKey = m == nil ? nil : typeKey
         c.unlock()
     }
 

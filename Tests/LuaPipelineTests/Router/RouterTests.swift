@@ -182,6 +182,43 @@ import Testing
         #expect(Self.drain(picky) == stride(from: 500, to: 1000, by: 10).map(Int64.init))
     }
 
+    /// A matcher that requires one Type lets its reader pass other messages over by the
+    /// key in the router's entry; what the reader takes is exactly what the matcher
+    /// accepts, whatever the Types (absent, empty, prefixes, other cases) and the rest of
+    /// the expression.
+    @Test func aTypeKeyPassesOverOnlyWhatTheMatcherRejects() throws {
+        // A Type whose one-byte key is that of "a" (keys only tell Types apart when they differ).
+        func key(_ t: String) -> UInt8 { Array(t.utf8).withUnsafeBytes { MessageView.typeKey(of: $0) } }
+        let twin = try #require((0..<10_000).lazy.map { "t\($0)" }.first { key($0) == key("a") })
+        let types: [String?] = ["a", "b", "ab", "A", "", nil, "nginx.access", "nginx.accesS", twin, "a"]
+        func message(_ n: Int, _ type: String?) -> MessageView {
+            MessageView(Message(uuid: Array(repeating: UInt8(n), count: 16), timestamp: Int64(n), type: type,
+                                severity: Int32(n % 8)))
+        }
+        let expressions: [(String, requiresType: Bool)] = [
+            ("Type == 'a'", true), ("Type == 'a' && Severity < 5", true), ("Severity < 5 && Type == 'nginx.access'", true),
+            ("Type == ''", true), ("Type != 'a'", false), ("Type == 'a' || Type == 'b'", false), ("TRUE", false),
+            ("Type =~ /^a/", false),
+        ]
+        for (expression, requiresType) in expressions {
+            let m = try MessageMatcher(expression)
+            #expect((m.typeKey != nil) == requiresType, "\(expression)")
+            let router = Router()
+            let reader = router.addReader(name: "r", matcher: { m.matches($0) }, typeKey: m.typeKey)
+            var expected: [Int64] = []
+            for round in 0..<3 {
+                for (i, type) in types.enumerated() {
+                    let n = round * types.count + i
+                    let v = message(n, type)
+                    if m.matches(v) { expected.append(Int64(n)) }
+                    _ = router.append(v)
+                }
+            }
+            #expect(Self.drain(reader) == expected, "\(expression)")
+            #expect(!expected.isEmpty, "\(expression)")
+        }
+    }
+
     @Test func loopsAreBounded() {
         let router = Router(maxMessageLoops: 2)
         let r = router.addReader(name: "r")
