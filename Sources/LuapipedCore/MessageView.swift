@@ -177,7 +177,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.slots = slots
         let bytes = UnsafeRawBufferPointer(rebasing: block[0..<count])
         self.bytes = bytes
-        typeKey = layout.type.map { MessageView.typeKey(of: UnsafeRawBufferPointer(rebasing: bytes[$0])) } ?? MessageView.absentTypeKey
+        typeKey = layout.type.map { MessageView.typeKey(of: UnsafeRawBufferPointer(rebasing: bytes[$0])) }
+            ?? MessageView.absentTypeKey
     }
 
     /// The key of a message without a Type. Any other key may be equal to it: a key only

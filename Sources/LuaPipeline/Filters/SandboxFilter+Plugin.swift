@@ -18,7 +18,8 @@ extension SandboxFilterRunner {
         return SandboxFilterRunner(
             name: ctx.name, sandbox: sb, settings: settings, reader: reader, router: ctx.router, counters: ctx.counters, log: ctx.log,
             maxProcessInject: ctx.global.maxProcessInject, maxTimerInject: ctx.global.maxTimerInject,
-            matcher: o.reader.messageMatcher.predicate, typeKey: o.reader.messageMatcher.typeKey, putBack: ctx.restore, checkpointer: ctx.checkpointer,
+            matcher: o.reader.messageMatcher.predicate, typeKey: o.reader.messageMatcher.typeKey,
+            putBack: ctx.restore, checkpointer: ctx.checkpointer,
             report: { [reader] in events($0, reader) })
     } replacement: { o, ctx, reason throws(ConfigError) in
         let (sb, settings) = try replacementParts(o, ctx)

@@ -59,13 +59,13 @@ public final class MessageMatcher: Sendable {
     /// The compiled tree (see ``MatcherEvalNode`` for why it is not the AST itself).
     let root: MatcherEvalNode
 
-    /// Compiles `expression`.
-    /// - Throws: ``MatcherError`` describing the first problem and its column.
     /// The key (`MessageView.typeKey`) of the Type the expression requires, if it requires
     /// one: a message with another key cannot match, and its reader passes it over
     /// without reading it.
     public let typeKey: UInt8?
 
+    /// Compiles `expression`.
+    /// - Throws: ``MatcherError`` describing the first problem and its column.
     public init(_ expression: String) throws(MatcherError) {
         self.expression = expression
         let tree = try MatcherParser.parse(expression).optimized()
