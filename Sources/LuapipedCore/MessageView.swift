@@ -30,8 +30,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// The field slots, for C code that reads fields in place; valid as long as the view.
     package var fieldSlots: UnsafeBufferPointer<heka_field_slot> { slots }
     /// (start, end) of Uuid, Type, Logger, Payload, EnvVersion and Hostname in `bytes`
-    /// (start -1: absent), then four unused lanes: for C code that reads headers in place.
-    package var headerSpans: SIMD16<Int32> { layout.headerSpans }
+    /// (start -1: absent): for C code that reads headers in place (`int32_t spans[12]`).
+    package var headerSpans: HeaderSpans { layout.headerSpans }
+    package typealias HeaderSpans = (Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32, Int32)
 
     /// Where a field and its name are.
     package struct FieldSlot: Equatable {
@@ -62,9 +63,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
         package init() {}
 
-        package var headerSpans: SIMD16<Int32> {
-            SIMD16(lowHalf: SIMD8(lowHalf: SIMD4(lowHalf: uuidSpan, highHalf: typeSpan), highHalf: SIMD4(lowHalf: loggerSpan, highHalf: payloadSpan)),
-                   highHalf: SIMD8(lowHalf: SIMD4(lowHalf: envVersionSpan, highHalf: hostnameSpan), highHalf: SIMD4(repeating: -1)))
+        package var headerSpans: HeaderSpans {
+            (uuidSpan[0], uuidSpan[1], typeSpan[0], typeSpan[1], loggerSpan[0], loggerSpan[1],
+             payloadSpan[0], payloadSpan[1], envVersionSpan[0], envVersionSpan[1], hostnameSpan[0], hostnameSpan[1])
         }
         package var uuid: Range<Int>? { get { Self.range(uuidSpan) } set { uuidSpan = Self.span(newValue) } }
         package var type: Range<Int>? { get { Self.range(typeSpan) } set { typeSpan = Self.span(newValue) } }

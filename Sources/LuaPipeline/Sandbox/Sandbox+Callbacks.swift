@@ -93,9 +93,8 @@ extension Sandbox {
     /// decoder's inheritance) needs no callback. The header values are made there only
     /// when a script reads one: a filter that reads a field or two pays nothing for them.
     func publishHeaders(_ m: MessageView) {
-        let s = m.headerSpans
         var vh = clp_view_headers()
-        vh.spans = (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11])
+        vh.spans = m.headerSpans
         vh.timestamp = m.timestamp
         if let v = m.severityValue {
             vh.severity = v
