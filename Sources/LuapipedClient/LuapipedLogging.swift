@@ -23,6 +23,7 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
         var bytes = 0
         var dropped = 0
         var sent = 0
+        var taken = 0  // frames the thread took from the queue and has not written yet
         var closed = false
         var lastError = "not connected yet"
         var connected = false
@@ -42,6 +43,13 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
     public var dropped: Int { state.withLock { $0.dropped } }
     /// Records written to the daemon's connection.
     public var sent: Int { state.withLock { $0.sent } }
+    /// Records queued and not written yet (at most `maxQueueBytes` of them).
+    public var pending: Int { state.withLock { $0.frames + $0.taken } }
+    /// The three counts read at one instant: every record given to ``send(_:)`` is in
+    /// exactly one of them.
+    public var counts: (sent: Int, pending: Int, dropped: Int) {
+        state.withLock { ($0.sent, $0.frames + $0.taken, $0.dropped) }
+    }
 
     /// Queues a message; returns at once.
     public func send(_ message: LuapipedMessage) {
@@ -76,6 +84,7 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
                 if s.frames > 0 {
                     swap(&spare, &s.queue)
                     frames += s.frames
+                    s.taken += s.frames
                     s.frames = 0
                 }
                 return false
@@ -106,6 +115,7 @@ public final class LuapipedShipper: @unchecked Sendable {  // shared state is in
                 let count = frames, bytes = batch.count
                 state.withLock {
                     $0.sent += count
+                    $0.taken -= count
                     $0.bytes -= bytes
                 }
                 batch.removeAll(keepingCapacity: true)

@@ -350,9 +350,13 @@ import Testing
         let payload = String(repeating: "x", count: 1000)
         let waits = timesTheThreadWaited { for i in 0..<50_000 { logger.info("record \(i) \(payload)") } }
         #expect(waits <= 50_000 / 200, "the calling thread waited \(waits) times in 50,000 calls")
-        // 50 MB offered: the kernel's socket buffers and the 256 KiB queue hold a part, the
-        // rest is dropped and counted.
-        #expect(shipper.dropped > 25_000)
-        #expect(shipper.dropped + shipper.sent <= 50_000)
+        // 50 MB offered: the kernel's socket buffers take a part (how much depends on the
+        // kernel, its memory and any reconnect after a write timed out), the 256 KiB queue
+        // holds a part, and the rest is dropped and counted: every record is in exactly one
+        // of the three, and what waits never outgrows the queue.
+        let counts = shipper.counts
+        #expect(counts.sent + counts.pending + counts.dropped == 50_000)
+        #expect(counts.pending <= (256 << 10) / 1000)
+        #expect(counts.dropped > 0)
     }
 }
