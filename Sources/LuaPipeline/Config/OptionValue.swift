@@ -151,11 +151,5 @@ public struct MatcherOption: OptionValue {
     public var literal: String? { source.literal }
 
     /// The matcher as the router takes it.
-    var predicate: @Sendable (MessageView) -> Bool {
-        let m = matcher
-        return { m.matches($0) }
-    }
-
-    /// The key of the Type it requires, if any (see `MessageMatcher.typeKey`).
-    var typeKey: UInt8? { matcher.typeKey }
+    var readerMatch: ReaderMatch { ReaderMatch(matcher) }
 }

@@ -16,18 +16,14 @@ struct FilterSettings {
 final class FilterReplacement: @unchecked Sendable {  // immutable; handed once from the reloader to the filter's worker through a Mutex
     let sandbox: Sandbox
     let settings: FilterSettings
-    let matcher: (@Sendable (MessageView) -> Bool)?
-    /// The key of the Type `matcher` requires, if any (see `RouterReader.typeKey`).
-    let typeKey: UInt8?
+    let matcher: ReaderMatch?
     /// Why it is replaced ("script changed", "section changed", "module x changed").
     let reason: String
 
-    init(sandbox: Sandbox, settings: FilterSettings, matcher: (@Sendable (MessageView) -> Bool)?, typeKey: UInt8? = nil,
-         reason: String) {
+    init(sandbox: Sandbox, settings: FilterSettings, matcher: ReaderMatch?, reason: String) {
         self.sandbox = sandbox
         self.settings = settings
         self.matcher = matcher
-        self.typeKey = typeKey
         self.reason = reason
     }
 }

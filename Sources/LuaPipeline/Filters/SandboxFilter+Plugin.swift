@@ -18,13 +18,12 @@ extension SandboxFilterRunner {
         return SandboxFilterRunner(
             name: ctx.name, sandbox: sb, settings: settings, reader: reader, router: ctx.router, counters: ctx.counters, log: ctx.log,
             maxProcessInject: ctx.global.maxProcessInject, maxTimerInject: ctx.global.maxTimerInject,
-            matcher: o.reader.messageMatcher.predicate, typeKey: o.reader.messageMatcher.typeKey,
+            matcher: o.reader.messageMatcher.readerMatch,
             putBack: ctx.restore, checkpointer: ctx.checkpointer,
             report: { [reader] in events($0, reader) })
     } replacement: { o, ctx, reason throws(ConfigError) in
         let (sb, settings) = try replacementParts(o, ctx)
-        return FilterReplacement(sandbox: sb, settings: settings, matcher: o.reader.messageMatcher.predicate,
-                                 typeKey: o.reader.messageMatcher.typeKey, reason: reason)
+        return FilterReplacement(sandbox: sb, settings: settings, matcher: o.reader.messageMatcher.readerMatch, reason: reason)
     }
 
     /// A new version's sandbox and settings (reload builds these beside the running one).

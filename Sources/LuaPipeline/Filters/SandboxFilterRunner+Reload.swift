@@ -27,7 +27,7 @@ extension SandboxFilterRunner {
         if !reader.hasWaiting {
             // Idle: the new version takes over now, with the old one kept until its first
             // message, which the old one makes if the new one fails it.
-            let old = FilterReplacement(sandbox: sandbox, settings: settings, matcher: matcher, typeKey: typeKey, reason: "")
+            let old = FilterReplacement(sandbox: sandbox, settings: settings, matcher: matcher, reason: "")
             commit(r, note: note)
             probation = .fallback(old)
             probationNote = r.reason + note
@@ -52,8 +52,7 @@ extension SandboxFilterRunner {
         attach(old.sandbox)
         settings = old.settings
         matcher = old.matcher
-        typeKey = old.typeKey
-        reader.setMatcher(old.matcher, typeKey: old.typeKey)
+        reader.setMatcher(old.matcher)
     }
 
     /// The first message of a version on probation. Returns true when the message is done,
@@ -93,9 +92,8 @@ extension SandboxFilterRunner {
         let tickerChanged = settings.tickerInterval != r.settings.tickerInterval
         settings = r.settings
         if tickerChanged { nextTick = nil }
-        reader.setMatcher(r.matcher, typeKey: r.typeKey)
+        reader.setMatcher(r.matcher)
         matcher = r.matcher
-        typeKey = r.typeKey
         trial = nil
         counters.add(.replacements)
         report(ReloadEvent(plugin: name, action: .replaced, detail: r.reason + note))

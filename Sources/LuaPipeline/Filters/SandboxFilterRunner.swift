@@ -25,9 +25,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     var sandbox: Sandbox
     var settings: FilterSettings
     /// Its matcher now (a reload may change it).
-    var matcher: (@Sendable (MessageView) -> Bool)?
-    /// The key of the Type `matcher` requires, if any (see `RouterReader.typeKey`).
-    var typeKey: UInt8?
+    var matcher: ReaderMatch?
     var attempts = 0
     /// Set while a terminated sandbox waits for its restart.
     var restartAt: Date?
@@ -62,14 +60,13 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
     var lastInjected: UInt64?
 
     init(name: String, sandbox: Sandbox, settings: FilterSettings, reader: RouterReader, router: Router, counters: PluginCounters,
-         log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, matcher: (@Sendable (MessageView) -> Bool)? = nil,
-         typeKey: UInt8? = nil, putBack: Bool = false, checkpointer: Checkpointer? = nil, report: @escaping (ReloadEvent) -> Void = { _ in }) {
+         log: PipelineLog, maxProcessInject: Int, maxTimerInject: Int, matcher: ReaderMatch? = nil,
+         putBack: Bool = false, checkpointer: Checkpointer? = nil, report: @escaping (ReloadEvent) -> Void = { _ in }) {
         self.name = name
         self.checkpointer = checkpointer
         self.cutSeen = router.cutGeneration.load(ordering: .acquiring)
         self.thread = ThreadOwner(name)
         self.matcher = matcher
-        self.typeKey = typeKey
         self.probation = putBack ? .firstRun : nil
         self.sandbox = sandbox
         self.settings = settings

@@ -41,8 +41,7 @@ final class ManagedOutput: ManagedPlugin {
         }
         retire(old, until: Date().addingTimeInterval(host.drainTimeout))
         old.output.reader.rewindToAcknowledged()
-        let matcher = p.options.readerOptions?.messageMatcher
-        old.output.reader.setMatcher(matcher?.predicate, typeKey: matcher?.typeKey)
+        old.output.reader.setMatcher(p.options.readerOptions?.messageMatcher.readerMatch)
         state.withLock { $0 = Running(output: made, version: PluginVersion(config: p, fingerprint: fp, modules: notes.modules)) }
         start(on: host)
         return ReloadEvent(plugin: p.name, action: .replaced, detail: reason)

@@ -175,8 +175,7 @@ final class BuildContext {
 
     /// A new reader for this plugin.
     func addReader(_ o: ReaderOptions) -> RouterReader {
-        let r = router.addReader(name: name, buffering: o.buffering.buffering, matcher: o.messageMatcher.predicate,
-                                 typeKey: o.messageMatcher.typeKey)
+        let r = router.addReader(name: name, buffering: o.buffering.buffering, matcher: o.messageMatcher.readerMatch)
         router.condition.withLock { r.monitor = counters }
         return r
     }

@@ -150,11 +150,10 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
 
     /// Adds a reader that starts at the head (it sees messages appended from now on).
     public func addReader(name: String, buffering: Buffering = Buffering(),
-                          matcher: (@Sendable (MessageView) -> Bool)? = nil, typeKey: UInt8? = nil) -> RouterReader {
+                          matcher: ReaderMatch? = nil) -> RouterReader {
         condition.lock()
         defer { condition.unlock() }
-        let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, typeKey: typeKey,
-                             start: nextSeq)
+        let r = RouterReader(router: self, id: nextReaderID, name: name, buffering: buffering, matcher: matcher, start: nextSeq)
         r.durableFrom = durable?.startPosition(for: name, restored: restoredDurable[name]) ?? 0
         readers[nextReaderID] = r
         nextReaderID += 1

@@ -29,8 +29,10 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     public let name: String
     public let buffering: Buffering
     // Guarded by the router's lock:
+    // Its ReaderMatch, kept as two fields: `next` tests the key of every entry it passes
+    // and must not copy the closure's context to do so.
     var matcher: (@Sendable (MessageView) -> Bool)?
-    /// The key of the Type `matcher` requires (`MessageMatcher.typeKey`), if it requires
+    /// The key of the Type `matcher` requires (``ReaderMatch/typeKey``), if it requires
     /// one: entries with another key are passed over without reading their views.
     var typeKey: UInt8?
     var readSeq: UInt64
@@ -63,14 +65,13 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         monitor?.set(.dropped, Int64(counters.dropped))
     }
 
-    init(router: Router, id: Int, name: String, buffering: Buffering, matcher: (@Sendable (MessageView) -> Bool)?,
-         typeKey: UInt8? = nil, start: UInt64) {
+    init(router: Router, id: Int, name: String, buffering: Buffering, matcher: ReaderMatch?, start: UInt64) {
         self.router = router
         self.id = id
         self.name = name
         self.buffering = buffering
-        self.matcher = matcher
-        self.typeKey = matcher == nil ? nil : typeKey
+        self.matcher = matcher?.accepts
+        self.typeKey = matcher?.typeKey
         self.readSeq = start
         self.ackSeq = start
     }
@@ -236,13 +237,12 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     }
 
     /// Replaces the matcher (a plugin's section changed on reload); messages not yet read
-    /// are judged by the new one.
-    /// `typeKey`: the Type `m` requires, if any (see ``typeKey``).
-    public func setMatcher(_ m: (@Sendable (MessageView) -> Bool)?, typeKey: UInt8? = nil) {
+    /// are judged by the new one. `nil` takes every message.
+    public func setMatcher(_ m: ReaderMatch?) {
         let c = router.condition
         c.lock()
-        matcher = m
-        self.typeKey = m == nil ? nil : typeKey
+        matcher = m?.accepts
+        typeKey = m?.typeKey
         c.unlock()
     }
 

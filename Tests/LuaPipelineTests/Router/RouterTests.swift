@@ -77,7 +77,7 @@ import Testing
     @Test func matchersSelectAndInjectionsDoNotComeBack() throws {
         let router = Router()
         let m = try MessageMatcher("Type == 'keep'")
-        let picky = router.addReader(name: "picky", matcher: { m.matches($0) })
+        let picky = router.addReader(name: "picky", matcher: ReaderMatch { m.matches($0) })
         let filter = router.addReader(name: "filter")
         _ = router.append(Self.message(1, type: "keep"))
         _ = router.append(Self.message(2, type: "skip"))
@@ -92,7 +92,7 @@ import Testing
         let router = Router()
         let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let first = Atomic<Bool>(true)
-        let slow = router.addReader(name: "slow", matcher: { _ in
+        let slow = router.addReader(name: "slow", matcher: ReaderMatch { _ in
             if first.exchange(false, ordering: .relaxed) {
                 entered.signal()
                 _ = release.wait(timeout: .now() + 60)
@@ -135,7 +135,7 @@ import Testing
         let router = Router()
         let entered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let seen = Mutex<[Int64]>([])
-        let judging = router.addReader(name: "judging", matcher: { view in
+        let judging = router.addReader(name: "judging", matcher: ReaderMatch { view in
             if seen.withLock({ $0.isEmpty }) {
                 entered.signal()
                 _ = release.wait(timeout: .now() + 60)
@@ -174,7 +174,7 @@ import Testing
     @Test func aSelectiveReaderGetsWholeBatches() throws {
         let router = Router()
         let m = try MessageMatcher("Type == 'keep'")
-        let picky = router.addReader(name: "picky", matcher: { m.matches($0) })
+        let picky = router.addReader(name: "picky", matcher: ReaderMatch { m.matches($0) })
         for i in 0..<1000 { _ = router.append(Self.message(i, type: i % 10 == 0 ? "keep" : "skip")) }
         let batch = try #require(picky.next(maxCount: 50, timeout: 0))
         #expect(batch.map(\.view.timestamp) == stride(from: 0, to: 500, by: 10).map(Int64.init))
@@ -204,7 +204,7 @@ import Testing
             let m = try MessageMatcher(expression)
             #expect((m.typeKey != nil) == requiresType, "\(expression)")
             let router = Router()
-            let reader = router.addReader(name: "r", matcher: { m.matches($0) }, typeKey: m.typeKey)
+            let reader = router.addReader(name: "r", matcher: ReaderMatch(m))
             var expected: [Int64] = []
             for round in 0..<3 {
                 for (i, type) in types.enumerated() {
@@ -280,7 +280,8 @@ import Testing
     @Test func aReaderWhoseMatcherTakesNothingDoesNotHoldTheLog() {
         let router = Router()
         let size = Self.message(0).bytes.count
-        let none = router.addReader(name: "none", buffering: Buffering(maxBufferSize: size * 2, fullAction: .block), matcher: { _ in false })
+        let none = router.addReader(name: "none", buffering: Buffering(maxBufferSize: size * 2, fullAction: .block),
+                                    matcher: ReaderMatch { _ in false })
         let consumer = Thread {
             while let batch = none.next() { #expect(!batch.isEmpty) }
         }
