@@ -15,9 +15,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Where the fields are, in message order: in the same allocation as the bytes, after
     /// them (one allocation and one free per message, wherever it is freed).
     private let slots: UnsafeBufferPointer<heka_field_slot>
-    /// A hash of the Type header (``typeKey(of:)``), taken where the view is made: the
-    /// router copies it into its entry, so a reader whose matcher requires another Type
-    /// passes the message over without touching the view.
+    /// The key of the Type header (``typeKey(of:)``), taken where the view is made: the
+    /// router copies it into its entry, so a reader whose matcher requires one Type tells
+    /// messages apart without touching their views.
     package let typeKey: UInt8
     public var timestamp: Int64 { layout.timestamp }
     /// `nil` when absent (readers then see 7).
@@ -182,21 +182,15 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             ?? MessageView.absentTypeKey
     }
 
-    /// The key of a message without a Type. Any other key may be equal to it: a key only
-    /// tells messages apart when it differs.
+    /// The key of a message without a Type: a hash key, which some Types share (never an
+    /// exact one).
     package static var absentTypeKey: UInt8 { 0 }
 
-    /// A one-byte hash of a Type's bytes (FNV-1a, folded): equal Types have equal keys (a
-    /// matcher's `Type == 'x'` compares its literal's key), and a reader requiring one
-    /// Type passes over all but about 1 in 256 messages of the others by key alone. One
-    /// byte keeps the router's entry at seven words.
+    /// A message's one-byte Type key (heka_type_key.h): exact, 128...255, for a Type a
+    /// matcher names (`heka_type_watch`), else a 7-bit hash. One byte keeps the router's
+    /// entry at seven words.
     package static func typeKey(of type: UnsafeRawBufferPointer) -> UInt8 {
-        var h: UInt32 = 2_166_136_261
-        for b in type {
-            h = (h ^ UInt32(b)) &* 16_777_619
-        }
-        h ^= h >> 16
-        return UInt8(truncatingIfNeeded: h ^ (h >> 8))
+        heka_type_key(type.baseAddress, type.count)
     }
 
     /// Where a block's field slots start: after `count` bytes, aligned.

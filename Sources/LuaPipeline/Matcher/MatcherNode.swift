@@ -130,6 +130,13 @@ extension MatcherNode {
         }
     }
 
+    /// Whether the expression is `Type == 'x'` and nothing else: a message of that Type
+    /// is accepted without testing anything more.
+    var isTypeAlone: Bool {
+        if case .headerEquals(let fieldNumber, _, false) = self { return fieldNumber == Header.type.fieldNumber }
+        return false
+    }
+
     private static func flatten(_ nodes: [MatcherNode], and: Bool) -> MatcherNode {
         var out: [MatcherNode] = []
         out.reserveCapacity(nodes.count)

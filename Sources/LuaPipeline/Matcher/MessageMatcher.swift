@@ -1,3 +1,6 @@
+import CHekaWire
+import LuapipedCore
+
 /// Why a message matcher expression was rejected.
 public struct MatcherError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong.
@@ -59,10 +62,9 @@ public final class MessageMatcher: Sendable {
     /// The compiled tree (see ``MatcherEvalNode`` for why it is not the AST itself).
     let root: MatcherEvalNode
 
-    /// The key (`MessageView.typeKey`) of the Type the expression requires, if it requires
-    /// one: a message with another key cannot match, and its reader passes it over
-    /// without reading it.
-    public let typeKey: UInt8?
+    /// The keys of the Type the expression requires, if it requires one (see
+    /// ``TypeKey``): its reader tells messages apart by their router entries' keys.
+    public let typeKey: TypeKey?
 
     /// Compiles `expression`.
     /// - Throws: ``MatcherError`` describing the first problem and its column.
@@ -70,11 +72,37 @@ public final class MessageMatcher: Sendable {
         self.expression = expression
         let tree = try MatcherParser.parse(expression).optimized()
         root = MatcherEvalNode.make(tree)
-        typeKey = tree.requiredType.map { t in t.withUnsafeBytes { MessageView.typeKey(of: $0) } }
+        typeKey = tree.requiredType.map { TypeKey(watching: $0, decides: tree.isTypeAlone) }
     }
 
     /// Whether the message in `view` satisfies the expression.
     public func matches(_ view: MessageView) -> Bool {
         root.evaluate(view)
     }
+}
+
+/// A required Type's keys (heka_type_key.h), as a reader compares them with its router
+/// entries' keys (`MessageView.typeKey`). Made by watching the Type, so every message of
+/// it made from then on carries its exact key.
+public struct TypeKey: Sendable, Equatable {
+    /// The Type's hash key: an entry with it may be of the Type (made before the Type was
+    /// watched) or of a twin; the matcher decides.
+    public let hash: UInt8
+    /// The Type's exact key, 128...255 (nil: it could not be watched): an entry with it
+    /// is of the Type.
+    public let exact: UInt8?
+    /// The Type alone decides (the expression is `Type == 'x'`): an entry with the exact
+    /// key is accepted without running the matcher.
+    public let decides: Bool
+
+    init(watching type: [UInt8], decides: Bool) {
+        hash = type.withUnsafeBytes { heka_type_hash($0.baseAddress, $0.count) }
+        let key = type.withUnsafeBytes { heka_type_watch($0.baseAddress, $0.count) }
+        exact = key == 0 ? nil : key
+        self.decides = decides
+    }
+
+    /// Whether an entry with `key` can be of the Type; false: it is of another Type.
+    @inline(__always)
+    public func admits(_ key: UInt8) -> Bool { key == hash || key == exact }
 }

@@ -45,8 +45,9 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         private let originID: Int32
         private let loopCount: UInt16
         let delivery: Delivery
-        /// The view's `typeKey`: a reader whose matcher requires another Type passes the
-        /// entry over without reading the view (which another thread wrote).
+        /// The view's `typeKey` (exact or a hash, heka_type_key.h): a reader whose matcher
+        /// requires one Type tells entries apart without reading their views (which
+        /// another thread wrote).
         let typeKey: UInt8
 
         init(view: MessageView, seq: UInt64, bytesBefore: UInt64, diskBytesBefore: UInt64, dropBytesBefore: UInt64,

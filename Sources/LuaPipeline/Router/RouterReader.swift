@@ -29,12 +29,12 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     public let name: String
     public let buffering: Buffering
     // Guarded by the router's lock:
-    // Its ReaderMatch, kept as two fields: `next` tests the key of every entry it passes
+    // Its ReaderMatch, kept as two fields: `next` tests the keys of every entry it passes
     // and must not copy the closure's context to do so.
     var matcher: (@Sendable (MessageView) -> Bool)?
-    /// The key of the Type `matcher` requires (``ReaderMatch/typeKey``), if it requires
-    /// one: entries with another key are passed over without reading their views.
-    var typeKey: UInt8?
+    /// The keys of the Type `matcher` requires (``ReaderMatch/typeKey``), if it requires
+    /// one: entries of other Types are passed over without reading their views.
+    var typeKey: TypeKey?
     var readSeq: UInt64
     var ackSeq: UInt64
     /// The last message handed out, if any.
@@ -90,7 +90,15 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     /// Whether the entry can have the Type the matcher requires (always, when it requires
     /// none); false means the matcher would say no.
     @inline(__always)
-    func hasType(_ e: Router.Entry) -> Bool { typeKey.map { $0 == e.typeKey } ?? true }
+    func hasType(_ e: Router.Entry) -> Bool { typeKey?.admits(e.typeKey) ?? true }
+
+    /// Whether the entry is taken without running the matcher: its key is the exact one of
+    /// the Type that alone decides.
+    @inline(__always)
+    func typeDecides(_ e: Router.Entry) -> Bool {
+        guard let k = typeKey, k.decides, let exact = k.exact else { return false }
+        return e.typeKey == exact
+    }
 
     /// Whether the entry is passed over whatever the matcher says: a `drop` message skipped
     /// for the budget, a replayed `disk` message this reader had already acknowledged.
@@ -136,7 +144,9 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                         break
                     }
                     if isFor(entries[i]), hasType(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
-                        if matcher == nil {
+                        // Taken unread when its Type decides, unless an entry before it
+                        // waits for the matcher (the batch keeps the log's order).
+                        if matcher == nil || (candidates.isEmpty && typeDecides(entries[i])) {
                             out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
                         } else {
                             candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: entries[i].seq, loops: entries[i].loops))

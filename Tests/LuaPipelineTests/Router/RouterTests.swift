@@ -2,6 +2,8 @@ import Foundation
 import Synchronization
 import Testing
 @testable import LuaPipeline
+@testable import LuapipedCore
+import CHekaWire
 
 /// The router's log: fan-out, matchers, budgets and their full_actions.
 @Suite struct RouterTests {
@@ -182,23 +184,30 @@ import Testing
         #expect(Self.drain(picky) == stride(from: 500, to: 1000, by: 10).map(Int64.init))
     }
 
+    /// A Type whose hash key is that of `type` (keys only tell Types apart when they differ).
+    static func hashTwin(of type: String) throws -> String {
+        func hash(_ t: String) -> UInt8 { Array(t.utf8).withUnsafeBytes { heka_type_hash($0.baseAddress, $0.count) } }
+        return try #require((0..<10_000).lazy.map { "t\($0)" }.first { hash($0) == hash(type) && $0 != type })
+    }
+
     /// A matcher that requires one Type lets its reader pass other messages over by the
     /// key in the router's entry; what the reader takes is exactly what the matcher
-    /// accepts, whatever the Types (absent, empty, prefixes, other cases) and the rest of
-    /// the expression.
+    /// accepts, whatever the Types (absent, empty, prefixes, other cases, a hash twin, one
+    /// whose messages were made before any matcher named it) and the rest of the
+    /// expression.
     @Test func aTypeKeyPassesOverOnlyWhatTheMatcherRejects() throws {
-        // A Type whose one-byte key is that of "a" (keys only tell Types apart when they differ).
-        func key(_ t: String) -> UInt8 { Array(t.utf8).withUnsafeBytes { MessageView.typeKey(of: $0) } }
-        let twin = try #require((0..<10_000).lazy.map { "t\($0)" }.first { key($0) == key("a") })
-        let types: [String?] = ["a", "b", "ab", "A", "", nil, "nginx.access", "nginx.accesS", twin, "a"]
+        let twin = try Self.hashTwin(of: "a")
         func message(_ n: Int, _ type: String?) -> MessageView {
-            MessageView(Message(uuid: Array(repeating: UInt8(n), count: 16), timestamp: Int64(n), type: type,
+            MessageView(Message(uuid: Array(repeating: UInt8(n & 0xFF), count: 16), timestamp: Int64(n), type: type,
                                 severity: Int32(n % 8)))
         }
+        // Made before "router.late" is watched: they carry its hash key, not its exact one.
+        let early = (0..<8).map { message(1000 + $0, "router.late") }
+        let types: [String?] = ["a", "b", "ab", "A", "", nil, "nginx.access", "nginx.accesS", twin, "a", "router.late"]
         let expressions: [(String, requiresType: Bool)] = [
             ("Type == 'a'", true), ("Type == 'a' && Severity < 5", true), ("Severity < 5 && Type == 'nginx.access'", true),
             ("Type == ''", true), ("Type != 'a'", false), ("Type == 'a' || Type == 'b'", false), ("TRUE", false),
-            ("Type =~ /^a/", false),
+            ("Type =~ /^a/", false), ("Type == 'router.late'", true), ("Type == 'router.late' && Severity < 5", true),
         ]
         for (expression, requiresType) in expressions {
             let m = try MessageMatcher(expression)
@@ -212,11 +221,49 @@ import Testing
                     let v = message(n, type)
                     if m.matches(v) { expected.append(Int64(n)) }
                     _ = router.append(v)
+                    // the early messages interleaved with the new ones
+                    let e = early[(n + round) % early.count]
+                    if m.matches(e) { expected.append(e.timestamp) }
+                    _ = router.append(e)
                 }
             }
             #expect(Self.drain(reader) == expected, "\(expression)")
             #expect(!expected.isEmpty, "\(expression)")
         }
+    }
+
+    /// A reader whose matcher is `Type == 'x'` alone takes the messages made since x was
+    /// watched (they carry its exact key) without running the matcher; the matcher judges
+    /// only what the key cannot tell (messages made before, hash twins), and the batch
+    /// keeps the log's order whichever way each message was taken.
+    @Test func aTypeAloneTakesItsMessagesUnread() throws {
+        let type = "router.alone"
+        let before = Self.message(2, type: type)  // made before the Type is watched
+        let m = try MessageMatcher("Type == '\(type)'")
+        let key = try #require(m.typeKey)
+        #expect(key.decides && key.exact != nil)
+        #expect(before.typeKey == key.hash)
+        #expect(try #require(MessageMatcher("Type == '\(type)' && Severity < 5").typeKey).decides == false)
+        let judged = Mutex<[Int64]>([])
+        let router = Router()
+        let reader = router.addReader(name: "r", matcher: ReaderMatch({ v in
+            judged.withLock { $0.append(v.timestamp) }
+            return m.matches(v)
+        }, typeKey: key))
+        let after = Self.message(1, type: type)
+        #expect(after.typeKey == key.exact)
+        for v in [after, before, Self.message(3, type: type), Self.message(4, type: try Self.hashTwin(of: type)),
+                  Self.message(5, type: "other"), Self.message(6, type: type)] {
+            _ = router.append(v)
+        }
+        #expect(Self.drain(reader) == [1, 2, 3, 6])
+        var seen = judged.withLock { $0 }
+        #expect(!seen.contains(1) && !seen.contains(5) && seen.contains(2) && seen.contains(4), "\(seen)")
+        _ = router.append(Self.message(7, type: type))
+        _ = router.append(Self.message(8, type: type))
+        #expect(Self.drain(reader) == [7, 8])
+        seen = judged.withLock { $0 }
+        #expect(!seen.contains(7) && !seen.contains(8), "\(seen)")
     }
 
     @Test func loopsAreBounded() {
