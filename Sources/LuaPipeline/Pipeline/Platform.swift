@@ -6,10 +6,13 @@ import Glibc
 // FoundationEssentials plus these few helpers cost nothing until used.
 
 /// A mutex with its condition variable (what NSCondition gave): `lock`/`unlock`,
-/// `wait`, `wait(until:)`, `signal`, `broadcast`.
+/// `wait`, `wait(until:)`, `signal`, `broadcast`. A second condition under the same mutex,
+/// `quiet`, is for waiters only some events concern (the router's readers of a Type
+/// nobody is appending): `broadcast` wakes both, `broadcastMain` and `broadcastQuiet` one.
 public final class Condition: @unchecked Sendable {  // the pthread objects are the synchronisation
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let quiet = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init() {
         pthread_mutex_init(mutex, nil)
@@ -17,13 +20,16 @@ public final class Condition: @unchecked Sendable {  // the pthread objects are 
         pthread_condattr_init(&attributes)
         pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)  // deadlines immune to clock steps
         pthread_cond_init(cond, &attributes)
+        pthread_cond_init(quiet, &attributes)
         pthread_condattr_destroy(&attributes)
     }
 
     deinit {
         pthread_cond_destroy(cond)
+        pthread_cond_destroy(quiet)
         pthread_mutex_destroy(mutex)
         cond.deallocate()
+        quiet.deallocate()
         mutex.deallocate()
     }
 
@@ -31,13 +37,29 @@ public final class Condition: @unchecked Sendable {  // the pthread objects are 
     public func lock() { pthread_mutex_lock(mutex) }
     public func unlock() { pthread_mutex_unlock(mutex) }
     public func signal() { pthread_cond_signal(cond) }
-    public func broadcast() { pthread_cond_broadcast(cond) }
+    /// Wakes every waiter, on either condition.
+    public func broadcast() {
+        pthread_cond_broadcast(cond)
+        pthread_cond_broadcast(quiet)
+    }
+    /// Wakes the waiters of the main condition only.
+    public func broadcastMain() { pthread_cond_broadcast(cond) }
+    /// Wakes the waiters of the quiet condition only.
+    public func broadcastQuiet() { pthread_cond_broadcast(quiet) }
     public func wait() { pthread_cond_wait(cond, mutex) }
+    /// Waits on the quiet condition.
+    public func waitQuiet() { pthread_cond_wait(quiet, mutex) }
 
     /// Waits until signalled or until `deadline` (wall-clock, as NSCondition took it).
     /// - Returns: false when the deadline passed.
     @discardableResult
-    public func wait(until deadline: Date) -> Bool {
+    public func wait(until deadline: Date) -> Bool { wait(on: cond, until: deadline) }
+
+    /// ``wait(until:)`` on the quiet condition.
+    @discardableResult
+    public func waitQuiet(until deadline: Date) -> Bool { wait(on: quiet, until: deadline) }
+
+    private func wait(on cond: UnsafeMutablePointer<pthread_cond_t>, until deadline: Date) -> Bool {
         let seconds = max(0, deadline.timeIntervalSinceNow)
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

@@ -71,7 +71,7 @@ extension Router {
         }
         durableEnd = end
         if waitingReaders > 0 {
-            condition.broadcast()
+            condition.broadcastMain()  // quiet readers were woken by the appends they admit
             unsignaled = 0
         }
         lastAppendNanos = Router.monotonicNanos()

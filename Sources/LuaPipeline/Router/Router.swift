@@ -132,6 +132,19 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     var unsignaled = 0
     var lastAppendNanos: UInt64 = 0
     static let wakeBatch = 64
+    /// Readers waiting on the quiet condition (see ``RouterReader/next(maxCount:timeout:)``):
+    /// readers of a Type no recent message had, with nothing delivered and not
+    /// acknowledged. They are not woken every `wakeBatch` messages nor poll: an append of a
+    /// message one of them admits wakes them at once, and until then their cursors pass
+    /// the others as they are appended (see ``passQuietLocked(seq:key:)``). Every other
+    /// wake-up (`broadcast`) reaches them too.
+    var quietWaiting: [RouterReader] = []
+    /// A quiet reader's cursor moved: what only it held can be let go.
+    var quietPassed = 0
+    /// Per Type key, 1 + the sequence number of the last message with it (0: none yet).
+    var keyLastSeq = [UInt64](repeating: 0, count: 256)
+    /// A key is quiet when none of the last `quietAfter` messages had it.
+    static let quietAfter: UInt64 = 4096
     public let maxMessageLoops: Int
     private var shutdownSignalled = false
     /// The newest checkpoint cut (``takeCut()``), and its generation readable without the lock.
@@ -282,13 +295,37 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         }
         stats.appended += 1
         unsignaled += 1
+        keyLastSeq[Int(view.typeKey)] = seq + 1
+        if !quietWaiting.isEmpty { passQuietLocked(seq: seq, key: view.typeKey) }
         return seq
     }
 
+    /// A message appended while readers wait quiet: a reader that admits its key is woken
+    /// and its cursor stays before it; the others' cursors pass it (they would pass it
+    /// over unread), so a sleeping reader holds back neither the log nor the inputs.
+    func passQuietLocked(seq: UInt64, key: UInt8) {
+        var wake = false
+        for r in quietWaiting {
+            if r.typeKey?.admits(key) ?? true {
+                r.quietHeld = true
+                wake = true
+            } else if !r.quietHeld && r.readSeq == seq {
+                r.readSeq = seq + 1
+                r.ackSeq = seq + 1
+                quietPassed += 1
+            }
+        }
+        if wake { condition.broadcastQuiet() }
+    }
+
     func wakeReadersLocked() {
+        if quietPassed >= 256 {  // amortised: the other readers' acknowledgements trim too
+            quietPassed = 0
+            trimLocked()
+        }
         let now = Router.monotonicNanos()
         if waitingReaders > 0 && (unsignaled >= Router.wakeBatch || now &- lastAppendNanos > 1_000_000) {
-            condition.broadcast()
+            condition.broadcastMain()
             unsignaled = 0
         }
         lastAppendNanos = now
@@ -362,6 +399,15 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Whether no recent message had a key of `k` (see ``quietAfter``).
+    func isQuietLocked(_ k: TypeKey) -> Bool {
+        func recent(_ key: UInt8) -> Bool {
+            let last = keyLastSeq[Int(key)]
+            return last != 0 && nextSeq - last < Router.quietAfter
+        }
+        return !recent(k.hash) && !(k.exact.map(recent) ?? false)
     }
 
     /// How long a reader with nothing to read sleeps: a millisecond while appends are

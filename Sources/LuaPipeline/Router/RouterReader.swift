@@ -21,6 +21,8 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         public var delivered: UInt64 = 0
         /// Messages this reader lost to its `drop` full_action.
         public var dropped: UInt64 = 0
+        /// Times it waited for messages (in ``next(maxCount:timeout:)``).
+        public var waits: UInt64 = 0
     }
 
     // Strong: a reader in use keeps its router alive (removeReader breaks the cycle).
@@ -37,6 +39,9 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
     var typeKey: TypeKey?
     var readSeq: UInt64
     var ackSeq: UInt64
+    /// Waiting quiet, a message it admits was appended: its cursor stays (see
+    /// ``Router/passQuietLocked(seq:key:)``).
+    var quietHeld = false
     /// The last message handed out, if any.
     var lastDelivered: UInt64?
     var counters = Counters()
@@ -205,6 +210,13 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
             }
             droppingReported = false  // caught up: a new episode is reported again
             if router.closed { return nil }
+            counters.waits += 1
+            if let k = typeKey, lastDelivered.map({ ackSeq > $0 }) ?? true, router.isQuietLocked(k) {
+                // No recent message had its Type: it sleeps until one does (the append
+                // wakes it), not at every batch of other Types' messages.
+                if !waitQuiet(k, deadline) { return [] }
+                continue
+            }
             router.waitingReaders += 1
             defer { router.waitingReaders -= 1 }
             if let limit = router.waitLimitLocked(deadline) {
@@ -213,6 +225,20 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                 c.wait()
             }
         }
+    }
+
+    /// Waits on the router's quiet condition (under the lock), its cursor passing the
+    /// messages it does not admit as they are appended; false when `deadline` passed.
+    private func waitQuiet(_ k: TypeKey, _ deadline: Date?) -> Bool {
+        let c = router.condition
+        quietHeld = false
+        router.quietWaiting.append(self)
+        defer { router.quietWaiting.removeAll { $0 === self } }
+        guard let deadline else {
+            c.waitQuiet()
+            return true
+        }
+        return c.waitQuiet(until: deadline) || Date() < deadline
     }
 
     /// Marks everything up to and including `seq` (and any passed-over message before it)
@@ -253,6 +279,7 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
         c.lock()
         matcher = m?.accepts
         typeKey = m?.typeKey
+        c.broadcast()  // a reader waiting under its old keys looks again
         c.unlock()
     }
 

@@ -266,6 +266,37 @@ import CHekaWire
         #expect(!seen.contains(7) && !seen.contains(8), "\(seen)")
     }
 
+    /// A reader of a Type no recent message had waits on the quiet condition: thousands of
+    /// other messages (each batch of which wakes the ordinary waiters) leave it asleep
+    /// without holding them back, and the first message of its Type wakes it at once.
+    @Test func aReaderOfAQuietTypeSleepsThroughOtherTypes() throws {
+        let router = Router()
+        let m = try MessageMatcher("Type == 'router.quiet'")
+        let key = try #require(m.typeKey)
+        let reader = router.addReader(name: "quiet", matcher: ReaderMatch(m))
+        let busy = router.addReader(name: "busy")
+        let got = Mutex<[Int64]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let batch = reader.next(timeout: 60)
+            got.withLock { $0 = batch?.map(\.view.timestamp) }
+            done.signal()
+        }
+        eventually("the reader waits on the quiet condition") { router.condition.withLock { router.quietWaiting.count == 1 } }
+        for i in 0..<10_000 { _ = router.append(Self.message(i, type: "other")) }
+        #expect(Self.drain(busy).count == 10_000)
+        // Asleep, it passed them: it holds none back (nor would it block the inputs).
+        #expect(reader.lag.messages == 0)
+        _ = router.append(Self.message(10_000, type: "router.quiet"))
+        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(got.withLock { $0 } == [10_000])
+        // Woken once by its message (a spurious wake-up of pthreads aside), never by the
+        // 10,000 others: an ordinary waiter is woken every 64 of them.
+        #expect(reader.currentCounters.waits <= 3, "\(reader.currentCounters.waits)")
+        // Its Type is recent now: it waits as any reader again.
+        #expect(!router.condition.withLock { router.isQuietLocked(key) })
+    }
+
     @Test func loopsAreBounded() {
         let router = Router(maxMessageLoops: 2)
         let r = router.addReader(name: "r")
