@@ -152,6 +152,8 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                         // Taken unread when its Type decides, unless an entry before it
                         // waits for the matcher (the batch keeps the log's order).
                         if matcher == nil || (candidates.isEmpty && typeDecides(entries[i])) {
+                            // one allocation for the batch, not one per doubling
+                            if out.isEmpty { out.reserveCapacity(min(maxCount - accepted.count, entries.count - i)) }
                             out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
                         } else {
                             candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: entries[i].seq, loops: entries[i].loops))
