@@ -12,6 +12,23 @@ import CHekaWire
                             payload: String(repeating: "x", count: size)))
     }
 
+    /// One `next` running on another thread: its messages' timestamps (nil: the router
+    /// closed), and `done`, signalled when it returned.
+    final class PendingNext: Sendable {
+        let got = Mutex<[Int64]?>(nil)
+        let done = DispatchSemaphore(value: 0)
+    }
+
+    static func nextOnAnotherThread(_ r: RouterReader, timeout: Double) -> PendingNext {
+        let pending = PendingNext()
+        Thread.detachNewThread {
+            let batch = r.next(timeout: timeout)
+            pending.got.withLock { $0 = batch?.map(\.view.timestamp) }
+            pending.done.signal()
+        }
+        return pending
+    }
+
     /// Reads everything available, acknowledging each batch.
     static func drain(_ r: RouterReader) -> [Int64] {
         var out: [Int64] = []
@@ -153,21 +170,15 @@ import CHekaWire
             _ = router.append(m)
             _ = router.append(Self.message(8))
         }
-        let got = Mutex<[Int64]?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let batch = judging.next(timeout: 0)
-            got.withLock { $0 = batch?.map(\.view.timestamp) }
-            done.signal()
-        }
+        let pending = Self.nextOnAnotherThread(judging, timeout: 0)
         #expect(entered.wait(timeout: .now() + 60) == .success)
         router.removeReader(judging)
         #expect(Self.drain(other) == [7, 8])
         #expect(watch.view != nil, "released while a matcher was judging it")
         release.signal()
-        #expect(done.wait(timeout: .now() + 60) == .success)
+        #expect(pending.done.wait(timeout: .now() + 60) == .success)
         #expect(seen.withLock { $0 } == [7, 8])
-        #expect(got.withLock { $0 } == [8])
+        #expect(pending.got.withLock { $0 } == [8])
         #expect(watch.view == nil, "kept after the matcher was done with it")
     }
 
@@ -275,21 +286,15 @@ import CHekaWire
         let key = try #require(m.typeKey)
         let reader = router.addReader(name: "quiet", matcher: ReaderMatch(m))
         let busy = router.addReader(name: "busy")
-        let got = Mutex<[Int64]?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let batch = reader.next(timeout: 60)
-            got.withLock { $0 = batch?.map(\.view.timestamp) }
-            done.signal()
-        }
+        let pending = Self.nextOnAnotherThread(reader, timeout: 60)
         eventually("the reader waits on the quiet condition") { router.condition.withLock { router.quietWaiting.count == 1 } }
         for i in 0..<10_000 { _ = router.append(Self.message(i, type: "other")) }
         #expect(Self.drain(busy).count == 10_000)
         // Asleep, it passed them: it holds none back (nor would it block the inputs).
         #expect(reader.lag.messages == 0)
         _ = router.append(Self.message(10_000, type: "router.quiet"))
-        #expect(done.wait(timeout: .now() + 60) == .success)
-        #expect(got.withLock { $0 } == [10_000])
+        #expect(pending.done.wait(timeout: .now() + 60) == .success)
+        #expect(pending.got.withLock { $0 } == [10_000])
         // Woken once by its message (a spurious wake-up of pthreads aside), never by the
         // 10,000 others: an ordinary waiter is woken every 64 of them.
         #expect(reader.currentCounters.waits <= 3, "\(reader.currentCounters.waits)")
