@@ -15,9 +15,11 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Where the fields are, in message order: in the same allocation as the bytes, after
     /// them (one allocation and one free per message, wherever it is freed).
     private let slots: UnsafeBufferPointer<heka_field_slot>
-    /// The key of the Type header (``typeKey(of:)``), taken where the view is made: the
-    /// router copies it into its entry, so a reader whose matcher requires one Type tells
-    /// messages apart without touching their views.
+    /// The key of the Type header (heka_type_key.h: exact, 128...255, for a Type a matcher
+    /// names, else a 7-bit hash; 0, a hash key, without a Type), taken where the view is
+    /// made: the router copies it into its entry, so a reader whose matcher requires one
+    /// Type tells messages apart without touching their views. One byte keeps the
+    /// router's entry at seven words.
     package let typeKey: UInt8
     public var timestamp: Int64 { layout.timestamp }
     /// `nil` when absent (readers then see 7).
@@ -178,19 +180,10 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.slots = slots
         let bytes = UnsafeRawBufferPointer(rebasing: block[0..<count])
         self.bytes = bytes
-        typeKey = layout.type.map { MessageView.typeKey(of: UnsafeRawBufferPointer(rebasing: bytes[$0])) }
-            ?? MessageView.absentTypeKey
-    }
-
-    /// The key of a message without a Type: a hash key, which some Types share (never an
-    /// exact one).
-    package static var absentTypeKey: UInt8 { 0 }
-
-    /// A message's one-byte Type key (heka_type_key.h): exact, 128...255, for a Type a
-    /// matcher names (`heka_type_watch`), else a 7-bit hash. One byte keeps the router's
-    /// entry at seven words.
-    package static func typeKey(of type: UnsafeRawBufferPointer) -> UInt8 {
-        heka_type_key(type.baseAddress, type.count)
+        typeKey = layout.type.map { r in
+            let type = UnsafeRawBufferPointer(rebasing: bytes[r])
+            return heka_type_key(type.baseAddress, type.count)
+        } ?? 0
     }
 
     /// Where a block's field slots start: after `count` bytes, aligned.

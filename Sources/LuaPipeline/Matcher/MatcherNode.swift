@@ -120,21 +120,18 @@ extension MatcherNode {
     /// The Type every message the expression accepts has, when it requires one:
     /// `Type == 'x'` alone or as one operand of an `&&` chain (of an optimised tree).
     var requiredType: [UInt8]? {
-        switch self {
-        case .headerEquals(let fieldNumber, let value, false) where fieldNumber == Header.type.fieldNumber:
-            return value
-        case .all(let nodes):
-            return nodes.lazy.compactMap(\.requiredType).first
-        default:
-            return nil
-        }
+        if case .all(let nodes) = self { return nodes.lazy.compactMap(\.requiredType).first }
+        return typeEquality
     }
 
     /// Whether the expression is `Type == 'x'` and nothing else: a message of that Type
     /// is accepted without testing anything more.
-    var isTypeAlone: Bool {
-        if case .headerEquals(let fieldNumber, _, false) = self { return fieldNumber == Header.type.fieldNumber }
-        return false
+    var isTypeAlone: Bool { typeEquality != nil }
+
+    /// The 'x' of a `Type == 'x'` node.
+    private var typeEquality: [UInt8]? {
+        if case .headerEquals(let fieldNumber, let value, false) = self, fieldNumber == Header.type.fieldNumber { return value }
+        return nil
     }
 
     private static func flatten(_ nodes: [MatcherNode], and: Bool) -> MatcherNode {
