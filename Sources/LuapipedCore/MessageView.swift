@@ -10,7 +10,7 @@ import CHekaWire
 public final class MessageView: @unchecked Sendable {  // immutable after init
     /// The encoded protobuf message (no framing).
     public let bytes: UnsafeRawBufferPointer
-    /// The headers' offsets (its `fields` left empty: the slots below hold them).
+    /// The headers' offsets (the slots below say where the fields are).
     private let layout: Layout
     /// Where the fields are, in message order: in the same allocation as the bytes, after
     /// them (one allocation and one free per message, wherever it is freed).
@@ -47,8 +47,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         }
     }
 
-    /// The offsets a scan finds (or an encoder noted as it wrote); a value type so a view
-    /// holds it in one `let`. The byte-valued headers' ranges are kept as 32-bit pairs
+    /// The headers' offsets a scan finds (or an encoder noted as it wrote); a plain value
+    /// (no reference inside: copying it touches no reference count) that a view holds in
+    /// one `let`. The byte-valued headers' ranges are kept as 32-bit pairs
     /// (a message is far under 2 GiB: max_message_size bounds it), so that the view of a
     /// message in flight stays small.
     package struct Layout: Equatable {
@@ -61,9 +62,23 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         package var timestamp: Int64 = 0
         package var severity: Int32?
         package var pid: Int32?
-        package var fields: [FieldSlot] = []
 
         package init() {}
+
+        /// From an encoder's notes, in one call: each byte-valued header as (start, count),
+        /// a negative count when it is absent.
+        package init(uuid: (Int, Int), type: (Int, Int), logger: (Int, Int), payload: (Int, Int), envVersion: (Int, Int),
+                     hostname: (Int, Int), timestamp: Int64, severity: Int32?, pid: Int32?) {
+            uuidSpan = Self.span(uuid)
+            typeSpan = Self.span(type)
+            loggerSpan = Self.span(logger)
+            payloadSpan = Self.span(payload)
+            envVersionSpan = Self.span(envVersion)
+            hostnameSpan = Self.span(hostname)
+            self.timestamp = timestamp
+            self.severity = severity
+            self.pid = pid
+        }
 
         package var headerSpans: HeaderSpans {
             (uuidSpan[0], uuidSpan[1], typeSpan[0], typeSpan[1], loggerSpan[0], loggerSpan[1],
@@ -80,6 +95,11 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
         private static func range(_ s: SIMD2<Int32>) -> Range<Int>? {
             s[0] < 0 ? nil : Int(s[0])..<Int(s[1])
+        }
+
+        @inline(__always)
+        private static func span(_ s: (start: Int, count: Int)) -> SIMD2<Int32> {
+            s.count < 0 ? absent : SIMD2(Int32(truncatingIfNeeded: s.start), Int32(truncatingIfNeeded: s.start + s.count))
         }
 
         private static func span(_ r: Range<Int>?) -> SIMD2<Int32> {
@@ -104,20 +124,26 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Copies raw bytes (from C) and scans them (the scan first, so the copy is made once,
     /// with room for the field slots).
     public convenience init(copying raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        self.init(copying: raw, layout: try Self.scan(raw, valid: false))
+        self.init(copying: raw, scan: try Self.scan(raw, valid: false))
     }
 
     /// Copies bytes already known to be a valid message (a sandbox's injection: encoded by
     /// our encoder, or checked when it was injected) and finds their offsets without
     /// checking them again.
     package convenience init(copyingValid raw: UnsafeRawBufferPointer) throws(ProtobufError) {
-        self.init(copying: raw, layout: try Self.scan(raw, valid: true))
+        self.init(copying: raw, scan: try Self.scan(raw, valid: true))
     }
 
-    /// Copies `raw`, its fields where `layout.fields` says (a scan's, or a builder's).
-    private convenience init(copying raw: UnsafeRawBufferPointer, layout: Layout) {
-        let fields = layout.fields
-        self.init(copying: raw, layout: layout, fieldCount: fields.count) { s in
+    /// What a scan finds: the headers' offsets and where the fields are.
+    private struct Scan: Equatable {
+        var layout = Layout()
+        var fields: [FieldSlot] = []
+    }
+
+    /// Copies `raw`, its fields where the scan found them.
+    private convenience init(copying raw: UnsafeRawBufferPointer, scan: Scan) {
+        let fields = scan.fields
+        self.init(copying: raw, layout: scan.layout, fieldCount: fields.count) { s in
             for (i, f) in fields.enumerated() { (s + i).initialize(to: Self.slot(f)) }
         }
     }
@@ -129,14 +155,20 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)`` (freed by the view,
     /// also when the scan throws).
     private convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, valid: Bool = false) throws(ProtobufError) {
-        let layout: Layout
+        let scan: Scan
         do throws(ProtobufError) {
-            layout = try Self.scan(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), valid: valid)
+            scan = try Self.scan(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), valid: valid)
         } catch {
             Self.free(buffer)
             throw error
         }
-        self.init(owning: buffer, count: count, layout: layout)
+        if scan.fields.isEmpty {
+            self.init(owning: buffer, count: count, layout: scan.layout)
+            return
+        }
+        // The bytes move to a block that has room for their slots.
+        self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), scan: scan)
+        Self.free(buffer)
     }
 
     /// Copies bytes whose layout their encoder noted as it wrote them, the fields at
@@ -145,7 +177,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.init(copying: raw, layout: layout, fieldCount: slots.count) { s in
             if let from = slots.baseAddress { s.initialize(from: from, count: slots.count) }
         }
-        assert(fullLayout == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
+        assert(fullScan == (try? Self.scan(raw, valid: true)), "an encoder's layout differs from the scan of its bytes")
     }
 
     /// Copies `raw` into a block with room for `fieldCount` slots, which `writeSlots`
@@ -159,24 +191,15 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         self.init(block: block, count: raw.count, layout: layout, slots: UnsafeBufferPointer(start: s, count: fieldCount))
     }
 
-    /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)``, whose layout the
-    /// caller wrote itself (no scan). With fields, the bytes move to a block that has room
-    /// for their slots.
+    /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)`` holding a message
+    /// without fields whose layout the caller wrote itself (no scan).
     package convenience init(owning buffer: UnsafeMutableRawBufferPointer, count: Int, layout: Layout) {
-        let fields = layout.fields
-        if fields.isEmpty {
-            self.init(block: buffer, count: count, layout: layout, slots: UnsafeBufferPointer(start: nil, count: 0))
-            return
-        }
-        self.init(copying: UnsafeRawBufferPointer(rebasing: buffer[0..<count]), layout: layout)
-        Self.free(buffer)
+        self.init(block: buffer, count: count, layout: layout, slots: UnsafeBufferPointer(start: nil, count: 0))
     }
 
     /// Takes `block`: the bytes at 0..<count, the slots (if any) after them.
     private init(block: UnsafeMutableRawBufferPointer, count: Int, layout: Layout, slots: UnsafeBufferPointer<heka_field_slot>) {
-        var headers = layout
-        headers.fields = []
-        self.layout = headers
+        self.layout = layout
         self.slots = slots
         let bytes = UnsafeRawBufferPointer(rebasing: block[0..<count])
         self.bytes = bytes
@@ -205,10 +228,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// The layout with its field slots, as a scan finds it.
-    private var fullLayout: Layout {
-        var l = layout
-        l.fields = slots.map { FieldSlot(range: $0.start..<$0.end, name: $0.name_start..<$0.name_end) }
-        return l
+    private var fullScan: Scan {
+        Scan(layout: layout, fields: slots.map { FieldSlot(range: $0.start..<$0.end, name: $0.name_start..<$0.name_end) })
     }
 
     /// Encodes `message` and views the result.
@@ -221,8 +242,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
         heka_block_free(UnsafeMutableRawPointer(mutating: bytes.baseAddress))
     }
 
-    private static func scan(_ bytes: UnsafeRawBufferPointer, valid: Bool) throws(ProtobufError) -> Layout {
+    private static func scan(_ bytes: UnsafeRawBufferPointer, valid: Bool) throws(ProtobufError) -> Scan {
         var l = Layout()
+        var fields: [FieldSlot] = []
         var reader = WireReader(bytes)
         var haveTimestamp = false
         while !reader.atEnd {
@@ -241,15 +263,15 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
             case (8, 0): l.pid = Int32(truncatingIfNeeded: Int64(bitPattern: try reader.readVarint()))
             case (10, 2):
                 let r = try reader.readLengthDelimited()
-                if l.fields.isEmpty { l.fields.reserveCapacity(8) }  // one allocation for most messages
-                l.fields.append(FieldSlot(range: r, name: valid ? try nameOfField(bytes, r) : try validateField(bytes, r)))
+                if fields.isEmpty { fields.reserveCapacity(8) }  // one allocation for most messages
+                fields.append(FieldSlot(range: r, name: valid ? try nameOfField(bytes, r) : try validateField(bytes, r)))
             default:
                 try reader.skip(wire: wire)
             }
         }
         guard let u = l.uuid, u.count == 16 else { throw ProtobufError(reason: "missing or malformed Uuid", offset: 0) }
         guard haveTimestamp else { throw ProtobufError(reason: "missing Timestamp", offset: 0) }
-        return l
+        return Scan(layout: l, fields: fields)
     }
 
     /// The name of a field already checked (the last one, as protobuf and the checked

@@ -26,17 +26,10 @@ extension Sandbox {
     public func view(of injection: Injection) -> MessageView? {
         guard case .message(let bytes) = injection else { return nil }
         guard let c = clp_sandbox_injected_layout(handle)?.pointee else { return injection.copyView() }
-        func range(_ s: clp_span) -> Range<Int>? { s.len < 0 ? nil : s.start..<(s.start + s.len) }
-        var layout = MessageView.Layout()
-        layout.uuid = range(c.uuid)
-        layout.type = range(c.type)
-        layout.logger = range(c.logger)
-        layout.payload = range(c.payload)
-        layout.envVersion = range(c.env_version)
-        layout.hostname = range(c.hostname)
-        layout.timestamp = Int64(c.timestamp)
-        layout.severity = c.has_severity != 0 ? Int32(c.severity) : nil
-        layout.pid = c.has_pid != 0 ? Int32(c.pid) : nil
+        func span(_ s: clp_span) -> (Int, Int) { (s.start, s.len) }
+        let layout = MessageView.Layout(uuid: span(c.uuid), type: span(c.type), logger: span(c.logger), payload: span(c.payload),
+                                        envVersion: span(c.env_version), hostname: span(c.hostname), timestamp: Int64(c.timestamp),
+                                        severity: c.has_severity != 0 ? Int32(c.severity) : nil, pid: c.has_pid != 0 ? Int32(c.pid) : nil)
         return MessageView(copying: bytes, layout: layout, slots: UnsafeBufferPointer(start: c.fields, count: c.field_count))
     }
 }
