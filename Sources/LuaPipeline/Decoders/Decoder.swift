@@ -114,10 +114,15 @@ public final class SandboxDecoder: RecordDecoder {
     private func attach() {
         let sb = sandbox
         // Called by sb alone, from a call this decoder makes: neither can be gone, and an
-        // injection costs no reference counting.
-        sb.onInject = { [unowned(unsafe) self, unowned(unsafe) sb] injection in
-            if let v = sb.view(of: injection) {
-                if produced == nil { produced = v } else { producedMore.append(v) }
+        // injection costs no reference counting (an unowned(unsafe) capture would still be
+        // retained around the call; an unmanaged one is not).
+        let target = Unmanaged.passUnretained(sb)
+        sb.onInject = { [unowned(unsafe) self] injection in
+            if let v = target._withUnsafeGuaranteedRef({ $0.view(of: injection) }) {
+                switch produced {
+                case .none: produced = consume v
+                case .some: producedMore.append(consume v)
+                }
             }
             return .accept
         }
@@ -141,7 +146,7 @@ public final class SandboxDecoder: RecordDecoder {
 
     public func decode(_ record: UnsafeRawBufferPointer, _ emit: (MessageView) -> Void) -> String? {
         guard UTF8Check.isValid(record) else { return "invalid UTF-8 in Payload" }
-        headers.next(uuids: &uuids, timestamp: Sandbox.now())
+        Unmanaged.passUnretained(headers)._withUnsafeGuaranteedRef { $0.next(uuids: &uuids, timestamp: Sandbox.now()) }
         return decode(.record(record), emit)
     }
 
@@ -215,12 +220,17 @@ public final class SandboxDecoder: RecordDecoder {
     /// with `tz`, each injected Timestamp read again as wall-clock time in that zone (a
     /// message passed on is not: Heka's host left it too).
     private func deliver(_ emit: (MessageView) -> Void) {
-        guard let first = produced else {
+        guard let first = produced.take() else {  // moved out: no count taken and given back
             if let m = sandbox.currentMessage { emit(m) }
             return
         }
-        emit(timeZone?.shifting(first) ?? first)
-        for v in producedMore { emit(timeZone?.shifting(v) ?? v) }
+        guard let timeZone else {
+            emit(first)
+            for v in producedMore { emit(v) }
+            return
+        }
+        emit(timeZone.shifting(first))
+        for v in producedMore { emit(timeZone.shifting(v)) }
     }
 }
 
@@ -228,19 +238,24 @@ extension SandboxDecoder {
     /// One call of the running version, on the thread that owns it; a call from another
     /// thread is refused (no Lua runs) and reported as a termination of that record.
     private func run(_ input: Input) -> ProcessResult {
-        do throws(WrongThread) {
-            let result = try pinned.enter { sb in
-                switch input {
-                case .record(let bytes): sb.processMessage(record: bytes, headers: headers)
-                case .message(let m): sb.processMessage(m)
+        // +0 references: this decoder holds both for the call (neither is replaced during
+        // it), so the call takes and gives back no count.
+        let headers = Unmanaged.passUnretained(self.headers)
+        return Unmanaged.passUnretained(pinned)._withUnsafeGuaranteedRef { pinned -> ProcessResult in
+            do throws(WrongThread) {
+                let result = try pinned.enter { sb in
+                    switch input {
+                    case .record(let bytes): headers._withUnsafeGuaranteedRef { sb.processMessage(record: bytes, headers: $0) }
+                    case .message(let m): sb.processMessage(m)
+                    }
                 }
+                switch result {
+                case .success(let r): return r
+                case .failure(let e): return .terminated(e)
+                }
+            } catch {
+                return .terminated(SandboxError(.terminated, "\(error)"))
             }
-            switch result {
-            case .success(let r): return r
-            case .failure(let e): return .terminated(e)
-            }
-        } catch {
-            return .terminated(SandboxError(.terminated, "\(error)"))
         }
     }
 }

@@ -174,9 +174,12 @@ final class RecordHandler {
         for i in results.indices {
             bytes += record(i).count
             if let first = results[i].first.take() {
-                views.append(first)
-                if !results[i].more.isEmpty { views += results[i].more }
-                decoded += 1 + results[i].more.count
+                views.append(consume first)
+                if !results[i].more.isEmpty {
+                    decoded += results[i].more.count
+                    views += results[i].more
+                }
+                decoded += 1
             }
             guard let failure = results[i].failure else { continue }
             failed.append(i)

@@ -21,6 +21,9 @@ final class RecordHeaders {
         return p
     }()
     private(set) var timestamp: Int64 = 0
+    /// What ``published(payload:)`` hands to C, but the per-record parts (Uuid, Timestamp,
+    /// Payload): built once, so a record costs a copy and no reference counting.
+    private var fixed = clp_message_headers()
 
     init(type: String, logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) {
         self.type = type
@@ -30,6 +33,13 @@ final class RecordHeaders {
         pinnedType = PinnedBytes(type)
         pinnedLogger = logger.map { PinnedBytes($0) }
         pinnedHostname = hostname.map { PinnedBytes($0) }
+        func string(_ p: PinnedBytes?) -> clp_value { p.map { Sandbox.string($0.base, $0.length) } ?? clp_value() }
+        fixed = clp_message_headers(
+            uuid: Sandbox.string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: clp_value(),
+            type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
+            payload: clp_value(), env_version: clp_value(),
+            pid: pid.map { Sandbox.integer(Int64($0)) } ?? clp_value(),
+            hostname: string(pinnedHostname), raw: nil, size: 0, fields: nil, field_count: 0)
     }
 
     deinit { uuid.deallocate() }
@@ -49,14 +59,12 @@ final class RecordHeaders {
     /// What C reads for `read_message` and a decoder's header inheritance. `raw` is left
     /// out: the C side asks the host, which builds the message then.
     func published(payload: UnsafeRawBufferPointer) -> clp_message_headers {
-        func string(_ p: PinnedBytes?) -> clp_value { p.map { Sandbox.string($0.base, $0.length) } ?? clp_value() }
-        let body = payload.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } ?? pinnedType.base
-        return clp_message_headers(
-            uuid: Sandbox.string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: Sandbox.integer(timestamp),
-            type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
-            payload: Sandbox.string(body, payload.count), env_version: clp_value(),
-            pid: pid.map { Sandbox.integer(Int64($0)) } ?? clp_value(),
-            hostname: string(pinnedHostname), raw: nil, size: 0, fields: nil, field_count: 0)
+        var h = fixed
+        h.timestamp = Sandbox.integer(timestamp)
+        // an empty record still points somewhere readable
+        let body = payload.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } ?? h.type.s
+        h.payload = Sandbox.string(body, payload.count)
+        return h
     }
 }
 
@@ -67,7 +75,9 @@ extension Sandbox {
     /// built then. Nothing of the record is left where C could read it after the call.
     func processMessage(record bytes: UnsafeRawBufferPointer, headers: RecordHeaders) -> ProcessResult {
         current = nil
-        record = (bytes, headers)
+        // Not retained: the caller holds `headers` for the whole call, and `record` is
+        // cleared before it returns.
+        record = (bytes, Unmanaged.passUnretained(headers))
         var h = headers.published(payload: bytes)
         clp_sandbox_set_message(handle, &h)
         let result = callProcessMessage()

@@ -72,7 +72,7 @@ public final class Sandbox {
     /// something asks for it.
     public internal(set) var currentMessage: MessageView? {
         get {
-            if current == nil, let r = record { current = r.headers.message(of: r.bytes) }
+            if current == nil, let r = record { current = r.headers.takeUnretainedValue().message(of: r.bytes) }
             return current
         }
         set {
@@ -81,8 +81,9 @@ public final class Sandbox {
         }
     }
     var current: MessageView?
-    /// The record the current call decodes, while its message is not built.
-    var record: (bytes: UnsafeRawBufferPointer, headers: RecordHeaders)?
+    /// The record the current call decodes, while its message is not built (its headers
+    /// are held by the caller of ``processMessage(record:headers:)`` for the call).
+    var record: (bytes: UnsafeRawBufferPointer, headers: Unmanaged<RecordHeaders>)?
     /// Receives every injection. Default: accept and drop.
     public var onInject: (Injection) -> InjectVerdict = { _ in .accept }
     /// Receives `print` output and Lua warnings (level, line).
