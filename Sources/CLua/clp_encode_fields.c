@@ -68,7 +68,7 @@ static inline void close_field(lua_State *L, clp_sandbox *sb, clp_buf *out, size
  * before close_field moved it by `shift` bytes (a length over one byte). */
 static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
     clp_span name = span_at(&sb->out, body + shift); /* the name comes first */
-    heka_field_slot s = {(long)(body + shift), (long)(end + shift), name.start, name.start + name.len};
+    heka_field_slot s = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)name.start, (int32_t)(name.start + name.len)};
     if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
 }
 

@@ -26,7 +26,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     public var severityValue: Int32? { layout.severity }
     public var pidValue: Int32? { layout.pid }
     /// Ranges of the `Field` submessages, in order.
-    public var fieldRanges: [Range<Int>] { slots.map { $0.start..<$0.end } }
+    public var fieldRanges: [Range<Int>] { slots.map { Int($0.start)..<Int($0.end) } }
     /// How many fields the message has.
     public var fieldCount: Int { slots.count }
     /// The field slots, for C code that reads fields in place; valid as long as the view.
@@ -149,7 +149,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     private static func slot(_ f: FieldSlot) -> heka_field_slot {
-        heka_field_slot(start: f.range.lowerBound, end: f.range.upperBound, name_start: f.name.lowerBound, name_end: f.name.upperBound)
+        heka_field_slot(start: Int32(f.range.lowerBound), end: Int32(f.range.upperBound), name_start: Int32(f.name.lowerBound),
+                        name_end: Int32(f.name.upperBound))
     }
 
     /// Takes ownership of `buffer`, a block of ``allocateBlock(_:)`` (freed by the view,
@@ -229,7 +230,7 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
     /// The layout with its field slots, as a scan finds it.
     private var fullScan: Scan {
-        Scan(layout: layout, fields: slots.map { FieldSlot(range: $0.start..<$0.end, name: $0.name_start..<$0.name_end) })
+        Scan(layout: layout, fields: slots.map { FieldSlot(range: Int($0.start)..<Int($0.end), name: Int($0.name_start)..<Int($0.name_end)) })
     }
 
     /// Encodes `message` and views the result.
@@ -336,8 +337,8 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
     }
 
     /// The byte range of the name of the field at `index`.
-    package func nameRange(ofField index: Int) -> Range<Int> { slots[index].name_start..<slots[index].name_end }
-    package func rangeOfField(_ index: Int) -> Range<Int> { slots[index].start..<slots[index].end }
+    package func nameRange(ofField index: Int) -> Range<Int> { Int(slots[index].name_start)..<Int(slots[index].name_end) }
+    package func rangeOfField(_ index: Int) -> Range<Int> { Int(slots[index].start)..<Int(slots[index].end) }
 
     /// Severity as readers see it (7 when absent).
     public var severity: Int32 { severityValue ?? 7 }

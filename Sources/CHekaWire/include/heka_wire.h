@@ -57,9 +57,11 @@ enum {
 
 /* Where one Field submessage of an encoded message is: the byte offsets of its body
  * and of its name, from the start of the message. A message view keeps an array of them
- * beside its bytes, where C reads them too. */
+ * beside its bytes, where C reads them too. 32-bit offsets (a message is far under 2 GiB:
+ * max_message_size bounds it): 16 bytes a field, so a typical log line's message and its
+ * slots fit a 512-byte block, and a reader's scan of the slots touches half the lines. */
 typedef struct {
-    long start, end, name_start, name_end;
+    int32_t start, end, name_start, name_end;
 } heka_field_slot;
 
 /* Field number of `Header.message_length` (a varint). */
