@@ -83,35 +83,40 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
 
     /// Whether this reader takes the entry (its matcher, and never its own injections).
     func accepts(_ e: Router.Entry) -> Bool {
-        guard isFor(e), hasType(e) else { return false }
+        guard withUnsafePointer(to: e, { isFor($0) && hasType($0) }) else { return false }
         guard let view = e.view ?? readBack[e.durable] else { return true }
         return matcher?(view) ?? true
     }
 
+    // The tests below read an entry where it is (in the log): passed by value, each entry
+    // a reader looked at was copied, its view retained and released.
+
     /// Whether the matcher gets to see the entry: not one of this reader's own injections,
     /// and not passed over (``skips(_:)``).
-    func isFor(_ e: Router.Entry) -> Bool { e.origin != id && !skips(e) }
+    @inline(__always)
+    func isFor(_ e: UnsafePointer<Router.Entry>) -> Bool { e.pointee.origin != id && !skips(e) }
 
     /// Whether the entry can have the Type the matcher requires (always, when it requires
     /// none); false means the matcher would say no.
     @inline(__always)
-    func hasType(_ e: Router.Entry) -> Bool { typeKey?.admits(e.typeKey) ?? true }
+    func hasType(_ e: UnsafePointer<Router.Entry>) -> Bool { typeKey?.admits(e.pointee.typeKey) ?? true }
 
     /// Whether the entry is taken without running the matcher: its key is the exact one of
     /// the Type that alone decides.
     @inline(__always)
-    func typeDecides(_ e: Router.Entry) -> Bool {
+    func typeDecides(_ e: UnsafePointer<Router.Entry>) -> Bool {
         guard let k = typeKey, k.decides, let exact = k.exact else { return false }
-        return e.typeKey == exact
+        return e.pointee.typeKey == exact
     }
 
     /// Whether the entry is passed over whatever the matcher says: a `drop` message skipped
     /// for the budget, a replayed `disk` message this reader had already acknowledged.
-    func skips(_ e: Router.Entry) -> Bool {
-        switch e.delivery {
+    @inline(__always)
+    func skips(_ e: UnsafePointer<Router.Entry>) -> Bool {
+        switch e.pointee.delivery {
         case .block: false
-        case .drop: e.seq < dropSeq
-        case .disk: e.durable < durableFrom || (!unreadable.isEmpty && unreadable.contains(e.durable))
+        case .drop: e.pointee.seq < dropSeq
+        case .disk: e.pointee.durable < durableFrom || (!unreadable.isEmpty && unreadable.contains(e.pointee.durable))
         }
     }
 
@@ -144,22 +149,23 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
             router.entries.withUnsafeBufferPointer { entries in
                 var i = router.indexLocked(readSeq)
                 while i < entries.count && accepted.count + out.count + candidates.count < maxCount {
-                    if entries[i].view == nil && !skips(entries[i]) && hasType(entries[i]) && readBack[entries[i].durable] == nil {
-                        missing = entries[i].durable  // left memory: read back from disk first
+                    let e = entries.baseAddress! + i
+                    if e.pointee.view == nil && !skips(e) && hasType(e) && readBack[e.pointee.durable] == nil {
+                        missing = e.pointee.durable  // left memory: read back from disk first
                         break
                     }
-                    if isFor(entries[i]), hasType(entries[i]), let view = entries[i].view ?? readBack[entries[i].durable] {
+                    if isFor(e), hasType(e), let view = e.pointee.view ?? readBack[e.pointee.durable] {
                         // Taken unread when its Type decides, unless an entry before it
                         // waits for the matcher (the batch keeps the log's order).
-                        if matcher == nil || (candidates.isEmpty && typeDecides(entries[i])) {
+                        if matcher == nil || (candidates.isEmpty && typeDecides(e)) {
                             // one allocation for the batch, not one per doubling
                             if out.isEmpty { out.reserveCapacity(min(maxCount - accepted.count, entries.count - i)) }
-                            out.append(RoutedMessage(view: view, seq: entries[i].seq, loops: entries[i].loops))
+                            out.append(RoutedMessage(view: view, seq: e.pointee.seq, loops: e.pointee.loops))
                         } else {
-                            candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: entries[i].seq, loops: entries[i].loops))
+                            candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: e.pointee.seq, loops: e.pointee.loops))
                         }
                     }
-                    readSeq = entries[i].seq + 1
+                    readSeq = e.pointee.seq + 1
                     i += 1
                 }
             }
