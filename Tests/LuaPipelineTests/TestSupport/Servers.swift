@@ -107,10 +107,12 @@ final class ServerProcess {
         }
         let p = try Spawned(executable, arguments, output: log)
         process = p
+        // Ready when the listener on the port is this server's: an answer alone could come
+        // from another process that took the port first.
         let up = eventually("\(executable) listens on \(port)", timeout: timeout) { () -> Bool? in
             if let fd = try? Socket.connect("127.0.0.1:\(port)") {
                 close(fd)
-                return true
+                if listens(pid: p.pid, port: port) { return true }
             }
             return p.isRunning ? nil : false
         }
@@ -134,6 +136,49 @@ final class ServerProcess {
         p.wait(15)
         process = nil
     }
+}
+
+/// Whether process `pid`, or one of its descendants, holds the socket listening on TCP
+/// `port` (/proc/net/tcp and tcp6, then the processes' descriptors).
+func listens(pid: pid_t, port: Int) -> Bool {
+    var inodes: Set<String> = []
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            // local address "ADDR:PORT" in hex, state 0A is LISTEN, the inode tenth
+            guard f.count > 9, f[3] == "0A", let colon = f[1].lastIndex(of: ":"),
+                  Int(f[1][f[1].index(after: colon)...], radix: 16) == port else { continue }
+            inodes.insert(String(f[9]))
+        }
+    }
+    guard !inodes.isEmpty else { return false }
+    var family: Set<pid_t> = [pid]
+    let all = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }
+    var grew = true
+    while grew {  // descendants: a server may fork its workers
+        grew = false
+        for q in all where !family.contains(q) {
+            // "pid (comm) state ppid ...": the parent is the second field after the name's ")"
+            guard let stat = try? String(contentsOfFile: "/proc/\(q)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let rest = stat[stat.index(after: close)...].split(separator: " ")
+            if rest.count > 1, let parent = pid_t(rest[1]), family.contains(parent) {
+                family.insert(q)
+                grew = true
+            }
+        }
+    }
+    for q in family {
+        let dir = "/proc/\(q)/fd"
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\(fd)"),
+               target.hasPrefix("socket:["), inodes.contains(String(target.dropFirst(8).dropLast())) {
+                return true
+            }
+        }
+    }
+    return false
 }
 
 /// nats-server with JetStream, alone or as one node of a cluster.
