@@ -287,12 +287,18 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                 counters.recordLag(of: reader)
             }
         }
-        for m in batch {
-            if let cut = pendingCut, m.seq >= cut.seq { saveAtCut(cut); callStarted = Router.monotonicNanosPrecise() }
-            currentLoops = m.loops
+        // The running version, held once for the batch; only a trial or a probation below
+        // changes it. Messages are read in place (batch[i]): the batch holds them, so
+        // neither they nor the sandbox are retained per message.
+        var running = sandbox
+        for i in batch.indices {
+            let seq = batch[i].seq
+            if let cut = pendingCut, seq >= cut.seq { saveAtCut(cut); callStarted = Router.monotonicNanosPrecise() }
+            currentLoops = batch[i].loops
             injectedThisCall = 0
             counters.add(.processed)
             if let t = trial {
+                let m = batch[i]
                 var status = 0
                 var message: String?
                 let accepted = onTrial(t) { sb in
@@ -304,6 +310,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                         return nil
                     }
                 }
+                running = sandbox  // the new version when accepted
                 callStarted = Router.monotonicNanosPrecise()
                 if accepted {
                     if status < 0 {
@@ -315,12 +322,13 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
                 injectedThisCall = 0
             }
             if let p = probation {
-                guard let handled = onProbation(p, m) else { return true }
+                guard let handled = onProbation(p, batch[i]) else { return true }
+                running = sandbox
                 callStarted = Router.monotonicNanosPrecise()
                 if handled { continue }
                 injectedThisCall = 0
             }
-            let outcome = sandbox.processMessage(m.view)
+            let outcome = Unmanaged.passUnretained(batch[i].view)._withUnsafeGuaranteedRef { running.processMessage(borrowing: $0) }
             let callEnded = Router.monotonicNanosPrecise()
             counters.processDurations.record(nanos: Int64(callEnded &- callStarted))
             callStarted = callEnded
@@ -328,8 +336,8 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             case .terminated(let e):
                 // The message that killed it is skipped (counted), never fed again.
                 counters.add(.skipped)
-                reader.acknowledge(through: m.seq)
-                reader.rewind(after: m.seq)  // the rest of the batch waits for the new sandbox
+                reader.acknowledge(through: seq)
+                reader.rewind(after: seq)  // the rest of the batch waits for the new sandbox
                 if !terminated(e.message) { done = true }
                 return true
             case .ok(let status, let message):

@@ -32,6 +32,8 @@ public final class Router: @unchecked Sendable {  // every mutable field is guar
     struct Entry {
         /// nil once a `disk` message left memory (read back from the durable log).
         var view: MessageView?
+        /// ``view`` without a retain: valid while the entry holds it (under the lock).
+        var unretainedView: Unmanaged<MessageView>? { view.map { Unmanaged.passUnretained($0) } }
         let seq: UInt64
         /// Bytes appended before this entry (so lag is a subtraction), and those of the
         /// `disk` and `drop` classes among them.

@@ -154,15 +154,18 @@ public final class RouterReader: @unchecked Sendable {  // cursor state is guard
                         missing = e.pointee.durable  // left memory: read back from disk first
                         break
                     }
-                    if isFor(e), hasType(e), let view = e.pointee.view ?? readBack[e.pointee.durable] {
+                    // Unretained while the lock is held (the log or readBack holds it): the
+                    // batch retains what it takes, once.
+                    if isFor(e), hasType(e),
+                       let view = e.pointee.unretainedView ?? readBack[e.pointee.durable].map(Unmanaged.passUnretained) {
                         // Taken unread when its Type decides, unless an entry before it
                         // waits for the matcher (the batch keeps the log's order).
                         if matcher == nil || (candidates.isEmpty && typeDecides(e)) {
                             // one allocation for the batch, not one per doubling
                             if out.isEmpty { out.reserveCapacity(min(maxCount - accepted.count, entries.count - i)) }
-                            out.append(RoutedMessage(view: view, seq: e.pointee.seq, loops: e.pointee.loops))
+                            out.append(RoutedMessage(view: view.takeUnretainedValue(), seq: e.pointee.seq, loops: e.pointee.loops))
                         } else {
-                            candidates.append(Candidate(view: Unmanaged.passUnretained(view), seq: e.pointee.seq, loops: e.pointee.loops))
+                            candidates.append(Candidate(view: view, seq: e.pointee.seq, loops: e.pointee.loops))
                         }
                     }
                     readSeq = e.pointee.seq + 1

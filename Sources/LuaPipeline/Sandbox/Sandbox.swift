@@ -72,15 +72,20 @@ public final class Sandbox {
     /// something asks for it.
     public internal(set) var currentMessage: MessageView? {
         get {
+            if let b = borrowed { return b.takeUnretainedValue() }
             if current == nil, let r = record { current = r.headers.takeUnretainedValue().message(of: r.bytes) }
             return current
         }
         set {
             current = newValue
             record = nil
+            borrowed = nil
         }
     }
     var current: MessageView?
+    /// The message of a ``processMessage(borrowing:)`` call, not retained: its caller holds
+    /// it for the call, and the call clears it before it returns.
+    var borrowed: Unmanaged<MessageView>?
     /// The record the current call decodes, while its message is not built (its headers
     /// are held by the caller of ``processMessage(record:headers:)`` for the call).
     var record: (bytes: UnsafeRawBufferPointer, headers: Unmanaged<RecordHeaders>)?
@@ -203,6 +208,21 @@ public final class Sandbox {
         currentMessage = message
         publishHeaders(message)
         return callProcessMessage()
+    }
+
+    /// Runs `process_message()` on `message` without keeping it: for a caller that holds
+    /// it for the whole call and reads nothing of the sandbox's about it afterwards (a
+    /// filter). ``currentMessage`` is nil after the call. A filter's view was written by
+    /// another thread: not retaining it here saves two atomic writes to its reference
+    /// count per message.
+    func processMessage(borrowing message: MessageView) -> ProcessResult {
+        current = nil
+        record = nil
+        borrowed = Unmanaged.passUnretained(message)
+        publishHeaders(message)
+        let result = callProcessMessage()
+        borrowed = nil
+        return result
     }
 
     func callProcessMessage() -> ProcessResult {
