@@ -276,8 +276,10 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
         }
         let started = Router.monotonicNanosPrecise()
         var callStarted = started  // where the last call ended: one clock read per message
+        var processed: Int64 = 0  // added once per batch: one atomic add, not one per message
         defer {
             if !batch.isEmpty {
+                counters.add(.processed, processed)
                 counters.add(.processNanos, Int64(Router.monotonicNanosPrecise() &- started))
                 let u = sandbox.usage
                 counters.set(.memoryCurrent, Int64(u.memoryCurrent))
@@ -296,7 +298,7 @@ final class SandboxFilterRunner: @unchecked Sendable {  // runs on its one worke
             if let cut = pendingCut, seq >= cut.seq { saveAtCut(cut); callStarted = Router.monotonicNanosPrecise() }
             currentLoops = batch[i].loops
             injectedThisCall = 0
-            counters.add(.processed)
+            processed += 1
             if let t = trial {
                 let m = batch[i]
                 var status = 0
