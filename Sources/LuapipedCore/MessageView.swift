@@ -99,7 +99,9 @@ public final class MessageView: @unchecked Sendable {  // immutable after init
 
         @inline(__always)
         private static func span(_ s: (start: Int, count: Int)) -> SIMD2<Int32> {
-            s.count < 0 ? absent : SIMD2(Int32(truncatingIfNeeded: s.start), Int32(truncatingIfNeeded: s.start + s.count))
+            // Trapping conversions, as the range setter's: an offset past 2 GiB (never, under
+            // max_message_size) must not wrap into another header's bytes.
+            s.count < 0 ? absent : SIMD2(Int32(s.start), Int32(s.start + s.count))
         }
 
         private static func span(_ r: Range<Int>?) -> SIMD2<Int32> {
