@@ -1,9 +1,8 @@
 /* clp_require.c: the sandbox's require. It finds modules only where the host allows:
- * the standard libraries already open, Debian's lpeg and cjson by soname (and lpeg's
- * re.lua by its fixed path), our circular_buffer, and Lua files under the plugin's
- * module_path. A module's table is code, not state: preserve_data skips it. */
-#define _DEFAULT_SOURCE
-#include <dlfcn.h>
+ * the standard libraries already open, Debian's lpeg and cjson (linked in from their
+ * static libraries), lpeg's re.lua by its fixed path, our circular_buffer, and Lua files
+ * under the plugin's module_path. A module's table is code, not state: preserve_data
+ * skips it. */
 #include <stdio.h>
 #include <string.h>
 #include "clp_cbuf.h"
@@ -11,14 +10,13 @@
 #include "clp_require.h"
 #include "clp_state.h"
 
-/* Native modules from Debian's packages, loaded by soname from the host's library path:
- * never from a path a script controls. */
-static int load_native(lua_State *L, const char *soname, const char *sym) {
-    void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-    if (!h) return luaL_error(L, "native module %s is not installed (%s)", soname, dlerror());
-    lua_CFunction f = (lua_CFunction)dlsym(h, sym);
-    if (!f) return luaL_error(L, "native module %s lacks %s", soname, sym);
-    lua_pushcfunction(L, f);
+/* Debian's lua-lpeg-dev and lua-cjson-dev (liblua5.4-lpeg.a, liblua5.4-cjson.a). */
+int luaopen_lpeg(lua_State *L);
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+
+static int load_native(lua_State *L, lua_CFunction open) {
+    lua_pushcfunction(L, open);
     lua_call(L, 0, 1);
     return 1;
 }
@@ -89,13 +87,13 @@ int clp_require(lua_State *L) {
     }
     int setglobal = 0;
     if (strcmp(name, "lpeg") == 0) {
-        load_native(L, "liblua5.4-lpeg.so.2", "luaopen_lpeg");
+        load_native(L, luaopen_lpeg);
         setglobal = 1;
     } else if (strcmp(name, "cjson") == 0) {
-        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson");
+        load_native(L, luaopen_cjson);
         setglobal = 1;
     } else if (strcmp(name, "cjson.safe") == 0) {
-        load_native(L, "liblua5.4-cjson.so.0", "luaopen_cjson_safe");
+        load_native(L, luaopen_cjson_safe);
     } else if (strcmp(name, "circular_buffer") == 0) {
         clp_open_circular_buffer(L);
         setglobal = 1;
