@@ -72,56 +72,81 @@ static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t
     if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
 }
 
+/* Appends v as a varint at p; returns where it ends. */
+static inline unsigned char *wr_varint(unsigned char *p, uint64_t v) {
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
+}
+
+/* One plain value (a string, number or boolean: by far the common case), written through a
+ * local cursor: one room check, and the buffer's length stored once. */
+static void encode_scalar(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vidx, int vtype) {
+    clp_buf *f = &sb->out;
+    const char *s = NULL;
+    size_t n = 0;
+    if (vtype == LUA_TSTRING) s = lua_tolstring(L, vidx, &n);
+    /* tag, length, the name's tag, length and bytes, the value's (at most 14 bytes for a
+     * number, 11 and its bytes for a string) */
+    reserve(L, f, nlen + n + 40);
+    unsigned char *base = (unsigned char *)f->data;
+    unsigned char *p = base + f->len;
+    *p++ = (unsigned char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
+    unsigned char *lenp = p++; /* one-byte length placeholder */
+    size_t body = (size_t)(p - base);
+    *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
+    p = wr_varint(p, nlen);
+    size_t name_at = (size_t)(p - base);
+    memcpy(p, name, nlen);
+    p += nlen;
+    if (vtype == LUA_TSTRING) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_STRING, HEKA_WIRE_BYTES);
+        p = wr_varint(p, n);
+        memcpy(p, s, n);
+        p += n;
+    } else if (vtype == LUA_TBOOLEAN) {
+        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        *p++ = HEKA_VALUE_BOOL;
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
+        *p++ = 1;
+        *p++ = (unsigned char)lua_toboolean(L, vidx);
+    } else if (lua_isinteger(L, vidx)) {
+        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        *p++ = HEKA_VALUE_INTEGER;
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
+        unsigned char *at = p++;
+        p = wr_varint(p, (uint64_t)lua_tointeger(L, vidx));
+        *at = (unsigned char)(p - at - 1);
+    } else {
+        double d = (double)lua_tonumber(L, vidx);
+        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        *p++ = HEKA_VALUE_DOUBLE;
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES); /* packed */
+        *p++ = 8;
+        memcpy(p, &d, 8); /* little-endian hosts only (x86_64, arm64) */
+        p += 8;
+    }
+    size_t end = (size_t)(p - base);
+    f->len = end;
+    if (end - body < 0x80) *lenp = (unsigned char)(end - body);
+    else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
+    size_t shift = f->len - end;
+    clp_check_output_inline(L, sb, f->len);
+    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
+                            (int32_t)(name_at + shift + nlen)};
+    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+}
+
 /* Writes one Field submessage for name/value (value at vidx) into sb->out. */
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
     clp_buf *f = &sb->out;
     int vtype = lua_type(L, vidx);
-    /* Fast path: one plain value, by far the common case; a string's room is reserved once. */
-    if (vtype == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, vidx, &n);
-        reserve(L, f, nlen + n + 24);
-        f->data[f->len++] = (char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
-        size_t body = ++f->len; /* one-byte length placeholder */
-        raw_bytes(f, HEKA_FIELD_NAME, name, nlen);
-        raw_bytes(f, HEKA_FIELD_VALUE_STRING, s, n);
-        size_t end = f->len;
-        close_field(L, sb, f, body);
-        note_field(L, sb, body, end, f->len - end);
-        return;
-    }
-    if (vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
-        size_t body = open_field(L, f);
-        put_bytes(L, f, HEKA_FIELD_NAME, name, nlen);
-        if (vtype == LUA_TBOOLEAN) {
-            reserve(L, f, 5);
-            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-            f->data[f->len++] = HEKA_VALUE_BOOL;
-            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
-            f->data[f->len++] = 1;
-            f->data[f->len++] = (char)lua_toboolean(L, vidx);
-        } else if (lua_isinteger(L, vidx)) {
-            reserve(L, f, 14);
-            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-            f->data[f->len++] = HEKA_VALUE_INTEGER;
-            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES);
-            size_t at = f->len++;
-            raw_varint(f, (uint64_t)lua_tointeger(L, vidx));
-            f->data[at] = (char)(f->len - at - 1);
-        } else {
-            double d = (double)lua_tonumber(L, vidx);
-            reserve(L, f, 12);
-            f->data[f->len++] = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-            f->data[f->len++] = HEKA_VALUE_DOUBLE;
-            f->data[f->len++] = (char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES);
-            f->data[f->len++] = 8;
-            memcpy(f->data + f->len, &d, 8); /* little-endian hosts only (x86_64, arm64) */
-            f->len += 8;
-        }
-        size_t end = f->len;
-        close_field(L, sb, f, body);
-        note_field(L, sb, body, end, f->len - end);
+    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
+        encode_scalar(L, sb, name, nlen, vidx, vtype);
         return;
     }
     vidx = lua_absindex(L, vidx);
@@ -312,7 +337,7 @@ void clp_encode_fields(lua_State *L, int fidx) {
             luaL_error(L, "%s field names must be strings, got %s", clp_get(L)->encode_fname, luaL_typename(L, -2));
         key_ref k;
         k.s = lua_tolstring(L, -2, &k.n);
-        k.vidx = lua_gettop(L);
+        k.vidx = base + 2 * (int)count + 2; /* after the names and values before it */
         if (clp_buf_add(keys, &k, sizeof k)) oom(L);
         count++;
         lua_pushvalue(L, -2); /* the name again, for lua_next */
