@@ -258,6 +258,44 @@ static int field_value(const unsigned char *p, const unsigned char *end, int vt,
     return 0;
 }
 
+/* The first value of a Field laid out as the encoders write it, right after its name:
+ * [value_type] [representation] one string, or one integer (packed or not), and nothing
+ * else up to the Field's end (so no later value_type could change what it means).
+ * 1 found, 0 another layout (the caller reads the Field in full). */
+static int plain_first_value(const unsigned char *p, const unsigned char *end, clp_value *out) {
+    reader r = {p, end};
+    uint64_t vt = HEKA_VALUE_STRING, tag, v;
+    const unsigned char *s;
+    size_t n;
+    if (r.p < r.end && *r.p == HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT)) {
+        r.p++;
+        if (!rd_varint(&r, &vt)) return 0;
+    }
+    if (r.p < r.end && *r.p == HEKA_TAG(HEKA_FIELD_REPRESENTATION, HEKA_WIRE_BYTES)) {
+        r.p++;
+        if (!rd_len(&r, &s, &n)) return 0;
+    }
+    if (!rd_varint(&r, &tag)) return 0;
+    if (vt == HEKA_VALUE_STRING && tag == HEKA_TAG(HEKA_FIELD_VALUE_STRING, HEKA_WIRE_BYTES)) {
+        if (!rd_len(&r, &s, &n) || r.p != r.end) return 0;
+        *out = (clp_value){.type = CLP_V_STRING, .s = (const char *)s, .len = n};
+        return 1;
+    }
+    if (vt == HEKA_VALUE_INTEGER && tag == HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES)) { /* packed */
+        if (!rd_len(&r, &s, &n) || r.p != r.end || n == 0) return 0;
+        reader packed = {s, s + n};
+        if (!rd_varint(&packed, &v)) return 0;
+        set_scalar(out, HEKA_FIELD_VALUE_INTEGER, v);
+        return 1;
+    }
+    if (vt == HEKA_VALUE_INTEGER && tag == HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_VARINT)) {
+        if (!rd_varint(&r, &v) || r.p != r.end) return 0;
+        set_scalar(out, HEKA_FIELD_VALUE_INTEGER, v);
+        return 1;
+    }
+    return 0;
+}
+
 int clp_find_field(const unsigned char *msg, size_t size, const heka_field_slot *slots, size_t count, const char *name,
                    size_t nlen, long fi, long ai, clp_value *out) {
     long seen = 0;
@@ -266,6 +304,8 @@ int clp_find_field(const unsigned char *msg, size_t size, const heka_field_slot 
         if ((size_t)(f->name_end - f->name_start) != nlen || memcmp(msg + f->name_start, name, nlen) != 0) continue;
         if (seen++ != fi) continue;
         if (f->end > (long)size) return -1;
+        /* the common case: a filter reading one plain value of a field an encoder wrote */
+        if (ai == 0 && f->name_end <= f->end && plain_first_value(msg + f->name_end, msg + f->end, out)) return 1;
         int vt = field_value_type(msg + f->start, msg + f->end);
         return vt < 0 ? -1 : field_value(msg + f->start, msg + f->end, vt, ai, out);
     }
