@@ -21,6 +21,8 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
         var sent = 0
         var dropped = 0
         var closed = false
+        /// The background thread sent its last datagrams and closed the socket.
+        var finished = false
         var lastError: String?
     }
     private let state = Mutex(State())
@@ -53,6 +55,7 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
                 closed = last
             }
             Glibc.close(fd)
+            state.withLock { $0.finished = true }
         }
     }
 
@@ -62,6 +65,11 @@ public final class StatsdSender: @unchecked Sendable {  // `state` is the shared
         state.withLock { $0.closed = true }
         ready.signal()
     }
+
+    /// Whether, after ``close()``, the background thread has sent what was buffered (or
+    /// counted it dropped) and closed the socket: nothing the sender does changes its
+    /// counters or ``lastError`` afterwards, but a line added after the close.
+    public var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Datagrams sent, and dropped (the queue was full, or the socket refused them).
     public var datagrams: (sent: Int, dropped: Int) { state.withLock { ($0.sent, $0.dropped) } }

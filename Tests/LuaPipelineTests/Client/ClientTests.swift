@@ -80,8 +80,10 @@ import Testing
             }
         }
         #expect(waits <= 20_000 / 200, "the calling thread waited \(waits) times in 20,000 calls")
-        // Closed, it drops what it is given and says why.
+        // Closed, it drops what it is given and says why (once its thread has tried to send
+        // what was buffered, whose failure to reach nobody is the last error until then).
         sender.close()
+        eventually("the sender's thread has finished") { sender.isFinished }
         let before = sender.datagrams.dropped
         counter.increment()
         #expect(sender.datagrams.dropped == before + 1)
