@@ -258,12 +258,17 @@ static int field_value(const unsigned char *p, const unsigned char *end, int vt,
     return 0;
 }
 
-/* The first value of a Field laid out as the encoders write it, right after its name:
+/* The first value of a Field laid out as the encoders write it: its name first, then
  * [value_type] [representation] one string, or one integer (packed or not), and nothing
- * else up to the Field's end (so no later value_type could change what it means).
+ * else up to the Field's end (so no other value_type could change what it means).
  * 1 found, 0 another layout (the caller reads the Field in full). */
-static int plain_first_value(const unsigned char *p, const unsigned char *end, clp_value *out) {
-    reader r = {p, end};
+static int plain_first_value(const unsigned char *msg, const heka_field_slot *f, clp_value *out) {
+    reader head = {msg + f->start, msg + f->end};
+    uint64_t nlen;
+    if (head.p >= head.end || *head.p++ != HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES) || !rd_varint(&head, &nlen) ||
+        head.p != msg + f->name_start || nlen != (uint64_t)(f->name_end - f->name_start))
+        return 0;
+    reader r = {msg + f->name_end, msg + f->end};
     uint64_t vt = HEKA_VALUE_STRING, tag, v;
     const unsigned char *s;
     size_t n;
@@ -305,7 +310,7 @@ int clp_find_field(const unsigned char *msg, size_t size, const heka_field_slot 
         if (seen++ != fi) continue;
         if (f->end > (long)size) return -1;
         /* the common case: a filter reading one plain value of a field an encoder wrote */
-        if (ai == 0 && f->name_end <= f->end && plain_first_value(msg + f->name_end, msg + f->end, out)) return 1;
+        if (ai == 0 && f->name_end <= f->end && plain_first_value(msg, f, out)) return 1;
         int vt = field_value_type(msg + f->start, msg + f->end);
         return vt < 0 ? -1 : field_value(msg + f->start, msg + f->end, vt, ai, out);
     }

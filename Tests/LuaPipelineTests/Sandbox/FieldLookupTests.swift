@@ -64,4 +64,44 @@ import LuapipedCore
         #expect(got == want)
         #expect(got.contains("s:115,101,99,111,110,100") && got.contains("i:9223372036854775807") && got.contains("d:-2.25"))
     }
+
+    /// Fields another producer may write in another order or form: a value_type before the
+    /// name, one repeated after the value, an unpacked integer, a representation between
+    /// the type and the value, a string and an integer in one field. The script reads
+    /// what the view's own reader reads.
+    @Test func unusualLayoutsReadWhatTheViewReads() throws {
+        func field(_ body: [UInt8]) -> [UInt8] { [0x52, UInt8(body.count)] + body }
+        func name(_ n: String) -> [UInt8] { [0x0A, UInt8(n.utf8.count)] + Array(n.utf8) }
+        let uuid: [UInt8] = Array(0..<16)
+        var bytes: [UInt8] = [0x0A, 0x10] + uuid + [0x10, 0x05]
+        bytes += field([0x10, 0x02] + name("a") + [0x22, 0x01, UInt8(ascii: "x")])  // INTEGER declared, a string given
+        bytes += field(name("b") + [0x22, 0x01, UInt8(ascii: "y"), 0x10, 0x02])  // value_type INTEGER after a string: the last one counts
+        bytes += field(name("c") + [0x10, 0x02, 0x30, 0x2A])  // an unpacked integer, 42
+        bytes += field(name("d") + [0x10, 0x02, 0x1A, 0x01, UInt8(ascii: "B"), 0x32, 0x01, 0x07])  // representation
+        bytes += field(name("e") + [0x22, 0x01, UInt8(ascii: "z"), 0x32, 0x01, 0x09])  // a string and an integer
+        let view = try MessageView(encoded: bytes)
+        let names = ["a", "b", "c", "d", "e"]
+        let h = try ScriptHarness("""
+            function process_message()
+              local out = {}
+              for _, n in ipairs({"a", "b", "c", "d", "e"}) do
+                local v = read_message("Fields[" .. n .. "]")
+                out[#out + 1] = v == nil and "nil" or (type(v) == "string" and "s:" .. v or "i:" .. tostring(v))
+              end
+              inject_payload("txt", "", table.concat(out, "|"))
+              return 0
+            end
+            """)
+        #expect(h.sandbox.processMessage(view) == .ok(status: 0, message: nil))
+        let want = names.map { n -> String in
+            guard let idx = view.fieldIndex(named: n, occurrence: 0), let value = view.value(ofField: idx, arrayIndex: 0) else { return "nil" }
+            switch value {
+            case .bytes(let r): return "s:" + String(decoding: view.bytes[r], as: UTF8.self)
+            case .integer(let i): return "i:\(i)"
+            default: return "other"
+            }
+        }
+        #expect(h.messages.first?.payload == want.joined(separator: "|"))
+        #expect(want == ["nil", "nil", "i:42", "i:7", "s:z"])
+    }
 }
