@@ -44,13 +44,7 @@ static size_t open_field(lua_State *L, clp_buf *out) {
 static void close_long_field(lua_State *L, clp_buf *out, size_t body) {
     size_t n = out->len - body;
     unsigned char tmp[10];
-    size_t k = 0;
-    uint64_t v = n;
-    while (v >= 0x80) {
-        tmp[k++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    tmp[k++] = (unsigned char)v;
+    size_t k = (size_t)(wr_varint(tmp, n) - tmp);
     reserve(L, out, k - 1);
     memmove(out->data + body - 1 + k, out->data + body, n);
     memcpy(out->data + body - 1, tmp, k);
@@ -70,16 +64,6 @@ static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t
     clp_span name = span_at(&sb->out, body + shift); /* the name comes first */
     heka_field_slot s = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)name.start, (int32_t)(name.start + name.len)};
     if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
-}
-
-/* Appends v as a varint at p; returns where it ends. */
-static inline unsigned char *wr_varint(unsigned char *p, uint64_t v) {
-    while (v >= 0x80) {
-        *p++ = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (unsigned char)v;
-    return p;
 }
 
 /* One plain value (a string, number or boolean: by far the common case), written through a

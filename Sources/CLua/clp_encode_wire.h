@@ -17,14 +17,19 @@ static inline void reserve(lua_State *L, clp_buf *b, size_t n) {
     if (b->len + n > b->cap && clp_buf_reserve(b, n)) oom(L);
 }
 
-/* Appends a varint; the caller reserved 10 bytes. */
-static inline void raw_varint(clp_buf *b, uint64_t v) {
-    unsigned char *p = (unsigned char *)b->data + b->len;
+/* Writes v as a varint at p (room for 10 bytes); returns where it ends. */
+static inline unsigned char *wr_varint(unsigned char *p, uint64_t v) {
     while (v >= 0x80) {
         *p++ = (unsigned char)(v | 0x80);
         v >>= 7;
     }
     *p++ = (unsigned char)v;
+    return p;
+}
+
+/* Appends a varint; the caller reserved 10 bytes. */
+static inline void raw_varint(clp_buf *b, uint64_t v) {
+    unsigned char *p = wr_varint((unsigned char *)b->data + b->len, v);
     b->len = (size_t)(p - (unsigned char *)b->data);
 }
 
