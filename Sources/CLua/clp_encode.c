@@ -5,70 +5,12 @@
  * written only when not STRING, packed numeric arrays. Hash-form Fields are written in
  * name order, so output does not depend on Lua's (randomised) table order. The headers
  * are written here, the Fields by clp_encode_fields.c. */
+#include <stddef.h>
 #include <string.h>
 #include "clp_encode.h"
 #include "clp_encode_fields.h"
 #include "clp_encode_wire.h"
 #include "clp_limits.h"
-
-static void put_value(lua_State *L, clp_buf *b, int field, const clp_value *v) {
-    if (v->type == CLP_V_STRING) put_bytes(L, b, field, v->s, v->len);
-    else if (v->type == CLP_V_INTEGER) {
-        put_tag(L, b, field, HEKA_WIRE_VARINT);
-        put_varint(L, b, (uint64_t)v->i);
-    }
-}
-
-/* A string header: the table's value (strings; numbers are converted), else the default. */
-/* Header values are found by one pass over the table (clp_encode_table) and left on the
- * stack; `sidx` is a value's stack index, 0 when the script did not set it. */
-static void string_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def,
-                          const char *prefix, size_t plen) {
-    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
-    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
-        size_t n;
-        const char *s = lua_tolstring(L, sidx, &n);
-        if (plen) {
-            put_tag(L, b, field, HEKA_WIRE_BYTES);
-            put_varint(L, b, plen + n);
-            if (clp_buf_add(b, prefix, plen) || clp_buf_add(b, s, n)) oom(L);
-        } else {
-            put_bytes(L, b, field, s, n);
-        }
-    } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s %s must be a string, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
-    } else if (plen) {
-        put_bytes(L, b, field, prefix, plen); /* filters: "heka.sandbox." even without a Type */
-    } else {
-        put_value(L, b, field, def);
-    }
-}
-
-static void int_header(lua_State *L, clp_buf *b, int sidx, const char *key, int field, const clp_value *def) {
-    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
-    int idx = sidx;
-    if (t == LUA_TSTRING) {
-        /* Lua's numeric-string coercion, as Heka's sandbox applied it ("7", a grammar's
-         * digit capture of a Timestamp); the whole string must be the number */
-        size_t n;
-        const char *s = lua_tolstring(L, sidx, &n);
-        if (lua_stringtonumber(L, s) == n + 1) {
-            idx = lua_gettop(L);
-            t = LUA_TNUMBER;
-        }
-    }
-    if (t == LUA_TNUMBER) {
-        int64_t v = to_int64(L, idx);
-        if (idx != sidx) lua_pop(L, 1);
-        if (field != HEKA_MESSAGE_TIMESTAMP) v = (int32_t)v; /* Severity and Pid are int32 */
-        put_tag(L, b, field, HEKA_WIRE_VARINT);
-        put_varint(L, b, (uint64_t)v);
-    } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s %s must be a number, got %s", clp_get(L)->encode_fname, key, lua_typename(L, t));
-    } else {
-        put_value(L, b, field, def);
-    }
-}
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -77,31 +19,35 @@ static int hexval(char c) {
     return -1;
 }
 
-static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *d) {
-    unsigned char u[16];
-    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
+/* A Uuid the script set: 16 bytes, or 32 hex digits with or without dashes. */
+static __attribute__((noinline, cold)) void uuid_from_lua(lua_State *L, int sidx, int t, unsigned char *u) {
     if (t == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, sidx, &n);
         if (n == 16) {
             memcpy(u, s, 16);
-        } else {
-            int k = 0;
-            for (size_t i = 0; i < n && k < 32; i++) {
-                if (s[i] == '-') continue;
-                int h = hexval(s[i]);
-                if (h < 0) break;
-                if (k % 2 == 0) u[k / 2] = (unsigned char)(h << 4);
-                else u[k / 2] |= (unsigned char)h;
-                k++;
-            }
-            if (k != 32 || (n != 32 && n != 36)) luaL_error(L, "%s Uuid must be 16 bytes or 36 characters", clp_get(L)->encode_fname);
+            return;
         }
-    } else if (t != LUA_TNIL) {
-        luaL_error(L, "%s Uuid must be a string", clp_get(L)->encode_fname);
+        int k = 0;
+        for (size_t i = 0; i < n && k < 32; i++) {
+            if (s[i] == '-') continue;
+            int h = hexval(s[i]);
+            if (h < 0) break;
+            if (k % 2 == 0) u[k / 2] = (unsigned char)(h << 4);
+            else u[k / 2] |= (unsigned char)h;
+            k++;
+        }
+        if (k != 32 || (n != 32 && n != 36)) luaL_error(L, "%s Uuid must be 16 bytes or 36 characters", clp_get(L)->encode_fname);
     } else {
-        memcpy(u, d->uuid, 16);
+        luaL_error(L, "%s Uuid must be a string", clp_get(L)->encode_fname);
     }
+}
+
+static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *d) {
+    unsigned char u[16];
+    int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
+    if (t != LUA_TNIL) uuid_from_lua(L, sidx, t, u);
+    else memcpy(u, d->uuid, 16);
     put_bytes(L, b, HEKA_MESSAGE_UUID, (const char *)u, 16);
 }
 
@@ -118,12 +64,109 @@ static int header_index(const char *k, size_t n) {
     return -1;
 }
 
+/* The headers after Uuid, in field-number order: where a header's value (its slot),
+ * default and place in the layout are. */
+typedef struct {
+    unsigned char field, is_int, slot;
+    unsigned short def; /* offsetof(clp_defaults, the default) */
+    unsigned short lay; /* offsetof(clp_layout, its span, or its integer) */
+    unsigned short has; /* offsetof(clp_layout, whether it was written): Severity and Pid */
+    const char *name;
+} header_spec;
+
+static const header_spec HEADERS[] = {
+    {HEKA_MESSAGE_TIMESTAMP, 1, H_TIMESTAMP, offsetof(clp_defaults, timestamp), offsetof(clp_layout, timestamp), 0, "Timestamp"},
+    {HEKA_MESSAGE_TYPE, 0, H_TYPE, offsetof(clp_defaults, type), offsetof(clp_layout, type), 0, "Type"},
+    {HEKA_MESSAGE_LOGGER, 0, H_LOGGER, offsetof(clp_defaults, logger), offsetof(clp_layout, logger), 0, "Logger"},
+    {HEKA_MESSAGE_SEVERITY, 1, H_SEVERITY, offsetof(clp_defaults, severity), offsetof(clp_layout, severity),
+     offsetof(clp_layout, has_severity), "Severity"},
+    {HEKA_MESSAGE_PAYLOAD, 0, H_PAYLOAD, offsetof(clp_defaults, payload), offsetof(clp_layout, payload), 0, "Payload"},
+    {HEKA_MESSAGE_ENV_VERSION, 0, H_ENVVERSION, offsetof(clp_defaults, env_version), offsetof(clp_layout, env_version), 0,
+     "EnvVersion"},
+    {HEKA_MESSAGE_PID, 1, H_PID, offsetof(clp_defaults, pid), offsetof(clp_layout, pid), offsetof(clp_layout, has_pid), "Pid"},
+    {HEKA_MESSAGE_HOSTNAME, 0, H_HOSTNAME, offsetof(clp_defaults, hostname), offsetof(clp_layout, hostname), 0, "Hostname"},
+};
+
+/* The value the script gave a header (at stack index sidx): a string header takes a
+ * string or a number (converted), an integer header a number or, with Lua's coercion as
+ * Heka's sandbox applied it ("7", a grammar's digit capture of a Timestamp), a string
+ * that is wholly a number. */
+static __attribute__((noinline)) void header_value(lua_State *L, int sidx, const header_spec *h, clp_value *v) {
+    int t = lua_type(L, sidx);
+    if (!h->is_int) {
+        if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+            v->type = CLP_V_STRING;
+            v->s = lua_tolstring(L, sidx, &v->len);
+            return;
+        }
+        luaL_error(L, "%s %s must be a string, got %s", clp_get(L)->encode_fname, h->name, lua_typename(L, t));
+    }
+    int idx = sidx;
+    if (t == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, sidx, &n);
+        if (lua_stringtonumber(L, s) == n + 1) {
+            idx = lua_gettop(L);
+            t = LUA_TNUMBER;
+        }
+    }
+    if (t != LUA_TNUMBER) luaL_error(L, "%s %s must be a number, got %s", clp_get(L)->encode_fname, h->name, lua_typename(L, t));
+    v->type = CLP_V_INTEGER;
+    v->i = to_int64(L, idx);
+    if (idx != sidx) lua_pop(L, 1);
+}
+
+/* Writes one header (Type's bytes after a prefix, for filters) and notes its place in
+ * the layout. Strings and integers share this one path: it runs for every header of
+ * every injection, and its code is part of what a decoder keeps in the processor's
+ * instruction cache, so it is one short loop body rather than a writer per header. */
+static __attribute__((noinline)) void write_header(lua_State *L, clp_buf *b, const header_spec *h, const clp_value *v, const char *prefix,
+                         size_t plen, clp_layout *lay) {
+    char *to = (char *)lay + h->lay;
+    if (v->type == CLP_V_STRING) {
+        size_t n = plen + v->len;
+        reserve(L, b, n + 11);
+        unsigned char *base = (unsigned char *)b->data;
+        unsigned char *p = base + b->len;
+        *p++ = (unsigned char)HEKA_TAG(h->field, HEKA_WIRE_BYTES);
+        p = wr_varint(p, n);
+        *(clp_span *)to = (clp_span){(long)(p - base), (long)n};
+        memcpy(p, prefix, plen);
+        memcpy(p + plen, v->s, v->len);
+        b->len = (size_t)(p - base) + n;
+        return;
+    }
+    if (v->type == CLP_V_INTEGER) {
+        int64_t i = (int64_t)v->i;
+        if (h->field != HEKA_MESSAGE_TIMESTAMP) i = (int32_t)i; /* Severity and Pid are int32 */
+        reserve(L, b, 11);
+        unsigned char *p = (unsigned char *)b->data + b->len;
+        *p++ = (unsigned char)HEKA_TAG(h->field, HEKA_WIRE_VARINT);
+        b->len = (size_t)(wr_varint(p, (uint64_t)i) - (unsigned char *)b->data);
+        if (h->has) {
+            *(int *)to = (int)i;
+            *(int *)((char *)lay + h->has) = 1;
+        } else {
+            *(long long *)to = i;
+        }
+        return;
+    }
+    /* absent: nothing written */
+    if (h->has) {
+        *(int *)to = 0;
+        *(int *)((char *)lay + h->has) = 0;
+    } else if (h->is_int) {
+        *(long long *)to = 0;
+    } else {
+        *(clp_span *)to = (clp_span){0, -1};
+    }
+}
+
 void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_sandbox *sb = clp_get(L);
     sb->encode_fname = for_encode ? "encode_message()" : "inject_message()";
     idx = lua_absindex(L, idx);
     clp_defaults d;
-    memset(&d, 0, sizeof d);
     if (sb->kind == CLP_DECODER && !for_encode && sb->has_message && sb->injects_this_call == 0) {
         /* A decoder's first message inherits every unset header, Uuid included, from its
          * input: all at hand, no call into the host. */
@@ -134,8 +177,15 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
         d.timestamp = h->timestamp;
         d.severity = h->severity;
         d.pid = h->pid;
+        d.payload.type = CLP_V_NIL;
+        d.env_version.type = CLP_V_NIL;
+        d.type_prefix = NULL;
+        d.type_prefix_len = 0;
+        d.force_logger = 0;
         if (h->uuid.type == CLP_V_STRING && h->uuid.len == 16) memcpy(d.uuid, h->uuid.s, 16);
+        else memset(d.uuid, 0, 16);
     } else {
+        memset(&d, 0, sizeof d);
         sb->cb.defaults(sb->host, for_encode, &d);
     }
     /* One pass over the message table instead of a lookup per header. */
@@ -158,42 +208,32 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
         }
     }
     /* Each header's place is noted as it is written (the layout handed to the host with
-     * an injection, so that it need not scan the bytes again). */
+     * an injection, so that it need not scan the bytes again). One loop over the headers
+     * rather than a written-out call for each: the encoder runs for every injection, and
+     * its code is part of what a decoder keeps in the processor's instruction cache. */
     clp_buf *b = &sb->out;
     clp_layout *lay = &sb->layout;
-    long long v;
-    size_t at;
     b->len = 0;
     sb->field_spans.len = 0;
     uuid_header(L, b, slot[H_UUID], &d);
     lay->uuid = span_at(b, 0);
-    at = b->len;
-    int_header(L, b, slot[H_TIMESTAMP], "Timestamp", HEKA_MESSAGE_TIMESTAMP, &d.timestamp);
-    lay->timestamp = varint_at(b, at, &v) ? v : 0;
-    at = b->len;
-    string_header(L, b, slot[H_TYPE], "Type", HEKA_MESSAGE_TYPE, &d.type, d.type_prefix, d.type_prefix_len);
-    lay->type = span_at(b, at);
-    at = b->len;
-    if (d.force_logger) put_value(L, b, HEKA_MESSAGE_LOGGER, &d.logger);
-    else string_header(L, b, slot[H_LOGGER], "Logger", HEKA_MESSAGE_LOGGER, &d.logger, NULL, 0);
-    lay->logger = span_at(b, at);
-    at = b->len;
-    int_header(L, b, slot[H_SEVERITY], "Severity", HEKA_MESSAGE_SEVERITY, &d.severity);
-    lay->has_severity = varint_at(b, at, &v);
-    lay->severity = lay->has_severity ? (int)(int32_t)v : 0;
-    at = b->len;
-    string_header(L, b, slot[H_PAYLOAD], "Payload", HEKA_MESSAGE_PAYLOAD, &d.payload, NULL, 0);
-    lay->payload = span_at(b, at);
-    at = b->len;
-    string_header(L, b, slot[H_ENVVERSION], "EnvVersion", HEKA_MESSAGE_ENV_VERSION, &d.env_version, NULL, 0);
-    lay->env_version = span_at(b, at);
-    at = b->len;
-    int_header(L, b, slot[H_PID], "Pid", HEKA_MESSAGE_PID, &d.pid);
-    lay->has_pid = varint_at(b, at, &v);
-    lay->pid = lay->has_pid ? (int)(int32_t)v : 0;
-    at = b->len;
-    string_header(L, b, slot[H_HOSTNAME], "Hostname", HEKA_MESSAGE_HOSTNAME, &d.hostname, NULL, 0);
-    lay->hostname = span_at(b, at);
+#pragma GCC unroll 1
+    for (const header_spec *h = HEADERS; h < HEADERS + sizeof HEADERS / sizeof HEADERS[0]; h++) {
+        int sidx = slot[h->slot];
+        clp_value v;
+        const char *prefix = "";
+        size_t plen = 0;
+        if (h->field == HEKA_MESSAGE_LOGGER && d.force_logger) sidx = 0; /* filters: always the plugin's name */
+        if (sidx) header_value(L, sidx, h, &v);
+        else v = *(const clp_value *)((const char *)&d + h->def);
+        if (h->field == HEKA_MESSAGE_TYPE && d.type_prefix_len) {
+            /* filters: "heka.sandbox." before the script's Type, and alone without one */
+            prefix = d.type_prefix;
+            plen = d.type_prefix_len;
+            if (!sidx) v = (clp_value){.type = CLP_V_STRING, .s = "", .len = 0};
+        }
+        write_header(L, b, h, &v, prefix, plen, lay);
+    }
     clp_check_output(L, b->len);
     if (slot[H_FIELDS]) {
         int t = lua_type(L, slot[H_FIELDS]);
