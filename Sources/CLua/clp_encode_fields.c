@@ -58,7 +58,7 @@ static inline void close_field(lua_State *L, clp_sandbox *sb, clp_buf *out, size
     clp_check_output_inline(L, sb, out->len);
 }
 
-/* Notes where a field written by encode_field is: its body ran from `body` to `end`
+/* Notes where a field written by encode_values is: its body ran from `body` to `end`
  * before close_field moved it by `shift` bytes (a length over one byte). */
 static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t end, size_t shift) {
     clp_span name = span_at(&sb->out, body + shift); /* the name comes first */
@@ -66,94 +66,17 @@ static inline void note_field(lua_State *L, clp_sandbox *sb, size_t body, size_t
     if (clp_buf_add(&sb->field_spans, &s, sizeof s)) oom(L);
 }
 
-/* One plain value (a string, number or boolean: by far the common case), written through a
- * local cursor: one room check, and the buffer's length stored once. */
-static void encode_scalar(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vidx, int vtype) {
-    clp_buf *f = &sb->out;
-    const char *s = NULL;
-    size_t n = 0;
-    if (vtype == LUA_TSTRING) s = lua_tolstring(L, vidx, &n);
-    /* tag, length, the name's tag, length and bytes, the value's (at most 14 bytes for a
-     * number, 11 and its bytes for a string) */
-    reserve(L, f, nlen + n + 40);
-    unsigned char *base = (unsigned char *)f->data;
-    unsigned char *p = base + f->len;
-    *p++ = (unsigned char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
-    unsigned char *lenp = p++; /* one-byte length placeholder */
-    size_t body = (size_t)(p - base);
-    *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
-    p = wr_varint(p, nlen);
-    size_t name_at = (size_t)(p - base);
-    memcpy(p, name, nlen);
-    p += nlen;
-    if (vtype == LUA_TSTRING) {
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_STRING, HEKA_WIRE_BYTES);
-        p = wr_varint(p, n);
-        memcpy(p, s, n);
-        p += n;
-    } else if (vtype == LUA_TBOOLEAN) {
-        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-        *p++ = HEKA_VALUE_BOOL;
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
-        *p++ = 1;
-        *p++ = (unsigned char)lua_toboolean(L, vidx);
-    } else if (lua_isinteger(L, vidx)) {
-        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-        *p++ = HEKA_VALUE_INTEGER;
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
-        unsigned char *at = p++;
-        p = wr_varint(p, (uint64_t)lua_tointeger(L, vidx));
-        *at = (unsigned char)(p - at - 1);
-    } else {
-        double d = (double)lua_tonumber(L, vidx);
-        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-        *p++ = HEKA_VALUE_DOUBLE;
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES); /* packed */
-        *p++ = 8;
-        memcpy(p, &d, 8); /* little-endian hosts only (x86_64, arm64) */
-        p += 8;
-    }
-    size_t end = (size_t)(p - base);
-    f->len = end;
-    if (end - body < 0x80) *lenp = (unsigned char)(end - body);
-    else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
-    size_t shift = f->len - end;
-    clp_check_output_inline(L, sb, f->len);
-    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
-                            (int32_t)(name_at + shift + nlen)};
-    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+static int is_scalar(int t) {
+    return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
-/* Writes one Field submessage for name/value (value at vidx) into sb->out. */
-static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
-    clp_sandbox *sb = clp_get(L);
+/* An array of values (values at stack index `values`, absolute), or a value of no
+ * supported type (raises): written with packed numbers. Rare in decoders, so kept apart
+ * from the per-field path. */
+static __attribute__((noinline)) void encode_values(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int values,
+                                                    int vt, const char *rep, size_t replen) {
     clp_buf *f = &sb->out;
-    int vtype = lua_type(L, vidx);
-    if (vtype == LUA_TSTRING || vtype == LUA_TNUMBER || vtype == LUA_TBOOLEAN) {
-        encode_scalar(L, sb, name, nlen, vidx, vtype);
-        return;
-    }
-    vidx = lua_absindex(L, vidx);
-    int vt = -1;
-    const char *rep = NULL;
-    size_t replen = 0;
-    int values = vidx; /* a single value or an array table */
-    int single = 1;
-    if (vtype == LUA_TTABLE) {
-        if (rawkey(L, vidx, CLP_K_VALUE) != LUA_TNIL) {
-            values = lua_gettop(L);
-            if (rawkey(L, vidx, CLP_K_REPRESENTATION) == LUA_TSTRING) rep = lua_tolstring(L, -1, &replen);
-            lua_pop(L, 1); /* still referenced by the table */
-            if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
-                vt = (int)lua_tointeger(L, -1);
-                if (vt < 0 || vt > HEKA_VALUE_BOOL) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, vt);
-            }
-            lua_pop(L, 1);
-        } else {
-            lua_pop(L, 1);
-        }
-        single = lua_type(L, values) != LUA_TTABLE;
-    }
+    int single = lua_type(L, values) != LUA_TTABLE;
     lua_Integer count = single ? 1 : (lua_Integer)lua_rawlen(L, values);
     if (vt < 0) {
         if (single) {
@@ -210,11 +133,139 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     if (packed->len)
         put_bytes(L, f, vt == HEKA_VALUE_INTEGER ? HEKA_FIELD_VALUE_INTEGER : vt == HEKA_VALUE_DOUBLE ? HEKA_FIELD_VALUE_DOUBLE : HEKA_FIELD_VALUE_BOOL,
                   packed->data, packed->len);
-    if (values != vidx) lua_pop(L, 1);
     size_t end = f->len;
     close_field(L, sb, f, body);
     note_field(L, sb, body, end, f->len - end);
 }
+
+/* What a {value=, representation=, value_type=} table adds to its value: value_type (-1:
+ * the one the value implies) and the representation (NULL: none). */
+typedef struct {
+    int vt;
+    const char *rep;
+    size_t replen;
+} value_opts;
+
+/* A table value: {value=, representation=, value_type=} or an array. Returns the stack
+ * index of its single plain value, with *o set (the representation kept alive by the
+ * table), for encode_field to write; or 0 once it wrote the field itself (an array, or a
+ * value of no supported type, which raises). */
+
+static __attribute__((noinline)) int table_value(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vidx,
+                                                 int vtype, value_opts *o) {
+    vidx = lua_absindex(L, vidx);
+    if (vtype == LUA_TTABLE) {
+        if (rawkey(L, vidx, CLP_K_VALUE) != LUA_TNIL) {
+            int values = lua_gettop(L);
+            if (rawkey(L, vidx, CLP_K_REPRESENTATION) == LUA_TSTRING) o->rep = lua_tolstring(L, -1, &o->replen);
+            lua_pop(L, 1); /* still referenced by the table */
+            if (rawkey(L, vidx, CLP_K_VALUE_TYPE) == LUA_TNUMBER) {
+                o->vt = (int)lua_tointeger(L, -1);
+                if (o->vt < 0 || o->vt > HEKA_VALUE_BOOL) luaL_error(L, "%s field '%s': value_type %d is not 0..4", clp_get(L)->encode_fname, name, o->vt);
+            }
+            lua_pop(L, 1);
+            if (is_scalar(lua_type(L, values))) return values;
+            encode_values(L, sb, name, nlen, values, o->vt, o->rep, o->replen);
+            return 0;
+        }
+        lua_pop(L, 1);
+    }
+    encode_values(L, sb, name, nlen, vidx, -1, NULL, 0);
+    return 0;
+}
+
+/* Writes one Field submessage for name/value (value at vidx) into sb->out. A plain value
+ * (a string, number or boolean: by far the common case, alone or as the single value of
+ * a {value=, representation=, value_type=} table) is written here, through a local
+ * cursor: one room check, and the buffer's length stored once. vt is the value_type the
+ * table gave, or -1 for the one the Lua value implies. */
+static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
+    clp_sandbox *sb = clp_get(L);
+    clp_buf *f = &sb->out;
+    int vtype = lua_type(L, vidx);
+    int vt = -1;
+    const char *rep = NULL;
+    size_t replen = 0;
+    int top = 0;
+    if (!is_scalar(vtype)) {
+        top = lua_gettop(L);
+        value_opts o = {-1, NULL, 0};
+        vidx = table_value(L, sb, name, nlen, vidx, vtype, &o);
+        if (!vidx) {
+            lua_settop(L, top);
+            return;
+        }
+        vtype = lua_type(L, vidx);
+        vt = o.vt; /* copied: the hot locals stay in registers */
+        rep = o.rep;
+        replen = o.replen;
+    }
+    if (vt < 0)
+        vt = vtype == LUA_TSTRING ? HEKA_VALUE_STRING
+           : vtype == LUA_TBOOLEAN ? HEKA_VALUE_BOOL
+           : lua_isinteger(L, vidx) ? HEKA_VALUE_INTEGER : HEKA_VALUE_DOUBLE;
+    else
+        check_elem(L, name, vt, vidx);
+    const char *s = NULL;
+    size_t n = 0;
+    if (vt <= HEKA_VALUE_BYTES) s = lua_tolstring(L, vidx, &n);
+    /* tag, length, the name's tag, length and bytes, value_type, the representation's
+     * tag, length and bytes, the value's (at most 14 bytes for a number, 11 and its bytes
+     * for a string) */
+    reserve(L, f, nlen + replen + n + 52);
+    unsigned char *base = (unsigned char *)f->data;
+    unsigned char *p = base + f->len;
+    *p++ = (unsigned char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
+    unsigned char *lenp = p++; /* one-byte length placeholder */
+    size_t body = (size_t)(p - base);
+    *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
+    p = wr_varint(p, nlen);
+    size_t name_at = (size_t)(p - base);
+    memcpy(p, name, nlen);
+    p += nlen;
+    if (vt != HEKA_VALUE_STRING) {
+        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        *p++ = (unsigned char)vt;
+    }
+    if (rep) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_REPRESENTATION, HEKA_WIRE_BYTES);
+        p = wr_varint(p, replen);
+        memcpy(p, rep, replen);
+        p += replen;
+    }
+    if (vt <= HEKA_VALUE_BYTES) {
+        *p++ = (unsigned char)HEKA_TAG(vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, HEKA_WIRE_BYTES);
+        p = wr_varint(p, n);
+        memcpy(p, s, n);
+        p += n;
+    } else if (vt == HEKA_VALUE_INTEGER) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
+        unsigned char *at = p++;
+        p = wr_varint(p, (uint64_t)to_int64(L, vidx));
+        *at = (unsigned char)(p - at - 1);
+    } else if (vt == HEKA_VALUE_DOUBLE) {
+        double d = (double)lua_tonumber(L, vidx);
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES); /* packed */
+        *p++ = 8;
+        memcpy(p, &d, 8); /* little-endian hosts only (x86_64, arm64) */
+        p += 8;
+    } else {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
+        *p++ = 1;
+        *p++ = (unsigned char)lua_toboolean(L, vidx);
+    }
+    size_t end = (size_t)(p - base);
+    f->len = end;
+    if (end - body < 0x80) *lenp = (unsigned char)(end - body);
+    else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
+    size_t shift = f->len - end;
+    clp_check_output_inline(L, sb, f->len);
+    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
+                            (int32_t)(name_at + shift + nlen)};
+    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+    if (top) lua_settop(L, top);
+}
+
 
 typedef struct {
     const char *s;
