@@ -43,11 +43,11 @@ static __attribute__((noinline, cold)) void uuid_from_lua(lua_State *L, int sidx
     }
 }
 
-static void uuid_header(lua_State *L, clp_buf *b, int sidx, const clp_defaults *d) {
+static void uuid_header(lua_State *L, clp_buf *b, int sidx, const unsigned char *def) {
     unsigned char u[16];
     int t = sidx ? lua_type(L, sidx) : LUA_TNIL;
     if (t != LUA_TNIL) uuid_from_lua(L, sidx, t, u);
-    else memcpy(u, d->uuid, 16);
+    else memcpy(u, def, 16);
     put_bytes(L, b, HEKA_MESSAGE_UUID, (const char *)u, 16);
 }
 
@@ -131,8 +131,8 @@ static __attribute__((noinline)) void write_header(lua_State *L, clp_buf *b, con
         *p++ = (unsigned char)HEKA_TAG(h->field, HEKA_WIRE_BYTES);
         p = wr_varint(p, n);
         *(clp_span *)to = (clp_span){(long)(p - base), (long)n};
-        memcpy(p, prefix, plen);
-        memcpy(p + plen, v->s, v->len);
+        if (plen) memcpy(p, prefix, plen);
+        copy_short(p + plen, v->s, v->len);
         b->len = (size_t)(p - base) + n;
         return;
     }
@@ -166,27 +166,34 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_sandbox *sb = clp_get(L);
     sb->encode_fname = for_encode ? "encode_message()" : "inject_message()";
     idx = lua_absindex(L, idx);
+    /* Each header's default, in HEADERS' order, and Uuid's. */
+    const clp_value *def[sizeof HEADERS / sizeof HEADERS[0]];
+    const unsigned char *def_uuid;
     clp_defaults d;
     if (sb->kind == CLP_DECODER && !for_encode && sb->has_message && sb->injects_this_call == 0) {
         /* A decoder's first message inherits every unset header, Uuid included, from its
-         * input: all at hand, no call into the host. */
+         * input: all at hand, no call into the host, and nothing copied. Heka copies
+         * these headers, not Payload nor EnvVersion. */
+        static const clp_value nil = {0};
+        static const unsigned char zero_uuid[16] = {0};
         const clp_message_headers *h = clp_current_headers(sb);
-        d.type = h->type; /* Heka copies these headers, not Payload nor EnvVersion */
-        d.logger = h->logger;
-        d.hostname = h->hostname;
-        d.timestamp = h->timestamp;
-        d.severity = h->severity;
-        d.pid = h->pid;
-        d.payload.type = CLP_V_NIL;
-        d.env_version.type = CLP_V_NIL;
-        d.type_prefix = NULL;
+        def[0] = &h->timestamp;
+        def[1] = &h->type;
+        def[2] = &h->logger;
+        def[3] = &h->severity;
+        def[4] = &nil;
+        def[5] = &nil;
+        def[6] = &h->pid;
+        def[7] = &h->hostname;
+        def_uuid = h->uuid.type == CLP_V_STRING && h->uuid.len == 16 ? (const unsigned char *)h->uuid.s : zero_uuid;
         d.type_prefix_len = 0;
         d.force_logger = 0;
-        if (h->uuid.type == CLP_V_STRING && h->uuid.len == 16) memcpy(d.uuid, h->uuid.s, 16);
-        else memset(d.uuid, 0, 16);
     } else {
         memset(&d, 0, sizeof d);
         sb->cb.defaults(sb->host, for_encode, &d);
+        for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++)
+            def[i] = (const clp_value *)((const char *)&d + HEADERS[i].def);
+        def_uuid = d.uuid;
     }
     /* One pass over the message table instead of a lookup per header. */
     int slot[H_COUNT] = {0};
@@ -215,24 +222,29 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_layout *lay = &sb->layout;
     b->len = 0;
     sb->field_spans.len = 0;
-    uuid_header(L, b, slot[H_UUID], &d);
+    uuid_header(L, b, slot[H_UUID], def_uuid);
     lay->uuid = span_at(b, 0);
 #pragma GCC unroll 1
-    for (const header_spec *h = HEADERS; h < HEADERS + sizeof HEADERS / sizeof HEADERS[0]; h++) {
+    for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
+        static const clp_value empty = {.type = CLP_V_STRING, .s = "", .len = 0};
+        const header_spec *h = &HEADERS[i];
         int sidx = slot[h->slot];
-        clp_value v;
-        const char *prefix = "";
+        clp_value set;
+        const clp_value *v = def[i];
+        const char *prefix = NULL;
         size_t plen = 0;
         if (h->field == HEKA_MESSAGE_LOGGER && d.force_logger) sidx = 0; /* filters: always the plugin's name */
-        if (sidx) header_value(L, sidx, h, &v);
-        else v = *(const clp_value *)((const char *)&d + h->def);
+        if (sidx) {
+            header_value(L, sidx, h, &set);
+            v = &set;
+        }
         if (h->field == HEKA_MESSAGE_TYPE && d.type_prefix_len) {
             /* filters: "heka.sandbox." before the script's Type, and alone without one */
             prefix = d.type_prefix;
             plen = d.type_prefix_len;
-            if (!sidx) v = (clp_value){.type = CLP_V_STRING, .s = "", .len = 0};
+            if (!sidx) v = &empty;
         }
-        write_header(L, b, h, &v, prefix, plen, lay);
+        write_header(L, b, h, v, prefix, plen, lay);
     }
     clp_check_output(L, b->len);
     if (slot[H_FIELDS]) {

@@ -221,7 +221,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
     p = wr_varint(p, nlen);
     size_t name_at = (size_t)(p - base);
-    memcpy(p, name, nlen);
+    copy_short(p, name, nlen);
     p += nlen;
     if (vt != HEKA_VALUE_STRING) {
         *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
@@ -230,13 +230,13 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     if (rep) {
         *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_REPRESENTATION, HEKA_WIRE_BYTES);
         p = wr_varint(p, replen);
-        memcpy(p, rep, replen);
+        copy_short(p, rep, replen);
         p += replen;
     }
     if (vt <= HEKA_VALUE_BYTES) {
         *p++ = (unsigned char)HEKA_TAG(vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, HEKA_WIRE_BYTES);
         p = wr_varint(p, n);
-        memcpy(p, s, n);
+        copy_short(p, s, n);
         p += n;
     } else if (vt == HEKA_VALUE_INTEGER) {
         *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
