@@ -150,7 +150,6 @@ typedef struct {
  * index of its single plain value, with *o set (the representation kept alive by the
  * table), for encode_field to write; or 0 once it wrote the field itself (an array, or a
  * value of no supported type, which raises). */
-
 static __attribute__((noinline)) int table_value(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vidx,
                                                  int vtype, value_opts *o) {
     vidx = lua_absindex(L, vidx);
@@ -177,8 +176,8 @@ static __attribute__((noinline)) int table_value(lua_State *L, clp_sandbox *sb, 
 /* Writes one Field submessage for name/value (value at vidx) into sb->out. A plain value
  * (a string, number or boolean: by far the common case, alone or as the single value of
  * a {value=, representation=, value_type=} table) is written here, through a local
- * cursor: one room check, and the buffer's length stored once. vt is the value_type the
- * table gave, or -1 for the one the Lua value implies. */
+ * cursor: one room check, and the buffer's length stored once; with the table's
+ * value_type, or else the one the Lua value implies. */
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
     clp_buf *f = &sb->out;
@@ -196,7 +195,7 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
             return;
         }
         vtype = lua_type(L, vidx);
-        vt = o.vt; /* copied: the hot locals stay in registers */
+        vt = o.vt;
         rep = o.rep;
         replen = o.replen;
     }
@@ -265,7 +264,6 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
     if (top) lua_settop(L, top);
 }
-
 
 typedef struct {
     const char *s;

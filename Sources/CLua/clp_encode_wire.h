@@ -97,15 +97,6 @@ static inline clp_span span_at(const clp_buf *b, size_t at) {
     return (clp_span){(long)(at + 1 + k), (long)n};
 }
 
-/* The value of a varint written at `at` after its one-byte tag; 0 when none was. */
-static inline int varint_at(const clp_buf *b, size_t at, long long *v) {
-    if (b->len <= at) return 0;
-    uint64_t n;
-    read_varint((const unsigned char *)b->data + at + 1, &n);
-    *v = (long long)n;
-    return 1;
-}
-
 static inline int64_t to_int64(lua_State *L, int idx) {
     if (lua_isinteger(L, idx)) return (int64_t)lua_tointeger(L, idx);
     lua_Number d = lua_tonumber(L, idx);
