@@ -27,26 +27,23 @@ static inline unsigned char *wr_varint(unsigned char *p, uint64_t v) {
     return p;
 }
 
-/* Copies n bytes to d: a field's name or a short value without a call into libc (two
- * overlapping word moves), a longer one with memcpy. */
+/* Copies n bytes (w <= n <= 2w) as two overlapping moves of w bytes, the first and the
+ * last; w is a constant where it is inlined, so the moves are single loads and stores. */
+static inline void copy_ends(unsigned char *d, const char *s, size_t n, size_t w) {
+    unsigned char a[8], b[8];
+    memcpy(a, s, w);
+    memcpy(b, s + n - w, w);
+    memcpy(d, a, w);
+    memcpy(d + n - w, b, w);
+}
+
+/* Copies n bytes to d: a field's name or a short value without a call into libc, a
+ * longer one with memcpy. */
 static inline void copy_short(unsigned char *d, const char *s, size_t n) {
-    if (n > 16) {
-        memcpy(d, s, n);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(d, &a, 8);
-        memcpy(d + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++) d[i] = (unsigned char)s[i];
-    }
+    if (n > 16) memcpy(d, s, n);
+    else if (n >= 8) copy_ends(d, s, n, 8);
+    else if (n >= 4) copy_ends(d, s, n, 4);
+    else for (size_t i = 0; i < n; i++) d[i] = (unsigned char)s[i];
 }
 
 /* Appends a varint; the caller reserved 10 bytes. */
