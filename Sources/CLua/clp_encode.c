@@ -69,22 +69,31 @@ static int header_index(const char *k, size_t n) {
 typedef struct {
     unsigned char field, is_int, slot;
     unsigned short def; /* offsetof(clp_defaults, the default) */
+    unsigned short inh; /* offsetof(clp_message_headers, what a decoder inherits); 0: none */
     unsigned short lay; /* offsetof(clp_layout, its span, or its integer) */
     unsigned short has; /* offsetof(clp_layout, whether it was written): Severity and Pid */
     const char *name;
 } header_spec;
 
+/* Heka's decoders inherit every header but Payload and EnvVersion (inh 0; Uuid, which
+ * sits at offset 0 of clp_message_headers, is not in this table). */
+_Static_assert(offsetof(clp_message_headers, uuid) == 0, "inh 0 must name no inherited header");
 static const header_spec HEADERS[] = {
-    {HEKA_MESSAGE_TIMESTAMP, 1, H_TIMESTAMP, offsetof(clp_defaults, timestamp), offsetof(clp_layout, timestamp), 0, "Timestamp"},
-    {HEKA_MESSAGE_TYPE, 0, H_TYPE, offsetof(clp_defaults, type), offsetof(clp_layout, type), 0, "Type"},
-    {HEKA_MESSAGE_LOGGER, 0, H_LOGGER, offsetof(clp_defaults, logger), offsetof(clp_layout, logger), 0, "Logger"},
-    {HEKA_MESSAGE_SEVERITY, 1, H_SEVERITY, offsetof(clp_defaults, severity), offsetof(clp_layout, severity),
-     offsetof(clp_layout, has_severity), "Severity"},
-    {HEKA_MESSAGE_PAYLOAD, 0, H_PAYLOAD, offsetof(clp_defaults, payload), offsetof(clp_layout, payload), 0, "Payload"},
-    {HEKA_MESSAGE_ENV_VERSION, 0, H_ENVVERSION, offsetof(clp_defaults, env_version), offsetof(clp_layout, env_version), 0,
+    {HEKA_MESSAGE_TIMESTAMP, 1, H_TIMESTAMP, offsetof(clp_defaults, timestamp), offsetof(clp_message_headers, timestamp),
+     offsetof(clp_layout, timestamp), 0, "Timestamp"},
+    {HEKA_MESSAGE_TYPE, 0, H_TYPE, offsetof(clp_defaults, type), offsetof(clp_message_headers, type), offsetof(clp_layout, type), 0,
+     "Type"},
+    {HEKA_MESSAGE_LOGGER, 0, H_LOGGER, offsetof(clp_defaults, logger), offsetof(clp_message_headers, logger),
+     offsetof(clp_layout, logger), 0, "Logger"},
+    {HEKA_MESSAGE_SEVERITY, 1, H_SEVERITY, offsetof(clp_defaults, severity), offsetof(clp_message_headers, severity),
+     offsetof(clp_layout, severity), offsetof(clp_layout, has_severity), "Severity"},
+    {HEKA_MESSAGE_PAYLOAD, 0, H_PAYLOAD, offsetof(clp_defaults, payload), 0, offsetof(clp_layout, payload), 0, "Payload"},
+    {HEKA_MESSAGE_ENV_VERSION, 0, H_ENVVERSION, offsetof(clp_defaults, env_version), 0, offsetof(clp_layout, env_version), 0,
      "EnvVersion"},
-    {HEKA_MESSAGE_PID, 1, H_PID, offsetof(clp_defaults, pid), offsetof(clp_layout, pid), offsetof(clp_layout, has_pid), "Pid"},
-    {HEKA_MESSAGE_HOSTNAME, 0, H_HOSTNAME, offsetof(clp_defaults, hostname), offsetof(clp_layout, hostname), 0, "Hostname"},
+    {HEKA_MESSAGE_PID, 1, H_PID, offsetof(clp_defaults, pid), offsetof(clp_message_headers, pid), offsetof(clp_layout, pid),
+     offsetof(clp_layout, has_pid), "Pid"},
+    {HEKA_MESSAGE_HOSTNAME, 0, H_HOSTNAME, offsetof(clp_defaults, hostname), offsetof(clp_message_headers, hostname),
+     offsetof(clp_layout, hostname), 0, "Hostname"},
 };
 
 /* The value the script gave a header (at stack index sidx): a string header takes a
@@ -166,33 +175,23 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_sandbox *sb = clp_get(L);
     sb->encode_fname = for_encode ? "encode_message()" : "inject_message()";
     idx = lua_absindex(L, idx);
-    /* Each header's default, in HEADERS' order, and Uuid's. */
-    const clp_value *def[sizeof HEADERS / sizeof HEADERS[0]];
+    /* Where the headers' defaults are: a decoder's input (inherited), else what the host
+     * filled in. */
+    const clp_message_headers *inherited = NULL;
     const unsigned char *def_uuid;
     clp_defaults d;
     if (sb->kind == CLP_DECODER && !for_encode && sb->has_message && sb->injects_this_call == 0) {
         /* A decoder's first message inherits every unset header, Uuid included, from its
-         * input: all at hand, no call into the host, and nothing copied. Heka copies
-         * these headers, not Payload nor EnvVersion. */
-        static const clp_value nil = {0};
+         * input: all at hand, no call into the host, and nothing copied. */
         static const unsigned char zero_uuid[16] = {0};
-        const clp_message_headers *h = clp_current_headers(sb);
-        def[0] = &h->timestamp;
-        def[1] = &h->type;
-        def[2] = &h->logger;
-        def[3] = &h->severity;
-        def[4] = &nil;
-        def[5] = &nil;
-        def[6] = &h->pid;
-        def[7] = &h->hostname;
-        def_uuid = h->uuid.type == CLP_V_STRING && h->uuid.len == 16 ? (const unsigned char *)h->uuid.s : zero_uuid;
+        inherited = clp_current_headers(sb);
+        def_uuid = inherited->uuid.type == CLP_V_STRING && inherited->uuid.len == 16 ? (const unsigned char *)inherited->uuid.s
+                                                                                    : zero_uuid;
         d.type_prefix_len = 0;
         d.force_logger = 0;
     } else {
         memset(&d, 0, sizeof d);
         sb->cb.defaults(sb->host, for_encode, &d);
-        for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++)
-            def[i] = (const clp_value *)((const char *)&d + HEADERS[i].def);
         def_uuid = d.uuid;
     }
     /* One pass over the message table instead of a lookup per header. */
@@ -226,11 +225,13 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
     lay->uuid = span_at(b, 0);
 #pragma GCC unroll 1
     for (size_t i = 0; i < sizeof HEADERS / sizeof HEADERS[0]; i++) {
-        static const clp_value empty = {.type = CLP_V_STRING, .s = "", .len = 0};
+        static const clp_value empty = {.type = CLP_V_STRING, .s = "", .len = 0}, nil = {0};
         const header_spec *h = &HEADERS[i];
         int sidx = slot[h->slot];
         clp_value set;
-        const clp_value *v = def[i];
+        const clp_value *v = !inherited ? (const clp_value *)((const char *)&d + h->def)
+                           : h->inh ? (const clp_value *)((const char *)inherited + h->inh)
+                                    : &nil;
         const char *prefix = NULL;
         size_t plen = 0;
         if (h->field == HEKA_MESSAGE_LOGGER && d.force_logger) sidx = 0; /* filters: always the plugin's name */

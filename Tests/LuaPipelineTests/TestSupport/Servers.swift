@@ -83,8 +83,8 @@ func runTool(_ executable: String, _ arguments: [String], timeout: Double = 60) 
 
 /// A server binary the tests start on 127.0.0.1 (installed by scripts/install-deps): its
 /// output goes to `log` in the test's directory; `start` waits, bounded, until the server
-/// itself (or a child of it) accepts connections on `port`; `stop` (SIGTERM, then SIGKILL after 15 s) and `kill9` reap it, and
-/// so does deinit, so no test leaves one behind.
+/// itself (or a child of it) accepts connections on `port`; `stop` (SIGTERM, then SIGKILL
+/// after 15 s) and `kill9` reap it, and so does deinit, so no test leaves one behind.
 final class ServerProcess {
     let executable: String
     let arguments: [String]
