@@ -71,6 +71,27 @@ static int sb_resume(lua_State *L) {
     return lua_gettop(L);
 }
 
+/* coroutine.create and coroutine.wrap: the new coroutine is counted from its first
+ * instruction, even while the main thread's count is deferred (clp_limits.c). */
+static int sb_cocreate(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    clp_limits_hook_thread(lua_tothread(L, -1));
+    return 1;
+}
+
+static int sb_cowrap(lua_State *L) {
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    if (lua_getupvalue(L, -1, 1)) { /* the coroutine, the one upvalue of wrap's function */
+        if (lua_type(L, -1) == LUA_TTHREAD) clp_limits_hook_thread(lua_tothread(L, -1));
+        lua_pop(L, 1);
+    }
+    return 1;
+}
+
 static int sb_setmetatable(lua_State *L) {
     if (lua_type(L, 2) == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
@@ -232,9 +253,13 @@ int clp_open_environment(lua_State *L) {
     lua_register(L, "print", sb_print);
     lua_register(L, "require", clp_require);
     lua_getglobal(L, "coroutine");
-    lua_getfield(L, -1, "resume");
-    lua_pushcclosure(L, sb_resume, 1);
-    lua_setfield(L, -2, "resume");
+    static const struct { const char *name; lua_CFunction f; } co[] = {
+        {"resume", sb_resume}, {"create", sb_cocreate}, {"wrap", sb_cowrap}};
+    for (int i = 0; i < 3; i++) {
+        lua_getfield(L, -1, co[i].name);
+        lua_pushcclosure(L, co[i].f, 1);
+        lua_setfield(L, -2, co[i].name);
+    }
     lua_pop(L, 1);
     /* Lua 5.1 shim (Heka-era scripts): unpack is table.unpack. */
     lua_getglobal(L, "table");

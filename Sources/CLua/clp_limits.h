@@ -6,6 +6,9 @@
 
 #include "clp_state.h"
 
+/* The smallest instruction limit whose count is deferred (see clp_limits.c). */
+#define CLP_DEFER_MIN 1000000ULL
+
 /* The lua_Alloc of every sandbox (ud is the sandbox). */
 void *clp_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
@@ -29,6 +32,11 @@ void clp_limits_begin(clp_sandbox *sb, const char *entry);
 /* Ends a protected call that returned `rc`: records the instructions used and turns an
  * error or a tripped limit into termination. CLP_OK or CLP_TERMINATED. */
 int clp_limits_end(clp_sandbox *sb, int rc);
+/* Ends the thread's record of the call in progress (clp_limits_end does it): for a call
+ * that is begun but not ended through clp_limits_end, and before the sandbox is freed. */
+void clp_limits_leave(clp_sandbox *sb);
+/* Counts a new coroutine's instructions from its first one. */
+void clp_limits_hook_thread(lua_State *co);
 /* Lifts the limits for host work on the state (preservation). */
 void clp_limits_lift(clp_sandbox *sb);
 /* Puts the memory limit back after clp_limits_lift or a temporary change. */

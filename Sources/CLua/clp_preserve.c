@@ -328,6 +328,7 @@ int clp_sandbox_restore(clp_sandbox *sb, const char *data, size_t len, char **er
     lua_pushlightuserdata(L, (void *)data);
     lua_pushinteger(L, (lua_Integer)len);
     int rc = lua_pcall(L, 2, 1, 0);
+    clp_limits_leave(sb);
     sb->trip_ends_call_only = 0;
     sb->limits.instruction_limit = saved_limit;
     clp_limits_reinstate(sb);

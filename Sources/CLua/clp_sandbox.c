@@ -40,6 +40,7 @@ clp_sandbox *clp_sandbox_new(clp_kind kind, const clp_limits *limits, const clp_
     sb->entry = "";
     sb->step = limits->instruction_step ? limits->instruction_step : 1000;
     if (limits->instruction_limit && limits->instruction_limit < sb->step) sb->step = (unsigned)limits->instruction_limit;
+    sb->defer = !limits->instruction_step && (!limits->instruction_limit || limits->instruction_limit >= CLP_DEFER_MIN);
     sb->L = lua_newstate(clp_alloc, sb);
     if (!sb->L) {
         free(sb->module_path);
@@ -113,6 +114,7 @@ void clp_sandbox_set_host(clp_sandbox *sb, void *host) {
 
 void clp_sandbox_free(clp_sandbox *sb) {
     if (!sb) return;
+    clp_limits_leave(sb);
     if (sb->L) {
         sb->mem_limit_now = 0;
         lua_close(sb->L);

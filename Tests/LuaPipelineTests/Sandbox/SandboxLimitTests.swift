@@ -47,6 +47,48 @@ import Testing
         #expect(reason?.hasPrefix("process_message() test.lua:3") == true)
     }
 
+    // The default limit defers the count (clp_limits.c): short calls run without the
+    // hook, one call in 64 is counted whole, and a call that runs long is counted from
+    // the processor-time tick on. These pin each part of that.
+
+    @Test func deferredCountLeavesShortCallsUncountedButSamplesOneIn64() throws {
+        let h = try ScriptHarness("function process_message() local x = 0 for i = 1, 5000 do x = x + i end return 0 end")
+        #expect(h.process() == .ok(status: 0, message: nil))
+        #expect(h.sandbox.usage.instructionsLast == 0)
+        #expect(h.sandbox.usage.instructionsPeak == 0)
+        var counted = 0
+        for _ in 0..<64 {
+            #expect(h.process() == .ok(status: 0, message: nil))
+            if h.sandbox.usage.instructionsLast > 0 { counted += 1 }
+        }
+        #expect(counted == 1)
+        #expect(h.sandbox.usage.instructionsPeak > 0)
+    }
+
+    @Test func aLimitUnderTheDeferralThresholdCountsEveryCall() throws {
+        let h = try ScriptHarness("function process_message() local x = 0 for i = 1, 5000 do x = x + i end return 0 end",
+                                  limits: SandboxLimits(instructions: 999_999))
+        #expect(h.process() == .ok(status: 0, message: nil))
+        #expect(h.sandbox.usage.instructionsLast > 0)
+    }
+
+    @Test func aLongUncountedCallIsStoppedOnceTheTickSeesIt() throws {
+        // The first call is not a sampled one: only the tick can start its count.
+        let h = try ScriptHarness("function process_message() for i = 1, 1e12 do end return 0 end")
+        #expect(terminationReason(h.process()) == "process_message() test.lua:1: instruction_limit exceeded")
+    }
+
+    @Test(arguments: [
+        "co = co or coroutine.create(function() while true do end end) if first then first = false return 0 end coroutine.resume(co)",
+        "f = f or coroutine.wrap(function() while true do end end) if first then first = false return 0 end pcall(f)",
+    ])
+    func aCoroutineMadeInAnUncountedCallIsCounted(_ body: String) throws {
+        // Made while the main thread ran without the hook, run in a later call.
+        let h = try ScriptHarness("first = true function process_message()\n\(body)\nreturn 0 end")
+        #expect(h.process() == .ok(status: 0, message: nil))
+        #expect(terminationReason(h.process()) == "process_message() test.lua:2: instruction_limit exceeded")
+    }
+
     @Test func gcMetamethodsAreRefused() throws {
         let (_, reason) = try terminated("""
             function process_message()
