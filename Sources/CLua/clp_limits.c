@@ -12,12 +12,11 @@
  * its hook machinery before every instruction once any count hook is set. So for a limit
  * of at least CLP_DEFER_MIN (the default) the count is deferred:
  *  - the main thread runs without the hook. Every thread that runs calls has a timer on
- *    its own processor-time clock, firing every CLP_TICK_NS of the thread's CPU; its
- *    handler runs on that thread (as lua.c's SIGINT handler does) and sets the hook when
- *    the thread's call is the one it saw at the previous tick. A call that runs longer
- *    than two ticks is counted from then on with the whole budget, so a runaway call ends
- *    after the limit plus at most two ticks of work, and a call shorter than one tick
- *    cannot run away;
+ *    its own processor-time clock, firing every CLP_TICK_NS of the thread's CPU (the
+ *    kernel checks such timers at its scheduler tick, so at HZ=250 every 4 ms). The
+ *    handler runs on that thread (as lua.c's SIGINT handler does) and sets the hook if
+ *    the thread is in a call; the call is counted from then on with its whole budget.
+ *    So a runaway call ends after the limit plus at most one tick of work;
  *  - one call in CLP_SAMPLE_EVERY is counted from its first instruction, so
  *    instructions_peak still says what a call costs;
  *  - a coroutine is counted from its first instruction (clp_limits_hook_thread, where
@@ -131,8 +130,6 @@ static void clp_hook(lua_State *L, lua_Debug *ar) {
 #define CLP_SAMPLE_EVERY 64
 
 static _Thread_local clp_sandbox *volatile tick_call; /* the thread's call in progress */
-static _Thread_local clp_sandbox *tick_seen_sb;         /* the call seen at the last tick */
-static _Thread_local unsigned long tick_seen_seq;
 static _Thread_local int tick_ready; /* 1: the timer runs; -1: it cannot be made here */
 static _Thread_local timer_t tick_timer;
 static pthread_once_t tick_once = PTHREAD_ONCE_INIT;
@@ -149,9 +146,7 @@ static void set_main_hook(clp_sandbox *sb) {
 static void on_tick(int sig) {
     (void)sig;
     clp_sandbox *sb = tick_call;
-    if (sb && sb == tick_seen_sb && sb->call_seq == tick_seen_seq && !sb->hook_on) set_main_hook(sb);
-    tick_seen_sb = sb;
-    tick_seen_seq = sb ? sb->call_seq : 0;
+    if (sb && !sb->hook_on) set_main_hook(sb);
 }
 
 static void drop_tick_timer(void *unused) {
@@ -217,7 +212,7 @@ void clp_limits_begin(clp_sandbox *sb, const char *entry) {
     clp_limits_leave(sb); /* a call begun again without its end (restore) */
     if (sb->defer && (tick_ready > 0 || (tick_ready == 0 && (tick_ready = tick_start()) > 0))) {
         /* The handler does not look at this sandbox until tick_call names it. */
-        if (++sb->call_seq % CLP_SAMPLE_EVERY == 0) {
+        if (++sb->calls % CLP_SAMPLE_EVERY == 0) {
             set_main_hook(sb);
         } else if (sb->hook_on) {
             lua_sethook(sb->L, NULL, 0, 0);

@@ -34,12 +34,12 @@ struct clp_sandbox {
     unsigned long long instr_used, instr_peak, instr_last;
     unsigned step;
     int count_instructions;
-    /* Deferred counting (clp_limits.c): the main thread runs without the hook until the
-     * call has run a tick of processor time, or in one call of CLP_SAMPLE_EVERY. */
+    /* Deferred counting (clp_limits.c): the main thread runs without the hook until a
+     * processor-time tick finds it in a call, except in one call of CLP_SAMPLE_EVERY. */
     int defer;
-    volatile sig_atomic_t hook_on;  /* the count hook is set on L (the tick handler sets it too) */
-    volatile unsigned long call_seq; /* counts calls begun: the tick handler's "same call?" */
-    clp_sandbox *outer_call;        /* the thread's call this one runs inside, if any */
+    volatile sig_atomic_t hook_on; /* the count hook is set on L (the tick handler sets it too) */
+    unsigned long calls;           /* calls begun, for the sampling */
+    clp_sandbox *outer_call;       /* the thread's call this one runs inside, if any */
     struct timespec deadline;
     int has_deadline;
 

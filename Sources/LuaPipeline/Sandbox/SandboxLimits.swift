@@ -3,14 +3,18 @@
 public struct SandboxLimits: Sendable, Equatable {
     /// Bytes of Lua memory; 0 = unlimited. Default 8 MiB.
     public var memory: Int
-    /// Lua instructions per `process_message`/`timer_event` call; 0 = unlimited.
+    /// Lua instructions per `process_message`/`timer_event` call; 0 = unlimited. From
+    /// 1,000,000 up (and 0), with the default step, a call is counted only once a
+    /// processor-time tick finds it running long, and one call in 64 whole
+    /// (docs/sandbox.md, "Deferred counting").
     public var instructions: UInt64
     /// Bytes per injected payload or message. Default 64 KiB.
     public var output: Int
     /// Wall-clock seconds per call; 0 = none. Default 5.
     public var maxProcessDuration: Double
     /// Granularity of instruction counting (the count hook fires every `instructionStep`
-    /// instructions; 0 = 1000). 1 gives exact counts at about twice the cost.
+    /// instructions; 0 = 1000). 1 gives exact counts at about twice the cost. Any step
+    /// but 0 counts every call from its first instruction.
     public var instructionStep: UInt32
 
     public static let defaultMemory = 8 * 1024 * 1024
@@ -35,7 +39,8 @@ public struct SandboxLimits: Sendable, Equatable {
 public struct SandboxUsage: Sendable, Equatable {
     public var memoryCurrent: Int
     public var memoryPeak: Int
-    /// Instructions of the last call, in steps of the counting granularity.
+    /// Instructions of the last call, in steps of the counting granularity; 0 for a call
+    /// deferred counting did not count.
     public var instructionsLast: UInt64
     public var instructionsPeak: UInt64
     public var outputPeak: Int
