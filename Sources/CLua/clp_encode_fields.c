@@ -178,9 +178,76 @@ static __attribute__((noinline)) int table_value(lua_State *L, clp_sandbox *sb, 
  * a {value=, representation=, value_type=} table) is written here, through a local
  * cursor: one room check, and the buffer's length stored once; with the table's
  * value_type, or else the one the Lua value implies. */
+/* A plain value to write: a string's bytes, an integer (or a boolean, 0 or 1), a double. */
+typedef struct {
+    const char *s;
+    size_t n;
+    int64_t i;
+    double d;
+} field_value;
+
+/* Appends one Fields entry of a plain value of value_type vt (and representation rep when
+ * not NULL) to out, and notes where it is. */
+static void write_field(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vt, const char *rep,
+                        size_t replen, const field_value *v) {
+    clp_buf *f = &sb->out;
+    /* tag, length, the name's tag, length and bytes, value_type, the representation's
+     * tag, length and bytes, the value's (at most 14 bytes for a number, 11 and its bytes
+     * for a string) */
+    reserve(L, f, nlen + replen + v->n + 52);
+    unsigned char *base = (unsigned char *)f->data;
+    unsigned char *p = base + f->len;
+    *p++ = (unsigned char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
+    unsigned char *lenp = p++; /* one-byte length placeholder */
+    size_t body = (size_t)(p - base);
+    *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
+    p = wr_varint(p, nlen);
+    size_t name_at = (size_t)(p - base);
+    copy_short(p, name, nlen);
+    p += nlen;
+    if (vt != HEKA_VALUE_STRING) {
+        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
+        *p++ = (unsigned char)vt;
+    }
+    if (rep) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_REPRESENTATION, HEKA_WIRE_BYTES);
+        p = wr_varint(p, replen);
+        copy_short(p, rep, replen);
+        p += replen;
+    }
+    if (vt <= HEKA_VALUE_BYTES) {
+        *p++ = (unsigned char)HEKA_TAG(vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, HEKA_WIRE_BYTES);
+        p = wr_varint(p, v->n);
+        copy_short(p, v->s, v->n);
+        p += v->n;
+    } else if (vt == HEKA_VALUE_INTEGER) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
+        unsigned char *at = p++;
+        p = wr_varint(p, (uint64_t)v->i);
+        *at = (unsigned char)(p - at - 1);
+    } else if (vt == HEKA_VALUE_DOUBLE) {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES); /* packed */
+        *p++ = 8;
+        memcpy(p, &v->d, 8); /* little-endian hosts only (x86_64, arm64) */
+        p += 8;
+    } else {
+        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
+        *p++ = 1;
+        *p++ = (unsigned char)v->i;
+    }
+    size_t end = (size_t)(p - base);
+    f->len = end;
+    if (end - body < 0x80) *lenp = (unsigned char)(end - body);
+    else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
+    size_t shift = f->len - end;
+    clp_check_output_inline(L, sb, f->len);
+    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
+                            (int32_t)(name_at + shift + nlen)};
+    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+}
+
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
-    clp_buf *f = &sb->out;
     int vtype = lua_type(L, vidx);
     int vt = -1;
     const char *rep = NULL;
@@ -205,63 +272,12 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
            : lua_isinteger(L, vidx) ? HEKA_VALUE_INTEGER : HEKA_VALUE_DOUBLE;
     else
         check_elem(L, name, vt, vidx);
-    const char *s = NULL;
-    size_t n = 0;
-    if (vt <= HEKA_VALUE_BYTES) s = lua_tolstring(L, vidx, &n);
-    /* tag, length, the name's tag, length and bytes, value_type, the representation's
-     * tag, length and bytes, the value's (at most 14 bytes for a number, 11 and its bytes
-     * for a string) */
-    reserve(L, f, nlen + replen + n + 52);
-    unsigned char *base = (unsigned char *)f->data;
-    unsigned char *p = base + f->len;
-    *p++ = (unsigned char)HEKA_TAG(HEKA_MESSAGE_FIELDS, HEKA_WIRE_BYTES);
-    unsigned char *lenp = p++; /* one-byte length placeholder */
-    size_t body = (size_t)(p - base);
-    *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_NAME, HEKA_WIRE_BYTES);
-    p = wr_varint(p, nlen);
-    size_t name_at = (size_t)(p - base);
-    copy_short(p, name, nlen);
-    p += nlen;
-    if (vt != HEKA_VALUE_STRING) {
-        *p++ = HEKA_TAG(HEKA_FIELD_VALUE_TYPE, HEKA_WIRE_VARINT);
-        *p++ = (unsigned char)vt;
-    }
-    if (rep) {
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_REPRESENTATION, HEKA_WIRE_BYTES);
-        p = wr_varint(p, replen);
-        copy_short(p, rep, replen);
-        p += replen;
-    }
-    if (vt <= HEKA_VALUE_BYTES) {
-        *p++ = (unsigned char)HEKA_TAG(vt == HEKA_VALUE_STRING ? HEKA_FIELD_VALUE_STRING : HEKA_FIELD_VALUE_BYTES, HEKA_WIRE_BYTES);
-        p = wr_varint(p, n);
-        copy_short(p, s, n);
-        p += n;
-    } else if (vt == HEKA_VALUE_INTEGER) {
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_INTEGER, HEKA_WIRE_BYTES); /* packed */
-        unsigned char *at = p++;
-        p = wr_varint(p, (uint64_t)to_int64(L, vidx));
-        *at = (unsigned char)(p - at - 1);
-    } else if (vt == HEKA_VALUE_DOUBLE) {
-        double d = (double)lua_tonumber(L, vidx);
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_DOUBLE, HEKA_WIRE_BYTES); /* packed */
-        *p++ = 8;
-        memcpy(p, &d, 8); /* little-endian hosts only (x86_64, arm64) */
-        p += 8;
-    } else {
-        *p++ = (unsigned char)HEKA_TAG(HEKA_FIELD_VALUE_BOOL, HEKA_WIRE_BYTES);
-        *p++ = 1;
-        *p++ = (unsigned char)lua_toboolean(L, vidx);
-    }
-    size_t end = (size_t)(p - base);
-    f->len = end;
-    if (end - body < 0x80) *lenp = (unsigned char)(end - body);
-    else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
-    size_t shift = f->len - end;
-    clp_check_output_inline(L, sb, f->len);
-    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
-                            (int32_t)(name_at + shift + nlen)};
-    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+    field_value v = {NULL, 0, 0, 0};
+    if (vt <= HEKA_VALUE_BYTES) v.s = lua_tolstring(L, vidx, &v.n);
+    else if (vt == HEKA_VALUE_INTEGER) v.i = to_int64(L, vidx);
+    else if (vt == HEKA_VALUE_DOUBLE) v.d = (double)lua_tonumber(L, vidx);
+    else v.i = lua_toboolean(L, vidx);
+    write_field(L, sb, name, nlen, vt, rep, replen, &v);
     if (top) lua_settop(L, top);
 }
 
@@ -336,6 +352,165 @@ static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t coun
     return ks;
 }
 
+/* Reading a flat Fields table in place. Through the API each field costs a lua_next
+ * (about 200 instructions: it finds the previous key again by hashing it), a lua_type
+ * and a lua_tolstring for the name and its value's reads: a quarter of a pattern
+ * decoder's inject_message. When the key cache above matches (a decoder filling one table
+ * with plain values), the table is read straight from Lua 5.4's node array instead. The
+ * layouts below are Lua 5.4's Table, Node and TString (lobject.h, the same from 5.4.0 to
+ * 5.4.6), which Debian does not ship as a header. Whether they hold for the library
+ * linked is checked once per process by reading a table of every kind of key and value
+ * both ways (clp_encode_fields_check_layout); if anything differs, lua_next does all the
+ * work as before. */
+#if LUA_VERSION_NUM == 504
+typedef union {
+    void *gc;
+    lua_Integer i;
+    lua_Number n;
+} lt_value;
+typedef struct {
+    lt_value v;
+    unsigned char tt, key_tt;
+    int next;
+    lt_value key;
+} lt_node;
+typedef struct {
+    void *next;
+    unsigned char tt, marked, flags, lsizenode;
+    unsigned int alimit;
+    void *array;
+    const lt_node *node;
+} lt_table;
+typedef struct {
+    void *next;
+    unsigned char tt, marked, extra, shrlen;
+    unsigned int hash;
+    size_t lnglen;
+    char contents[1];
+} lt_string;
+/* type tags: variant << 4 | type, and 0x40 for collectable values */
+enum { LT_FALSE = 0x01, LT_TRUE = 0x11, LT_INT = 0x03, LT_FLOAT = 0x13, LT_SHORT = 0x44, LT_LONG = 0x54 };
+
+static int layout_state; /* 0 not checked yet, 1 it holds, -1 it does not */
+
+static int lt_string_tag(int tt) { return tt == LT_SHORT || tt == LT_LONG; }
+static int lt_plain_tag(int tt) { return lt_string_tag(tt) || tt == LT_INT || tt == LT_FLOAT || tt == LT_FALSE || tt == LT_TRUE; }
+static size_t lt_len(const lt_string *s, int tt) { return tt == LT_SHORT ? s->shrlen : s->lnglen; }
+
+/* The next node from *at (up to end) holding a value; NULL when none is left. */
+static const lt_node *lt_next(const lt_node **at, const lt_node *end) {
+    while (*at < end) {
+        const lt_node *n = (*at)++;
+        if (n->tt & 0x0F) return n; /* not nil or empty */
+    }
+    return NULL;
+}
+
+/* Does the node hold the key and value on top of the stack? */
+static int lt_matches(lua_State *L, const lt_node *n) {
+    size_t len;
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+    if (!k || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != k || lt_len(n->key.gc, n->key_tt) != len)
+        return 0;
+    switch (lua_type(L, -1)) {
+    case LUA_TSTRING: {
+        const char *v = lua_tolstring(L, -1, &len);
+        return lt_string_tag(n->tt) && ((const lt_string *)n->v.gc)->contents == v && lt_len(n->v.gc, n->tt) == len;
+    }
+    case LUA_TNUMBER:
+        return lua_isinteger(L, -1) ? n->tt == LT_INT && n->v.i == lua_tointeger(L, -1)
+                                    : n->tt == LT_FLOAT && n->v.n == lua_tonumber(L, -1);
+    case LUA_TBOOLEAN: return n->tt == (lua_toboolean(L, -1) ? LT_TRUE : LT_FALSE);
+    default: return 0;
+    }
+}
+
+void clp_encode_fields_check_layout(lua_State *L) {
+    if (__atomic_load_n(&layout_state, __ATOMIC_RELAXED)) return;
+    static const char long_text[] = "a string of more than forty bytes, which Lua keeps apart";
+    lua_createtable(L, 0, 8);
+    int t = lua_gettop(L);
+    lua_pushliteral(L, "a short string");
+    lua_setfield(L, t, "s");
+    lua_pushstring(L, long_text);
+    lua_setfield(L, t, long_text);
+    lua_pushinteger(L, -42);
+    lua_setfield(L, t, "i");
+    lua_pushnumber(L, 1.5);
+    lua_setfield(L, t, "d");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, t, "t");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, t, "f");
+    lua_pushinteger(L, 1);
+    lua_setfield(L, t, "gone");
+    lua_pushnil(L);
+    lua_setfield(L, t, "gone"); /* an empty slot to step over */
+    const lt_table *tab = lua_topointer(L, t);
+    int ok = tab->alimit == 0 && tab->lsizenode <= 6;
+    const lt_node *at = tab->node, *end = tab->node + ((size_t)1 << tab->lsizenode);
+    size_t seen = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        const lt_node *n = ok ? lt_next(&at, end) : NULL;
+        ok = n && lt_matches(L, n);
+        seen++;
+        lua_pop(L, 1);
+    }
+    ok = ok && seen == 6 && !lt_next(&at, end);
+    lua_settop(L, t - 1);
+    __atomic_store_n(&layout_state, ok ? 1 : -1, __ATOMIC_RELAXED);
+}
+
+/* Writes the hash-form Fields table at fidx from its nodes when the key cache matches it
+ * and every value is plain; 0 (nothing written) otherwise. */
+static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
+    size_t count = sb->key_cache_n;
+    if (count < 2 || __atomic_load_n(&layout_state, __ATOMIC_RELAXED) != 1) return 0;
+    const lt_table *t = lua_topointer(L, fidx);
+    if (t->alimit) return 0;
+    const char *const *seen = (const char *const *)sb->key_cache.data;
+    const size_t *order = (const size_t *)(seen + count);
+    sb->keys.len = 0;
+    reserve(L, &sb->keys, count * sizeof(const lt_node *));
+    const lt_node **nodes = (const lt_node **)sb->keys.data;
+    const lt_node *at = t->node, *end = t->node + ((size_t)1 << t->lsizenode), *n;
+    size_t i = 0;
+    while ((n = lt_next(&at, end))) {
+        if (i == count || !lt_plain_tag(n->tt) || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != seen[i])
+            return 0;
+        nodes[i++] = n;
+    }
+    if (i != count) return 0;
+    for (size_t j = 0; j < count; j++) {
+        n = nodes[order[j]];
+        const lt_string *k = n->key.gc;
+        field_value v = {NULL, 0, 0, 0};
+        int vt = HEKA_VALUE_STRING;
+        if (lt_string_tag(n->tt)) {
+            v.s = ((const lt_string *)n->v.gc)->contents;
+            v.n = lt_len(n->v.gc, n->tt);
+        } else if (n->tt == LT_INT) {
+            vt = HEKA_VALUE_INTEGER;
+            v.i = (int64_t)n->v.i;
+        } else if (n->tt == LT_FLOAT) {
+            vt = HEKA_VALUE_DOUBLE;
+            v.d = (double)n->v.n;
+        } else {
+            vt = HEKA_VALUE_BOOL;
+            v.i = n->tt == LT_TRUE;
+        }
+        write_field(L, sb, k->contents, lt_len(k, n->key_tt), vt, NULL, 0, &v);
+    }
+    return 1;
+}
+int clp_fields_in_place(void) { return __atomic_load_n(&layout_state, __ATOMIC_RELAXED) == 1; }
+#else
+int clp_fields_in_place(void) { return 0; }
+void clp_encode_fields_check_layout(lua_State *L) { (void)L; }
+static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) { (void)L, (void)sb, (void)fidx; return 0; }
+#endif
+
 void clp_encode_fields(lua_State *L, int fidx) {
     clp_sandbox *sb = clp_get(L);
     fidx = lua_absindex(L, fidx);
@@ -355,6 +530,7 @@ void clp_encode_fields(lua_State *L, int fidx) {
         return;
     }
     lua_pop(L, 1);
+    if (encode_in_place(L, sb, fidx)) return;
     /* Hash form: one pass leaves every name and value on the stack, then names are sorted
      * so the output does not depend on Lua's table order. Names stay valid: the stack holds
      * them. */

@@ -176,6 +176,9 @@ const char *clp_sandbox_message(clp_sandbox *sb, size_t *len);
 /* The termination reason, or NULL while running. */
 const char *clp_sandbox_error(clp_sandbox *sb);
 int clp_sandbox_terminated(clp_sandbox *sb);
+/* 1 when a reused Fields table is encoded from Lua's nodes (the check of Lua's table
+ * layout at the first sandbox held), 0 when every field goes through lua_next. */
+int clp_fields_in_place(void);
 /* Terminates from the host (watchdog, failed invariant). */
 void clp_sandbox_terminate(clp_sandbox *sb, const char *reason);
 void clp_sandbox_usage(clp_sandbox *sb, clp_usage *u);

@@ -187,6 +187,10 @@ public final class Sandbox {
 
     public var isTerminated: Bool { clp_sandbox_terminated(handle) != 0 }
 
+    /// Whether a decoder's reused Fields table is read straight from Lua's table nodes:
+    /// the layout check, made when the first sandbox is created, held for the Lua linked.
+    static var readsFieldsInPlace: Bool { clp_fields_in_place() != 0 }
+
     /// The modules the script has required so far (`re`, `lpeg`, `a.b` …).
     public var loadedModules: Set<String> {
         var buf = [CChar](repeating: 0, count: 8192)
