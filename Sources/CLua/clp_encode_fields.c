@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include "clp_encode_fields.h"
 #include "clp_encode_wire.h"
+#include "clp_lua_layout.h"
 #include "clp_limits.h"
 
 /* t[key] without metamethods; idx must be absolute. */
@@ -352,123 +353,20 @@ static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t coun
     return ks;
 }
 
+#if LUA_VERSION_NUM == 504
 /* Reading a flat Fields table in place. Through the API each field costs a lua_next
  * (about 200 instructions: it finds the previous key again by hashing it), a lua_type
- * and a lua_tolstring for the name and its value's reads: a quarter of a pattern
+ * and a lua_tolstring for the name, and its value's reads: a quarter of a pattern
  * decoder's inject_message. When the key cache above matches (a decoder filling one table
- * with plain values), the table is read straight from Lua 5.4's node array instead. The
- * layouts below are Lua 5.4's Table, Node and TString (lobject.h, the same from 5.4.0 to
- * 5.4.6), which Debian does not ship as a header. Whether they hold for the library
- * linked is checked once per process by reading a table of every kind of key and value
- * both ways (clp_encode_fields_check_layout); if anything differs, lua_next does all the
- * work as before. */
-#if LUA_VERSION_NUM == 504
-typedef union {
-    void *gc;
-    lua_Integer i;
-    lua_Number n;
-} lt_value;
-typedef struct {
-    lt_value v;
-    unsigned char tt, key_tt;
-    int next;
-    lt_value key;
-} lt_node;
-typedef struct {
-    void *next;
-    unsigned char tt, marked, flags, lsizenode;
-    unsigned int alimit;
-    void *array;
-    const lt_node *node;
-} lt_table;
-typedef struct {
-    void *next;
-    unsigned char tt, marked, extra, shrlen;
-    unsigned int hash;
-    size_t lnglen;
-    char contents[1];
-} lt_string;
-/* type tags: variant << 4 | type, and 0x40 for collectable values */
-enum { LT_FALSE = 0x01, LT_TRUE = 0x11, LT_INT = 0x03, LT_FLOAT = 0x13, LT_SHORT = 0x44, LT_LONG = 0x54 };
-
-static int layout_state; /* 0 not checked yet, 1 it holds, -1 it does not */
-
-static int lt_string_tag(int tt) { return tt == LT_SHORT || tt == LT_LONG; }
-static int lt_plain_tag(int tt) { return lt_string_tag(tt) || tt == LT_INT || tt == LT_FLOAT || tt == LT_FALSE || tt == LT_TRUE; }
-static size_t lt_len(const lt_string *s, int tt) { return tt == LT_SHORT ? s->shrlen : s->lnglen; }
-
-/* The next node from *at (up to end) holding a value; NULL when none is left. */
-static const lt_node *lt_next(const lt_node **at, const lt_node *end) {
-    while (*at < end) {
-        const lt_node *n = (*at)++;
-        if (n->tt & 0x0F) return n; /* not nil or empty */
-    }
-    return NULL;
-}
-
-/* Does the node hold the key and value on top of the stack? */
-static int lt_matches(lua_State *L, const lt_node *n) {
-    size_t len;
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-    if (!k || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != k || lt_len(n->key.gc, n->key_tt) != len)
-        return 0;
-    switch (lua_type(L, -1)) {
-    case LUA_TSTRING: {
-        const char *v = lua_tolstring(L, -1, &len);
-        return lt_string_tag(n->tt) && ((const lt_string *)n->v.gc)->contents == v && lt_len(n->v.gc, n->tt) == len;
-    }
-    case LUA_TNUMBER:
-        return lua_isinteger(L, -1) ? n->tt == LT_INT && n->v.i == lua_tointeger(L, -1)
-                                    : n->tt == LT_FLOAT && n->v.n == lua_tonumber(L, -1);
-    case LUA_TBOOLEAN: return n->tt == (lua_toboolean(L, -1) ? LT_TRUE : LT_FALSE);
-    default: return 0;
-    }
-}
-
-void clp_encode_fields_check_layout(lua_State *L) {
-    if (__atomic_load_n(&layout_state, __ATOMIC_RELAXED)) return;
-    static const char long_text[] = "a string of more than forty bytes, which Lua keeps apart";
-    lua_createtable(L, 0, 8);
-    int t = lua_gettop(L);
-    lua_pushliteral(L, "a short string");
-    lua_setfield(L, t, "s");
-    lua_pushstring(L, long_text);
-    lua_setfield(L, t, long_text);
-    lua_pushinteger(L, -42);
-    lua_setfield(L, t, "i");
-    lua_pushnumber(L, 1.5);
-    lua_setfield(L, t, "d");
-    lua_pushboolean(L, 1);
-    lua_setfield(L, t, "t");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, t, "f");
-    lua_pushinteger(L, 1);
-    lua_setfield(L, t, "gone");
-    lua_pushnil(L);
-    lua_setfield(L, t, "gone"); /* an empty slot to step over */
-    const lt_table *tab = lua_topointer(L, t);
-    int ok = tab->alimit == 0 && tab->lsizenode <= 6;
-    const lt_node *at = tab->node, *end = tab->node + ((size_t)1 << tab->lsizenode);
-    size_t seen = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        const lt_node *n = ok ? lt_next(&at, end) : NULL;
-        ok = n && lt_matches(L, n);
-        seen++;
-        lua_pop(L, 1);
-    }
-    ok = ok && seen == 6 && !lt_next(&at, end);
-    lua_settop(L, t - 1);
-    __atomic_store_n(&layout_state, ok ? 1 : -1, __ATOMIC_RELAXED);
-}
-
-/* Writes the hash-form Fields table at fidx from its nodes when the key cache matches it
- * and every value is plain; 0 (nothing written) otherwise. */
+ * with plain values) and Lua's table layout is the one clp_lua_layout.h declares, the
+ * table is read straight from its nodes instead.
+ *
+ * Writes the hash-form Fields table at fidx so when the key cache matches it and every
+ * value is plain; 0 (nothing written) otherwise. */
 static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
     size_t count = sb->key_cache_n;
-    if (count < 2 || __atomic_load_n(&layout_state, __ATOMIC_RELAXED) != 1) return 0;
-    const lt_table *t = lua_topointer(L, fidx);
-    if (t->alimit) return 0;
+    const lt_table *t = count < 2 ? NULL : clp_lt_table(L, fidx);
+    if (!t) return 0;
     const char *const *seen = (const char *const *)sb->key_cache.data;
     const size_t *order = (const size_t *)(seen + count);
     sb->keys.len = 0;
@@ -504,10 +402,7 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
     }
     return 1;
 }
-int clp_fields_in_place(void) { return __atomic_load_n(&layout_state, __ATOMIC_RELAXED) == 1; }
 #else
-int clp_fields_in_place(void) { return 0; }
-void clp_encode_fields_check_layout(lua_State *L) { (void)L; }
 static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) { (void)L, (void)sb, (void)fidx; return 0; }
 #endif
 

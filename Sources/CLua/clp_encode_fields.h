@@ -6,8 +6,5 @@
 
 /* Appends the Fields table at fidx (array or hash form) to the sandbox's `out` buffer. */
 void clp_encode_fields(lua_State *L, int fidx);
-/* Checks, once per process, that Lua's table layout is the one clp_encode_fields reads a
- * reused Fields table by (it falls back to lua_next otherwise). Raises only memory errors. */
-void clp_encode_fields_check_layout(lua_State *L);
 
 #endif

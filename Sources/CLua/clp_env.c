@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "clp_api.h"
-#include "clp_encode_fields.h"
+#include "clp_lua_layout.h"
 #include "clp_env.h"
 #include "clp_limits.h"
 #include "clp_require.h"
@@ -271,7 +271,7 @@ int clp_open_environment(lua_State *L) {
     lua_newtable(L);
     lua_setfield(L, LUA_REGISTRYINDEX, CLP_REG_LOADED);
     clp_register_api(L, sb->kind);
-    clp_encode_fields_check_layout(L);
+    clp_lua_layout_check(L);
     static const char *const keys[] = {"value", "representation", "value_type", "name"};
     for (int i = 0; i < 4; i++) {
         lua_pushstring(L, keys[i]);
