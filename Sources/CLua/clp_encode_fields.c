@@ -174,11 +174,6 @@ static __attribute__((noinline)) int table_value(lua_State *L, clp_sandbox *sb, 
     return 0;
 }
 
-/* Writes one Field submessage for name/value (value at vidx) into sb->out. A plain value
- * (a string, number or boolean: by far the common case, alone or as the single value of
- * a {value=, representation=, value_type=} table) is written here, through a local
- * cursor: one room check, and the buffer's length stored once; with the table's
- * value_type, or else the one the Lua value implies. */
 /* A plain value to write: a string's bytes, an integer (or a boolean, 0 or 1), a double. */
 typedef struct {
     const char *s;
@@ -188,7 +183,8 @@ typedef struct {
 } field_value;
 
 /* Appends one Fields entry of a plain value of value_type vt (and representation rep when
- * not NULL) to out, and notes where it is. */
+ * not NULL) to out, and notes where it is: through a local cursor, one room check, and
+ * the buffer's length stored once. */
 static void write_field(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vt, const char *rep,
                         size_t replen, const field_value *v) {
     clp_buf *f = &sb->out;
@@ -247,6 +243,10 @@ static void write_field(lua_State *L, clp_sandbox *sb, const char *name, size_t 
     if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
 }
 
+/* Writes one Field submessage for name/value (value at vidx) into sb->out. A plain value
+ * (a string, number or boolean: by far the common case, alone or as the single value of
+ * a {value=, representation=, value_type=} table) goes to write_field, with the table's
+ * value_type, or else the one the Lua value implies. */
 static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) {
     clp_sandbox *sb = clp_get(L);
     int vtype = lua_type(L, vidx);
@@ -354,15 +354,40 @@ static key_ref *sorted_keys(lua_State *L, clp_sandbox *sb, int base, size_t coun
 }
 
 #if LUA_VERSION_NUM == 504
-/* Reading a flat Fields table in place. Through the API each field costs a lua_next
- * (about 200 instructions: it finds the previous key again by hashing it), a lua_type
- * and a lua_tolstring for the name, and its value's reads: a quarter of a pattern
- * decoder's inject_message. When the key cache above matches (a decoder filling one table
- * with plain values) and Lua's table layout is the one clp_lua_layout.h declares, the
- * table is read straight from its nodes instead.
- *
- * Writes the hash-form Fields table at fidx so when the key cache matches it and every
- * value is plain; 0 (nothing written) otherwise. */
+/* Reading a Fields table in place. Through the API each field costs a lua_next (about
+ * 200 instructions: it finds the previous key again by hashing it), a lua_type and a
+ * lua_tolstring for the name, and its value's reads: a quarter of a pattern decoder's
+ * inject_message. When the key cache above matches (a decoder filling one table, or
+ * fresh ones with the same names) and Lua's table layout is the one clp_lua_layout.h
+ * declares, the table is read straight from its nodes instead, for values that are plain
+ * or {value = plain, representation = string} (nginx_access.lua's); anything else, a
+ * value_type included, takes the general path. */
+
+/* For a {value=, ...} table: the value's node, and the representation's (NULL when it
+ * has none, or not a string). */
+typedef struct {
+    const lt_node *value, *rep;
+} value_nodes;
+
+/* The value and representation of a {value=, representation=} table; 0 when it is not
+ * one the in-place path writes (no plain value, a value_type, an array part). Keys other
+ * than these are ignored, as rawkey's lookups ignore them. */
+static int value_table(const clp_sandbox *sb, const lt_table *t, value_nodes *f) {
+    if (t->alimit) return 0;
+    const lt_node *at = t->node, *end = lt_end(t), *n;
+    f->value = f->rep = NULL;
+    while ((n = lt_next(&at, end))) {
+        if (!lt_string_tag(n->key_tt)) continue;
+        const char *k = ((const lt_string *)n->key.gc)->contents;
+        if (k == sb->kstr[CLP_K_VALUE]) f->value = n;
+        else if (k == sb->kstr[CLP_K_REPRESENTATION]) f->rep = lt_string_tag(n->tt) ? n : NULL;
+        else if (k == sb->kstr[CLP_K_VALUE_TYPE]) return 0;
+    }
+    return f->value && lt_plain_tag(f->value->tt);
+}
+
+/* Writes the hash-form Fields table at fidx from its nodes; 0 (nothing written) when it
+ * cannot (see above). */
 static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
     size_t count = sb->key_cache_n;
     const lt_table *t = count < 2 ? NULL : clp_lt_table(L, fidx);
@@ -370,19 +395,34 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
     const char *const *seen = (const char *const *)sb->key_cache.data;
     const size_t *order = (const size_t *)(seen + count);
     sb->keys.len = 0;
-    reserve(L, &sb->keys, count * sizeof(const lt_node *));
+    reserve(L, &sb->keys, count * (sizeof(const lt_node *) + sizeof(value_nodes)));
     const lt_node **nodes = (const lt_node **)sb->keys.data;
-    const lt_node *at = t->node, *end = t->node + ((size_t)1 << t->lsizenode), *n;
+    value_nodes *values = (value_nodes *)(nodes + count); /* only when a value is a table */
+    const lt_node *at = t->node, *end = lt_end(t), *n;
     size_t i = 0;
+    int tables = 0;
     while ((n = lt_next(&at, end))) {
-        if (i == count || !lt_plain_tag(n->tt) || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != seen[i])
-            return 0;
+        if (i == count || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != seen[i]) return 0;
+        if (!lt_plain_tag(n->tt)) {
+            if (n->tt != LT_TABLE) return 0;
+            tables = 1;
+        }
         nodes[i++] = n;
     }
     if (i != count) return 0;
+    for (i = 0; tables && i < count; i++) {
+        n = nodes[i];
+        if (n->tt != LT_TABLE) values[i] = (value_nodes){n, NULL};
+        else if (!value_table(sb, n->v.gc, &values[i])) return 0;
+    }
     for (size_t j = 0; j < count; j++) {
-        n = nodes[order[j]];
-        const lt_string *k = n->key.gc;
+        const lt_node *f = nodes[order[j]], *rep = NULL;
+        const lt_string *k = f->key.gc;
+        n = f;
+        if (tables) {
+            n = values[order[j]].value;
+            rep = values[order[j]].rep;
+        }
         field_value v = {NULL, 0, 0, 0};
         int vt = HEKA_VALUE_STRING;
         if (lt_string_tag(n->tt)) {
@@ -398,7 +438,8 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
             vt = HEKA_VALUE_BOOL;
             v.i = n->tt == LT_TRUE;
         }
-        write_field(L, sb, k->contents, lt_len(k, n->key_tt), vt, NULL, 0, &v);
+        const lt_string *r = rep ? rep->v.gc : NULL;
+        write_field(L, sb, k->contents, lt_len(k, f->key_tt), vt, r ? r->contents : NULL, r ? lt_len(r, rep->tt) : 0, &v);
     }
     return 1;
 }

@@ -274,7 +274,7 @@ int clp_open_environment(lua_State *L) {
     clp_lua_layout_check(L);
     static const char *const keys[] = {"value", "representation", "value_type", "name"};
     for (int i = 0; i < 4; i++) {
-        lua_pushstring(L, keys[i]);
+        sb->kstr[i] = lua_pushstring(L, keys[i]); /* short: interned, and kept by the registry */
         sb->kref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
 

@@ -28,6 +28,7 @@ static int lt_matches(lua_State *L, const lt_node *n) {
         return lua_isinteger(L, -1) ? n->tt == LT_INT && n->v.i == lua_tointeger(L, -1)
                                     : n->tt == LT_FLOAT && n->v.n == lua_tonumber(L, -1);
     case LUA_TBOOLEAN: return n->tt == (lua_toboolean(L, -1) ? LT_TRUE : LT_FALSE);
+    case LUA_TTABLE: return n->tt == LT_TABLE && n->v.gc == lua_topointer(L, -1);
     default: return 0;
     }
 }
@@ -35,7 +36,7 @@ static int lt_matches(lua_State *L, const lt_node *n) {
 void clp_lua_layout_check(lua_State *L) {
     if (__atomic_load_n(&layout_state, __ATOMIC_RELAXED)) return;
     static const char long_text[] = "a string of more than forty bytes, which Lua keeps apart";
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     int t = lua_gettop(L);
     lua_pushliteral(L, "a short string");
     lua_setfield(L, t, "s");
@@ -49,6 +50,8 @@ void clp_lua_layout_check(lua_State *L) {
     lua_setfield(L, t, "t");
     lua_pushboolean(L, 0);
     lua_setfield(L, t, "f");
+    lua_createtable(L, 0, 0);
+    lua_setfield(L, t, "table");
     lua_pushinteger(L, 1);
     lua_setfield(L, t, "gone");
     lua_pushnil(L);
@@ -64,7 +67,7 @@ void clp_lua_layout_check(lua_State *L) {
         seen++;
         lua_pop(L, 1);
     }
-    ok = ok && seen == 6 && !lt_next(&at, end);
+    ok = ok && seen == 7 && !lt_next(&at, end);
     lua_settop(L, t - 1);
     __atomic_store_n(&layout_state, ok ? 1 : -1, __ATOMIC_RELAXED);
 }

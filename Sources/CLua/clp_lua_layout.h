@@ -2,8 +2,9 @@
  *
  * Through the API a table is walked with lua_next, which finds the previous key again by
  * hashing it: about 200 instructions an entry, the most of a decoder's inject_message.
- * The encoder reads a reused Fields table straight from the nodes instead (a message
- * table's few headers gain nothing measurable: two keys cost about as much either way). The layouts below are Lua 5.4's Table, Node and
+ * The encoder reads a reused Fields table (and its {value=, representation=} tables)
+ * straight from the nodes instead; a message table's few headers gain nothing
+ * measurable that way (two keys cost about as much either way). The layouts below are Lua 5.4's Table, Node and
  * TString (lobject.h, the same from 5.4.0 to 5.4.6); Debian ships no internal header.
  * Whether they hold for the library linked is checked once per process, when the first
  * sandbox is made, by reading a table of every kind of key and value both ways
@@ -42,7 +43,7 @@ typedef struct {
     char contents[1];
 } lt_string;
 /* type tags: variant << 4 | type, and 0x40 for collectable values */
-enum { LT_FALSE = 0x01, LT_TRUE = 0x11, LT_INT = 0x03, LT_FLOAT = 0x13, LT_SHORT = 0x44, LT_LONG = 0x54 };
+enum { LT_FALSE = 0x01, LT_TRUE = 0x11, LT_INT = 0x03, LT_FLOAT = 0x13, LT_SHORT = 0x44, LT_LONG = 0x54, LT_TABLE = 0x45 };
 
 static inline int lt_string_tag(int tt) { return tt == LT_SHORT || tt == LT_LONG; }
 static inline int lt_plain_tag(int tt) {

@@ -81,6 +81,7 @@ struct clp_sandbox {
     const char *encode_fname; /* names the API function in encoder errors */
     /* interned keys the encoder looks up often: value, representation, value_type, name */
     int kref[4];
+    const char *kstr[4]; /* and their bytes: the same string wherever it is a key */
 };
 
 enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };

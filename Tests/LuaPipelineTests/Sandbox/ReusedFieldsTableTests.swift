@@ -3,8 +3,9 @@ import Testing
 @testable import LuaPipeline
 
 /// A decoder that fills one Fields table for every message has it read from Lua's table
-/// nodes rather than through lua_next (clp_encode_fields.c). Whatever the table turns
-/// into between messages, what is injected is what the table holds.
+/// nodes rather than through lua_next (clp_encode_fields.c), plain values and
+/// `{value=, representation=}` tables alike. Whatever the table turns into between
+/// messages, what is injected is what the table holds.
 @Suite struct ReusedFieldsTableTests {
     private static let script = """
         local fields = {}
@@ -16,6 +17,10 @@ import Testing
           function() fields.c = -7 end,
           function() fields.c = nil end,
           function() fields.b = {value = 3, representation = 'ms'} end,
+          function() fields.b = {value = 2.5, representation = 'ms', note = 'ignored'} end,
+          function() fields.b = {value = 'v', representation = 7} end,
+          function() fields.b = {value = 3, value_type = 3} end,
+          function() fields.b = {value = {1, 2}, representation = 'n'} end,
           function() fields.b = 4 end,
           function() fields = {a = 'fresh', b = 5} msg.Fields = fields end,
           function() fields[1] = 'x' end,
@@ -39,6 +44,10 @@ import Testing
             [Field(name: "a", value: .string([long])), Field(name: "b", value: .bool([false])), Field(name: "c", value: .integer([-7]))],
             [Field(name: "a", value: .string([long])), Field(name: "b", value: .bool([false]))],
             [Field(name: "a", value: .string([long])), Field(name: "b", value: .integer([3]), representation: "ms")],
+            [Field(name: "a", value: .string([long])), Field(name: "b", value: .double([2.5]), representation: "ms")],
+            [Field(name: "a", value: .string([long])), Field(name: "b", value: .string(["v"]))],
+            [Field(name: "a", value: .string([long])), Field(name: "b", value: .double([3]))],
+            [Field(name: "a", value: .string([long])), Field(name: "b", value: .integer([1, 2]), representation: "n")],
             [Field(name: "a", value: .string([long])), Field(name: "b", value: .integer([4]))],
             [Field(name: "a", value: .string(["fresh"])), Field(name: "b", value: .integer([5]))],
         ]
