@@ -227,10 +227,12 @@ void clp_limits_begin(clp_sandbox *sb, const char *entry) {
     sb->has_deadline = sb->limits.max_process_duration > 0;
     if (sb->has_deadline) {
         clock_gettime(CLOCK_MONOTONIC_COARSE, &sb->deadline);
-        double d = sb->limits.max_process_duration;
-        long long ns = (long long)(d * 1e9) + sb->deadline.tv_nsec;
-        sb->deadline.tv_sec += ns / 1000000000LL;
-        sb->deadline.tv_nsec = ns % 1000000000LL;
+        sb->deadline.tv_sec += sb->duration.tv_sec;
+        sb->deadline.tv_nsec += sb->duration.tv_nsec;
+        if (sb->deadline.tv_nsec >= 1000000000L) {
+            sb->deadline.tv_sec++;
+            sb->deadline.tv_nsec -= 1000000000L;
+        }
     }
 }
 

@@ -40,6 +40,9 @@ clp_sandbox *clp_sandbox_new(clp_kind kind, const clp_limits *limits, const clp_
     sb->entry = "";
     sb->step = limits->instruction_step ? limits->instruction_step : 1000;
     if (limits->instruction_limit && limits->instruction_limit < sb->step) sb->step = (unsigned)limits->instruction_limit;
+    long long ns = limits->max_process_duration > 0 ? (long long)(limits->max_process_duration * 1e9) : 0;
+    sb->duration.tv_sec = (time_t)(ns / 1000000000LL);
+    sb->duration.tv_nsec = (long)(ns % 1000000000LL);
     sb->defer = !limits->instruction_step && (!limits->instruction_limit || limits->instruction_limit >= CLP_DEFER_MIN);
     sb->L = lua_newstate(clp_alloc, sb);
     if (!sb->L) {

@@ -41,6 +41,7 @@ struct clp_sandbox {
     unsigned long calls;           /* calls begun, for the sampling */
     clp_sandbox *outer_call;       /* the thread's call this one runs inside, if any */
     struct timespec deadline;
+    struct timespec duration; /* max_process_duration, split once */
     int has_deadline;
 
     /* output */
