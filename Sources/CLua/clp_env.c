@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 #include "clp_api.h"
-#include "clp_lua_layout.h"
 #include "clp_env.h"
 #include "clp_limits.h"
+#include "clp_lua_layout.h"
 #include "clp_require.h"
 
 static int finish_pcall(lua_State *L, int status, lua_KContext extra) {

@@ -186,6 +186,7 @@ static int tick_start(void) {
     struct itimerspec every = {{0, CLP_TICK_NS}, {0, CLP_TICK_NS}};
     if (pthread_setspecific(tick_key, &tick_timer) != 0 || pthread_sigmask(SIG_UNBLOCK, &set, NULL) != 0
         || timer_settime(tick_timer, 0, &every, NULL) != 0) {
+        pthread_setspecific(tick_key, NULL); /* nothing left for the key to delete */
         timer_delete(tick_timer);
         return -1;
     }

@@ -3,14 +3,16 @@
  * Through the API a table is walked with lua_next, which finds the previous key again by
  * hashing it: about 200 instructions an entry, the most of a decoder's inject_message.
  * The encoder reads a reused Fields table (and its {value=, representation=} tables)
- * straight from the nodes instead; a message table's few headers gain nothing
- * measurable that way (two keys cost about as much either way). The layouts below are Lua 5.4's Table, Node and
- * TString (lobject.h, the same from 5.4.0 to 5.4.6); Debian ships no internal header.
- * Whether they hold for the library linked is checked once per process, when the first
- * sandbox is made, by reading a table of every kind of key and value both ways
- * (clp_lua_layout_check). If anything differs, clp_lt_table answers NULL and the callers
- * walk with lua_next as before. Reading never changes the table and runs no Lua code, so
- * nothing read can be collected or moved meanwhile. */
+ * straight from the nodes instead; a message table's few headers gain nothing measurable
+ * that way (two keys cost about as much either way).
+ *
+ * The layouts below are Lua 5.4's Table, Node and TString (lobject.h, the same from 5.4.0
+ * to 5.4.6); Debian ships no internal header. Whether they hold for the library linked is
+ * checked once per process, when the first sandbox is made, by reading a table of every
+ * kind of key and value both ways (clp_lua_layout_check). If anything differs,
+ * clp_lt_table answers NULL and the callers walk with lua_next as before. Reading never
+ * changes the table and runs no Lua code, so nothing read can be collected or moved
+ * meanwhile. */
 #ifndef CLP_LUA_LAYOUT_H
 #define CLP_LUA_LAYOUT_H
 

@@ -15,7 +15,7 @@ public struct SandboxOptions: OptionGroup {
         .init("filename", \.filename, required: true, "the Lua script, relative to the config file's folder, then share_dir"),
         .init("preserve_data", \.preserveData, "save the script's globals (at every checkpoint and a clean stop) and restore them on start"),
         .init("memory_limit", \.memoryLimit, "bytes of Lua memory (0 = unlimited)"),
-        .init("instruction_limit", \.instructionLimit, "Lua instructions per call (0 = unlimited)"),
+        .init("instruction_limit", \.instructionLimit, "Lua instructions per call (0 = unlimited); from 1,000,000 up, or 0, counted only once a call runs long (docs/sandbox.md, \"Deferred counting\")"),
         .init("output_limit", \.outputLimit, "bytes per injected payload or message"),
         .init("module_directory", \.moduleDirectory, "an extra directory for require, searched first"),
         .init("config", \.config, "values read_config returns"),
