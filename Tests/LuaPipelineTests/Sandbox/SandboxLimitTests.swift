@@ -76,6 +76,13 @@ import Testing
         #expect(terminationReason(h.process()) == "process_message() test.lua:1: instruction_limit exceeded")
     }
 
+    @Test func anUnlimitedLoopStillMeetsItsDeadline() throws {
+        // instruction_limit 0 defers the hook too: the tick sets it, and it checks the clock.
+        let (_, reason) = try terminated("function process_message() while true do end end",
+                                         limits: SandboxLimits(instructions: 0, maxProcessDuration: 0.05))
+        #expect(reason == "process_message() test.lua:1: max_process_duration exceeded")
+    }
+
     @Test(arguments: [
         "co = co or coroutine.create(function() while true do end end) if first then first = false return 0 end coroutine.resume(co)",
         "f = f or coroutine.wrap(function() while true do end end) if first then first = false return 0 end pcall(f)",
