@@ -378,7 +378,7 @@ static int value_table(const clp_sandbox *sb, const lt_table *t, value_nodes *f)
     f->value = f->rep = NULL;
     while ((n = lt_next(&at, end))) {
         if (!lt_string_tag(n->key_tt)) continue;
-        const char *k = ((const lt_string *)n->key.gc)->contents;
+        const char *k = lt_chars(n->key.gc);
         if (k == sb->kstr[CLP_K_VALUE]) f->value = n;
         else if (k == sb->kstr[CLP_K_REPRESENTATION]) f->rep = lt_string_tag(n->tt) ? n : NULL;
         else if (k == sb->kstr[CLP_K_VALUE_TYPE]) return 0;
@@ -402,7 +402,7 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
     size_t i = 0;
     int tables = 0;
     while ((n = lt_next(&at, end))) {
-        if (i == count || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != seen[i]) return 0;
+        if (i == count || !lt_string_tag(n->key_tt) || lt_chars(n->key.gc) != seen[i]) return 0;
         if (!lt_plain_tag(n->tt)) {
             if (n->tt != LT_TABLE) return 0;
             tables = 1;
@@ -426,7 +426,7 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
         field_value v = {NULL, 0, 0, 0};
         int vt = HEKA_VALUE_STRING;
         if (lt_string_tag(n->tt)) {
-            v.s = ((const lt_string *)n->v.gc)->contents;
+            v.s = lt_chars(n->v.gc);
             v.n = lt_len(n->v.gc, n->tt);
         } else if (n->tt == LT_INT) {
             vt = HEKA_VALUE_INTEGER;

@@ -210,7 +210,6 @@ void clp_limits_begin(clp_sandbox *sb, const char *entry) {
     sb->has_msg = 0;
     sb->injects_this_call = 0;
     sb->count_instructions = 1;
-    clp_limits_leave(sb); /* a call begun again without its end (restore) */
     if (sb->defer && (tick_ready > 0 || (tick_ready == 0 && (tick_ready = tick_start()) > 0))) {
         /* The handler does not look at this sandbox until tick_call names it. */
         if (++sb->calls % CLP_SAMPLE_EVERY == 0) {

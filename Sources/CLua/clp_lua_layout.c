@@ -17,12 +17,12 @@ int clp_fields_in_place(void) { return __atomic_load_n(&layout_state, __ATOMIC_R
 static int lt_matches(lua_State *L, const lt_node *n) {
     size_t len;
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
-    if (!k || !lt_string_tag(n->key_tt) || ((const lt_string *)n->key.gc)->contents != k || lt_len(n->key.gc, n->key_tt) != len)
+    if (!k || !lt_string_tag(n->key_tt) || lt_chars(n->key.gc) != k || lt_len(n->key.gc, n->key_tt) != len)
         return 0;
     switch (lua_type(L, -1)) {
     case LUA_TSTRING: {
         const char *v = lua_tolstring(L, -1, &len);
-        return lt_string_tag(n->tt) && ((const lt_string *)n->v.gc)->contents == v && lt_len(n->v.gc, n->tt) == len;
+        return lt_string_tag(n->tt) && lt_chars(n->v.gc) == v && lt_len(n->v.gc, n->tt) == len;
     }
     case LUA_TNUMBER:
         return lua_isinteger(L, -1) ? n->tt == LT_INT && n->v.i == lua_tointeger(L, -1)

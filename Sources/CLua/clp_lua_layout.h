@@ -51,7 +51,8 @@ static inline int lt_string_tag(int tt) { return tt == LT_SHORT || tt == LT_LONG
 static inline int lt_plain_tag(int tt) {
     return lt_string_tag(tt) || tt == LT_INT || tt == LT_FLOAT || tt == LT_FALSE || tt == LT_TRUE;
 }
-/* A string's length (tt: its tag). */
+/* A string's bytes (gc: a key's or a value's lt_string) and its length (tt: its tag). */
+static inline const char *lt_chars(const void *gc) { return ((const lt_string *)gc)->contents; }
 static inline size_t lt_len(const lt_string *s, int tt) { return tt == LT_SHORT ? s->shrlen : s->lnglen; }
 static inline const lt_node *lt_end(const lt_table *t) { return t->node + ((size_t)1 << t->lsizenode); }
 
