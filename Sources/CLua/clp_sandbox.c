@@ -72,6 +72,16 @@ void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h) {
     }
 }
 
+void clp_sandbox_set_record(clp_sandbox *sb, const clp_message_headers *fixed, int64_t timestamp, const char *payload,
+                            size_t len) {
+    clp_message_headers *h = &sb->msg_headers;
+    *h = *fixed;
+    h->timestamp = (clp_value){.type = CLP_V_INTEGER, .i = timestamp};
+    h->payload = (clp_value){.type = CLP_V_STRING, .s = payload ? payload : "", .len = len}; /* an empty record still points somewhere readable */
+    sb->headers_pending = 0;
+    sb->has_message = 1;
+}
+
 void clp_sandbox_set_view(clp_sandbox *sb, const char *raw, size_t size, const heka_field_slot *fields,
                           size_t field_count, const clp_view_headers *vh) {
     sb->msg_headers.raw = raw;

@@ -113,6 +113,12 @@ typedef struct {
 /* Sets (or, with NULL, clears) the current message's headers. */
 void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h);
 
+/* Sets a record's headers: `fixed`'s, with this Timestamp and Payload (the headers of
+ * the records of one input differ only in these and in the Uuid's bytes). One copy made
+ * here, for every record a decoder reads. */
+void clp_sandbox_set_record(clp_sandbox *sb, const clp_message_headers *fixed, int64_t timestamp, const char *payload,
+                            size_t len);
+
 /* Where a built message's headers are, as the host's view of it located them: the
  * (start, end) byte offsets in raw of Uuid, Type, Logger, Payload, EnvVersion and
  * Hostname, in that order (start -1: absent), and the integer headers. */

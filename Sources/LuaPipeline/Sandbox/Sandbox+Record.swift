@@ -21,9 +21,15 @@ final class RecordHeaders {
         return p
     }()
     private(set) var timestamp: Int64 = 0
-    /// What ``published(payload:)`` hands to C, but the per-record parts (Uuid, Timestamp,
-    /// Payload): built once, so a record costs a copy and no reference counting.
-    private var fixed = clp_message_headers()
+    /// What C reads for `read_message` and a decoder's header inheritance, but the
+    /// per-record Timestamp and Payload (the Uuid's bytes change in place): built once, in
+    /// memory of its own, so a record costs one copy made by C and no reference counting.
+    /// `raw` is left out: the C side asks the host, which builds the message then.
+    let fixed: UnsafeMutablePointer<clp_message_headers> = {
+        let p = UnsafeMutablePointer<clp_message_headers>.allocate(capacity: 1)
+        p.initialize(to: clp_message_headers())
+        return p
+    }()
 
     init(type: String, logger: String? = nil, hostname: String? = nil, pid: Int32? = nil) {
         self.type = type
@@ -34,7 +40,7 @@ final class RecordHeaders {
         pinnedLogger = logger.map { PinnedBytes($0) }
         pinnedHostname = hostname.map { PinnedBytes($0) }
         func string(_ p: PinnedBytes?) -> clp_value { p.map { Sandbox.string($0.base, $0.length) } ?? clp_value() }
-        fixed = clp_message_headers(
+        fixed.pointee = clp_message_headers(
             uuid: Sandbox.string(UnsafePointer(uuid.assumingMemoryBound(to: CChar.self)), 16), timestamp: clp_value(),
             type: string(pinnedType), logger: string(pinnedLogger), severity: clp_value(),
             payload: clp_value(), env_version: clp_value(),
@@ -42,7 +48,10 @@ final class RecordHeaders {
             hostname: string(pinnedHostname), raw: nil, size: 0, fields: nil, field_count: 0)
     }
 
-    deinit { uuid.deallocate() }
+    deinit {
+        uuid.deallocate()
+        fixed.deallocate()
+    }
 
     /// Headers for the next record: a new Uuid, the given Timestamp.
     func next(uuids: inout UUIDGenerator, timestamp: Int64) {
@@ -54,17 +63,6 @@ final class RecordHeaders {
     func message(of payload: UnsafeRawBufferPointer) -> MessageView {
         MessageView.make(uuid: uuid, timestamp: timestamp, type: type, payload: payload,
                          logger: logger, hostname: hostname, pid: pid)
-    }
-
-    /// What C reads for `read_message` and a decoder's header inheritance. `raw` is left
-    /// out: the C side asks the host, which builds the message then.
-    func published(payload: UnsafeRawBufferPointer) -> clp_message_headers {
-        var h = fixed
-        h.timestamp = Sandbox.integer(timestamp)
-        // an empty record still points somewhere readable
-        let body = payload.baseAddress.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } ?? h.type.s
-        h.payload = Sandbox.string(body, payload.count)
-        return h
     }
 }
 
@@ -78,8 +76,8 @@ extension Sandbox {
         // Not retained: the caller holds `headers` for the whole call, and `record` is
         // cleared before it returns.
         record = (bytes, Unmanaged.passUnretained(headers))
-        var h = headers.published(payload: bytes)
-        clp_sandbox_set_message(handle, &h)
+        clp_sandbox_set_record(handle, headers.fixed, headers.timestamp, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                               bytes.count)
         let result = callProcessMessage()
         if injectionsThisCall == 0, case .ok(let status, _) = result, status >= 0 { _ = currentMessage }
         record = nil

@@ -117,6 +117,33 @@ import Testing
         #expect(f.stderr.contains("rejected: invalid UTF-8 in Payload"))
     }
 
+    /// A decoder's lines have a loop of their own (ScriptTestRunner.decodeLines): split as
+    /// the daemon splits them, across the harness's 1 MiB reads too, a CR before the newline
+    /// dropped, invalid UTF-8 refused with its line's number, the last line decoded without
+    /// its newline.
+    @Test func aDecoderGetsEveryLineWhereverTheReadsEnd() throws {
+        let script = file("decoders/echo.lua", "function process_message() inject_message({Payload = read_message('Payload')}) return 0 end")
+        var bytes: [UInt8] = []
+        var expected: [String] = []
+        while bytes.count < 2 * (1 << 20) + 5000 {  // past two reads
+            let n = expected.count + 1
+            let line = "line \(n) " + String(repeating: "x", count: n % 300)
+            expected.append(line)
+            bytes += Array(line.utf8) + (n % 7 == 0 ? [0x0D, 0x0A] : [0x0A])
+        }
+        bytes += [0x0A]  // an empty line
+        expected.append("")
+        bytes += [0xC3, 0x28, 0x0A]  // invalid UTF-8
+        let refusedLine = expected.count + 1
+        bytes += Array("last, no newline".utf8)
+        expected.append("last, no newline")
+        let r = try run(options(script, input: file("many.txt", bytes: bytes)))
+        #expect(r.outcome == .completed)
+        #expect(r.messages.map { $0.payload ?? "" } == expected)
+        #expect(r.stats.processed == expected.count && r.stats.rejected == 1)
+        #expect(r.stderr.contains("line \(refusedLine): rejected: invalid UTF-8 in Payload"))
+    }
+
     @Test func loadFailureAndTerminationExitCodes() throws {
         let input = file("one.json", "{\"Payload\":\"x\"}\n")
         let broken = try run(options(file("broken.lua", "function process_message( return 0 end"), input: input))
