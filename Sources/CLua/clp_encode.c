@@ -11,6 +11,7 @@
 #include "clp_encode_fields.h"
 #include "clp_encode_wire.h"
 #include "clp_limits.h"
+#include "clp_lua_layout.h"
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -52,15 +53,24 @@ static void uuid_header(lua_State *L, clp_buf *b, int sidx, const unsigned char 
 }
 
 enum { H_UUID, H_TIMESTAMP, H_TYPE, H_LOGGER, H_SEVERITY, H_PAYLOAD, H_ENVVERSION, H_PID, H_HOSTNAME, H_FIELDS, H_COUNT };
+_Static_assert(H_COUNT == CLP_HEADER_KEYS, "one interned name per header key");
 
-/* The header a table key names, or -1. */
-static int header_index(const char *k, size_t n) {
-    static const struct { const char *name; size_t len; } names[H_COUNT] = {
-        {"Uuid", 4}, {"Timestamp", 9}, {"Type", 4}, {"Logger", 6}, {"Severity", 8},
-        {"Payload", 7}, {"EnvVersion", 10}, {"Pid", 3}, {"Hostname", 8}, {"Fields", 6},
-    };
+void clp_encode_intern_headers(lua_State *L) {
+    static const char *const names[H_COUNT] = {"Uuid", "Timestamp", "Type", "Logger", "Severity",
+                                               "Payload", "EnvVersion", "Pid", "Hostname", "Fields"};
+    clp_sandbox *sb = clp_get(L);
+    for (int i = 0; i < H_COUNT; i++) {
+        sb->hstr[i] = lua_pushstring(L, names[i]); /* short: interned, and kept by the registry */
+        sb->href[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
+/* The header a key (its bytes) names, or -1. Every header's name is a short string,
+ * which Lua interns: a key is one only if it is the very same string, so a pointer
+ * compare each, with no call and no compare of bytes. */
+static int header_index(const clp_sandbox *sb, const char *k) {
     for (int i = 0; i < H_COUNT; i++)
-        if (names[i].len == n && memcmp(names[i].name, k, n) == 0) return i;
+        if (sb->hstr[i] == k) return i;
     return -1;
 }
 
@@ -171,6 +181,63 @@ static __attribute__((noinline)) void write_header(lua_State *L, clp_buf *b, con
     }
 }
 
+/* The message table's headers through the API: each header's value pushed, its stack
+ * index in slot. */
+static void scan_stack(lua_State *L, const clp_sandbox *sb, int idx, int *slot) {
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int h = lua_type(L, -2) == LUA_TSTRING ? header_index(sb, lua_tostring(L, -2)) : -1;
+        if (h >= 0 && !slot[h]) {
+            lua_insert(L, -2); /* keep the value, key back on top */
+            slot[h] = lua_gettop(L) - 1;
+        } else {
+            lua_pop(L, 1); /* other keys are ignored, as in Heka */
+        }
+    }
+}
+
+/* The same from the table's nodes (clp_lua_layout.h), without lua_next: a string
+ * header's string and an integer header's integer are read there (into given, bit h of
+ * *read); any other value (Uuid, Fields, a number Lua converts for a string header ...)
+ * is pushed, as scan_stack does. 0 when the table cannot be read in place. */
+static int scan_in_place(lua_State *L, const clp_sandbox *sb, int idx, int *slot, clp_value *given, unsigned *read) {
+#if LUA_VERSION_NUM == 504
+    enum { INTEGERS = 1u << H_TIMESTAMP | 1u << H_SEVERITY | 1u << H_PID, ON_STACK = 1u << H_UUID | 1u << H_FIELDS };
+    const lt_table *t = clp_lt_table(L, idx);
+    if (!t) return 0;
+    const lt_node *found[H_COUNT];
+    unsigned seen = 0;
+    const lt_node *at = t->node, *end = lt_end(t), *n;
+    while ((n = lt_next(&at, end))) {
+        int h = n->key_tt == LT_SHORT ? header_index(sb, lt_chars(n->key.gc)) : -1;
+        if (h >= 0) {
+            found[h] = n;
+            seen |= 1u << h;
+        }
+    }
+    for (int h = 0; h < H_COUNT; h++) {
+        if (!(seen >> h & 1)) continue;
+        n = found[h];
+        unsigned bit = 1u << h;
+        if ((INTEGERS & bit) && n->tt == LT_INT) {
+            given[h] = (clp_value){.type = CLP_V_INTEGER, .i = n->v.i};
+            *read |= bit;
+        } else if (!((INTEGERS | ON_STACK) & bit) && lt_string_tag(n->tt)) {
+            given[h] = (clp_value){.type = CLP_V_STRING, .s = lt_chars(n->v.gc), .len = lt_len(n->v.gc, n->tt)};
+            *read |= bit;
+        } else {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, sb->href[h]);
+            lua_rawget(L, idx);
+            slot[h] = lua_gettop(L);
+        }
+    }
+    return 1;
+#else
+    (void)L, (void)sb, (void)idx, (void)slot, (void)given, (void)read;
+    return 0;
+#endif
+}
+
 void clp_encode_table(lua_State *L, int idx, int for_encode) {
     clp_sandbox *sb = clp_get(L);
     sb->encode_fname = for_encode ? "encode_message()" : "inject_message()";
@@ -194,25 +261,14 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
         sb->cb.defaults(sb->host, for_encode, &d);
         def_uuid = d.uuid;
     }
-    /* One pass over the message table instead of a lookup per header. */
+    /* One pass over the message table instead of a lookup per header: each header's
+     * value read in place (bit h of `read`), or on the stack at slot[h]. */
     int slot[H_COUNT] = {0};
+    clp_value given[H_COUNT];
+    unsigned read = 0;
     int base = lua_gettop(L);
     luaL_checkstack(L, H_COUNT + 4, "stack overflow");
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int h = -1;
-        if (lua_type(L, -2) == LUA_TSTRING) {
-            size_t n;
-            const char *k = lua_tolstring(L, -2, &n);
-            h = header_index(k, n);
-        }
-        if (h >= 0 && !slot[h]) {
-            lua_insert(L, -2); /* keep the value, key back on top */
-            slot[h] = lua_gettop(L) - 1;
-        } else {
-            lua_pop(L, 1); /* other keys are ignored, as in Heka */
-        }
-    }
+    if (!scan_in_place(L, sb, idx, slot, given, &read)) scan_stack(L, sb, idx, slot);
     /* Each header's place is noted as it is written (the layout handed to the host with
      * an injection, so that it need not scan the bytes again). One loop over the headers
      * rather than a written-out call for each: the encoder runs for every injection, and
@@ -234,16 +290,19 @@ void clp_encode_table(lua_State *L, int idx, int for_encode) {
                                     : &nil;
         const char *prefix = NULL;
         size_t plen = 0;
-        if (h->field == HEKA_MESSAGE_LOGGER && d.force_logger) sidx = 0; /* filters: always the plugin's name */
+        int given_here = read >> h->slot & 1;
+        if (h->field == HEKA_MESSAGE_LOGGER && d.force_logger) sidx = given_here = 0; /* filters: always the plugin's name */
         if (sidx) {
             header_value(L, sidx, h, &set);
             v = &set;
+        } else if (given_here) {
+            v = &given[h->slot];
         }
         if (h->field == HEKA_MESSAGE_TYPE && d.type_prefix_len) {
             /* filters: "heka.sandbox." before the script's Type, and alone without one */
             prefix = d.type_prefix;
             plen = d.type_prefix_len;
-            if (!sidx) v = &empty;
+            if (!sidx && !given_here) v = &empty;
         }
         write_header(L, b, h, v, prefix, plen, lay);
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "clp_api.h"
+#include "clp_encode.h"
 #include "clp_env.h"
 #include "clp_limits.h"
 #include "clp_lua_layout.h"
@@ -277,6 +278,7 @@ int clp_open_environment(lua_State *L) {
         sb->kstr[i] = lua_pushstring(L, keys[i]); /* short: interned, and kept by the registry */
         sb->kref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    clp_encode_intern_headers(L);
 
     /* Everything global now is the environment, not the script's state. */
     lua_newtable(L);

@@ -14,6 +14,9 @@
 #define CLP_ERR_SIZE 512
 #define CLP_MSG_SIZE 512
 
+/* How many keys of a message table are headers (Uuid ... Hostname, and Fields). */
+#define CLP_HEADER_KEYS 10
+
 struct clp_sandbox {
     lua_State *L;
     clp_kind kind;
@@ -83,6 +86,9 @@ struct clp_sandbox {
     /* interned keys the encoder looks up often: value, representation, value_type, name */
     int kref[4];
     const char *kstr[4]; /* and their bytes: the same string wherever it is a key */
+    /* the message table's keys (Uuid ... Fields, clp_encode.c's order), interned the same way */
+    int href[CLP_HEADER_KEYS];
+    const char *hstr[CLP_HEADER_KEYS];
 };
 
 enum { CLP_K_VALUE, CLP_K_REPRESENTATION, CLP_K_VALUE_TYPE, CLP_K_NAME };
