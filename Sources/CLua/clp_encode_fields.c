@@ -183,10 +183,14 @@ typedef struct {
 } field_value;
 
 /* Appends one Fields entry of a plain value of value_type vt (and representation rep when
- * not NULL) to out, and notes where it is: through a local cursor, one room check, and
- * the buffer's length stored once. */
-static void write_field(lua_State *L, clp_sandbox *sb, const char *name, size_t nlen, int vt, const char *rep,
-                        size_t replen, const field_value *v) {
+ * not NULL) to out, and returns where it is: through a local cursor, one room check, and
+ * the buffer's length stored once. Inlined in its two callers: the in-place loop runs it
+ * for every field of every record, without a call, and checks the output limit once
+ * after the last field (the Fields table, in Lua's memory already, bounds what it
+ * writes meanwhile). */
+static inline __attribute__((always_inline)) heka_field_slot write_field(lua_State *L, clp_sandbox *sb, const char *name,
+                                                                         size_t nlen, int vt, const char *rep, size_t replen,
+                                                                         const field_value *v) {
     clp_buf *f = &sb->out;
     /* tag, length, the name's tag, length and bytes, value_type, the representation's
      * tag, length and bytes, the value's (at most 14 bytes for a number, 11 and its bytes
@@ -237,10 +241,8 @@ static void write_field(lua_State *L, clp_sandbox *sb, const char *name, size_t 
     if (end - body < 0x80) *lenp = (unsigned char)(end - body);
     else close_long_field(L, f, body); /* moves the body (and its name) by the length's extra bytes */
     size_t shift = f->len - end;
-    clp_check_output_inline(L, sb, f->len);
-    heka_field_slot slot = {(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
-                            (int32_t)(name_at + shift + nlen)};
-    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
+    return (heka_field_slot){(int32_t)(body + shift), (int32_t)(end + shift), (int32_t)(name_at + shift),
+                             (int32_t)(name_at + shift + nlen)};
 }
 
 /* Writes one Field submessage for name/value (value at vidx) into sb->out. A plain value
@@ -278,7 +280,9 @@ static void encode_field(lua_State *L, const char *name, size_t nlen, int vidx) 
     else if (vt == HEKA_VALUE_INTEGER) v.i = to_int64(L, vidx);
     else if (vt == HEKA_VALUE_DOUBLE) v.d = (double)lua_tonumber(L, vidx);
     else v.i = lua_toboolean(L, vidx);
-    write_field(L, sb, name, nlen, vt, rep, replen, &v);
+    heka_field_slot slot = write_field(L, sb, name, nlen, vt, rep, replen, &v);
+    clp_check_output_inline(L, sb, sb->out.len);
+    if (clp_buf_add(&sb->field_spans, &slot, sizeof slot)) oom(L);
     if (top) lua_settop(L, top);
 }
 
@@ -415,6 +419,8 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
         if (n->tt != LT_TABLE) values[i] = (value_nodes){n, NULL};
         else if (!value_table(sb, n->v.gc, &values[i])) return 0;
     }
+    reserve(L, &sb->field_spans, count * sizeof(heka_field_slot));
+    heka_field_slot *slots = (heka_field_slot *)(sb->field_spans.data + sb->field_spans.len);
     for (size_t j = 0; j < count; j++) {
         const lt_node *f = nodes[order[j]], *rep = NULL;
         const lt_string *k = f->key.gc;
@@ -439,8 +445,10 @@ static int encode_in_place(lua_State *L, clp_sandbox *sb, int fidx) {
             v.i = n->tt == LT_TRUE;
         }
         const lt_string *r = rep ? rep->v.gc : NULL;
-        write_field(L, sb, k->contents, lt_len(k, f->key_tt), vt, r ? r->contents : NULL, r ? lt_len(r, rep->tt) : 0, &v);
+        slots[j] = write_field(L, sb, k->contents, lt_len(k, f->key_tt), vt, r ? r->contents : NULL, r ? lt_len(r, rep->tt) : 0, &v);
     }
+    sb->field_spans.len += count * sizeof(heka_field_slot);
+    clp_check_output_inline(L, sb, sb->out.len);
     return 1;
 }
 #else
