@@ -1,25 +1,29 @@
 /// UTF-8 validation without building a String: ASCII, by far the common case in logs,
-/// is checked 32 bytes at a time (four words tested at once), then eight at a time.
+/// is checked 32 bytes at a time (four words tested at once), the rest as four words that
+/// may overlap, without a loop whose length depends on the line's.
 public enum UTF8Check {
     public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress else { return true }
         let n = bytes.count
         let high: UInt64 = 0x8080_8080_8080_8080
+        @inline(__always) func word(_ at: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: at, as: UInt64.self) }
         var i = 0
         while i + 32 <= n {
-            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                | base.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-                | base.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self)
-                | base.loadUnaligned(fromByteOffset: i + 24, as: UInt64.self)
-            if w & high != 0 { break }
+            if (word(i) | word(i + 8) | word(i + 16) | word(i + 24)) & high != 0 { break }
             i += 32
         }
-        while i + 8 <= n {
-            if base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & high != 0 { break }
-            i += 8
+        if i + 32 > n {  // the rest, under 32 bytes
+            if n >= 8 {
+                // Four words that end at n at the latest, the last overlapping what was
+                // checked: no loop, so no branch on how long the line is.
+                let last = n - 8
+                if (word(min(i, last)) | word(min(i + 8, last)) | word(min(i + 16, last)) | word(last)) & high == 0 { return true }
+            } else {
+                while i < n && base.load(fromByteOffset: i, as: UInt8.self) < 0x80 { i += 1 }
+                if i == n { return true }
+            }
         }
-        while i < n && base.load(fromByteOffset: i, as: UInt8.self) < 0x80 { i += 1 }
-        if i == n { return true }
+        // Everything before i is ASCII: a sequence starts there.
         return String(validating: UnsafeRawBufferPointer(rebasing: bytes[i...]), as: UTF8.self) != nil
     }
 }
