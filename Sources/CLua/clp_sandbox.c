@@ -77,7 +77,8 @@ void clp_sandbox_set_record(clp_sandbox *sb, const clp_message_headers *fixed, i
     clp_message_headers *h = &sb->msg_headers;
     *h = *fixed;
     h->timestamp = (clp_value){.type = CLP_V_INTEGER, .i = timestamp};
-    h->payload = (clp_value){.type = CLP_V_STRING, .s = payload ? payload : "", .len = len}; /* an empty record still points somewhere readable */
+    /* an empty record still points somewhere readable */
+    h->payload = (clp_value){.type = CLP_V_STRING, .s = payload ? payload : "", .len = len};
     sb->headers_pending = 0;
     sb->has_message = 1;
 }

@@ -227,8 +227,8 @@ public final class ScriptTestRunner {
 
     /// A decoder's lines: the daemon's line splitting without its size bound, each line
     /// the Payload of a message with `recordHeaders`. Written out rather than through
-    /// TokenSplitter's closures: this loop and what it calls run for every line, beside
-    /// Lua in the processor's instruction cache (docs/performance.md).
+    /// TokenSplitter's and RecordLimit's closures, which cost a decoder alone two
+    /// retain/release pairs a line (docs/performance.md).
     private func decodeLines(_ reader: ChunkReader) {
         var carry: [UInt8] = []  // a line across chunks
         var lineNo = 0
