@@ -225,54 +225,7 @@ public final class ScriptTestRunner {
         return true
     }
 
-    /// A decoder's lines: the daemon's line splitting without its size bound, each line
-    /// the Payload of a message with `recordHeaders`. Written out rather than through
-    /// TokenSplitter's and RecordLimit's closures, which cost a decoder alone two
-    /// retain/release pairs a line (docs/performance.md).
-    private func decodeLines(_ reader: ChunkReader) {
-        var carry: [UInt8] = []  // a line across chunks
-        var lineNo = 0
-        while true {
-            let chunk = reader.read()
-            if chunk.isEmpty { break }
-            let more = chunk.withUnsafeBytes { raw -> Bool in
-                var start = 0
-                while start < raw.count, let hit = memchr(raw.baseAddress! + start, 0x0A, raw.count - start) {
-                    let end = raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
-                    lineNo += 1
-                    let going: Bool
-                    if carry.isEmpty {
-                        going = decode(line: UnsafeRawBufferPointer(rebasing: raw[start..<end]), lineNo)
-                    } else {
-                        carry.append(contentsOf: raw[start..<end])
-                        going = carry.withUnsafeBytes { decode(line: $0, lineNo) }
-                        carry.removeAll(keepingCapacity: true)
-                    }
-                    if !going { return false }  // the sandbox was terminated
-                    start = end + 1
-                }
-                if start < raw.count { carry.append(contentsOf: raw[start...]) }
-                return true
-            }
-            if !more { return }
-        }
-        if !carry.isEmpty { _ = carry.withUnsafeBytes { decode(line: $0, lineNo + 1) } }
-    }
-
-    /// One line to a decoder; false once the sandbox is terminated.
-    private func decode(line: UnsafeRawBufferPointer, _ lineNo: Int) -> Bool {
-        var bytes = line
-        if let last = bytes.last, last == 0x0D { bytes = UnsafeRawBufferPointer(rebasing: bytes.dropLast()) }
-        guard UTF8Check.isValid(bytes) else {
-            stats.rejected += 1
-            report("line \(lineNo): rejected: invalid UTF-8 in Payload")
-            return true
-        }
-        return process(line: bytes, record: "line \(lineNo)")
-    }
-
     private func readLines(_ reader: ChunkReader, json: Bool) {
-        if !json && kind == .decoder { return decodeLines(reader) }
         // The daemon's splitter, without its size bound: a script author's test reads any line.
         var splitter = TokenSplitter(maxRecordSize: Int.max)
         var lineNo = 0
@@ -298,6 +251,7 @@ public final class ScriptTestRunner {
                 report("line \(lineNo): rejected: invalid UTF-8 in Payload")
                 return true
             }
+            if kind == .decoder { return process(line: bytes, record: "line \(lineNo)") }
             recordHeaders.next(uuids: &inputUuids, timestamp: 0)
             return process(recordHeaders.message(of: bytes), record: "line \(lineNo)")
         }

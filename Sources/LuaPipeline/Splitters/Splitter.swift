@@ -43,7 +43,11 @@ public struct TokenSplitter: Splitter {
             while start < raw.count, let hit = memchr(raw.baseAddress! + start, Int32(delimiter), raw.count - start) {
                 let end = raw.baseAddress!.distance(to: UnsafeRawPointer(hit))
                 if pending.isEmpty {
-                    deliver(UnsafeRawBufferPointer(rebasing: raw[start..<end]), emit)
+                    let record = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                    // Within the bound and not being skipped (the common case), straight to
+                    // emit: through `deliver`, which takes the splitter's state, every record
+                    // cost a retain/release pair.
+                    if !skipping && record.count <= limit.max { emit(record) } else { deliver(record, emit) }
                 } else {
                     pending.append(contentsOf: raw[start..<end])
                     let whole = pending

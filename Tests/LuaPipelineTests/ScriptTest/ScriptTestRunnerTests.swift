@@ -117,10 +117,9 @@ import Testing
         #expect(f.stderr.contains("rejected: invalid UTF-8 in Payload"))
     }
 
-    /// A decoder's lines have a loop of their own (ScriptTestRunner.decodeLines): split as
-    /// the daemon splits them, across the harness's 1 MiB reads too, a CR before the newline
-    /// dropped, invalid UTF-8 refused with its line's number, the last line decoded without
-    /// its newline.
+    /// A decoder's lines: split as the daemon splits them, across the harness's 1 MiB reads
+    /// too, a CR before the newline dropped, invalid UTF-8 refused with its line's number,
+    /// the last line decoded without its newline.
     @Test func aDecoderGetsEveryLineWhereverTheReadsEnd() throws {
         let script = file("decoders/echo.lua", "function process_message() inject_message({Payload = read_message('Payload')}) return 0 end")
         var bytes: [UInt8] = []
