@@ -55,15 +55,8 @@ static void uuid_header(lua_State *L, clp_buf *b, int sidx, const unsigned char 
 enum { H_UUID, H_TIMESTAMP, H_TYPE, H_LOGGER, H_SEVERITY, H_PAYLOAD, H_ENVVERSION, H_PID, H_HOSTNAME, H_FIELDS, H_COUNT };
 _Static_assert(H_COUNT == CLP_HEADER_KEYS, "one interned name per header key");
 
-void clp_encode_intern_headers(lua_State *L) {
-    static const char *const names[H_COUNT] = {"Uuid", "Timestamp", "Type", "Logger", "Severity",
-                                               "Payload", "EnvVersion", "Pid", "Hostname", "Fields"};
-    clp_sandbox *sb = clp_get(L);
-    for (int i = 0; i < H_COUNT; i++) {
-        sb->hstr[i] = lua_pushstring(L, names[i]); /* short: interned, and kept by the registry */
-        sb->href[i] = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-}
+const char *const clp_header_keys[CLP_HEADER_KEYS] = {"Uuid", "Timestamp", "Type", "Logger", "Severity",
+                                                      "Payload", "EnvVersion", "Pid", "Hostname", "Fields"};
 
 /* The header a key (its bytes) names, or -1. Every header's name is a short string,
  * which Lua interns: a key is one only if it is the very same string, so a pointer

@@ -9,7 +9,7 @@
  * on a bad table or the output limit. */
 void clp_encode_table(lua_State *L, int idx, int for_encode);
 
-/* Interns the message table's header names in the sandbox (hstr, href); at set-up. */
-void clp_encode_intern_headers(lua_State *L);
+/* A message table's header keys, in the order of the sandbox's hstr and href. */
+extern const char *const clp_header_keys[];
 
 #endif

@@ -94,6 +94,15 @@ static int sb_cowrap(lua_State *L) {
     return 1;
 }
 
+/* Keys the encoder compares often: each kept by the registry (refs) and, short strings
+ * being interned, the same bytes (strs) wherever it is a key. */
+static void intern_keys(lua_State *L, const char *const *names, int n, int *refs, const char **strs) {
+    for (int i = 0; i < n; i++) {
+        strs[i] = lua_pushstring(L, names[i]);
+        refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+}
+
 static int sb_setmetatable(lua_State *L) {
     if (lua_type(L, 2) == LUA_TTABLE) {
         lua_pushliteral(L, "__gc");
@@ -274,11 +283,8 @@ int clp_open_environment(lua_State *L) {
     clp_register_api(L, sb->kind);
     clp_lua_layout_check(L);
     static const char *const keys[] = {"value", "representation", "value_type", "name"};
-    for (int i = 0; i < 4; i++) {
-        sb->kstr[i] = lua_pushstring(L, keys[i]); /* short: interned, and kept by the registry */
-        sb->kref[i] = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    clp_encode_intern_headers(L);
+    intern_keys(L, keys, 4, sb->kref, sb->kstr);
+    intern_keys(L, clp_header_keys, CLP_HEADER_KEYS, sb->href, sb->hstr);
 
     /* Everything global now is the environment, not the script's state. */
     lua_newtable(L);

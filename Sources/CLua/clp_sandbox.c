@@ -74,13 +74,10 @@ void clp_sandbox_set_message(clp_sandbox *sb, const clp_message_headers *h) {
 
 void clp_sandbox_set_record(clp_sandbox *sb, const clp_message_headers *fixed, int64_t timestamp, const char *payload,
                             size_t len) {
-    clp_message_headers *h = &sb->msg_headers;
-    *h = *fixed;
-    h->timestamp = (clp_value){.type = CLP_V_INTEGER, .i = timestamp};
+    clp_sandbox_set_message(sb, fixed);
+    sb->msg_headers.timestamp = (clp_value){.type = CLP_V_INTEGER, .i = timestamp};
     /* an empty record still points somewhere readable */
-    h->payload = (clp_value){.type = CLP_V_STRING, .s = payload ? payload : "", .len = len};
-    sb->headers_pending = 0;
-    sb->has_message = 1;
+    sb->msg_headers.payload = (clp_value){.type = CLP_V_STRING, .s = payload ? payload : "", .len = len};
 }
 
 void clp_sandbox_set_view(clp_sandbox *sb, const char *raw, size_t size, const heka_field_slot *fields,

@@ -86,7 +86,7 @@ struct clp_sandbox {
     /* interned keys the encoder looks up often: value, representation, value_type, name */
     int kref[4];
     const char *kstr[4]; /* and their bytes: the same string wherever it is a key */
-    /* the message table's keys (Uuid ... Fields, clp_encode.c's order), interned the same way */
+    /* the message table's keys (clp_header_keys' order: Uuid ... Fields), interned the same way */
     int href[CLP_HEADER_KEYS];
     const char *hstr[CLP_HEADER_KEYS];
 };
